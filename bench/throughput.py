@@ -1,0 +1,158 @@
+"""Throughput and peak memory of the spine, next to plain faster-whisper on the same files.
+
+    .venv/bin/python bench/throughput.py [--files DIR] [--out bench/results]
+
+Each mode runs in its own process (so peak RSS is that mode's own), over the same recordings:
+
+* pipeline: decode → diarize (stereo rule or mono pyannote) → whisper per turn → roles,
+  exactly what the nightly batch does for one recording, minus the database write;
+* whisper: plain faster-whisper with the same bundled model and decoding options (int8, beam 5,
+  VAD with 500 ms silences, word timestamps, language zh) on the down-mixed recording.
+
+Audio seconds per wall second exclude model loading, which is reported separately. Results go to
+bench/results/throughput-<date>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def run_mode(mode: str, files: list[str]) -> dict:
+    """Runs inside the child process."""
+    import logging
+
+    import numpy as np
+
+    from pipeline.config import Settings
+    from pipeline.ingest import decode, read_meta
+
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    settings = Settings()
+    started = time.perf_counter()
+    if mode == "pipeline":
+        from pipeline.asr import load_recognizer
+        from pipeline.diarize.mono import _pipeline
+        from pipeline.process import transcribe_call
+
+        load_recognizer(settings.asr)
+        _pipeline(settings.mono)
+    else:
+        import ctranslate2
+        from faster_whisper import WhisperModel
+
+        from pipeline.asr.model import bundled_model_dir
+
+        model = WhisperModel(str(bundled_model_dir()), device="cpu", compute_type="int8", local_files_only=True)
+    load_s = time.perf_counter() - started
+
+    rows = []
+    for name in files:
+        path = Path(name)
+        meta = read_meta(path, settings.input)
+        t0 = time.perf_counter()
+        audio = decode(path, meta, settings.input)
+        if mode == "pipeline":
+            transcript = transcribe_call(audio, settings)
+            words = sum(len(u.text) for u in transcript.utterances)
+        else:
+            mono = np.mean(np.stack(list(audio.tracks.values())), axis=0).astype(np.float32)
+            ctranslate2.set_random_seed(0)
+            segments, _ = model.transcribe(
+                mono, language="zh", beam_size=5, temperature=0.0, condition_on_previous_text=False,
+                word_timestamps=True, vad_filter=True, vad_parameters={"min_silence_duration_ms": 500},
+            )
+            words = sum(len(s.text) for s in segments)
+        elapsed = time.perf_counter() - t0
+        rows.append({"file": path.name, "audio_s": round(audio.duration_s, 2), "wall_s": round(elapsed, 2),
+                     "x_realtime": round(audio.duration_s / elapsed, 2), "layout": audio.layout, "chars": words})
+    total_audio = sum(r["audio_s"] for r in rows)
+    total_wall = sum(r["wall_s"] for r in rows)
+    return {
+        "mode": mode,
+        "load_s": round(load_s, 2),
+        "audio_s": round(total_audio, 1),
+        "wall_s": round(total_wall, 1),
+        "x_realtime": round(total_audio / total_wall, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "files": rows,
+    }
+
+
+def _bench_files(folder: Path | None, scratch: Path) -> list[str]:
+    import csv
+
+    from conftest import MAGICDATA
+    from realcalls import build_real_call
+
+    source = folder or ROOT / "recordings_sample"
+    files = sorted(str(p) for p in source.iterdir() if p.suffix.lower() in (".wav", ".flac", ".mp3"))
+    if folder is None:  # add two calls of real speech (stereo and mono) built from ../shared/audio
+        with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
+            texts = {row["file"]: row["transcript"] for row in csv.DictReader(handle, delimiter="\t")}
+        files += [str(build_real_call(scratch, f"real_{kind}", texts, stereo=kind == "stereo"))
+                  for kind in ("stereo", "mono")]
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=Path, help="folder of recordings (default: recordings_sample + 2 real calls)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_mode(args.child[0], args.child[1:])))
+        return 0
+
+    with tempfile.TemporaryDirectory() as scratch:
+        files = _bench_files(args.files, Path(scratch))
+        results = []
+        for mode in ("pipeline", "whisper"):
+            print(f"bench: {mode} over {len(files)} files …", file=sys.stderr, flush=True)
+            child = subprocess.run([sys.executable, __file__, "--child", mode, *files], capture_output=True,
+                                   text=True, env={**os.environ, "PYANNOTE_METRICS_ENABLED": "0"}, check=False)
+            if child.returncode != 0:
+                print(child.stderr[-4000:], file=sys.stderr)
+                return 1
+            results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+
+    stamp = datetime.now().astimezone()
+    report = {
+        "when": stamp.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "results": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = args.out / f"throughput-{stamp:%Y-%m-%d}"
+    base.with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    lines = [f"# Throughput {stamp:%Y-%m-%d %H:%M} ({os.cpu_count()} CPUs)", "",
+             "| mode | audio (s) | wall (s) | × real time | model load (s) | peak RSS (MB) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['load_s']} | {r['peak_rss_mb']} |"
+              for r in results]
+    lines += ["", "| file | layout | audio (s) | pipeline × RT | whisper × RT |", "|---|---|---|---|---|"]
+    for p_row, w_row in zip(results[0]["files"], results[1]["files"], strict=True):
+        lines.append(f"| {p_row['file']} | {p_row['layout']} | {p_row['audio_s']} | {p_row['x_realtime']} | "
+                     f"{w_row['x_realtime']} |")
+    base.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

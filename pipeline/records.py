@@ -1,0 +1,137 @@
+"""The records that flow between stages. One definition each, imported everywhere.
+
+Time is seconds from the start of the recording (float) everywhere. Roles are the strings
+"agent" and "customer" (客服 / 客户 only in text shown to people).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Role = Literal["agent", "customer"]
+ROLES: tuple[Role, Role] = ("agent", "customer")
+ROLE_LABELS_ZH: dict[str, str] = {"agent": "客服", "customer": "客户"}
+
+
+@dataclass(frozen=True)
+class CallMeta:
+    """What the phone system says about a call (sidecar JSON) or what its file name implies."""
+
+    call_id: str
+    agent_id: str | None = None
+    agent_name: str | None = None
+    started_at: datetime | None = None
+    direction: str | None = None
+    channels: str | None = None  # stereo-agent-left | stereo-agent-right | mono, when stated
+    ring_seconds: float | None = None
+    hangup_by: str | None = None
+    customer_phone: str | None = None
+    call_type: str | None = None
+    source: Literal["sidecar", "filename", "none"] = "none"
+
+
+@dataclass(frozen=True, eq=False)
+class CallAudio:
+    """Decoded audio at the analysis rate, split by party when the recording is stereo.
+
+    `tracks` maps "agent"/"customer" to a channel for stereo recordings, or "mono" to the
+    single (down-mixed) track.
+    """
+
+    call_id: str
+    sample_rate: int
+    tracks: dict[str, np.ndarray]
+    layout: str  # stereo-agent-left | stereo-agent-right | mono
+    layout_source: str  # sidecar | config | file
+    source_sample_rate: int
+    source_channels: int
+    source_format: str  # e.g. "WAV/ALAW"
+    duration_s: float
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def is_stereo(self) -> bool:
+        return self.layout != "mono"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A file in the batch, identified by its content hash."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class SpeechTurn:
+    """A stretch of one party's speech. `speaker` is a role, or a cluster label before roles."""
+
+    speaker: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Who spoke when.
+
+    `turns` are what ASR transcribes one by one (a party's speech up to a long pause or the other
+    party speaking); `voice_activity` are the finer voiced stretches inside them, per party, that
+    speaking-rate and overlap measurements need. Turns of different parties may overlap.
+    """
+
+    turns: tuple[SpeechTurn, ...]
+    voice_activity: tuple[SpeechTurn, ...]
+    method: str
+    roles_known: bool  # stereo: channels are roles; mono: cluster labels until roles are assigned
+
+
+@dataclass(frozen=True)
+class CharTiming:
+    char: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Utterance:
+    speaker: str  # "agent" | "customer" (a cluster label only inside the mono stage)
+    start: float
+    end: float
+    text: str
+    chars: tuple[CharTiming, ...] = ()
+    confidence: float = 0.0  # mean word probability from the recogniser
+    role_source: str = ""
+    role_confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """How cluster labels became agent/customer (mono), or how channels did (stereo)."""
+
+    mapping: dict[str, str]
+    source: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """The spine's output for one call: role-labelled utterances and the voice activity under them."""
+
+    utterances: tuple[Utterance, ...]
+    voice_activity: tuple[SpeechTurn, ...]
+    diarization_method: str
+    asr_model: str
+    roles: RoleAssignment
+    warnings: tuple[str, ...] = field(default=())

@@ -1,0 +1,43 @@
+"""The nightly batch summary a QA supervisor reads in the morning (Markdown, Chinese labels)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.process import BatchSummary
+
+STATUS_ZH = {"ok": "完成", "unchanged": "已处理过", "skipped": "跳过", "failed": "失败"}
+
+
+def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Path, when: datetime) -> Path:
+    """Write reports/batches/<time>.md and return its path; one file per run, never overwritten."""
+    out_dir = reports_dir / "batches"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{when:%Y-%m-%d_%H%M%S}.md"
+    lines = [
+        f"# 质检批处理汇总 {when:%Y-%m-%d %H:%M}",
+        "",
+        f"- 录音目录：`{directory}`",
+        f"- 录音总数：{len(summary.outcomes)}；完成 {summary.count('ok')}，已处理过 "
+        f"{summary.count('unchanged')}，跳过 {summary.count('skipped')}，失败 {summary.failed}",
+        "",
+        "| 文件 | 通话编号 | 状态 | 时长 (秒) | 话语数 | 用时 (秒) | 说明 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in summary.outcomes:
+        duration = f"{o.duration_s:.1f}" if o.duration_s is not None else ""
+        utterances = str(o.utterances) if o.status == "ok" else ""
+        elapsed = f"{o.elapsed_s:.1f}" if o.status in ("ok", "failed") else ""
+        message = o.message.replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {o.path.name} | {o.call_id} | {STATUS_ZH.get(o.status, o.status)} | {duration} | "
+            f"{utterances} | {elapsed} | {message} |"
+        )
+    if summary.failed:
+        lines += [
+            "",
+            "失败的录音会在下次批处理时自动重试；`callqa show`/`callqa export` 可查看已完成的通话。",
+        ]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target

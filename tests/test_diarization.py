@@ -1,0 +1,125 @@
+"""Who spoke when, on real speech rendered as telephone calls (labelled by construction)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning
+import pytest
+import torch
+import yaml
+from pyannote.core import Annotation, Segment
+from pyannote.metrics.identification import IdentificationErrorRate
+from realcalls import build_real_call
+
+from pipeline.config import InputConfig, MonoConfig, Settings
+from pipeline.diarize import diarize
+from pipeline.diarize.mono import diarize_mono
+from pipeline.evaluate import load_truth
+from pipeline.ingest import decode, read_meta
+
+
+def _reference(truth: dict) -> Annotation:
+    reference = Annotation()
+    for turn in truth["turns"]:
+        reference[Segment(turn["start"], turn["end"])] = turn["speaker"]
+    return reference
+
+
+def _hypothesis(turns: list, mapping: dict[str, str] | None = None) -> Annotation:
+    hypothesis = Annotation()
+    for turn in turns:
+        hypothesis[Segment(turn.start, turn.end)] = (mapping or {}).get(turn.speaker, turn.speaker)
+    return hypothesis
+
+
+@pytest.mark.parametrize("leak_db", [-24.0, -12.0])
+def test_stereo_roles_with_cross_talk_and_the_interruption_survives(
+    tmp_path: Path, magicdata_texts: dict[str, str], leak_db: float
+) -> None:
+    path = build_real_call(tmp_path, "st", magicdata_texts, stereo=True, leak_db=leak_db)
+    settings = Settings()
+    audio = decode(path, read_meta(path, settings.input), settings.input)
+    result = diarize(audio, settings)
+    truth = load_truth(path)
+    error = IdentificationErrorRate(collar=0.25)(
+        _reference(truth), _hypothesis(list(result.turns)), detailed=True
+    )
+    assert error["identification error rate"] < 0.05, error
+    assert error["confusion"] < 0.5  # seconds: the leaked voice is never taken for the other party
+    # the agent cuts in on the customer: both parties are active during the overlap
+    overlap = next(o for o in truth["overlaps"] if o["kind"] == "interruption")
+    middle = (overlap["start"] + overlap["end"]) / 2
+    active = {v.speaker for v in result.voice_activity if v.start <= middle <= v.end}
+    assert active == {"agent", "customer"}
+
+
+def test_mono_builtin_pipeline_separates_two_voices(tmp_path: Path, magicdata_texts: dict[str, str]) -> None:
+    path = build_real_call(tmp_path, "mo", magicdata_texts, stereo=False)
+    settings = Settings()
+    audio = decode(path, read_meta(path, settings.input), settings.input)
+    result = diarize(audio, settings)
+    labels = sorted({t.speaker for t in result.turns})
+    assert labels == ["SPEAKER_00", "SPEAKER_01"] and not result.roles_known
+    assert result.method.startswith("pyannote:builtin")
+    first = min(result.turns, key=lambda t: t.start).speaker  # the agent opens this call
+    mapping = {first: "agent", next(label for label in labels if label != first): "customer"}
+    error = IdentificationErrorRate(collar=0.25)(
+        _reference(load_truth(path)), _hypothesis(list(result.turns), mapping), detailed=True
+    )
+    assert error["confusion"] / error["total"] < 0.05, error
+
+
+def _save_checkpoint(model: lightning.LightningModule, path: Path) -> None:
+    """A checkpoint in pyannote.audio's format (what Model.from_pretrained reads)."""
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": dict(model.hparams),
+        "pytorch-lightning_version": lightning.__version__,
+    }
+    model.on_save_checkpoint(checkpoint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+
+
+def test_a_user_pyannote_folder_is_loaded_from_disk_offline(
+    tmp_path: Path, magicdata_texts: dict[str, str]
+) -> None:
+    from pipeline.diarize.models import ResemblyzerEmbedding, SpeechIslandSegmentation
+
+    folder = tmp_path / "my-pyannote"
+    _save_checkpoint(SpeechIslandSegmentation(), folder / "segmentation" / "pytorch_model.bin")
+    _save_checkpoint(ResemblyzerEmbedding(), folder / "embedding" / "pytorch_model.bin")
+    (folder / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "pipeline": {
+                    "name": "pipeline.diarize.models.IslandSpeakerDiarization",
+                    "params": {
+                        "segmentation": "$model/segmentation",
+                        "embedding": "$model/embedding",
+                        "clustering": "AgglomerativeClustering",
+                    },
+                },
+                "params": {
+                    "segmentation": {"threshold": 0.5, "min_duration_off": 0.2},
+                    "clustering": {"method": "average", "min_cluster_size": 5, "threshold": 0.3},
+                },
+            }
+        )
+    )
+    path = build_real_call(tmp_path, "mo", magicdata_texts, stereo=False)
+    settings = Settings()
+    audio = decode(path, read_meta(path, InputConfig()), InputConfig())
+    result = diarize_mono(audio, MonoConfig(pyannote_dir=folder), settings.turns)
+    assert result.method == f"pyannote:{folder}"
+    assert len({t.speaker for t in result.turns}) == 2
+
+
+def test_a_broken_pyannote_folder_is_a_clear_error(tmp_path: Path, magicdata_texts: dict[str, str]) -> None:
+    from pipeline.errors import CallQAError
+
+    path = build_real_call(tmp_path, "mo", magicdata_texts, stereo=False)
+    audio = decode(path, read_meta(path, InputConfig()), InputConfig())
+    with pytest.raises(CallQAError, match=r"no config\.yaml"):
+        diarize_mono(audio, MonoConfig(pyannote_dir=tmp_path / "empty"), Settings().turns)

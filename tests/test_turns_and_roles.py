@@ -1,0 +1,79 @@
+"""Turn building and role assignment on hand-built timelines and utterances."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.config import TurnConfig
+from pipeline.diarize.roles import assign_roles, check_stereo_roles
+from pipeline.diarize.timeline import build_turns, clean_segments, mask_to_segments
+from pipeline.records import SpeechTurn, Utterance
+
+CUES = TurnConfig().agent_cues
+
+
+def test_mask_to_segments_and_cleaning() -> None:
+    mask = np.array([0, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 0], dtype=bool)
+    segments = [(round(a, 3), round(b, 3)) for a, b in mask_to_segments(mask, 0.1)]
+    assert segments == [(0.1, 0.3), (0.4, 0.7), (1.1, 1.2)]
+    # a 0.1 s gap is closed, the lone 0.1 s blip is dropped
+    cleaned = clean_segments(mask_to_segments(mask, 0.1), fill_gap_s=0.15, min_duration_s=0.15)
+    assert [(round(a, 2), round(b, 2)) for a, b in cleaned] == [(0.1, 0.7)]
+
+
+def test_turns_merge_short_pauses_but_not_across_the_other_party() -> None:
+    activity = [
+        SpeechTurn("agent", 0.0, 2.0),
+        SpeechTurn("agent", 2.5, 4.0),  # 0.5 s pause: same turn
+        SpeechTurn("agent", 6.0, 7.0),  # 2 s pause: new turn
+        SpeechTurn("customer", 7.2, 7.5),  # customer speaks in the agent's next short pause
+        SpeechTurn("agent", 7.4, 9.0),
+    ]
+    turns = build_turns(activity, turn_gap_s=0.8)
+    agent = [(t.start, t.end) for t in turns if t.speaker == "agent"]
+    assert agent == [(0.0, 4.0), (6.0, 7.0), (7.4, 9.0)]
+    assert [(t.start, t.end) for t in turns if t.speaker == "customer"] == [(7.2, 7.5)]
+
+
+def test_overlapping_turns_of_both_parties_survive() -> None:
+    activity = [SpeechTurn("customer", 0.0, 5.0), SpeechTurn("agent", 4.0, 6.0)]
+    turns = build_turns(activity, turn_gap_s=0.8)
+    assert len(turns) == 2 and turns[0].end > turns[1].start
+
+
+def _u(speaker: str, start: float, text: str) -> Utterance:
+    return Utterance(speaker=speaker, start=start, end=start + 2, text=text)
+
+
+def test_agent_is_the_speaker_with_service_phrases_even_when_the_customer_speaks_first() -> None:
+    utterances = [
+        _u("SPEAKER_00", 0.0, "喂，你好，我想问一下退货。"),
+        _u("SPEAKER_01", 3.0, "您好，星河电器客户服务中心，工号一零零四为您服务，请问有什么可以帮到您？"),
+        _u("SPEAKER_00", 8.0, "我的订单退不了。"),
+    ]
+    roles = assign_roles(utterances, CUES, 4)
+    assert roles.mapping == {"SPEAKER_00": "customer", "SPEAKER_01": "agent"}
+    assert roles.source == "text-cues" and 0.5 < roles.confidence <= 1.0
+
+
+def test_without_cues_the_first_speaker_is_the_agent_with_low_confidence() -> None:
+    roles = assign_roles([_u("B", 0.0, "嗯。"), _u("A", 3.0, "对。")], CUES, 4)
+    assert roles.mapping == {"B": "agent", "A": "customer"}
+    assert roles.source == "first-speaker" and roles.confidence == 0.5
+
+
+def test_stereo_layout_is_questioned_when_the_customer_channel_sounds_like_the_agent() -> None:
+    swapped = [
+        _u("customer", 0.0, "您好，客户服务中心，工号一二三为您服务，请问有什么可以帮到您？"),
+        _u("agent", 4.0, "我想查一下订单。"),
+    ]
+    roles, warning = check_stereo_roles(swapped, "stereo-agent-left", "config", CUES, 4)
+    assert warning and "channel layout" in warning and roles.confidence == 0.5
+    proper = [
+        _u("agent", 0.0, "您好，客户服务中心，请问有什么可以帮到您？"),
+        _u("customer", 4.0, "我想查一下订单。"),
+    ]
+    roles, warning = check_stereo_roles(proper, "stereo-agent-left", "sidecar", CUES, 4)
+    assert (
+        warning is None and roles.confidence == 1.0 and roles.source == "channel:stereo-agent-left(sidecar)"
+    )
