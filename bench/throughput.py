@@ -58,7 +58,9 @@ def run_mode(mode: str, files: list[str]) -> dict:
 
         from pipeline.asr.model import bundled_model_dir
 
-        model = WhisperModel(str(bundled_model_dir()), device="cpu", compute_type="int8", local_files_only=True)
+        model = WhisperModel(
+            str(bundled_model_dir()), device="cpu", compute_type="int8", local_files_only=True
+        )
     load_s = time.perf_counter() - started
 
     rows = []
@@ -74,13 +76,27 @@ def run_mode(mode: str, files: list[str]) -> dict:
             mono = np.mean(np.stack(list(audio.tracks.values())), axis=0).astype(np.float32)
             ctranslate2.set_random_seed(0)
             segments, _ = model.transcribe(
-                mono, language="zh", beam_size=5, temperature=0.0, condition_on_previous_text=False,
-                word_timestamps=True, vad_filter=True, vad_parameters={"min_silence_duration_ms": 500},
+                mono,
+                language="zh",
+                beam_size=5,
+                temperature=0.0,
+                condition_on_previous_text=False,
+                word_timestamps=True,
+                vad_filter=True,
+                vad_parameters={"min_silence_duration_ms": 500},
             )
             words = sum(len(s.text) for s in segments)
         elapsed = time.perf_counter() - t0
-        rows.append({"file": path.name, "audio_s": round(audio.duration_s, 2), "wall_s": round(elapsed, 2),
-                     "x_realtime": round(audio.duration_s / elapsed, 2), "layout": audio.layout, "chars": words})
+        rows.append(
+            {
+                "file": path.name,
+                "audio_s": round(audio.duration_s, 2),
+                "wall_s": round(elapsed, 2),
+                "x_realtime": round(audio.duration_s / elapsed, 2),
+                "layout": audio.layout,
+                "chars": words,
+            }
+        )
     total_audio = sum(r["audio_s"] for r in rows)
     total_wall = sum(r["wall_s"] for r in rows)
     return {
@@ -105,14 +121,18 @@ def _bench_files(folder: Path | None, scratch: Path) -> list[str]:
     if folder is None:  # add two calls of real speech (stereo and mono) built from ../shared/audio
         with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
             texts = {row["file"]: row["transcript"] for row in csv.DictReader(handle, delimiter="\t")}
-        files += [str(build_real_call(scratch, f"real_{kind}", texts, stereo=kind == "stereo"))
-                  for kind in ("stereo", "mono")]
+        files += [
+            str(build_real_call(scratch, f"real_{kind}", texts, stereo=kind == "stereo"))
+            for kind in ("stereo", "mono")
+        ]
     return files
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=Path, help="folder of recordings (default: recordings_sample + 2 real calls)")
+    parser.add_argument(
+        "--files", type=Path, help="folder of recordings (default: recordings_sample + 2 real calls)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,8 +145,13 @@ def main() -> int:
         results = []
         for mode in ("pipeline", "whisper"):
             print(f"bench: {mode} over {len(files)} files …", file=sys.stderr, flush=True)
-            child = subprocess.run([sys.executable, __file__, "--child", mode, *files], capture_output=True,
-                                   text=True, env={**os.environ, "PYANNOTE_METRICS_ENABLED": "0"}, check=False)
+            child = subprocess.run(
+                [sys.executable, __file__, "--child", mode, *files],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYANNOTE_METRICS_ENABLED": "0"},
+                check=False,
+            )
             if child.returncode != 0:
                 print(child.stderr[-4000:], file=sys.stderr)
                 return 1
@@ -135,20 +160,34 @@ def main() -> int:
     stamp = datetime.now().astimezone()
     report = {
         "when": stamp.isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "results": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / f"throughput-{stamp:%Y-%m-%d}"
-    base.with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    lines = [f"# Throughput {stamp:%Y-%m-%d %H:%M} ({os.cpu_count()} CPUs)", "",
-             "| mode | audio (s) | wall (s) | × real time | model load (s) | peak RSS (MB) |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['load_s']} | {r['peak_rss_mb']} |"
-              for r in results]
+    base.with_suffix(".json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    lines = [
+        f"# Throughput {stamp:%Y-%m-%d %H:%M} ({os.cpu_count()} CPUs)",
+        "",
+        "| mode | audio (s) | wall (s) | × real time | model load (s) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['load_s']} | {r['peak_rss_mb']} |"
+        for r in results
+    ]
     lines += ["", "| file | layout | audio (s) | pipeline × RT | whisper × RT |", "|---|---|---|---|---|"]
     for p_row, w_row in zip(results[0]["files"], results[1]["files"], strict=True):
-        lines.append(f"| {p_row['file']} | {p_row['layout']} | {p_row['audio_s']} | {p_row['x_realtime']} | "
-                     f"{w_row['x_realtime']} |")
+        lines.append(
+            f"| {p_row['file']} | {p_row['layout']} | {p_row['audio_s']} | {p_row['x_realtime']} | "
+            f"{w_row['x_realtime']} |"
+        )
     base.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
 
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # `callqa show X | head`: the reader stopped listening, which is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # per-file VAD chatter
     try:
@@ -76,14 +86,14 @@ def _show(call_id: str, settings: Settings) -> int:
     with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
         call = store.call(call_id)
         if call is None:
-            raise CallQAError(f"no processed call {call_id!r} in {settings.db}")
+            raise CallQAError(f"{settings.db} 中没有已处理的通话 {call_id}")
         utterances = store.utterances(call_id)
     started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
     print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
     print(
         f"文件 {call['path']}   {LAYOUT_ZH.get(call['channels'], call['channels'])}   "
-        f"角色判定 {call['role_source']} (置信度 {call['role_confidence']:.2f})"
+        f"角色判定：{role_source_zh(call['role_source'])}（置信度 {call['role_confidence']:.2f}）"
     )
     for warning in call["warnings"] or []:
         print(f"注意：{warning}")
@@ -108,6 +118,18 @@ def _export(out: Path | None, settings: Settings) -> int:
                 count = write_jsonl(export_records(store), handle)
     print(f"callqa: exported {count} calls" + (f" to {out}" if out else ""), file=sys.stderr)
     return 0
+
+
+def role_source_zh(source: str) -> str:
+    """How the agent was identified, in words a supervisor reads."""
+    if source.startswith("channel:"):
+        _, _, origin = source.partition("(")  # channel:<layout>(<where the layout came from>)
+        return "按声道（声道设置" + {"sidecar)": "来自随录音信息）", "config)": "来自配置）"}.get(
+            origin, "）"
+        )
+    return {"text-cues": "按客服用语判断", "first-speaker": "按先开口的一方推测", "none": "无"}.get(
+        source, source
+    )
 
 
 def _clock(seconds: float | None) -> str:

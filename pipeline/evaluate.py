@@ -69,7 +69,7 @@ def score_transcript(utterances: Sequence[Utterance], truth: dict, collar: float
             "".join(u.text for u in sorted(utterances, key=lambda u: u.start) if u.speaker == role)
         )
         if truth_text:
-            cer_by_role[role] = _cer(truth_text, heard)
+            cer_by_role[role] = character_error_rate(truth_text, heard)
     all_truth = normalize("".join(t["text"] for t in sorted(truth["turns"], key=lambda t: t["start"])))
     all_heard = normalize("".join(u.text for u in sorted(utterances, key=lambda u: u.start)))
     return TranscriptScore(
@@ -79,7 +79,7 @@ def score_transcript(utterances: Sequence[Utterance], truth: dict, collar: float
         true_turns=sum(1 for t in truth["turns"] if t.get("kind") != "backchannel"),
         median_start_error_s=median(start_errors) if start_errors else None,
         median_end_error_s=median(end_errors) if end_errors else None,
-        cer=_cer(all_truth, all_heard),
+        cer=character_error_rate(all_truth, all_heard),
         cer_by_role=cer_by_role,
     )
 
@@ -88,7 +88,8 @@ def _overlap(utterance: Utterance, turn: dict) -> float:
     return min(utterance.end, turn["end"]) - max(utterance.start, turn["start"])
 
 
-def _cer(reference: str, hypothesis: str) -> float:
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """CER on already normalised strings; an empty hypothesis for a non-empty reference is 100 %."""
     if not reference:
         return 0.0 if not hypothesis else 1.0
     return float(jiwer.cer(reference, hypothesis)) if hypothesis else 1.0

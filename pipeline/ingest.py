@@ -46,7 +46,7 @@ def fingerprint(path: Path) -> Recording:
                 digest.update(block)
         size = path.stat().st_size
     except OSError as exc:
-        raise CallQAError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+        raise CallQAError(f"{path}：无法读取文件（{exc.strerror or exc}）") from exc
     return Recording(path=path, sha256=digest.hexdigest(), size_bytes=size)
 
 
@@ -79,19 +79,19 @@ def read_sidecar(path: Path) -> Sidecar | None:
     try:
         raw = json.loads(side.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise CallQAError(f"{side}: sidecar is not UTF-8 text") from exc
+        raise CallQAError(f"{side}：随录音信息文件不是 UTF-8 文本") from exc
     except json.JSONDecodeError as exc:
-        raise CallQAError(f"{side}: sidecar is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+        raise CallQAError(f"{side}：随录音信息不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from exc
     if not isinstance(raw, dict):
-        raise CallQAError(f"{side}: sidecar must be a JSON object")
+        raise CallQAError(f"{side}：随录音信息必须是一个 JSON 对象")
     try:
         return Sidecar.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+        problems = "；".join(
+            f"字段 {'.'.join(str(p) for p in err['loc'])} 有误：{err['msg']}（值为 {err.get('input')!r}）"
             for err in exc.errors()
         )
-        raise CallQAError(f"{side}: {problems}") from exc
+        raise CallQAError(f"{side}：{problems}") from exc
 
 
 _DATE_TOKEN = re.compile(r"^[YmdHMS\-_.:T]+$")
@@ -189,20 +189,20 @@ def decode(path: Path, meta: CallMeta, config: InputConfig) -> CallAudio:
         info = sf.info(str(path))
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise CallQAError(f"{path}: cannot decode audio ({_libsndfile_reason(exc)})") from exc
+        raise CallQAError(f"{path}：无法解码音频（{_libsndfile_reason(exc)}）") from exc
     if samples.shape[0] == 0:
-        raise CallQAError(f"{path}: the file holds no audio samples")
+        raise CallQAError(f"{path}：文件中没有音频数据")
     source_format = f"{info.format}/{info.subtype}"
     warnings: list[str] = []
     channels = samples.shape[1]
     if channels > 2:
-        warnings.append(f"{channels} channels: only the first two are used")
+        warnings.append(f"录音有 {channels} 个声道，只分析前两个")
         samples = samples[:, :2]
         channels = 2
 
     if channels == 2:
         if meta.channels == "mono":
-            warnings.append("sidecar says mono but the file has two channels: analysed as stereo")
+            warnings.append("随录音信息写的是单声道，但文件是双声道：按双声道分析")
         layout = meta.channels if meta.channels in ("stereo-agent-left", "stereo-agent-right") else None
         layout_source = "sidecar" if layout else "config"
         layout = layout or config.default_stereo_layout
@@ -213,7 +213,7 @@ def decode(path: Path, meta: CallMeta, config: InputConfig) -> CallAudio:
         }
     else:
         if meta.channels and meta.channels != "mono":
-            warnings.append(f"sidecar says {meta.channels} but the file has one channel: analysed as mono")
+            warnings.append(f"随录音信息写的是 {meta.channels}，但文件只有一个声道：按单声道分析")
         layout, layout_source = "mono", "file"
         tracks = {"mono": _resample(samples[:, 0], rate)}
 
@@ -242,5 +242,5 @@ def _resample(signal: np.ndarray, rate: int) -> np.ndarray:
 def _libsndfile_reason(exc: Exception) -> str:
     text = str(exc)
     if "Format not recognised" in text or "unknown format" in text.lower():
-        return "not an audio format we can read (WAV, FLAC, MP3, OGG)"
+        return "不是可以读取的音频格式（支持 WAV、FLAC、MP3、OGG）"
     return text.split(":", 1)[-1].strip() or type(exc).__name__

@@ -50,7 +50,7 @@ def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
             utterances += transcribe_turns(audio.tracks["mono"], audio.sample_rate, own_turns, recognizer)
         roles = assign_roles(utterances, cues, first_turns)
         if roles.source == "first-speaker":
-            warnings.append("no agent phrases heard: the first speaker was taken as the agent")
+            warnings.append("没有听到客服用语：按先开口的一方为客服，请人工确认")
         utterances = [replace(u, speaker=roles.mapping.get(u.speaker, "customer")) for u in utterances]
         voice_activity = [
             SpeechTurn(roles.mapping.get(v.speaker, "customer"), v.start, v.end)
@@ -95,18 +95,16 @@ def process_recording(path: Path, settings: Settings) -> Outcome:
         with Store(settings.db, timezone=settings.input.timezone) as store:
             previous = store.recording_at(path)
             if previous and previous.sha256 == recording.sha256 and previous.status in ("ok", "skipped"):
-                return Outcome(path, previous.call_id, "unchanged", "already processed")
+                return Outcome(path, previous.call_id, "unchanged", "已处理过")
             twin = store.ok_recording_with_sha(recording.sha256)
             if twin and twin.path != str(path):
                 if Path(twin.path).exists():
-                    raise _SkippedError(
-                        f"same audio as {twin.path} (call {twin.call_id}); not analysed twice"
-                    )
+                    raise _SkippedError(f"与 {twin.path}（通话 {twin.call_id}）是同一段录音，不重复分析")
                 store.move_recording(twin.path, path)
-                return Outcome(path, twin.call_id, "unchanged", f"moved from {twin.path}")
+                return Outcome(path, twin.call_id, "unchanged", f"录音已从 {twin.path} 移到这里")
             owner = store.call_path(meta.call_id)
             if owner and owner != str(path) and Path(owner).exists():
-                raise CallQAError(f"call_id {meta.call_id} is already used by {owner}; fix the sidecar")
+                raise CallQAError(f"通话编号 call_id {meta.call_id} 已被 {owner} 使用，请修正随录音信息")
         audio = decode(path, meta, settings.input)
         transcript = transcribe_call(audio, settings)
         elapsed = time.monotonic() - started
@@ -126,7 +124,7 @@ def process_recording(path: Path, settings: Settings) -> Outcome:
         )
     except Exception as exc:  # a bug or a resource problem must not stop the batch either
         log.error("unexpected error on %s:\n%s", path, traceback.format_exc())
-        reason = f"internal error ({type(exc).__name__}: {exc}); the log has the details"
+        reason = f"内部错误（{type(exc).__name__}: {exc}），详见运行日志"
         return _record_failure(
             path, recording.sha256, recording.size_bytes, call_id, "failed", reason, started, settings
         )
@@ -151,7 +149,7 @@ def _record_failure(
         with Store(settings.db, timezone=settings.input.timezone) as store:
             store.save_failure(path, sha256, size, call_id, status, reason, elapsed)
     except CallQAError as exc:  # the store itself is unusable: say so, but still report the file
-        reason = f"{reason} (and could not be recorded: {exc})"
+        reason = f"{reason}（且无法写入数据库：{exc}）"
     return Outcome(path, call_id, status, reason, elapsed)
 
 

@@ -36,13 +36,13 @@ class Store:
     def __init__(self, path: Path, read_only: bool = False, timezone: str = "Asia/Shanghai") -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
-            raise CallQAError(f"{self.path}: no QA database here yet (run `callqa run DIR` first)")
+            raise CallQAError(f"{self.path}：还没有质检数据库（请先运行 callqa run DIR）")
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise CallQAError(f"{self.path}: cannot open the QA database ({exc})") from exc
+            raise CallQAError(f"{self.path}：无法打开质检数据库（{exc}）") from exc
         self.db.execute(f"SET TimeZone = '{timezone}'")
         if not read_only:
             self.db.execute(files("pipeline").joinpath("schema.sql").read_text(encoding="utf-8"))

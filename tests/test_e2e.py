@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -124,7 +125,7 @@ def test_rerun_skips_done_work_and_a_broken_file_does_not_stop_the_batch(
         "copy_of_good.wav": "skipped",
     }
     failed = next(o for o in first.outcomes if o.status == "failed")
-    assert "cannot decode audio" in failed.message
+    assert "无法解码音频" in failed.message
 
     second = run_batch(folder, settings)
     assert {o.path.name: o.status for o in second.outcomes} == {
@@ -164,3 +165,26 @@ def test_nightly_flow_runs_in_prefect_embedded_mode(tmp_path: Path, magicdata_te
     assert summary["processed"] == 1 and summary["failed"] == 0
     assert (tmp_path / summary["summary_file"]).is_file()
     assert "[1/1] 1010_20261122-080000.wav" in result.stderr + result.stdout
+
+
+def test_a_user_whisper_folder_goes_through_the_same_loading_code(tmp_path: Path) -> None:
+    import soundfile as sf
+    import soxr
+    from conftest import SHARED
+
+    from pipeline.asr import Recognizer
+    from pipeline.asr.model import bundled_model_dir
+    from pipeline.config import AsrConfig
+    from pipeline.evaluate import character_error_rate
+    from pipeline.text import normalize
+
+    user_folder = tmp_path / "my-whisper-ct2"
+    shutil.copytree(bundled_model_dir(), user_folder)
+    recognizer = Recognizer(AsrConfig(model_dir=user_folder))
+    assert recognizer.model_path == user_folder.resolve() and recognizer.name == "my-whisper-ct2"
+    # an AISHELL-1 utterance with its dataset reference label
+    audio, rate = sf.read(SHARED / "audio" / "misc" / "firered_BAC009S0764W0121.flac", dtype="float32")
+    words = recognizer.words(soxr.resample(audio, rate, 16000))
+    heard = "".join(w.text for w in words)
+    assert character_error_rate(normalize("甚至出现交易几乎停滞的情况"), normalize(heard)) < 0.2, heard
+    assert all(a.end <= b.start + 0.05 for a, b in itertools.pairwise(words))  # timings in order

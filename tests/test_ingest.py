@@ -66,7 +66,7 @@ def test_mono_file_with_stereo_sidecar_is_analysed_as_mono_with_a_warning(tmp_pa
     path.with_suffix(".json").write_text(json.dumps({"channels": "stereo-agent-left"}))
     audio = decode(path, read_meta(path, InputConfig()), InputConfig())
     assert audio.layout == "mono" and set(audio.tracks) == {"mono"}
-    assert any("one channel" in w for w in audio.warnings)
+    assert any("只有一个声道" in w for w in audio.warnings)
 
 
 def test_full_sidecar_is_read(tmp_path: Path) -> None:
@@ -100,8 +100,8 @@ def test_full_sidecar_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("{not json", "not valid JSON"),
-        ("[1, 2]", "must be a JSON object"),
+        ("{not json", "不是有效的 JSON"),
+        ("[1, 2]", "必须是一个 JSON 对象"),
         ('{"ring_seconds": "three"}', "ring_seconds"),
         ('{"channels": "quad"}', "channels"),
         ('{"started_at": "2026-11-20 09:15"}', "started_at"),  # no zone: ambiguous across sites
@@ -149,7 +149,7 @@ def test_discover_lists_audio_only(tmp_path: Path) -> None:
 def test_undecodable_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "broken.wav"
     path.write_bytes(content)
-    with pytest.raises(CallQAError, match=r"broken\.wav: cannot decode audio"):
+    with pytest.raises(CallQAError, match=r"broken\.wav：无法解码音频"):
         decode(path, read_meta(path, InputConfig()), InputConfig())
 
 

@@ -139,5 +139,5 @@ def test_moved_recording_follows_its_file(tmp_path: Path) -> None:
 
 
 def test_reading_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(CallQAError, match="no QA database"):
+    with pytest.raises(CallQAError, match="还没有质检数据库"):
         Store(tmp_path / "nope.duckdb", read_only=True)

@@ -68,7 +68,7 @@ def test_stereo_layout_is_questioned_when_the_customer_channel_sounds_like_the_a
         _u("agent", 4.0, "我想查一下订单。"),
     ]
     roles, warning = check_stereo_roles(swapped, "stereo-agent-left", "config", CUES, 4)
-    assert warning and "channel layout" in warning and roles.confidence == 0.5
+    assert warning and "请检查声道设置" in warning and roles.confidence == 0.5
     proper = [
         _u("agent", 0.0, "您好，客户服务中心，请问有什么可以帮到您？"),
         _u("customer", 4.0, "我想查一下订单。"),

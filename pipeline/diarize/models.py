@@ -124,8 +124,9 @@ class IslandSpeakerDiarization(SpeakerDiarization):
 
     def get_segmentations(self, file: dict, hook: object = None) -> SlidingWindowFeature:
         model: SpeechIslandSegmentation = self._segmentation.model
-        waveform = file["waveform"]
-        signal = (waveform[0] if waveform.ndim == 2 else waveform).detach().cpu().numpy()
+        # pyannote's Audio resamples to the model's rate and down-mixes, whether given a waveform or a path
+        waveform, _ = self._segmentation.model.audio(file)
+        signal = waveform[0].detach().cpu().numpy()
         speech = speech_probabilities(signal)
         duration = model.specifications.duration
         chunk_frames = model.num_frames(round(duration * model.hparams.sample_rate))

@@ -62,8 +62,8 @@ def check_stereo_roles(
     identity = {"agent": "agent", "customer": "customer"}
     if customer_score > agent_score and customer_score >= 2:
         warning = (
-            f"the customer channel sounds like the agent ({customer_score} agent phrases against "
-            f"{agent_score}): check the channel layout ({layout} from {layout_source})"
+            f"客户声道听起来像客服（客服用语 {customer_score} 次，客服声道只有 {agent_score} 次）："
+            f"请检查声道设置（{layout}，来自 {layout_source}）"
         )
         return RoleAssignment(identity, source, 0.5), warning
     return RoleAssignment(identity, source, 1.0), None
