@@ -135,3 +135,127 @@ class Transcript:
     asr_model: str
     roles: RoleAssignment
     warnings: tuple[str, ...] = field(default=())
+
+
+# ---- metrics (pipeline/metrics) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioEvent:
+    """Something heard in the audio that is not speech: a ringback-tone burst or hold music."""
+
+    kind: Literal["ring", "music"]
+    start: float
+    end: float
+    channel: str  # agent | customer | mono
+    detail: str = ""  # e.g. "450 Hz"
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """One party starts talking while the other is talking (back-channels excluded)."""
+
+    start: float  # where the interrupter starts
+    end: float  # where the overlap ends
+    by: Role
+    text: str  # what the interrupter says during the overlap
+    interrupted_text: str  # what the other party was saying
+    overlap_s: float
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A stretch of at least the hold threshold in which the agent does not address the customer."""
+
+    start: float
+    end: float
+    asked: bool
+    ask_text: str | None
+    checkins: int
+    checkin_times: tuple[float, ...]
+    max_checkin_gap_s: float | None
+    thanked: bool
+    thank_text: str | None
+    music: bool
+    ends_call: bool = False
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A plain time span (dead air, a silence)."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class UtteranceRate:
+    utterance_index: int
+    speaker: str
+    chars: int
+    speaking_s: float
+    chars_per_min: float
+
+
+@dataclass(frozen=True)
+class CallMetrics:
+    """Every timing fact the handbook checks, with where each number came from."""
+
+    duration_s: float
+    agent_chars_per_min: float | None
+    customer_chars_per_min: float | None
+    agent_speaking_s: float  # voiced time used for the rate (pauses > 0.3 s excluded)
+    agent_rate_outside_share: float | None  # share of agent speaking time in utterances outside 100-200
+    utterance_rates: tuple[UtteranceRate, ...]
+    interruptions: tuple[Interruption, ...]  # by the agent and by the customer
+    holds: tuple[Hold, ...]
+    dead_air: tuple[Stretch, ...]
+    rings: int | None
+    rings_source: str | None  # metadata | audio | None
+    answered_at: float | None  # connection time: end of the last ring, or 0 when no ringing
+    answer_delay_s: float | None
+    answer_delay_source: str | None
+    agent_talk_s: float
+    customer_talk_s: float
+    overlap_s: float
+    silence_ratio: float
+    longest_silence_s: float
+    hangup_by: str | None
+    hangup_source: str | None  # metadata | audio | None
+    call_type: str | None
+    nuisance_over_max: bool | None  # a nuisance call (type F) longer than the limit
+
+
+# ---- scorecard (pipeline/rules) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's verdict on one call (or one extra occurrence of a per-occurrence rule)."""
+
+    rule_id: str
+    passed: bool
+    deduction: float
+    start: float | None = None
+    end: float | None = None
+    speaker: str | None = None
+    evidence: str | None = None
+    confidence: float | None = None
+    needs_review: bool = False
+    title: str = ""
+    category: str = ""
+    fatal: bool = False
+    replacement: str | None = None  # the handbook's polite wording, for forbidden phrases
+
+
+@dataclass(frozen=True)
+class CallScore:
+    score: float  # 100 minus deductions, floor 0; 0 when a fatal finding fired
+    fatal: bool
+    findings: tuple[Finding, ...]
+    scorecard_name: str
+    scorecard_hash: str

@@ -79,3 +79,132 @@ CREATE TABLE IF NOT EXISTS voice_activity (
     end_s    DOUBLE NOT NULL,
     PRIMARY KEY (call_id, speaker, start_s)
 );
+
+-- ---- audio events and metrics (the metrics stage) -------------------------------------------
+
+-- Non-speech sounds found while the audio was at hand: ringback bursts, hold music. Metrics and
+-- re-scoring read these instead of the audio.
+CREATE TABLE IF NOT EXISTS audio_events (
+    call_id  VARCHAR NOT NULL,
+    idx      INTEGER NOT NULL,
+    kind     VARCHAR NOT NULL CHECK (kind IN ('ring', 'music')),
+    start_s  DOUBLE NOT NULL,
+    end_s    DOUBLE NOT NULL,
+    channel  VARCHAR NOT NULL,
+    detail   VARCHAR NOT NULL,
+    PRIMARY KEY (call_id, idx)
+);
+
+CREATE TABLE IF NOT EXISTS call_metrics (
+    call_id                   VARCHAR PRIMARY KEY,
+    duration_s                DOUBLE NOT NULL,
+    agent_chars_per_min       DOUBLE,
+    customer_chars_per_min    DOUBLE,
+    agent_speaking_s          DOUBLE NOT NULL,
+    agent_rate_outside_share  DOUBLE,
+    rings                     INTEGER,
+    rings_source              VARCHAR,
+    answered_at               DOUBLE,
+    answer_delay_s            DOUBLE,
+    answer_delay_source       VARCHAR,
+    agent_talk_s              DOUBLE NOT NULL,
+    customer_talk_s           DOUBLE NOT NULL,
+    overlap_s                 DOUBLE NOT NULL,
+    silence_ratio             DOUBLE NOT NULL,
+    longest_silence_s         DOUBLE NOT NULL,
+    hangup_by                 VARCHAR,
+    hangup_source             VARCHAR,
+    call_type                 VARCHAR,
+    nuisance_over_max         BOOLEAN,
+    computed_at               TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS utterance_rates (
+    call_id          VARCHAR NOT NULL,
+    utterance_idx    INTEGER NOT NULL,
+    speaker          VARCHAR NOT NULL,
+    chars            INTEGER NOT NULL,
+    speaking_s       DOUBLE NOT NULL,
+    chars_per_min    DOUBLE NOT NULL,
+    PRIMARY KEY (call_id, utterance_idx)
+);
+
+CREATE TABLE IF NOT EXISTS interruptions (
+    call_id           VARCHAR NOT NULL,
+    idx               INTEGER NOT NULL,
+    start_s           DOUBLE NOT NULL,
+    end_s             DOUBLE NOT NULL,
+    by_speaker        VARCHAR NOT NULL CHECK (by_speaker IN ('agent', 'customer')),
+    text              VARCHAR NOT NULL,
+    interrupted_text  VARCHAR NOT NULL,
+    overlap_s         DOUBLE NOT NULL,
+    PRIMARY KEY (call_id, idx)
+);
+
+CREATE TABLE IF NOT EXISTS holds (
+    call_id            VARCHAR NOT NULL,
+    idx                INTEGER NOT NULL,
+    start_s            DOUBLE NOT NULL,
+    end_s              DOUBLE NOT NULL,
+    asked              BOOLEAN NOT NULL,
+    ask_text           VARCHAR,
+    checkins           INTEGER NOT NULL,
+    checkin_times      DOUBLE[] NOT NULL,
+    max_checkin_gap_s  DOUBLE,
+    thanked            BOOLEAN NOT NULL,
+    thank_text         VARCHAR,
+    music              BOOLEAN NOT NULL,
+    ends_call          BOOLEAN NOT NULL,
+    PRIMARY KEY (call_id, idx)
+);
+
+CREATE TABLE IF NOT EXISTS dead_air (
+    call_id  VARCHAR NOT NULL,
+    idx      INTEGER NOT NULL,
+    start_s  DOUBLE NOT NULL,
+    end_s    DOUBLE NOT NULL,
+    PRIMARY KEY (call_id, idx)
+);
+
+-- ---- scorecard (the scorecard stage) --------------------------------------------------------
+
+-- Every scorecard content ever used, by content hash, so an old score can be explained.
+CREATE TABLE IF NOT EXISTS scorecards (
+    scorecard_hash  VARCHAR PRIMARY KEY,
+    name            VARCHAR NOT NULL,
+    source_path     VARCHAR,
+    content         VARCHAR NOT NULL,
+    first_used_at   TIMESTAMPTZ NOT NULL
+);
+
+-- One row per scoring of a call; re-scoring adds a row and marks it current, history stays.
+CREATE TABLE IF NOT EXISTS scores (
+    call_id         VARCHAR NOT NULL,
+    scored_at       TIMESTAMPTZ NOT NULL,
+    scorecard_hash  VARCHAR NOT NULL,
+    score           DOUBLE NOT NULL CHECK (score >= 0 AND score <= 100),
+    fatal           BOOLEAN NOT NULL,
+    is_current      BOOLEAN NOT NULL,
+    PRIMARY KEY (call_id, scored_at)
+);
+
+CREATE TABLE IF NOT EXISTS findings (
+    call_id         VARCHAR NOT NULL,
+    scored_at       TIMESTAMPTZ NOT NULL,
+    idx             INTEGER NOT NULL,
+    rule_id         VARCHAR NOT NULL,
+    title           VARCHAR NOT NULL,
+    category        VARCHAR NOT NULL,
+    passed          BOOLEAN NOT NULL,
+    deduction       DOUBLE NOT NULL,
+    fatal           BOOLEAN NOT NULL,
+    start_s         DOUBLE,
+    end_s           DOUBLE,
+    speaker         VARCHAR,
+    evidence        VARCHAR,
+    confidence      DOUBLE,
+    needs_review    BOOLEAN NOT NULL,
+    replacement     VARCHAR,
+    scorecard_hash  VARCHAR NOT NULL,
+    PRIMARY KEY (call_id, scored_at, idx)
+);
