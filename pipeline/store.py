@@ -5,7 +5,7 @@ The schema is one SQL file (`schema.sql`); this module is the only one that writ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,9 +15,35 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import CallQAError
-from pipeline.records import CallAudio, CallMeta, Recording, Transcript
+from pipeline.records import (
+    AudioEvent,
+    CallAudio,
+    CallMeta,
+    CallMetrics,
+    CharTiming,
+    Hold,
+    Interruption,
+    Recording,
+    SpeechTurn,
+    Stretch,
+    Transcript,
+    Utterance,
+    UtteranceRate,
+)
 
 SCHEMA_VERSION = "1"
+# Everything stored about a processed call, children first (deleted together when a call is redone).
+METRIC_TABLES = ("call_metrics", "utterance_rates", "interruptions", "holds", "dead_air")
+CALL_TABLES = (
+    "findings",
+    "scores",
+    *METRIC_TABLES,
+    "audio_events",
+    "char_timings",
+    "utterances",
+    "voice_activity",
+    "calls",
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,8 @@ class Store:
         audio: CallAudio,
         transcript: Transcript,
         elapsed_s: float,
+        events: Sequence[AudioEvent] = (),
+        metrics: CallMetrics | None = None,
     ) -> None:
         """Replace everything known about this file (and its call) with this result, atomically."""
         path = str(recording.path)
@@ -175,6 +203,16 @@ class Store:
                     "INSERT INTO voice_activity VALUES (?, ?, ?, ?)",
                     [[meta.call_id, speaker, start, end] for speaker, start, end in activity],
                 )
+            if events:
+                db.executemany(
+                    "INSERT INTO audio_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        [meta.call_id, i, e.kind, e.start, e.end, e.channel, e.detail]
+                        for i, e in enumerate(events)
+                    ],
+                )
+            if metrics is not None:
+                self._insert_metrics(db, meta.call_id, metrics)
 
     def save_failure(
         self,
@@ -217,8 +255,204 @@ class Store:
         if call_id:
             ids.add(call_id)
         for cid in ids:
-            for table in ("char_timings", "utterances", "voice_activity", "calls"):
+            for table in CALL_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE call_id = ?", [cid])
+
+    def save_metrics(self, call_id: str, metrics: CallMetrics) -> None:
+        """Replace a call's metrics (re-computation from stored utterances and events)."""
+        with self.transaction() as db:
+            self._insert_metrics(db, call_id, metrics)
+
+    @staticmethod
+    def _insert_metrics(db: duckdb.DuckDBPyConnection, call_id: str, m: CallMetrics) -> None:
+        for table in METRIC_TABLES:
+            db.execute(f"DELETE FROM {table} WHERE call_id = ?", [call_id])
+        db.execute(
+            "INSERT INTO call_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                call_id,
+                m.duration_s,
+                m.agent_chars_per_min,
+                m.customer_chars_per_min,
+                m.agent_speaking_s,
+                m.agent_rate_outside_share,
+                m.rings,
+                m.rings_source,
+                m.answered_at,
+                m.answer_delay_s,
+                m.answer_delay_source,
+                m.agent_talk_s,
+                m.customer_talk_s,
+                m.overlap_s,
+                m.silence_ratio,
+                m.longest_silence_s,
+                m.hangup_by,
+                m.hangup_source,
+                m.call_type,
+                m.nuisance_over_max,
+                _now(),
+            ],
+        )
+        if m.utterance_rates:
+            db.executemany(
+                "INSERT INTO utterance_rates VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    [call_id, r.utterance_index, r.speaker, r.chars, r.speaking_s, r.chars_per_min]
+                    for r in m.utterance_rates
+                ],
+            )
+        if m.interruptions:
+            db.executemany(
+                "INSERT INTO interruptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [call_id, i, x.start, x.end, x.by, x.text, x.interrupted_text, x.overlap_s]
+                    for i, x in enumerate(m.interruptions)
+                ],
+            )
+        if m.holds:
+            db.executemany(
+                "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        call_id,
+                        i,
+                        h.start,
+                        h.end,
+                        h.asked,
+                        h.ask_text,
+                        h.checkins,
+                        list(h.checkin_times),
+                        h.max_checkin_gap_s,
+                        h.thanked,
+                        h.thank_text,
+                        h.music,
+                        h.ends_call,
+                    ]
+                    for i, h in enumerate(m.holds)
+                ],
+            )
+        if m.dead_air:
+            db.executemany(
+                "INSERT INTO dead_air VALUES (?, ?, ?, ?)",
+                [[call_id, i, d.start, d.end] for i, d in enumerate(m.dead_air)],
+            )
+
+    # ---- typed reads: what later stages (metrics, scorecard, rescore) start from ---------------
+
+    def call_ids(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT call_id FROM calls ORDER BY call_id").fetchall()]
+
+    def load_meta(self, call_id: str) -> CallMeta | None:
+        row = self.call(call_id)
+        if row is None:
+            return None
+        return CallMeta(
+            call_id=call_id,
+            agent_id=row["agent_id"],
+            agent_name=row["agent_name"],
+            started_at=row["started_at"],
+            direction=row["direction"],
+            channels=row["channels"],
+            ring_seconds=row["ring_seconds"],
+            hangup_by=row["hangup_by"],
+            customer_phone=row["customer_phone"],
+            call_type=row["call_type"],
+            source=row["meta_source"],
+        )
+
+    def load_utterances(self, call_id: str) -> tuple[Utterance, ...]:
+        """Utterances in stored order (by start time), each with its character timings."""
+        chars: dict[int, list[CharTiming]] = {}
+        for c in self.char_timings(call_id):
+            chars.setdefault(c["utterance_idx"], []).append(
+                CharTiming(c["char"], c["start_s"], c["end_s"], c["probability"])
+            )
+        return tuple(
+            Utterance(
+                u["speaker"],
+                u["start_s"],
+                u["end_s"],
+                u["text"],
+                tuple(chars.get(u["idx"], ())),
+                u["confidence"],
+                u["role_source"],
+                u["role_confidence"],
+            )
+            for u in self.utterances(call_id)
+        )
+
+    def load_voice_activity(self, call_id: str) -> tuple[SpeechTurn, ...]:
+        return tuple(SpeechTurn(v["speaker"], v["start_s"], v["end_s"]) for v in self.voice_activity(call_id))
+
+    def load_audio_events(self, call_id: str) -> tuple[AudioEvent, ...]:
+        rows = self._dicts(
+            "SELECT kind, start_s, end_s, channel, detail FROM audio_events WHERE call_id = ? ORDER BY idx",
+            [call_id],
+        )
+        return tuple(AudioEvent(r["kind"], r["start_s"], r["end_s"], r["channel"], r["detail"]) for r in rows)
+
+    def load_metrics(self, call_id: str) -> CallMetrics | None:
+        rows = self._dicts("SELECT * FROM call_metrics WHERE call_id = ?", [call_id])
+        if not rows:
+            return None
+        m = rows[0]
+        rates = tuple(
+            UtteranceRate(r["utterance_idx"], r["speaker"], r["chars"], r["speaking_s"], r["chars_per_min"])
+            for r in self._dicts(
+                "SELECT * FROM utterance_rates WHERE call_id = ? ORDER BY utterance_idx", [call_id]
+            )
+        )
+        interruptions = tuple(
+            Interruption(
+                r["start_s"], r["end_s"], r["by_speaker"], r["text"], r["interrupted_text"], r["overlap_s"]
+            )
+            for r in self._dicts("SELECT * FROM interruptions WHERE call_id = ? ORDER BY idx", [call_id])
+        )
+        holds = tuple(
+            Hold(
+                r["start_s"],
+                r["end_s"],
+                r["asked"],
+                r["ask_text"],
+                r["checkins"],
+                tuple(r["checkin_times"]),
+                r["max_checkin_gap_s"],
+                r["thanked"],
+                r["thank_text"],
+                r["music"],
+                r["ends_call"],
+            )
+            for r in self._dicts("SELECT * FROM holds WHERE call_id = ? ORDER BY idx", [call_id])
+        )
+        dead_air = tuple(
+            Stretch(r["start_s"], r["end_s"])
+            for r in self._dicts("SELECT * FROM dead_air WHERE call_id = ? ORDER BY idx", [call_id])
+        )
+        return CallMetrics(
+            duration_s=m["duration_s"],
+            agent_chars_per_min=m["agent_chars_per_min"],
+            customer_chars_per_min=m["customer_chars_per_min"],
+            agent_speaking_s=m["agent_speaking_s"],
+            agent_rate_outside_share=m["agent_rate_outside_share"],
+            utterance_rates=rates,
+            interruptions=interruptions,
+            holds=holds,
+            dead_air=dead_air,
+            rings=m["rings"],
+            rings_source=m["rings_source"],
+            answered_at=m["answered_at"],
+            answer_delay_s=m["answer_delay_s"],
+            answer_delay_source=m["answer_delay_source"],
+            agent_talk_s=m["agent_talk_s"],
+            customer_talk_s=m["customer_talk_s"],
+            overlap_s=m["overlap_s"],
+            silence_ratio=m["silence_ratio"],
+            longest_silence_s=m["longest_silence_s"],
+            hangup_by=m["hangup_by"],
+            hangup_source=m["hangup_source"],
+            call_type=m["call_type"],
+            nuisance_over_max=m["nuisance_over_max"],
+        )
 
     # ---- reads for show / export -------------------------------------------------------------
 

@@ -141,3 +141,43 @@ def test_moved_recording_follows_its_file(tmp_path: Path) -> None:
 def test_reading_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CallQAError, match="还没有质检数据库"):
         Store(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_metrics_and_audio_events_round_trip(tmp_path: Path) -> None:
+    from pipeline.records import AudioEvent, CallMetrics, Hold, Interruption, Stretch, UtteranceRate
+
+    metrics = CallMetrics(
+        duration_s=42.0,
+        agent_chars_per_min=151.5,
+        customer_chars_per_min=170.0,
+        agent_speaking_s=20.0,
+        agent_rate_outside_share=0.1,
+        utterance_rates=(UtteranceRate(0, "agent", 30, 12.0, 150.0),),
+        interruptions=(Interruption(10.0, 10.8, "agent", "你先别说了", "我想问一下", 0.8),),
+        holds=(Hold(20.0, 45.0, True, "请您稍等", 1, (32.0,), 13.0, True, "让您久等了", False),),
+        dead_air=(Stretch(50.0, 56.0),),
+        rings=2,
+        rings_source="metadata",
+        answered_at=6.0,
+        answer_delay_s=0.6,
+        answer_delay_source="metadata",
+        agent_talk_s=22.0,
+        customer_talk_s=10.0,
+        overlap_s=0.8,
+        silence_ratio=0.25,
+        longest_silence_s=25.0,
+        hangup_by="customer",
+        hangup_source="metadata",
+        call_type=None,
+        nuisance_over_max=None,
+    )
+    events = (AudioEvent("ring", 0.0, 1.0, "customer", "450 Hz"), AudioEvent("music", 20.0, 45.0, "agent"))
+    recording, meta, audio, transcript = _call()
+    with Store(tmp_path / "qa.duckdb") as store:
+        store.save_call(recording, meta, audio, transcript, 1.0, events=events, metrics=metrics)
+        assert store.load_metrics("C1") == metrics
+        assert store.load_audio_events("C1") == events
+        assert store.load_utterances("C1") == transcript.utterances
+        assert store.load_meta("C1").ring_seconds == 6.0
+        store.save_call(recording, meta, audio, transcript, 1.0)  # redone without metrics: none left over
+        assert store.load_metrics("C1") is None and store.load_audio_events("C1") == ()
