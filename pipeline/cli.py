@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
-from pipeline.records import ROLE_LABELS_ZH
+from pipeline.records import ROLE_LABELS_ZH, CallMetrics
 
 LAYOUT_ZH = {
     "stereo-agent-left": "立体声（客服左声道）",
@@ -88,6 +88,7 @@ def _show(call_id: str, settings: Settings) -> int:
         if call is None:
             raise CallQAError(f"{settings.db} 中没有已处理的通话 {call_id}")
         utterances = store.utterances(call_id)
+        metrics = store.load_metrics(call_id)
     started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
     print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
@@ -102,7 +103,62 @@ def _show(call_id: str, settings: Settings) -> int:
         print(f"{_clock(u['start_s'])}–{_clock(u['end_s'])}  {ROLE_LABELS_ZH[u['speaker']]}  {u['text']}")
     if not utterances:
         print("（没有识别出话语）")
+    if metrics is not None:
+        print()
+        print("\n".join(describe_metrics(metrics)))
     return 0
+
+
+SOURCE_ZH = {"metadata": "随录音信息", "audio": "录音", "recording-start": "录音开头"}
+YES_NO = {True: "是", False: "否"}
+
+
+def describe_metrics(m: CallMetrics) -> list[str]:
+    """The call's metrics as a supervisor reads them (docs/metrics.md has the definitions)."""
+
+    def rate(value: float | None) -> str:
+        return f"{value:.0f} 字/分钟" if value is not None else "无法计算"
+
+    def share(seconds: float) -> str:
+        return f"{seconds / m.duration_s:.0%}" if m.duration_s else "-"
+
+    def source(name: str | None) -> str:
+        return SOURCE_ZH.get(name or "", "未知")
+
+    outside = ""
+    if m.agent_rate_outside_share is not None:
+        outside = f"，100–200 之外的占比 {m.agent_rate_outside_share:.0%}"
+    rings = f"{m.rings} 声" if m.rings is not None else "未知"
+    delay = f"{m.answer_delay_s:.1f} 秒后" if m.answer_delay_s is not None else "始终没有"
+    lines = [
+        "【通话指标】",
+        f"语速：客服 {rate(m.agent_chars_per_min)}（标准 150{outside}）；客户 {rate(m.customer_chars_per_min)}",
+        f"响铃：{rings}（来源：{source(m.rings_source)}）；接通 {delay}客服开口（接通时间来源：{source(m.answer_delay_source)}）",
+        f"时长 {m.duration_s:.1f} 秒：客服说话 {m.agent_talk_s:.1f} 秒（{share(m.agent_talk_s)}），"
+        f"客户 {m.customer_talk_s:.1f} 秒（{share(m.customer_talk_s)}），重叠 {m.overlap_s:.1f} 秒，"
+        f"静音占比 {m.silence_ratio:.0%}，最长静音 {m.longest_silence_s:.1f} 秒",
+    ]
+    for i in m.interruptions:
+        who = "客服打断客户" if i.by == "agent" else "客户打断客服"
+        lines.append(f"抢话：{_clock(i.start)} {who}（重叠 {i.overlap_s:.1f} 秒）：“{i.text}”")
+    for h in m.holds:
+        lines.append(
+            f"等待：{_clock(h.start)}–{_clock(h.end)}（{h.duration:.0f} 秒）事先征询 {YES_NO[h.asked]}，"
+            f"中途回应 {h.checkins} 次（最长 {h.max_checkin_gap_s:.0f} 秒没有回应），事后致谢 {YES_NO[h.thanked]}，"
+            f"等待音乐 {YES_NO[h.music]}"
+            + ("，查询类" if h.lookup else "")
+            + ("，等待中通话结束" if h.ends_call else "")
+        )
+    for d in m.dead_air:
+        lines.append(
+            f"冷场：{_clock(d.start)}–{_clock(d.end)}（{d.end - d.start:.0f} 秒，双方都没有说话且未事先说明）"
+        )
+    if m.hangup_by:
+        who = "客服先挂机" if m.hangup_by == "agent" else "客户先挂机"
+        lines.append(f"挂机：{who}（来源：{source(m.hangup_source)}）")
+    if m.nuisance_over_max:
+        lines.append("骚扰电话：通话超过规定时长")
+    return lines
 
 
 def _export(out: Path | None, settings: Settings) -> int:

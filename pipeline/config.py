@@ -109,6 +109,106 @@ class TurnConfig(_Section):
     role_cue_turns: int = Field(4, ge=1)
 
 
+class RingConfig(_Section):
+    """Ringback tone, per country. China: 450 Hz, 1 s on / 4 s off; North America: 440+480 Hz, 2 s / 4 s."""
+
+    frequencies_hz: tuple[float, ...] = (450.0,)
+    on_s: float = Field(1.0, gt=0.0)
+    off_s: float = Field(4.0, ge=0.0)
+
+
+class MetricsConfig(_Section):
+    """Definitions of docs/metrics.md; every number here is the handbook's default.
+
+    Pass/fail limits (3 rings, 3 s answer delay, 15 s between check-ins, 2 min holds …) belong to
+    the scorecard; these settings only decide what is measured.
+    """
+
+    # RATE: characters per minute of the agent's own voiced time.
+    rate_slow_below: float = 100.0
+    rate_fast_above: float = 200.0
+    pause_excluded_s: float = Field(0.3, ge=0.0)  # pauses longer than this are not speaking time
+    rate_min_utterance_s: float = Field(1.0, ge=0.0)  # shorter utterances are too short to judge
+    rate_min_utterance_chars: int = Field(4, ge=1)
+    # NO-INTERRUPT
+    interrupt_min_prior_speech_s: float = Field(1.0, ge=0.0)
+    interrupt_min_overlap_s: float = Field(0.3, ge=0.0)
+    backchannels: tuple[str, ...] = (
+        "是的",
+        "是",
+        "对",
+        "对对",
+        "好的",
+        "好",
+        "嗯",
+        "嗯嗯",
+        "哦",
+        "啊",
+        "行",
+        "明白",
+    )
+    backchannel_max_s: float = Field(1.0, ge=0.0)  # a short chime-in the other party talks through
+    # Holds
+    hold_min_s: float = Field(10.0, gt=0.0)
+    hold_ask_window_s: float = Field(10.0, ge=0.0)
+    hold_thank_window_s: float = Field(10.0, ge=0.0)
+    # An agent utterance this short, with the agent silent at least checkin_quiet_s on both sides,
+    # is a check-in inside a hold rather than the end of it.
+    checkin_max_s: float = Field(8.0, gt=0.0)
+    checkin_quiet_s: float = Field(4.0, ge=0.0)
+    # The customer's reply to the agent's last words (e.g. 好的) happens within this time and
+    # belongs before the hold, not in it.
+    hold_reply_window_s: float = Field(2.0, ge=0.0)
+    hold_ask_phrases: tuple[str, ...] = (
+        "请您稍等",
+        "请稍等",
+        "稍等一下",
+        "稍等可以吗",
+        "您稍等",
+        "请稍候",
+        "我帮您查询一下",
+        "我帮您查一下",
+        "帮您查询",
+        "帮您查一下",
+        "我需要确认",
+        "我需要核实",
+        "确认一下",
+        "核实一下",
+        "我查一下",
+    )
+    hold_lookup_phrases: tuple[str, ...] = ("查询", "查一下", "核实", "确认", "查看")
+    hold_thank_phrases: tuple[str, ...] = (
+        "让您久等了",
+        "久等了",
+        "感谢您的耐心等待",
+        "感谢您的耐心",
+        "谢谢您的耐心",
+        "感谢您的等待",
+        "谢谢您的等待",
+        "您久等",
+        "久等",
+    )
+    music_share: float = Field(0.5, ge=0.0, le=1.0)  # a hold is a music hold when music covers this share
+    dead_air_min_s: float = Field(5.0, gt=0.0)
+    # HANGUP-LAST: the agent may hang up once the customer stayed on this long after the closing.
+    hangup_wait_s: float = Field(5.0, ge=0.0)
+    closing_phrases: tuple[str, ...] = ("再见", "感谢您的来电", "拜拜", "祝您生活愉快")
+    # NUISANCE-MAX
+    nuisance_call_type: str = "F"
+    nuisance_max_s: float = Field(600.0, gt=0.0)
+    # Phrase matching tolerance for ask/thank/check-in phrases (ASR errors): 0 = exact.
+    phrase_max_errors_per_4_chars: int = Field(1, ge=0)
+
+
+class AcousticConfig(_Section):
+    """Non-speech sounds detected while the audio is at hand."""
+
+    ring: RingConfig = RingConfig()
+    ring_band_hz: float = Field(25.0, gt=0.0)  # half width of the band around each ring frequency
+    ring_band_share: float = Field(0.6, gt=0.0, le=1.0)  # energy share in the band(s) for a ring frame
+    music_min_s: float = Field(3.0, gt=0.0)
+
+
 class Settings(_Section):
     db: Path = Path("qa.duckdb")
     reports_dir: Path = Path("reports")
@@ -117,6 +217,8 @@ class Settings(_Section):
     stereo: StereoConfig = StereoConfig()
     mono: MonoConfig = MonoConfig()
     turns: TurnConfig = TurnConfig()
+    acoustic: AcousticConfig = AcousticConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO
 
+from pipeline.records import CallMetrics
 from pipeline.store import Store
 
 
@@ -19,6 +20,7 @@ def export_records(store: Store) -> Iterator[dict]:
     for row in store.recordings():
         ok = row["status"] == "ok"
         utterances = store.utterances(row["call_id"]) if ok else []
+        metrics = store.load_metrics(row["call_id"]) if ok else None
         yield {
             "call_id": row["call_id"],
             "file": row["file"],
@@ -47,10 +49,79 @@ def export_records(store: Store) -> Iterator[dict]:
                 }
                 for u in utterances
             ],
-            "metrics": {},
+            "metrics": metrics_record(metrics) if metrics else {},
             "findings": [],
             "score": None,
         }
+
+
+def metrics_record(m: CallMetrics) -> dict:
+    """The export's `metrics` object (docs/metrics.md defines every key)."""
+    return {
+        "agent_chars_per_min": m.agent_chars_per_min,
+        "customer_chars_per_min": m.customer_chars_per_min,
+        "agent_speaking_s": m.agent_speaking_s,
+        "agent_rate_outside_share": m.agent_rate_outside_share,
+        "interruptions": [
+            {
+                "start": i.start,
+                "end": i.end,
+                "by": i.by,
+                "text": i.text,
+                "interrupted_text": i.interrupted_text,
+                "overlap_s": i.overlap_s,
+            }
+            for i in m.interruptions
+        ],
+        "holds": [
+            {
+                "start": h.start,
+                "end": h.end,
+                "duration_s": round(h.duration, 3),
+                "asked": h.asked,
+                "checkins": h.checkins,
+                "checkin_times": list(h.checkin_times),
+                "max_checkin_gap_s": h.max_checkin_gap_s,
+                "thanked": h.thanked,
+                "music": h.music,
+                "lookup": h.lookup,
+                "ends_call": h.ends_call,
+            }
+            for h in m.holds
+        ],
+        "dead_air": [{"start": d.start, "end": d.end} for d in m.dead_air],
+        "rings": m.rings,
+        "rings_source": m.rings_source,
+        "answered_at": m.answered_at,
+        "answer_delay_s": m.answer_delay_s,
+        "answer_delay_source": m.answer_delay_source,
+        "duration_s": m.duration_s,
+        "agent_talk_s": m.agent_talk_s,
+        "customer_talk_s": m.customer_talk_s,
+        "agent_talk_share": _share(m.agent_talk_s, m.duration_s),
+        "customer_talk_share": _share(m.customer_talk_s, m.duration_s),
+        "overlap_s": m.overlap_s,
+        "silence_ratio": m.silence_ratio,
+        "longest_silence_s": m.longest_silence_s,
+        "hangup_by": m.hangup_by,
+        "hangup_source": m.hangup_source,
+        "call_type": m.call_type,
+        "nuisance_over_max": m.nuisance_over_max,
+        "utterance_rates": [
+            {
+                "utterance": r.utterance_index,
+                "speaker": r.speaker,
+                "chars": r.chars,
+                "speaking_s": r.speaking_s,
+                "chars_per_min": r.chars_per_min,
+            }
+            for r in m.utterance_rates
+        ],
+    }
+
+
+def _share(seconds: float, duration_s: float) -> float | None:
+    return round(seconds / duration_s, 3) if duration_s else None
 
 
 def write_jsonl(records: Iterator[dict], out: IO[str]) -> int:

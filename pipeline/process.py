@@ -1,6 +1,6 @@
 """One recording through the spine, and a folder of them as a batch.
 
-    ingest → diarize → transcribe each party's turns → roles → store
+    ingest → diarize → transcribe each party's turns → roles → audio events + metrics → store
 
 `transcribe_call` is the pure part (records in, records out). `process_recording` adds what a
 nightly batch needs: skip what is done, re-process what changed or failed, refuse a call_id that
@@ -23,7 +23,8 @@ from pipeline.diarize import diarize
 from pipeline.diarize.roles import assign_roles, check_stereo_roles
 from pipeline.errors import CallQAError
 from pipeline.ingest import decode, discover, fingerprint, read_meta
-from pipeline.records import ROLES, CallAudio, SpeechTurn, Transcript, Utterance
+from pipeline.metrics import compute_metrics, detect_audio_events
+from pipeline.records import ROLES, CallAudio, CallMetrics, SpeechTurn, Transcript, Utterance
 from pipeline.store import Store
 
 log = logging.getLogger("callqa")
@@ -107,9 +108,13 @@ def process_recording(path: Path, settings: Settings) -> Outcome:
                 raise CallQAError(f"通话编号 call_id {meta.call_id} 已被 {owner} 使用，请修正随录音信息")
         audio = decode(path, meta, settings.input)
         transcript = transcribe_call(audio, settings)
+        events = detect_audio_events(audio, settings.acoustic)
+        metrics = compute_metrics(
+            transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
+        )
         elapsed = time.monotonic() - started
         with Store(settings.db, timezone=settings.input.timezone) as store:
-            store.save_call(recording, meta, audio, transcript, elapsed)
+            store.save_call(recording, meta, audio, transcript, elapsed, events=events, metrics=metrics)
         message = "; ".join(audio.warnings + transcript.warnings)
         return Outcome(
             path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(transcript.utterances)
@@ -193,3 +198,22 @@ def describe(index: int, total: int, outcome: Outcome) -> str:
     if outcome.message:
         head += f" — {outcome.message}"
     return head
+
+
+def recompute_metrics(store: Store, call_id: str, settings: Settings) -> CallMetrics | None:
+    """Metrics again from what is stored (utterances, voice activity, audio events), no audio needed:
+    after a supervisor changes a metric setting. Returns None for an unknown call."""
+    meta = store.load_meta(call_id)
+    call = store.call(call_id)
+    if meta is None or call is None:
+        return None
+    metrics = compute_metrics(
+        store.load_utterances(call_id),
+        store.load_voice_activity(call_id),
+        store.load_audio_events(call_id),
+        meta,
+        call["duration_s"],
+        settings,
+    )
+    store.save_metrics(call_id, metrics)
+    return metrics

@@ -178,6 +178,7 @@ class Hold:
     thank_text: str | None
     music: bool
     ends_call: bool = False
+    lookup: bool = False  # the agent said it was looking something up (handbook: 60 s limit)
 
     @property
     def duration(self) -> float:

@@ -155,6 +155,7 @@ CREATE TABLE IF NOT EXISTS holds (
     thank_text         VARCHAR,
     music              BOOLEAN NOT NULL,
     ends_call          BOOLEAN NOT NULL,
+    lookup             BOOLEAN NOT NULL,
     PRIMARY KEY (call_id, idx)
 );
 

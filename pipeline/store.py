@@ -311,7 +311,7 @@ class Store:
             )
         if m.holds:
             db.executemany(
-                "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     [
                         call_id,
@@ -327,6 +327,7 @@ class Store:
                         h.thank_text,
                         h.music,
                         h.ends_call,
+                        h.lookup,
                     ]
                     for i, h in enumerate(m.holds)
                 ],
@@ -421,6 +422,7 @@ class Store:
                 r["thank_text"],
                 r["music"],
                 r["ends_call"],
+                r["lookup"],
             )
             for r in self._dicts("SELECT * FROM holds WHERE call_id = ? ORDER BY idx", [call_id])
         )

@@ -98,6 +98,7 @@ class CallScript:
     holds: list[dict] = field(default_factory=list)
     overlaps: list[dict] = field(default_factory=list)
     cursor: float = 0.0
+    _open_hold: int | None = None
 
     def ring(self, count: int, answer_after_last_s: float = 0.5) -> None:
         """Ringback before the answer; China's cadence by default (450 Hz, 1 s on / 4 s off)."""
@@ -114,6 +115,9 @@ class CallScript:
         start = self.cursor + gap
         self.placed.append(_Placed(role, start, clip, kind))
         self.cursor = max(self.cursor, start + clip.duration)
+        if role == "agent" and self._open_hold is not None:
+            self.holds[self._open_hold]["end"] = round(start, 3)
+            self._open_hold = None
         return start
 
     def cut_in(self, role: str, clip: Clip, into: float, kind: str = "interruption") -> float:
@@ -142,8 +146,12 @@ class CallScript:
     def hold(
         self, seconds: float, music: bool, asked: bool, thanked: bool, checkins: list[Clip] | None = None
     ) -> None:
-        """The agent goes quiet for `seconds` (music or dead air), checking in with `checkins` evenly."""
-        start = self.cursor + 0.4
+        """The agent goes away for about `seconds` (music or dead air), checking in with `checkins` evenly.
+
+        In the ground truth the hold runs from the end of the last speech before it to the start of
+        the agent's next speech (set when that speech is placed): the metric's own definition.
+        """
+        start = self.cursor
         checkin_clips = checkins or []
         placed_checkins = []
         for i, clip in enumerate(checkin_clips, 1):
@@ -154,14 +162,16 @@ class CallScript:
         self.holds.append(
             {
                 "start": round(start, 3),
-                "end": round(end, 3),
+                "end": round(end, 3),  # replaced by the agent's return, see say()
                 "asked": asked,
                 "thanked": thanked,
                 "music": music,
                 "checkins": len(checkin_clips),
                 "checkin_times": [round(t, 3) for t in placed_checkins],
+                "music_span": [round(start + 0.3, 3), round(end - 0.3, 3)] if music else None,
             }
         )
+        self._open_hold = len(self.holds) - 1
         self.cursor = end
 
     # ---- rendering ------------------------------------------------------------------------------
@@ -252,7 +262,7 @@ class CallScript:
         for hold in self.holds:
             if not hold["music"]:
                 continue
-            lo, hi = int(hold["start"] * RATE), min(n, int(hold["end"] * RATE))
+            lo, hi = int(hold["music_span"][0] * RATE), min(n, int(hold["music_span"][1] * RATE))
             note_len = int(0.45 * RATE)
             t = np.arange(note_len) / RATE
             envelope = np.exp(-3 * t)

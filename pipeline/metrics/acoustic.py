@@ -1,0 +1,88 @@
+"""Non-speech sounds, found while the audio is at hand: ringback-tone bursts and hold music.
+
+They are stored as `AudioEvent`s, so that metrics (and re-scoring) never need the audio again.
+
+* Ringback: frames whose energy sits in narrow bands around the configured ring frequencies
+  (China 450 Hz; North America 440+480 Hz), grouped into bursts.
+* Music: stretches of at least a few seconds that are clearly audible, tonal (low spectral
+  flatness, librosa) and not speech (Silero VAD), e.g. music-on-hold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.config import AcousticConfig
+from pipeline.diarize.timeline import clean_segments, mask_to_segments
+from pipeline.diarize.vad import SILERO_FRAME, speech_probabilities
+from pipeline.records import AudioEvent, CallAudio
+
+N_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins, fine enough to see a 450 Hz tone
+HOP = SILERO_FRAME  # 32 ms, the same grid as the voice activity
+
+
+def detect_audio_events(audio: CallAudio, config: AcousticConfig) -> list[AudioEvent]:
+    events: list[AudioEvent] = []
+    for channel, track in audio.tracks.items():
+        power = _power_spectrogram(track)
+        events += ringback_bursts(power, audio.sample_rate, config, channel)
+        events += music_stretches(track, power, audio.sample_rate, config, channel)
+    return sorted(events, key=lambda e: (e.start, e.kind, e.channel))
+
+
+def _power_spectrogram(track: np.ndarray) -> np.ndarray:
+    import librosa
+
+    if len(track) < N_FFT:
+        track = np.pad(track, (0, N_FFT - len(track)))
+    return np.abs(librosa.stft(track.astype(np.float32), n_fft=N_FFT, hop_length=HOP, center=False)) ** 2
+
+
+def ringback_bursts(power: np.ndarray, rate: int, config: AcousticConfig, channel: str) -> list[AudioEvent]:
+    """Bursts of ringback tone: most of the telephone-band energy sits at the ring frequencies."""
+    freqs = np.fft.rfftfreq(N_FFT, 1 / rate)
+    telephone = (freqs >= 250) & (freqs <= 3600)
+    in_band = np.zeros_like(freqs, dtype=bool)
+    for hz in config.ring.frequencies_hz:
+        in_band |= np.abs(freqs - hz) <= config.ring_band_hz
+    band_energy = power[in_band].sum(axis=0)
+    total = power[telephone].sum(axis=0) + 1e-12
+    level_db = 10 * np.log10(band_energy + 1e-12)
+    floor_db = np.percentile(10 * np.log10(total), 10)
+    tone = (band_energy / total >= config.ring_band_share) & (level_db >= floor_db + 15)
+    frame_s = HOP / rate
+    # A burst is at least half the cadence's "on" time; gaps of a frame or two are closed.
+    bursts = clean_segments(mask_to_segments(tone, frame_s), 2.5 * frame_s, 0.5 * config.ring.on_s)
+    detail = "+".join(f"{hz:g}" for hz in config.ring.frequencies_hz) + " Hz"
+    # Frame times are window starts: the tone ends one window length after the last frame starts.
+    window_s = N_FFT / rate
+    return [
+        AudioEvent("ring", round(a, 3), round(b + window_s - frame_s, 3), channel, detail) for a, b in bursts
+    ]
+
+
+def music_stretches(
+    track: np.ndarray, power: np.ndarray, rate: int, config: AcousticConfig, channel: str
+) -> list[AudioEvent]:
+    """Audible, tonal, non-speech stretches (music-on-hold), in one-second steps."""
+    import librosa
+
+    frames = power.shape[1]
+    if frames == 0:
+        return []
+    level_db = 10 * np.log10(power.sum(axis=0) + 1e-12)
+    floor_db = float(np.percentile(level_db, 10))
+    flatness = librosa.feature.spectral_flatness(S=power, power=1.0)[0]
+    speech = speech_probabilities(track)
+    speech = np.pad(speech, (0, max(0, frames - len(speech))))[:frames]
+    per_second = max(1, round(rate / HOP))  # frames per second
+    music = np.zeros(frames, dtype=bool)
+    for start in range(0, frames, per_second):
+        window = slice(start, min(frames, start + per_second))
+        audible = np.mean(level_db[window] >= floor_db + 15) >= 0.7
+        tonal = np.median(flatness[window]) < 0.05
+        not_speech = np.mean(speech[window] >= 0.5) < 0.3
+        music[window] = audible and tonal and not_speech
+    frame_s = HOP / rate
+    stretches = clean_segments(mask_to_segments(music, frame_s), 1.01, config.music_min_s)
+    return [AudioEvent("music", round(a, 3), round(b, 3), channel) for a, b in stretches]

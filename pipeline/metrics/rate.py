@@ -1,0 +1,71 @@
+"""RATE: characters per minute of a party's own voiced time.
+
+chars          spoken characters of the party's utterances: Chinese characters, letters and digits,
+               each counted once (numbers are read digit by digit in service calls); punctuation
+               and spaces never count.
+speaking time  the party's voiced stretches inside its utterances, where pauses up to
+               `pause_excluded_s` (0.3 s) count as speaking and longer pauses do not.
+rate           chars / speaking time × 60.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.config import MetricsConfig
+from pipeline.metrics.intervals import Span, intersect, total, union
+from pipeline.records import SpeechTurn, Utterance, UtteranceRate
+
+
+def speaking_spans(
+    speaker: str, utterances: Sequence[Utterance], activity: Sequence[SpeechTurn], config: MetricsConfig
+) -> list[Span]:
+    voiced = union(((v.start, v.end) for v in activity if v.speaker == speaker), config.pause_excluded_s)
+    said = [(u.start, u.end) for u in utterances if u.speaker == speaker]
+    return intersect(voiced, said)
+
+
+def chars_per_min(chars: int, speaking_s: float) -> float | None:
+    return round(chars / speaking_s * 60, 1) if speaking_s > 0 and chars > 0 else None
+
+
+def party_rate(
+    speaker: str, utterances: Sequence[Utterance], activity: Sequence[SpeechTurn], config: MetricsConfig
+) -> tuple[float | None, float]:
+    """(chars per minute or None, speaking seconds) for one party over the whole call."""
+    spans = speaking_spans(speaker, utterances, activity, config)
+    speaking_s = total(spans)
+    chars = sum(len(u.chars) for u in utterances if u.speaker == speaker)
+    return (chars_per_min(chars, speaking_s) if speaking_s >= 1.0 else None), round(speaking_s, 3)
+
+
+def utterance_rates(
+    utterances: Sequence[Utterance], activity: Sequence[SpeechTurn], config: MetricsConfig
+) -> list[UtteranceRate]:
+    """Per-utterance rates, for utterances long enough to judge."""
+    rates = []
+    spans_by_speaker = {
+        s: speaking_spans(s, utterances, activity, config) for s in {u.speaker for u in utterances}
+    }
+    for index, u in enumerate(utterances):
+        speaking_s = total(intersect(spans_by_speaker[u.speaker], [(u.start, u.end)]))
+        chars = len(u.chars)
+        if speaking_s >= config.rate_min_utterance_s and chars >= config.rate_min_utterance_chars:
+            rate = chars_per_min(chars, speaking_s)
+            if rate is not None:
+                rates.append(UtteranceRate(index, u.speaker, chars, round(speaking_s, 3), rate))
+    return rates
+
+
+def share_outside(rates: Sequence[UtteranceRate], speaker: str, config: MetricsConfig) -> float | None:
+    """Share of the party's judged speaking time spoken slower or faster than the handbook's range."""
+    judged = [r for r in rates if r.speaker == speaker]
+    time = sum(r.speaking_s for r in judged)
+    if time <= 0:
+        return None
+    outside = sum(
+        r.speaking_s
+        for r in judged
+        if r.chars_per_min < config.rate_slow_below or r.chars_per_min > config.rate_fast_above
+    )
+    return round(outside / time, 3)
