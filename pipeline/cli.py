@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("call_id")
     show.add_argument("--db", type=Path)
 
+    evaluate = commands.add_parser("eval", help="compare metrics with the ground truth beside each recording")
+    evaluate.add_argument("directory", type=Path, help="folder of recordings with NAME.truth.json files")
+    evaluate.add_argument("--db", type=Path, help="DuckDB file (default DIRECTORY/callqa-eval.duckdb)")
+    evaluate.add_argument("--out", type=Path, help="JSON report (default DIRECTORY/eval-report.json)")
+
     export = commands.add_parser("export", help="write all calls as JSON Lines")
     export.add_argument("--db", type=Path)
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
@@ -56,7 +61,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # per-file VAD chatter
     try:
-        settings = load_settings(args.config, db=getattr(args, "db", None))
+        db = getattr(args, "db", None)
+        if args.command == "eval" and db is None:
+            db = args.directory / "callqa-eval.duckdb"  # never mix generated calls into the QA store
+        settings = load_settings(args.config, db=db)
+        if args.command == "eval":
+            return _eval(args.directory, args.out or args.directory / "eval-report.json", settings)
         if args.command == "run":
             return _run(args.directory, settings)
         if args.command == "show":
@@ -78,6 +88,35 @@ def _run(directory: Path, settings: Settings) -> int:
     print(summary.line())
     print(f"batch summary: {report}")
     return 1 if summary.failed else 0
+
+
+def _eval(directory: Path, out: Path, settings: Settings) -> int:
+    import json
+
+    from pipeline.evaluate import bar_results, evaluate_folder
+    from pipeline.process import describe, run_batch
+
+    print(
+        f"callqa: processing {directory} into {settings.db} (already processed calls are skipped)",
+        file=sys.stderr,
+    )
+    run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), file=sys.stderr, flush=True))
+    summary, problems = evaluate_folder(directory, settings)
+    bars = bar_results(summary)
+    out.write_text(
+        json.dumps({"summary": summary, "bars": bars, "problems": problems}, ensure_ascii=False, indent=1)
+        + "\n",
+        encoding="utf-8",
+    )
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    print("\n指标 | 实测 | 标准 | 结果")
+    for key, value, bar, met in bars:
+        shown = f"{value:.3f}" if value is not None else "无数据"
+        print(f"{key} | {shown} | ≥ {bar} | {'达标' if met else '未达标'}")
+    if problems:
+        print(f"\n与真值不符的 {len(problems)} 处（完整列表见 {out}）：")
+        print("\n".join(problems[:40]))
+    return 0
 
 
 def _show(call_id: str, settings: Settings) -> int:

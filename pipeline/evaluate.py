@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
@@ -22,8 +22,10 @@ import jiwer
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.identification import IdentificationErrorRate
 
-from pipeline.records import ROLES, Utterance
-from pipeline.text import normalize
+from pipeline.config import MetricsConfig, RingConfig, Settings
+from pipeline.metrics.intervals import total, union
+from pipeline.records import ROLES, CallMetrics, Hold, Utterance
+from pipeline.text import normalize, spoken_chars
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,233 @@ def character_error_rate(reference: str, hypothesis: str) -> float:
     if not reference:
         return 0.0 if not hypothesis else 1.0
     return float(jiwer.cer(reference, hypothesis)) if hypothesis else 1.0
+
+
+# ---- metrics against ground truth (callqa eval) -------------------------------------------------
+
+RATE_TOLERANCE = 0.05
+BOUNDARY_TOLERANCE_S = 1.0
+EVENT_TOLERANCE_S = 1.0
+DELAY_TOLERANCE_S = 0.5
+
+
+@dataclass(frozen=True)
+class TruthFacts:
+    """What the metrics should find in a call, derived from its ground truth with the same
+    definitions the metrics use (docs/metrics.md)."""
+
+    stereo: bool
+    agent_chars_per_min: float | None
+    interruptions: tuple[tuple[str, float], ...]  # (by, start)
+    holds: tuple[dict, ...]  # only those of at least the hold threshold
+    rings: int
+    answer_delay_s: float | None
+    hangup_by: str | None
+
+
+def truth_facts(truth: dict, sidecar: dict | None, config: MetricsConfig, ring: RingConfig) -> TruthFacts:
+    agent_turns = [t for t in truth["turns"] if t["speaker"] == "agent"]
+    chars = sum(spoken_chars(t["text"]) for t in agent_turns)
+    speaking = total(
+        union([tuple(v) for t in agent_turns for v in t.get("voiced", [])], config.pause_excluded_s)
+    )
+    rate = round(chars / speaking * 60, 1) if speaking > 0 else None
+    rings = int(truth.get("rings", 0))
+    connected = (rings - 1) * (ring.on_s + ring.off_s) + ring.on_s if rings else 0.0
+    first_agent = min((t["start"] for t in agent_turns), default=None)
+    return TruthFacts(
+        stereo=truth["channels"] != "mono",
+        agent_chars_per_min=rate,
+        interruptions=tuple(
+            (o["by"], o["start"]) for o in truth.get("overlaps", []) if o["kind"] == "interruption"
+        ),
+        holds=tuple(h for h in truth.get("holds", []) if h["end"] - h["start"] >= config.hold_min_s),
+        rings=rings,
+        answer_delay_s=round(first_agent - connected, 3) if first_agent is not None else None,
+        hangup_by=truth.get("hangup_by") or (sidecar or {}).get("hangup_by"),
+    )
+
+
+@dataclass
+class MetricsEvaluation:
+    calls: int = 0
+    rate_errors: list[float] = field(default_factory=list)  # relative, per call
+    interruption_counts: dict[str, list[int]] = field(
+        default_factory=lambda: {"stereo": [0, 0, 0], "mono": [0, 0, 0]}
+    )
+    hold_true: int = 0
+    hold_found: int = 0
+    hold_matched: int = 0
+    hold_boundaries_ok: int = 0
+    hold_flags_ok: int = 0
+    hold_music_ok: int = 0
+    rings_exact: int = 0
+    delay_errors: list[float] = field(default_factory=list)
+    hangup_right: int = 0
+    hangup_known: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, call_id: str, truth: TruthFacts, m: CallMetrics) -> None:
+        self.calls += 1
+        if truth.agent_chars_per_min and m.agent_chars_per_min:
+            error = (m.agent_chars_per_min - truth.agent_chars_per_min) / truth.agent_chars_per_min
+            self.rate_errors.append(error)
+            if abs(error) > RATE_TOLERANCE:
+                self.problems.append(f"{call_id} RATE {m.agent_chars_per_min} vs {truth.agent_chars_per_min}")
+        counts = self.interruption_counts["stereo" if truth.stereo else "mono"]
+        found = [(i.by, i.start) for i in m.interruptions]
+        unmatched = list(truth.interruptions)
+        for by, start in found:
+            match = next(
+                (t for t in unmatched if t[0] == by and abs(t[1] - start) <= EVENT_TOLERANCE_S), None
+            )
+            if match:
+                unmatched.remove(match)
+                counts[0] += 1
+            else:
+                counts[1] += 1
+                self.problems.append(f"{call_id} NO-INTERRUPT false {by} at {start:.1f}")
+        counts[2] += len(unmatched)
+        self.problems += [f"{call_id} NO-INTERRUPT missed {by} at {start:.1f}" for by, start in unmatched]
+        self._holds(call_id, truth.holds, m.holds)
+        if m.rings == truth.rings:
+            self.rings_exact += 1
+        else:
+            self.problems.append(f"{call_id} RINGS {m.rings} ({m.rings_source}) vs {truth.rings}")
+        if truth.answer_delay_s is not None and m.answer_delay_s is not None:
+            self.delay_errors.append(m.answer_delay_s - truth.answer_delay_s)
+            if abs(m.answer_delay_s - truth.answer_delay_s) > DELAY_TOLERANCE_S:
+                self.problems.append(f"{call_id} ANSWER-DELAY {m.answer_delay_s} vs {truth.answer_delay_s}")
+        if truth.hangup_by:
+            self.hangup_known += 1
+            self.hangup_right += m.hangup_by == truth.hangup_by
+            if m.hangup_by != truth.hangup_by:
+                self.problems.append(
+                    f"{call_id} HANGUP {m.hangup_by} ({m.hangup_source}) vs {truth.hangup_by}"
+                )
+
+    def _holds(self, call_id: str, truth_holds: Sequence[dict], found: Sequence[Hold]) -> None:
+        self.hold_true += len(truth_holds)
+        self.hold_found += len(found)
+        for t in truth_holds:
+            best = max(found, key=lambda h: min(h.end, t["end"]) - max(h.start, t["start"]), default=None)
+            if best is None or min(best.end, t["end"]) - max(best.start, t["start"]) <= 0:
+                self.problems.append(f"{call_id} HOLD missed {t['start']:.1f}-{t['end']:.1f}")
+                continue
+            self.hold_matched += 1
+            boundaries = (
+                abs(best.start - t["start"]) <= BOUNDARY_TOLERANCE_S
+                and abs(best.end - t["end"]) <= BOUNDARY_TOLERANCE_S
+            )
+            flags = (best.asked, best.checkins, best.thanked) == (t["asked"], t["checkins"], t["thanked"])
+            self.hold_boundaries_ok += boundaries
+            self.hold_flags_ok += flags
+            self.hold_music_ok += best.music == t["music"]
+            if not (boundaries and flags):
+                self.problems.append(
+                    f"{call_id} HOLD {best.start:.1f}-{best.end:.1f} asked={best.asked} checkins={best.checkins} "
+                    f"thanked={best.thanked} vs {t['start']:.1f}-{t['end']:.1f} asked={t['asked']} "
+                    f"checkins={t['checkins']} thanked={t['thanked']}"
+                )
+        extra = len(found) - sum(
+            1 for h in found if any(min(h.end, t["end"]) - max(h.start, t["start"]) > 0 for t in truth_holds)
+        )
+        if extra > 0:
+            self.problems.append(f"{call_id} HOLD {extra} found where the truth has none")
+
+    def summary(self) -> dict:
+        def f1(counts: list[int]) -> dict:
+            tp, fp, fn = counts
+            precision = tp / (tp + fp) if tp + fp else 1.0
+            recall = tp / (tp + fn) if tp + fn else 1.0
+            f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            return {
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "precision": round(precision, 3),
+                "recall": round(recall, 3),
+                "f1": round(f, 3),
+            }
+
+        within = sum(abs(e) <= RATE_TOLERANCE for e in self.rate_errors)
+        delays_ok = sum(abs(e) <= DELAY_TOLERANCE_S for e in self.delay_errors)
+        matched = self.hold_matched or 1
+        return {
+            "calls": self.calls,
+            "rate_within_5pct": round(within / len(self.rate_errors), 3) if self.rate_errors else None,
+            "rate_median_abs_error": round(median(abs(e) for e in self.rate_errors), 4)
+            if self.rate_errors
+            else None,
+            "interruptions_stereo": f1(self.interruption_counts["stereo"]),
+            "interruptions_mono": f1(self.interruption_counts["mono"]),
+            "holds": {
+                "true": self.hold_true,
+                "found": self.hold_found,
+                "matched": self.hold_matched,
+                "boundaries_within_1s": round(self.hold_boundaries_ok / matched, 3),
+                "flags_right": round(self.hold_flags_ok / matched, 3),
+                "music_right": round(self.hold_music_ok / matched, 3),
+            },
+            "rings_exact": round(self.rings_exact / self.calls, 3) if self.calls else None,
+            "answer_delay_within_0_5s": round(delays_ok / len(self.delay_errors), 3)
+            if self.delay_errors
+            else None,
+            "hangup_right": round(self.hangup_right / self.hangup_known, 3) if self.hangup_known else None,
+        }
+
+
+BARS = {  # the metrics issue's acceptance bars
+    "rate_within_5pct": 0.95,
+    "interruptions_stereo.f1": 0.95,
+    "interruptions_mono.f1": 0.85,
+    "holds.boundaries_within_1s": 0.95,
+    "holds.flags_right": 0.95,
+    "rings_exact": 0.95,
+    "answer_delay_within_0_5s": 0.95,
+}
+
+
+def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str]]:
+    """Compare the stored metrics and transcripts of every call in `directory` that has a
+    ground-truth file with that truth. The calls must have been processed into settings.db."""
+    from pipeline.ingest import read_meta, sidecar_path
+    from pipeline.store import Store
+
+    evaluation = MetricsEvaluation()
+    transcripts: list[TranscriptScore] = []
+    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+        for truth_path in sorted(directory.glob("*.truth.json")):
+            truth = json.loads(truth_path.read_text(encoding="utf-8"))
+            audio_path = directory / truth.get("file", "")
+            meta = read_meta(audio_path, settings.input)
+            metrics = store.load_metrics(meta.call_id)
+            if metrics is None:
+                evaluation.problems.append(f"{meta.call_id}: not processed (or failed); run callqa run first")
+                continue
+            side = sidecar_path(audio_path)
+            sidecar = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
+            evaluation.add(
+                meta.call_id, truth_facts(truth, sidecar, settings.metrics, settings.acoustic.ring), metrics
+            )
+            transcripts.append(score_transcript(store.load_utterances(meta.call_id), truth))
+    summary = evaluation.summary()
+    if transcripts:
+        summary["transcripts"] = {
+            "cer_mean": round(sum(t.cer for t in transcripts) / len(transcripts), 3),
+            "role_confusion_mean": round(sum(t.role_confusion for t in transcripts) / len(transcripts), 3),
+            "role_error_mean": round(sum(t.role_error for t in transcripts) / len(transcripts), 3),
+        }
+    return summary, evaluation.problems
+
+
+def bar_results(summary: dict) -> list[tuple[str, float | None, float, bool]]:
+    """(metric, value, bar, met) for each acceptance bar."""
+    results = []
+    for key, bar in BARS.items():
+        value: object = summary
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        number = float(value) if isinstance(value, int | float) else None
+        results.append((key, number, bar, number is not None and number >= bar))
+    return results

@@ -10,7 +10,9 @@ customer, whether the line carries silence or music:
    reply, push the start back (so 好的 after 请您稍等 is not part of the hold, and a customer
    who talks at length is being listened to, not kept waiting).
 3. An agent segment no longer than `checkin_max_s`, with at least `checkin_quiet_s` of away
-   time on both sides, is a check-in: it belongs to the hold around it.
+   time on both sides, that says a check-in phrase (还在为您查询, 请您再稍等, 马上就好 …), is a
+   check-in: it belongs to the hold around it. (The agent's return, followed by conversation or
+   by thanks, ends the hold.)
 4. Away times joined through check-ins form a hold if they span at least `hold_min_s`. Silence
    after the agent's goodbye (再见, 感谢您的来电 …) is the end of the call, not a hold.
 
@@ -68,6 +70,7 @@ def find_holds(
             and away[j][1] - away[j][0] >= config.checkin_quiet_s
             and agent[j + 1].end - agent[j + 1].start <= config.checkin_max_s
             and away[j + 1][1] - away[j + 1][0] >= config.checkin_quiet_s
+            and find_phrase(agent[j + 1].text, config.checkin_phrases, config.phrase_max_errors_per_4_chars)
         ):
             checkins.append(agent[j + 1])
             j += 1

