@@ -157,7 +157,17 @@ class MetricsConfig(_Section):
     checkin_max_s: float = Field(8.0, gt=0.0)
     checkin_quiet_s: float = Field(4.0, ge=0.0)
     checkin_phrases: tuple[str, ...] = (
-        "稍等", "稍候", "还在", "正在", "马上", "再等", "耐心", "等一下", "请您再", "查询中", "在查",
+        "稍等",
+        "稍候",
+        "还在",
+        "正在",
+        "马上",
+        "再等",
+        "耐心",
+        "等一下",
+        "请您再",
+        "查询中",
+        "在查",
     )
     # The customer's reply to the agent's last words (e.g. 好的) happens within this time and
     # belongs before the hold, not in it.

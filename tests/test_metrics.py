@@ -71,8 +71,13 @@ def test_rate_is_unknown_without_speech() -> None:
 # ---- NO-INTERRUPT ---------------------------------------------------------------------------
 
 
-def _interruptions(agent_span: tuple[float, float], agent_text: str, customer_span: tuple[float, float] = (0.0, 5.0)):  # noqa: ANN202
-    utterances = [utt("customer", *customer_span, "我想问一下我的订单为什么还没有发货"), utt("agent", *agent_span, agent_text)]
+def _interruptions(
+    agent_span: tuple[float, float], agent_text: str, customer_span: tuple[float, float] = (0.0, 5.0)
+):
+    utterances = [
+        utt("customer", *customer_span, "我想问一下我的订单为什么还没有发货"),
+        utt("agent", *agent_span, agent_text),
+    ]
     activity = va("customer", customer_span) + va("agent", agent_span)
     return find_interruptions(utterances, activity, CONFIG, TURNS)
 
@@ -97,7 +102,9 @@ def test_backchannels_during_a_customer_turn_are_not_interruptions() -> None:
     assert _interruptions((2.0, 2.4), "嗯") == []
     assert _interruptions((2.0, 3.5), "对对，是的") == []  # acknowledgement words only
     assert _interruptions((2.0, 2.6), "文") == []  # a short chime-in the customer talks through
-    assert is_backchannel("嗯嗯，好的。", CONFIG.backchannels) and not is_backchannel("好的您说", CONFIG.backchannels)
+    assert is_backchannel("嗯嗯，好的。", CONFIG.backchannels) and not is_backchannel(
+        "好的您说", CONFIG.backchannels
+    )
 
 
 def test_an_overlap_without_recognised_words_is_not_counted() -> None:
@@ -107,7 +114,10 @@ def test_an_overlap_without_recognised_words_is_not_counted() -> None:
 
 
 def test_customer_interruptions_are_reported_too() -> None:
-    utterances = [utt("agent", 0.0, 5.0, "您的订单已经发货了预计明天送到"), utt("customer", 4.0, 7.0, "不对不对我要退货")]
+    utterances = [
+        utt("agent", 0.0, 5.0, "您的订单已经发货了预计明天送到"),
+        utt("customer", 4.0, 7.0, "不对不对我要退货"),
+    ]
     activity = va("agent", (0.0, 5.0)) + va("customer", (4.0, 7.0))
     (event,) = find_interruptions(utterances, activity, CONFIG, TURNS)
     assert event.by == "customer" and event.overlap_s == pytest.approx(1.0)
@@ -133,16 +143,24 @@ def test_asked_hold_with_a_checkin_and_thanks() -> None:
 
 
 def test_unasked_hold_found_through_asr_errors_is_not_asked() -> None:
-    utterances = [utt("agent", 0.0, 3.0, "好的，这个问题啊"), utt("agent", 20.0, 24.0, "查到了，您的积分已经到账"),
-                  utt("customer", 24.5, 26.0, "好的谢谢"), utt("agent", 26.5, 28.0, "不客气")]
+    utterances = [
+        utt("agent", 0.0, 3.0, "好的，这个问题啊"),
+        utt("agent", 20.0, 24.0, "查到了，您的积分已经到账"),
+        utt("customer", 24.5, 26.0, "好的谢谢"),
+        utt("agent", 26.5, 28.0, "不客气"),
+    ]
     (hold,) = find_holds(utterances, [], 30.0, CONFIG)
     assert (hold.start, hold.end) == (3.0, 20.0) and not hold.asked and not hold.thanked
     assert hold.max_checkin_gap_s == pytest.approx(17.0)
 
 
 def test_garbled_ask_and_thanks_are_still_recognised() -> None:
-    utterances = [utt("agent", 0.0, 3.0, "我帮您查选一下请您收等"), utt("agent", 20.0, 23.0, "将您久等吗，查到了"),
-                  utt("customer", 23.5, 24.0, "好"), utt("agent", 24.5, 27.0, "您的订单明天到")]
+    utterances = [
+        utt("agent", 0.0, 3.0, "我帮您查选一下请您收等"),
+        utt("agent", 20.0, 23.0, "将您久等吗，查到了"),
+        utt("customer", 23.5, 24.0, "好"),
+        utt("agent", 24.5, 27.0, "您的订单明天到"),
+    ]
     (hold,) = find_holds(utterances, [], 30.0, CONFIG)
     assert hold.asked and hold.thanked
 
@@ -164,9 +182,14 @@ def test_silence_after_goodbye_and_a_customer_talking_at_length_are_not_holds() 
 
 
 def test_music_hold_and_dead_air() -> None:
-    utterances = [utt("agent", 0.0, 3.0, "请您稍等"), utt("agent", 30.0, 33.0, "感谢您的耐心等待"),
-                  utt("customer", 33.5, 35.0, "好的"), utt("agent", 35.5, 38.0, "您的订单已经发货了"),
-                  utt("customer", 38.5, 40.0, "那什么时候到"), utt("agent", 47.0, 49.0, "明天下午")]
+    utterances = [
+        utt("agent", 0.0, 3.0, "请您稍等"),
+        utt("agent", 30.0, 33.0, "感谢您的耐心等待"),
+        utt("customer", 33.5, 35.0, "好的"),
+        utt("agent", 35.5, 38.0, "您的订单已经发货了"),
+        utt("customer", 38.5, 40.0, "那什么时候到"),
+        utt("agent", 47.0, 49.0, "明天下午"),
+    ]
     events = [AudioEvent("music", 4.0, 29.0, "agent")]
     (hold,) = find_holds(utterances, events, 50.0, CONFIG)
     assert hold.music and hold.asked and hold.thanked and (hold.start, hold.end) == (3.0, 30.0)
@@ -179,7 +202,9 @@ def test_music_hold_and_dead_air() -> None:
 # ---- rings, answer delay, hang-up, nuisance -------------------------------------------------
 
 
-@pytest.mark.parametrize(("ring_seconds", "rings"), [(0.0, 0), (0.8, 1), (4.9, 1), (5.0, 2), (6.6, 2), (22.2, 5)])
+@pytest.mark.parametrize(
+    ("ring_seconds", "rings"), [(0.0, 0), (0.8, 1), (4.9, 1), (5.0, 2), (6.6, 2), (22.2, 5)]
+)
 def test_rings_from_the_pbx_ring_time(ring_seconds: float, rings: int) -> None:
     assert rings_from_metadata(ring_seconds, RING) == rings
 
@@ -216,7 +241,10 @@ def test_hangup_from_metadata_or_from_who_spoke_last() -> None:
     assert hangup("customer", closing, 54.0, CONFIG) == ("customer", "metadata")
     assert hangup(None, closing, 54.0, CONFIG) == ("agent", "audio")  # line closed 1 s after goodbye
     assert hangup(None, closing, 58.0, CONFIG) == ("customer", "audio")  # waited 5 s
-    assert hangup(None, [*closing, utt("customer", 53.5, 54.0, "再见")], 55.0, CONFIG) == ("customer", "audio")
+    assert hangup(None, [*closing, utt("customer", 53.5, 54.0, "再见")], 55.0, CONFIG) == (
+        "customer",
+        "audio",
+    )
     assert hangup(None, [], 10.0, CONFIG) == (None, None)
 
 
@@ -238,8 +266,14 @@ def test_phrase_search_tolerates_asr_errors_within_budget() -> None:
     assert find_phrase("收等", ["稍等"]) is None  # two characters: no error allowed
 
 
-def _tone_bursts(seconds: float, rate: int = 16000, count: int = 4, hz: tuple[float, ...] = (450.0,),
-                 on: float = 1.0, off: float = 4.0) -> np.ndarray:
+def _tone_bursts(
+    seconds: float,
+    rate: int = 16000,
+    count: int = 4,
+    hz: tuple[float, ...] = (450.0,),
+    on: float = 1.0,
+    off: float = 4.0,
+) -> np.ndarray:
     rng = np.random.default_rng(1)
     signal = rng.normal(0, 0.001, int(seconds * rate)).astype(np.float32)
     t = np.arange(int(on * rate)) / rate
@@ -258,7 +292,9 @@ def test_ringback_bursts_are_found_with_the_countrys_cadence() -> None:
     events = detect_audio_events(_audio(_tone_bursts(20.0)), AcousticConfig())
     rings = [e for e in events if e.kind == "ring"]
     assert len(rings) == 4
-    assert [round(e.start) for e in rings] == [0, 5, 10, 15] and all(0.9 <= e.end - e.start <= 1.2 for e in rings)
+    assert [round(e.start) for e in rings] == [0, 5, 10, 15] and all(
+        0.9 <= e.end - e.start <= 1.2 for e in rings
+    )
     # North America: 440+480 Hz, 2 s on / 4 s off — not a China ringback, found with its own config
     us = _tone_bursts(20.0, count=3, hz=(440.0, 480.0), on=2.0, off=4.0)
     us_config = AcousticConfig(ring=RingConfig(frequencies_hz=(440.0, 480.0), on_s=2.0, off_s=4.0))

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from callsim import CallScript, Clip, load_clip, write_call  # noqa: E402
-from make_samples import CUSTOMER, Speaker, Voice  # noqa: E402
+from callsim import CallScript, Clip, load_clip, write_call
+from make_samples import CUSTOMER, Speaker, Voice
 
 MAGICDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "magicdata_cs"
 
@@ -47,9 +47,17 @@ CONTENT = [
     "发票会在订单完成以后发送到您预留的邮箱里。",
     "如果屏幕还是不亮，建议您把电源拔掉等五分钟再试一下。",
 ]
-ASKS = ["我帮您查询一下，请您稍等可以吗？", "我需要核实一下您的订单信息，请您稍等。", "请您稍等，我帮您查一下。"]
+ASKS = [
+    "我帮您查询一下，请您稍等可以吗？",
+    "我需要核实一下您的订单信息，请您稍等。",
+    "请您稍等，我帮您查一下。",
+]
 UNASKED_LEADINS = ["好的。", "嗯，这个问题啊。", "这个嘛。"]
-CHECKINS = ["还在为您查询，请您再稍等一下。", "正在为您核实，马上就好。", "不好意思，系统有点慢，请您再等一下。"]
+CHECKINS = [
+    "还在为您查询，请您再稍等一下。",
+    "正在为您核实，马上就好。",
+    "不好意思，系统有点慢，请您再等一下。",
+]
 THANKS = ["让您久等了。", "感谢您的耐心等待。", "不好意思让您久等了。"]
 UNTHANKED_RETURNS = ["查到了，", "好的，您的订单是这样的。", "您这个情况是这样的。"]
 CUT_INS = ["您先听我说，", "这个不对，您等一下。", "我明白您的意思，", "先别急，"]
@@ -96,7 +104,11 @@ def build_call(index: int, voices: Voices, rng: random.Random) -> tuple[CallScri
     script = CallScript(call_id, seed=index)
     rings = rng.randint(0, 6)
     script.ring(rings, answer_after_last_s=round(rng.uniform(0.2, 1.0), 2))
-    plan = {"rings": rings, "agent_voice": [agent_voice.duration_ratio, agent_voice.f0_ratio], "stereo": stereo}
+    plan = {
+        "rings": rings,
+        "agent_voice": [agent_voice.duration_ratio, agent_voice.f0_ratio],
+        "stereo": stereo,
+    }
 
     def agent(text: str) -> Clip:
         return voices.tts(text, agent_voice)
@@ -136,8 +148,13 @@ def build_call(index: int, voices: Voices, rng: random.Random) -> tuple[CallScri
         else:
             script.say("agent", agent(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.2))
             if rng.random() < 0.5:
-                script.backchannel("customer", customer_short(rng.choice(BACKCHANNELS)) if stereo
-                                   else voices.tts(rng.choice(BACKCHANNELS), CUSTOMER), at_fraction=0.5)
+                script.backchannel(
+                    "customer",
+                    customer_short(rng.choice(BACKCHANNELS))
+                    if stereo
+                    else voices.tts(rng.choice(BACKCHANNELS), CUSTOMER),
+                    at_fraction=0.5,
+                )
             script.say("customer", customer_real(), gap=rng.uniform(0.4, 1.2))
             if rng.random() < 0.4:
                 script.backchannel("agent", agent(rng.choice(BACKCHANNELS)), at_fraction=0.45)
@@ -149,19 +166,37 @@ def build_call(index: int, voices: Voices, rng: random.Random) -> tuple[CallScri
         script.say("customer", customer_short(rng.choice(CUSTOMER_BYE)), gap=0.5)
     tail = rng.choice([1.0, 2.0, 3.5, 6.0, 8.0])
     hangup_by = "customer" if customer_says_bye or tail >= 5.0 else "agent"
-    render = {"stereo": stereo, "agent_left": agent_left, "leak_db": rng.uniform(-32, -12),
-              "noise_db": rng.uniform(-70, -50), "tail_s": tail}
-    plan.update(hangup_by=hangup_by, **{k: round(v, 2) if isinstance(v, float) else v for k, v in render.items()})
+    render = {
+        "stereo": stereo,
+        "agent_left": agent_left,
+        "leak_db": rng.uniform(-32, -12),
+        "noise_db": rng.uniform(-70, -50),
+        "tail_s": tail,
+    }
+    plan.update(
+        hangup_by=hangup_by, **{k: round(v, 2) if isinstance(v, float) else v for k, v in render.items()}
+    )
     return script, render, plan
 
 
-def _hold(script: CallScript, voices: Voices, rng: random.Random, agent, customer_short, stereo: bool) -> None:  # noqa: ANN001
+def _hold(
+    script: CallScript,
+    voices: Voices,
+    rng: random.Random,
+    agent: Callable[[str], Clip],
+    customer_short: Callable[[str], Clip],
+    stereo: bool,
+) -> None:
     seconds = rng.choice([5.0, 12.0, 18.0, 25.0, 40.0, 65.0, 90.0, 150.0])
     asked = rng.random() < 0.65
     thanked = rng.random() < 0.6
     music = rng.random() < 0.4
     if asked:
-        ask = agent(rng.choice(ASKS)) if stereo or rng.random() < 0.5 else voices.real(1.0, rng.choice(REAL_ASKS))
+        ask = (
+            agent(rng.choice(ASKS))
+            if stereo or rng.random() < 0.5
+            else voices.real(1.0, rng.choice(REAL_ASKS))
+        )
         script.say("agent", ask, gap=rng.uniform(0.4, 1.0))
         script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.5)
     else:
@@ -194,17 +229,24 @@ def main() -> int:
         samples, rate, truth = script.render(**render)
         truth["hangup_by"] = plan["hangup_by"]
         truth["plan"] = plan
-        sidecar = {"call_id": script.call_id, "agent_id": f"9{index % 5:03d}",
-                   "started_at": f"2026-11-{1 + index % 28:02d}T{9 + index % 9:02d}:00:00+08:00",
-                   "channels": truth["channels"]}
+        sidecar = {
+            "call_id": script.call_id,
+            "agent_id": f"9{index % 5:03d}",
+            "started_at": f"2026-11-{1 + index % 28:02d}T{9 + index % 9:02d}:00:00+08:00",
+            "channels": truth["channels"],
+        }
         if index % 2 == 0:  # half the calls carry the PBX's ring time and hang-up side
             sidecar["ring_seconds"] = truth["answered_at"] if plan["rings"] else 0.0
             sidecar["hangup_by"] = plan["hangup_by"]
         path = write_call(args.out, f"{script.call_id}.wav", samples, rate, truth, sidecar, subtype="PCM_16")
-        print(f"{path}: {truth['duration_s']:.0f} s, {'stereo' if plan['stereo'] else 'mono'}, rings {plan['rings']}, "
-              f"{len(truth['holds'])} holds, {sum(o['kind'] == 'interruption' for o in truth['overlaps'])} interruptions",
-              flush=True)
-    (args.out / "README.txt").write_text(f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}\n")
+        print(
+            f"{path}: {truth['duration_s']:.0f} s, {'stereo' if plan['stereo'] else 'mono'}, rings {plan['rings']}, "
+            f"{len(truth['holds'])} holds, {sum(o['kind'] == 'interruption' for o in truth['overlaps'])} interruptions",
+            flush=True,
+        )
+    (args.out / "README.txt").write_text(
+        f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}\n"
+    )
     return 0
 
 
