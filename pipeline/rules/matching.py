@@ -162,13 +162,51 @@ def readings(char: str) -> frozenset[str]:
     return frozenset({char.lower()})
 
 
+_INITIALS = (
+    "zh",
+    "ch",
+    "sh",
+    "b",
+    "p",
+    "m",
+    "f",
+    "d",
+    "t",
+    "n",
+    "l",
+    "g",
+    "k",
+    "h",
+    "j",
+    "q",
+    "x",
+    "r",
+    "z",
+    "c",
+    "s",
+    "y",
+    "w",
+)
+_SHORT_FINAL = 3
+
+
+def _split(syllable: str) -> tuple[str, str]:
+    for initial in _INITIALS:
+        if syllable.startswith(initial) and len(syllable) > len(initial):
+            return initial, syllable[len(initial) :]
+    return "", syllable
+
+
 @lru_cache(maxsize=65536)
 def near_keys(char: str) -> frozenset[str]:
-    """Keys shared by any two readings at most one letter apart (the symmetric-delete trick)."""
+    """Keys that any two near readings share (a superset test for the matcher's lower bound)."""
     keys: set[str] = set()
     for r in readings(char):
         keys.add(r)
-        keys.update(r[:k] + r[k + 1 :] for k in range(len(r)))
+        keys.update(r[:k] + r[k + 1 :] for k in range(len(r)))  # one letter apart: symmetric deletes
+        initial, final = _split(r)
+        if initial and len(final) <= _SHORT_FINAL:
+            keys.add(initial + "*")
     return frozenset(keys)
 
 
@@ -177,24 +215,39 @@ SAME, HOMOPHONE, NEAR, OTHER = 0, 1, 2, 3
 
 @lru_cache(maxsize=262144)
 def relation(a: str, b: str) -> int:
-    """How alike two canonical characters sound: SAME, HOMOPHONE, NEAR (one pinyin letter apart) or OTHER."""
+    """How alike two canonical characters sound: SAME, HOMOPHONE, NEAR or OTHER.
+
+    Near: readings one letter apart (您 nin / 你 ni, 吗 ma / 卖 mai, zh/z, in/ing), or the same initial
+    with short finals at most two letters apart (稍 shao / 收 shou, 吗 ma / 没 mei).
+    """
     if a == b:
         return SAME
     ra, rb = readings(a), readings(b)
     if ra & rb:
         return HOMOPHONE
-    if any(_within_one(x, y) for x in ra for y in rb):
+    if any(_near(x, y) for x in ra for y in rb):
         return NEAR
     return OTHER
 
 
-def _within_one(x: str, y: str) -> bool:
-    if abs(len(x) - len(y)) > 1 or not x.isalpha() or not y.isalpha() or min(len(x), len(y)) < 2:
+def _near(x: str, y: str) -> bool:
+    if not x.isalpha() or not y.isalpha() or min(len(x), len(y)) < 2:
         return False
-    if len(x) == len(y):
-        return sum(p != q for p, q in zip(x, y, strict=True)) == 1
-    short, long_ = (x, y) if len(x) < len(y) else (y, x)
-    return any(long_[:k] + long_[k + 1 :] == short for k in range(len(long_)))
+    if _distance(x, y) <= 1:
+        return True
+    ix, fx = _split(x)
+    iy, fy = _split(y)
+    return bool(ix) and ix == iy and max(len(fx), len(fy)) <= _SHORT_FINAL and _distance(fx, fy) <= 2
+
+
+def _distance(x: str, y: str) -> int:
+    previous = list(range(len(y) + 1))
+    for i, cx in enumerate(x, 1):
+        current = [i]
+        for j, cy in enumerate(y, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (cx != cy)))
+        previous = current
+    return previous[-1]
 
 
 # ---- patterns ------------------------------------------------------------------------------------
