@@ -47,6 +47,7 @@ HIT_COLUMNS = [
     "source",
     "rule_id",
     "label",
+    "at",
     "said",
     "pattern",
     "confidence",
@@ -63,6 +64,7 @@ class SentenceHit:
     source: str  # ref | asr
     rule_id: str
     label: str
+    at: int  # where in the sentence (character index), to tell repeated words apart
     said: str
     pattern: str
     confidence: float
@@ -70,8 +72,8 @@ class SentenceHit:
     quote: str
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.file, self.source, self.rule_id, self.label, self.said)
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.file, self.source, self.rule_id, self.label, str(self.at), self.said)
 
 
 def reference_texts() -> dict[str, str]:
@@ -92,11 +94,11 @@ def asr_utterances() -> dict[str, Utterance]:
 def sentence_hits(file: str, source: str, utterance: Utterance, card: Scorecard) -> list[SentenceHit]:
     view = CallView.build([utterance], None, CallMeta(call_id=file), card.spec.matching, card.costs)
     scope = view.scope("agent", None)
-    trust = card.spec.matching.asr_full_trust
     found: list[tuple[str, Hit, float, bool]] = []
 
     def add(rule, hits: list[Hit], label: str | None = None) -> None:
         threshold = rule.review_below if rule.review_below is not None else card.spec.matching.review_below
+        trust = rule.asr_full_trust if rule.asr_full_trust is not None else card.spec.matching.asr_full_trust
         for h in hits:
             confidence = h.confidence(trust)
             review = rule.always_review or confidence < threshold
@@ -142,7 +144,9 @@ def sentence_hits(file: str, source: str, utterance: Utterance, card: Scorecard)
                 whole = Hit(line, 0, len(line.text), line.start, line.end, 1.0, None, f"{n} 个问题", f"{n}问")
                 found.append((rule.id, whole, 1.0, False))
     return [
-        SentenceHit(file, source, rule_id, h.label, h.said, h.pattern, confidence, review, h.quote())
+        SentenceHit(
+            file, source, rule_id, h.label, h.raw_start, h.said, h.pattern, confidence, review, h.quote()
+        )
         for rule_id, h, confidence, review in found
     ]
 
@@ -176,7 +180,7 @@ def read_checked() -> dict[tuple, dict]:
         return {}
     with HITS_FILE.open(encoding="utf-8") as handle:
         return {
-            (r["file"], r["source"], r["rule_id"], r["label"], r["said"]): r
+            (r["file"], r["source"], r["rule_id"], r["label"], r["at"], r["said"]): r
             for r in csv.DictReader(handle, delimiter="\t")
         }
 
@@ -203,6 +207,7 @@ def write_hits(hits: list[SentenceHit]) -> tuple[int, int]:
                 "source": h.source,
                 "rule_id": h.rule_id,
                 "label": h.label,
+                "at": h.at,
                 "said": h.said,
                 "pattern": h.pattern,
                 "confidence": f"{h.confidence:.2f}",
@@ -255,10 +260,11 @@ def measure(
 
 
 def format_report(counts: dict[tuple[str, str], RuleCount]) -> str:
-    lines = ["rule            source  hits   tp   fp (to review)  misses"]
+    lines = ["rule            source  hits   tp (to review)   fp (to review)  misses"]
     for (rule_id, source), c in sorted(counts.items()):
         lines.append(
-            f"{rule_id:<16}{source:<6}{c.hits:>6}{c.tp:>5}{c.fp:>5} ({c.reviewed_fp:>2})       {c.misses:>4}"
+            f"{rule_id:<16}{source:<6}{c.hits:>6}{c.tp:>5} ({c.reviewed_tp:>2})     {c.fp:>5} ({c.reviewed_fp:>2})"
+            f"       {c.misses:>4}"
         )
     return "\n".join(lines)
 

@@ -10,7 +10,6 @@ to be trusted on its own.
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,10 +248,3 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
-
-
-def by_call(labels: Iterable[Label]) -> dict[str, list[Label]]:
-    grouped: dict[str, list[Label]] = defaultdict(list)
-    for label in labels:
-        grouped[label.call_id].append(label)
-    return dict(grouped)

@@ -242,7 +242,7 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
     hits = _distinct(hits)
     if not hits:
         return [passed(rule, None, speaker=rule.speaker)]
-    trust = view.matching.asr_full_trust
+    trust = rule.asr_full_trust if rule.asr_full_trust is not None else view.matching.asr_full_trust
     if rule.per_occurrence:
         items = [
             (

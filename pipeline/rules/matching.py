@@ -151,14 +151,17 @@ def _numeral_value(run: list[str]) -> int | None:
 
 @lru_cache(maxsize=65536)
 def readings(char: str) -> frozenset[str]:
-    """Every toneless pinyin reading of a character (polyphones have several); other characters read as themselves."""
+    """A character's usual toneless pinyin (other characters read as themselves).
+
+    Only the usual reading: pypinyin's rare readings (册 also “zha”) would make unrelated
+    characters homophones. A polyphone reads the same way in a pattern and in the text.
+    """
     if "\u3400" <= char <= "\u9fff":
         from pypinyin import Style, pinyin
 
-        found = pinyin(char, style=Style.NORMAL, heteronym=True)
-        values = {r.lower() for r in found[0] if r and r.isascii()} if found else set()
-        if values:
-            return frozenset(values)
+        found = pinyin(char, style=Style.NORMAL, heteronym=False)
+        if found and found[0] and found[0][0].isascii() and found[0][0].isalpha():
+            return frozenset({found[0][0].lower()})
     return frozenset({char.lower()})
 
 
@@ -292,6 +295,7 @@ class Pattern:
     kind: Literal["literal", "regex"]
     parts: tuple[str, ...] = ()
     regex: re.Pattern[str] | None = field(default=None, compare=False)
+    required: tuple[tuple[bool, ...], ...] = ()  # per part, per character: written in [brackets]
 
     @property
     def length(self) -> int:
@@ -306,7 +310,7 @@ class Pattern:
                 for m in self.regex.finditer(text.text)
                 if m.end() > m.start()
             ]
-        found = _search_parts(self.parts, text, costs, slack)
+        found = _search_parts(self.parts, self.required, text, costs, slack)
         return _non_overlapping(found)
 
 
@@ -331,19 +335,42 @@ def compile_pattern(source: str) -> Pattern:
     text = source
     for mark in GAP_MARKS:
         text = text.replace(mark, "\x00")
-    parts = tuple(canonical_text(p) for p in text.split("\x00"))
-    if any(not p for p in parts):
-        raise PatternError(
-            f"模式 {source!r} 去掉标点和空格后{'是空的' if len(parts) == 1 else '有一段是空的（省略号两边都要有字）'}"
-        )
-    return Pattern(source, "literal", parts)
+    parts: list[str] = []
+    required: list[tuple[bool, ...]] = []
+    for raw_part in text.split("\x00"):
+        part, flags = _parse_required(raw_part, source)
+        if not part:
+            where = "有一段是空的（省略号两边都要有字）" if "\x00" in text else "是空的"
+            raise PatternError(f"模式 {source!r} 去掉标点和空格后{where}")
+        parts.append(part)
+        required.append(flags)
+    return Pattern(source, "literal", tuple(parts), None, tuple(required))
 
 
-def _search_parts(parts: tuple[str, ...], text: NormText, costs: Costs, slack: float) -> list[Match]:
-    first = search_literal(parts[0], text, costs, costs.budget(len(parts[0])) + slack)
+def _parse_required(raw: str, source: str) -> tuple[str, tuple[bool, ...]]:
+    """Canonical text of one part and, per character, whether it was written in [brackets] (must match)."""
+    pieces = re.split(r"(\[[^\[\]]*\])", raw)
+    text, flags = "", []
+    for piece in pieces:
+        inside = piece.startswith("[") and piece.endswith("]")
+        if not inside and ("[" in piece or "]" in piece):
+            raise PatternError(f"模式 {source!r} 的方括号不成对")
+        canon = canonical_text(piece[1:-1] if inside else piece)
+        if inside and not canon:
+            raise PatternError(f"模式 {source!r} 里有空的方括号")
+        text += canon
+        flags += [inside] * len(canon)
+    return text, tuple(flags)
+
+
+def _search_parts(
+    parts: tuple[str, ...], required: tuple[tuple[bool, ...], ...], text: NormText, costs: Costs, slack: float
+) -> list[Match]:
+    flags = required or tuple((False,) * len(p) for p in parts)
+    first = search_literal(parts[0], text, costs, costs.budget(len(parts[0])) + slack, flags[0])
     chains = [(m.start, m.end, m.cost) for m in first]
-    for part in parts[1:]:
-        later = search_literal(part, text, costs, costs.budget(len(part)) + slack)
+    for part, must in zip(parts[1:], flags[1:], strict=True):
+        later = search_literal(part, text, costs, costs.budget(len(part)) + slack, must)
         chains = [
             (start, m.end, cost + m.cost)
             for start, end, cost in chains
@@ -364,13 +391,19 @@ def _non_overlapping(matches: list[Match]) -> list[Match]:
     return sorted(chosen, key=lambda m: m.start)
 
 
-def lower_bound(pattern: str, text: NormText, costs: Costs) -> float:
+REQUIRED_MISSING = 1e9  # the cost of losing or replacing a [bracketed] character: never within budget
+
+
+def lower_bound(pattern: str, text: NormText, costs: Costs, required: tuple[bool, ...] = ()) -> float:
     """A cost no alignment of `pattern` inside `text` can beat (each pattern character's cheapest fate)."""
     bound = 0.0
-    for c in pattern:
+    for i, c in enumerate(pattern):
         if c in text.char_set:
             continue
-        if readings(c) & text.reading_set:
+        homophone = bool(readings(c) & text.reading_set)
+        if required and required[i] and not homophone:
+            return REQUIRED_MISSING
+        if homophone:
             bound += costs.homophone
         elif near_keys(c) & text.near_keys:
             bound += min(costs.near, 1.0)
@@ -379,9 +412,12 @@ def lower_bound(pattern: str, text: NormText, costs: Costs) -> float:
     return bound
 
 
-def search_literal(pattern: str, text: NormText, costs: Costs, limit: float) -> list[Match]:
+def search_literal(
+    pattern: str, text: NormText, costs: Costs, limit: float, required: tuple[bool, ...] = ()
+) -> list[Match]:
     """Every end position where `pattern` matches a stretch of `text` within `limit` (Sellers' algorithm),
-    each with the start of its cheapest alignment."""
+    each with the start of its cheapest alignment. A [bracketed] character may only be itself or a
+    homophone, never dropped."""
     m, n = len(pattern), len(text.text)
     if m == 0 or n == 0:
         return []
@@ -392,10 +428,14 @@ def search_literal(pattern: str, text: NormText, costs: Costs, limit: float) -> 
             found.append(Match(at, at + m, 0.0, m))
             at = text.text.find(pattern, at + 1)
         return found
-    if lower_bound(pattern, text, costs) > limit + eps:
+    must = required or (False,) * m
+    if lower_bound(pattern, text, costs, must) > limit + eps:
         return []
     t = text.text
-    prev = [float(i) for i in range(m + 1)]
+    skip = [REQUIRED_MISSING if must[i] else 1.0 for i in range(m)]
+    prev = [0.0] * (m + 1)
+    for i in range(1, m + 1):
+        prev[i] = prev[i - 1] + skip[i - 1]
     prev_start = [0] * (m + 1)
     found = []
     for j in range(1, n + 1):
@@ -403,9 +443,12 @@ def search_literal(pattern: str, text: NormText, costs: Costs, limit: float) -> 
         cur = [0.0] * (m + 1)
         cur_start = [j] * (m + 1)
         for i in range(1, m + 1):
-            best = prev[i - 1] + costs.substitution(pattern[i - 1], tj)
+            cost = costs.substitution(pattern[i - 1], tj)
+            if must[i - 1] and cost > costs.homophone:
+                cost = REQUIRED_MISSING
+            best = prev[i - 1] + cost
             start = prev_start[i - 1]
-            skip_pattern = cur[i - 1] + 1.0
+            skip_pattern = cur[i - 1] + skip[i - 1]
             if skip_pattern < best - eps:
                 best, start = skip_pattern, cur_start[i - 1]
             extra_text = prev[i] + 1.0

@@ -107,6 +107,7 @@ class RuleBase(Strict):
     per_occurrence: bool = False
     max_deduction: float | None = Field(None, ge=0, le=100)
     review_below: float | None = Field(None, ge=0, le=1)
+    asr_full_trust: float | None = Field(None, gt=0, le=1)
     always_review: bool = False
     when_unknown: Literal["review", "pass", "fail"] = "review"
     applies_if: Condition | None = None
