@@ -70,13 +70,15 @@ def canonical(raw: str) -> NormText:
         simplified = "".join(s if len(s := to_simplified(c)) == 1 else c for c in raw)
     chars: list[str] = []
     origin: list[tuple[int, int]] = []
+    breaks: set[int] = set()  # canonical positions after punctuation: numbers do not run across them
     for i, ch in enumerate(simplified):
         for c in unicodedata.normalize("NFKC", ch):
             if c == "_" or not (c.isalnum()):
+                breaks.add(len(chars))
                 continue
             chars.append(c.upper().translate(_TO_CN_DIGIT))
             origin.append((i, i + 1))
-    chars, origin = _numbers_to_digits(chars, origin)
+    chars, origin = _numbers_to_digits(chars, origin, breaks)
     return NormText(raw, "".join(chars), tuple(a for a, _ in origin), tuple(b for _, b in origin))
 
 
@@ -85,7 +87,7 @@ def canonical_text(raw: str) -> str:
 
 
 def _numbers_to_digits(
-    chars: list[str], origin: list[tuple[int, int]]
+    chars: list[str], origin: list[tuple[int, int]], breaks: set[int]
 ) -> tuple[list[str], list[tuple[int, int]]]:
     """二十四 → 二四, 三千五百零九 → 三五零九, 两百 → 二零零: numbers read the way digits are written."""
     out: list[str] = []
@@ -93,7 +95,7 @@ def _numbers_to_digits(
     i = 0
     while i < len(chars):
         j = i
-        while j < len(chars) and chars[j] in _NUMERAL_CHARS:
+        while j < len(chars) and chars[j] in _NUMERAL_CHARS and (j == i or j not in breaks):
             j += 1
         run = chars[i:j]
         value = _numeral_value(run) if run else None

@@ -26,6 +26,10 @@ LIST_METRIC_ITEMS: dict[str, type] = {
     "utterance_rates": UtteranceRate,
 }
 METRIC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(CallMetrics))
+# Metrics that are words or yes/no (hangup_by = "agent"): compared with equals / not_equals only.
+TEXT_METRICS: tuple[str, ...] = tuple(
+    f.name for f in dataclass_fields(CallMetrics) if str(f.type).split(" |")[0] in ("str", "bool")
+)
 
 
 def _check_pattern(value: str) -> str:
@@ -251,6 +255,8 @@ class MetricRule(RuleBase):
                 raise ValueError(
                     f"where 里的 {', '.join(unknown)} 不是 {self.metric} 的字段，可用：{', '.join(known)}"
                 )
+        if self.metric in TEXT_METRICS and (self.min is not None or self.max is not None):
+            raise ValueError(f"{self.metric} 不是数值，不能用 min / max，请用 equals / not_equals")
         if all(v is None for v in (self.min, self.max, self.equals, self.not_equals)):
             raise ValueError("要写 min / max / equals / not_equals 至少一个")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -7,6 +7,7 @@ the content with it (table `scorecards`), so an old score can always be explaine
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pipeline.rules.schema import RULE_TYPES, Rule, ScorecardSpec
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 DEFAULT_SCORECARD = REPO_RULES / "default.yaml"
 MAX_ERRORS_SHOWN = 20
+_SCORECARD_KIND = re.compile(r"^kind:\s*['\"]?scorecard['\"]?\s*(#.*)?$", re.MULTILINE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,12 +103,10 @@ def load_scorecards(folder: Path | str) -> list[Scorecard]:
     cards = []
     for path in sorted(folder.glob("*.y*ml")):
         try:
-            head = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
-            head = None
-            cards.append(load_scorecard(path))  # a broken file that may be a scorecard: say why
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
             continue
-        if isinstance(head, dict) and head.get("kind") == "scorecard":
+        if _SCORECARD_KIND.search(text):  # other YAML there (policy.yaml) is not ours to judge
             cards.append(load_scorecard(path))
     if not cards:
         raise CallQAError(f"{folder}：没有评分表（kind: scorecard 的 YAML 文件）")
