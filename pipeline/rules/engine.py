@@ -129,14 +129,17 @@ def _applicability(rule: Rule, view: CallView) -> tuple[str | None, str]:
     if condition.customer_chars_max is not None:
         said = sum(len(x.norm.text) for x in view.of("customer"))
         if said > condition.customer_chars_max:
-            return f"客户说了话（{said} 字），不是无声电话", ""
+            return (
+                f"客户说了 {said} 个字（本规则只看客户不超过 {condition.customer_chars_max} 个字的电话）",
+                "",
+            )
         because.append(f"客户只说了 {said} 个字")
     if condition.said is not None:
         hits = view.find(condition.said.patterns, view.scope(condition.said.speaker, None))
         if not hits:
             examples = "、".join(p for p in condition.said.patterns[:3] if not p.startswith("re:"))
             who = view.speaker_label(condition.said.speaker)
-            return f"{who}没有说到需要后续处理的话（如 {examples}）", ""
+            return f"{who}没有说到“{examples}”这类话", ""
         because.append(f"{view.speaker_label(condition.said.speaker)}说了 {hits[0].quote()}")
     return None, "；".join(because)
 
@@ -156,13 +159,7 @@ def _miss_confidence(view: CallView, patterns: Iterable[str], scope: Scope) -> t
     return round(0.5 + 0.5 * min(1.0, excess / margin), 3), near
 
 
-def _occurrences(
-    rule: Rule,
-    view: CallView,
-    items: list[tuple[str, float, dict]],
-    *,
-    replacement_of: Callable | None = None,
-) -> list[Finding]:
+def _occurrences(rule: Rule, view: CallView, items: list[tuple[str, float, dict]]) -> list[Finding]:
     """One finding per occurrence (per_occurrence rules), deductions capped at max_deduction."""
     findings = []
     cap = rule.max_deduction
