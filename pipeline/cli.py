@@ -4,6 +4,10 @@ callqa run DIR [--db PATH]         process every recording in DIR (same as the n
 callqa show CALL_ID [--db PATH]    a call's transcript: time, 客服/客户, text
 callqa export [--db PATH] [--out FILE]
                                    JSON Lines, one call per line (the export contract)
+callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--db PATH]
+                                   score stored calls again (no ASR); history kept
+callqa calibrate LABELS.csv [--scorecard FILE] [--db PATH]
+                                   people's verdicts vs the pipeline's, per rule
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import argparse
 import logging
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
-from pipeline.records import ROLE_LABELS_ZH, CallMetrics
+from pipeline.records import ROLE_LABELS_ZH, CallMetrics, CallScore
 
 LAYOUT_ZH = {
     "stereo-agent-left": "立体声（客服左声道）",
@@ -48,6 +52,29 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--db", type=Path)
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
 
+    rescore = commands.add_parser(
+        "rescore", help="score stored calls again from their utterances and metrics (no ASR)"
+    )
+    rescore.add_argument(
+        "--scorecard", type=Path, help="scorecard YAML for every call (default: rules/*.yaml)"
+    )
+    rescore.add_argument("--since", type=_date, help="only calls that started on or after YYYY-MM-DD")
+    rescore.add_argument(
+        "--metrics",
+        action="store_true",
+        help="recompute the metrics first (after changing [metrics] settings)",
+    )
+    rescore.add_argument("--db", type=Path)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="agreement between people's QA verdicts and the pipeline's"
+    )
+    calibrate.add_argument("labels", type=Path, help="CSV: call_id, rule_id, passed[, score]")
+    calibrate.add_argument(
+        "--scorecard", type=Path, help="judge with this scorecard (in memory) instead of the stored findings"
+    )
+    calibrate.add_argument("--db", type=Path)
+
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -71,6 +98,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _run(args.directory, settings)
         if args.command == "show":
             return _show(args.call_id, settings)
+        if args.command == "rescore":
+            return _rescore(args.scorecard, args.since, args.metrics, settings)
+        if args.command == "calibrate":
+            return _calibrate(args.labels, args.scorecard, settings)
         return _export(args.out, settings)
     except CallQAError as exc:
         print(f"callqa: {exc}", file=sys.stderr)
@@ -128,6 +159,8 @@ def _show(call_id: str, settings: Settings) -> int:
             raise CallQAError(f"{settings.db} 中没有已处理的通话 {call_id}")
         utterances = store.utterances(call_id)
         metrics = store.load_metrics(call_id)
+        scored = store.current_score(call_id)
+        history = store.score_history(call_id)
     started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
     print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
@@ -145,6 +178,8 @@ def _show(call_id: str, settings: Settings) -> int:
     if metrics is not None:
         print()
         print("\n".join(describe_metrics(metrics)))
+    print()
+    print_findings(scored, history)
     return 0
 
 
@@ -183,7 +218,9 @@ def describe_metrics(m: CallMetrics) -> list[str]:
     for h in m.holds:
         lines.append(
             f"等待：{_clock(h.start)}–{_clock(h.end)}（{h.duration:.0f} 秒）事先征询 {YES_NO[h.asked]}，"
-            f"中途回应 {h.checkins} 次（最长 {h.max_checkin_gap_s:.0f} 秒没有回应），事后致谢 {YES_NO[h.thanked]}，"
+            f"中途回应 {h.checkins} 次"
+            + (f"（最长 {h.max_checkin_gap_s:.0f} 秒没有回应）" if h.max_checkin_gap_s is not None else "")
+            + f"，事后致谢 {YES_NO[h.thanked]}，"
             f"等待音乐 {YES_NO[h.music]}"
             + ("，查询类" if h.lookup else "")
             + ("，等待中通话结束" if h.ends_call else "")
@@ -198,6 +235,93 @@ def describe_metrics(m: CallMetrics) -> list[str]:
     if m.nuisance_over_max:
         lines.append("骚扰电话：通话超过规定时长")
     return lines
+
+
+def print_findings(scored: CallScore | None, history: list[dict]) -> None:
+    """The scoring sheet under the transcript: per category, each rule with its verdict and evidence."""
+    if scored is None:
+        print("质检：尚未评分（callqa rescore 可立即评分）")
+        return
+    when = f"，{history[0]['scored_at']:%Y-%m-%d %H:%M} 评分" if history else ""
+    verdict = "一票否决，0 分" if scored.fatal else f"{scored.score:g} 分"
+    review = sum(1 for f in scored.findings if f.needs_review)
+    print(
+        f"质检：{verdict}（评分表 {scored.scorecard_name} {scored.scorecard_hash[:12]}{when}）"
+        + (f"，{review} 项待人工复核" if review else "")
+    )
+    category = None
+    for f in scored.findings:
+        if f.category != category:
+            category = f.category
+            print(f"  【{category}】")
+        mark = "？" if f.needs_review else ("✓" if f.passed else "✗")
+        points = f" −{f.deduction:g}" if f.deduction else ""
+        at = f" {_clock(f.start)}" if f.start is not None and not f.passed else ""
+        print(f"  {mark} {f.rule_id} {f.title}{points}{at}  {f.evidence or ''}".rstrip())
+        if f.replacement and not f.passed:
+            print(f"      建议说法：{f.replacement}")
+    if len(history) > 1:
+        earlier = "；".join(
+            f"{h['scored_at']:%m-%d %H:%M} {h['score']:g} 分（{h['scorecard_hash'][:8]}）"
+            for h in history[1:4]
+        )
+        print(f"  历史评分：{earlier}")
+
+
+def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settings: Settings) -> int:
+    from pipeline.process import recompute_metrics
+    from pipeline.rules.rescore import rescore, scorecards_from
+    from pipeline.store import Store
+
+    cards = scorecards_from(scorecard, settings.scorecards)
+    with Store(settings.db, timezone=settings.input.timezone) as store:
+        if recompute:  # after a change to [metrics] settings: metrics again from stored utterances and events
+            for call_id in store.call_ids_since(since):
+                recompute_metrics(store, call_id, settings)
+        results = rescore(store, cards, since)
+    changed = 0
+    for r in results:
+        before = "未评分" if r.before is None else f"{r.before:g}"
+        after = "一票否决 0" if r.fatal else f"{r.after:g}"
+        note = "" if r.stored else "（与当前评分相同，未新增记录）"
+        changed += int(r.stored)
+        print(f"{r.call_id}  {before} → {after}  {r.scorecard.name} {r.scorecard.short_hash}{note}")
+    print(
+        f"callqa: 重新评分 {len(results)} 通电话，{changed} 通写入新评分（旧评分保留为历史）", file=sys.stderr
+    )
+    return 0
+
+
+def _calibrate(labels_path: Path, scorecard: Path | None, settings: Settings) -> int:
+    from pipeline.rules.calibrate import compare, format_calibration, read_labels
+    from pipeline.store import Store
+
+    labels = read_labels(labels_path)
+    call_ids = sorted({label.call_id for label in labels})
+    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+        if scorecard is None:
+            pipeline = {cid: store.current_score(cid) for cid in call_ids}
+        else:
+            from pipeline.rules import load_scorecard, score_call
+
+            card = load_scorecard(scorecard)
+            pipeline = {}
+            for cid in call_ids:
+                meta = store.load_meta(cid)
+                pipeline[cid] = (
+                    None
+                    if meta is None
+                    else score_call(store.load_utterances(cid), store.load_metrics(cid), meta, card)
+                )
+    print(format_calibration(compare(labels, pipeline)))
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期应写成 YYYY-MM-DD，而不是 {text!r}") from None
 
 
 def _export(out: Path | None, settings: Settings) -> int:

@@ -225,6 +225,9 @@ class AcousticConfig(_Section):
 class Settings(_Section):
     db: Path = Path("qa.duckdb")
     reports_dir: Path = Path("reports")
+    # Folder of scorecards (YAML with `kind: scorecard`; one per business line via applies_to).
+    # Empty = the repository's rules/ (rules/default.yaml).
+    scorecards: Path | None = None
     input: InputConfig = InputConfig()
     asr: AsrConfig = AsrConfig()
     stereo: StereoConfig = StereoConfig()

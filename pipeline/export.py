@@ -2,7 +2,11 @@
 
 Contract keys (fixed; later stages add keys, never rename or remove one): call_id, file, sha256,
 agent_id, started_at, duration_s, channels, status, error, utterances[{speaker, start, end, text}],
-metrics, findings, score.
+metrics, findings, score. The metrics stage fills metrics (docs/metrics.md). The scorecard stage
+adds fatal (bool, null when not scored) and scorecard ({name, hash}); each finding is {rule_id,
+passed, deduction, start, end, speaker, evidence, confidence, needs_review} plus title, category,
+fatal, replacement — one per rule per call, plus one per extra occurrence of a per-occurrence
+rule (服务禁语).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO
 
-from pipeline.records import CallMetrics
+from pipeline.records import CallMetrics, Finding
 from pipeline.store import Store
 
 
@@ -21,6 +25,7 @@ def export_records(store: Store) -> Iterator[dict]:
         ok = row["status"] == "ok"
         utterances = store.utterances(row["call_id"]) if ok else []
         metrics = store.load_metrics(row["call_id"]) if ok else None
+        scored = store.current_score(row["call_id"]) if ok else None
         yield {
             "call_id": row["call_id"],
             "file": row["file"],
@@ -50,8 +55,10 @@ def export_records(store: Store) -> Iterator[dict]:
                 for u in utterances
             ],
             "metrics": metrics_record(metrics) if metrics else {},
-            "findings": [],
-            "score": None,
+            "findings": [finding_record(f) for f in scored.findings] if scored else [],
+            "score": scored.score if scored else None,
+            "fatal": scored.fatal if scored else None,
+            "scorecard": {"name": scored.scorecard_name, "hash": scored.scorecard_hash} if scored else None,
         }
 
 
@@ -117,6 +124,25 @@ def metrics_record(m: CallMetrics) -> dict:
             }
             for r in m.utterance_rates
         ],
+    }
+
+
+def finding_record(f: Finding) -> dict:
+    """One finding in the export: the contract's keys, then what reports and review pages show."""
+    return {
+        "rule_id": f.rule_id,
+        "passed": f.passed,
+        "deduction": f.deduction,
+        "start": _round(f.start),
+        "end": _round(f.end),
+        "speaker": f.speaker,
+        "evidence": f.evidence,
+        "confidence": _round(f.confidence),
+        "needs_review": f.needs_review,
+        "title": f.title,
+        "category": f.category,
+        "fatal": f.fatal,
+        "replacement": f.replacement,
     }
 
 

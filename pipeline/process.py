@@ -1,6 +1,6 @@
 """One recording through the spine, and a folder of them as a batch.
 
-    ingest → diarize → transcribe each party's turns → roles → audio events + metrics → store
+    ingest → diarize → transcribe each party's turns → roles → audio events + metrics → scorecard → store
 
 `transcribe_call` is the pure part (records in, records out). `process_recording` adds what a
 nightly batch needs: skip what is done, re-process what changed or failed, refuse a call_id that
@@ -25,6 +25,8 @@ from pipeline.errors import CallQAError
 from pipeline.ingest import decode, discover, fingerprint, read_meta
 from pipeline.metrics import compute_metrics, detect_audio_events
 from pipeline.records import ROLES, CallAudio, CallMetrics, SpeechTurn, Transcript, Utterance
+from pipeline.rules import Scorecard, score_call, scorecard_for
+from pipeline.rules.rescore import scorecards_from
 from pipeline.store import Store
 
 log = logging.getLogger("callqa")
@@ -112,9 +114,21 @@ def process_recording(path: Path, settings: Settings) -> Outcome:
         metrics = compute_metrics(
             transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
         )
+        scorecard = scorecard_for(meta, scorecards(settings))
+        score = score_call(transcript.utterances, metrics, meta, scorecard)
         elapsed = time.monotonic() - started
         with Store(settings.db, timezone=settings.input.timezone) as store:
-            store.save_call(recording, meta, audio, transcript, elapsed, events=events, metrics=metrics)
+            store.save_call(
+                recording,
+                meta,
+                audio,
+                transcript,
+                elapsed,
+                events=events,
+                metrics=metrics,
+                score=score,
+                scorecard=scorecard,
+            )
         message = "; ".join(audio.warnings + transcript.warnings)
         return Outcome(
             path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(transcript.utterances)
@@ -217,3 +231,9 @@ def recompute_metrics(store: Store, call_id: str, settings: Settings) -> CallMet
     )
     store.save_metrics(call_id, metrics)
     return metrics
+
+
+def scorecards(settings: Settings) -> list[Scorecard]:
+    """The scorecards in force, read afresh for every recording so that a supervisor's edit applies
+    to the rest of the batch (a broken edit stops each recording with the file, rule and field named)."""
+    return scorecards_from(None, settings.scorecards)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -20,7 +21,9 @@ from pipeline.records import (
     CallAudio,
     CallMeta,
     CallMetrics,
+    CallScore,
     CharTiming,
+    Finding,
     Hold,
     Interruption,
     Recording,
@@ -30,6 +33,9 @@ from pipeline.records import (
     Utterance,
     UtteranceRate,
 )
+
+if TYPE_CHECKING:
+    from pipeline.rules.scorecard import Scorecard
 
 SCHEMA_VERSION = "1"
 # Everything stored about a processed call, children first (deleted together when a call is redone).
@@ -127,6 +133,8 @@ class Store:
         elapsed_s: float,
         events: Sequence[AudioEvent] = (),
         metrics: CallMetrics | None = None,
+        score: CallScore | None = None,
+        scorecard: Scorecard | None = None,
     ) -> None:
         """Replace everything known about this file (and its call) with this result, atomically."""
         path = str(recording.path)
@@ -213,6 +221,8 @@ class Store:
                 )
             if metrics is not None:
                 self._insert_metrics(db, meta.call_id, metrics)
+            if score is not None and scorecard is not None:
+                self._insert_score(db, meta.call_id, score, scorecard)
 
     def save_failure(
         self,
@@ -498,6 +508,159 @@ class Store:
         cursor = self.db.execute(sql, params or [])
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # ==== scorecard stage (pipeline/rules): scores, findings, scorecards =========================
+    # One scoring of a call = one `scores` row + its `findings`; re-scoring adds a row marked
+    # is_current and un-marks the older ones, so history stays with the scorecard hash it used.
+
+    def save_score(self, call_id: str, score: CallScore, scorecard: Scorecard) -> bool:
+        """Make `score` the call's current score, in one transaction (scorecard, score, findings).
+
+        Returns False and writes nothing when the current score already comes from the same scorecard
+        with the same findings: re-scoring without a change adds no history.
+        """
+        with self.transaction() as db:
+            return self._insert_score(db, call_id, score, scorecard)
+
+    def _insert_score(
+        self, db: duckdb.DuckDBPyConnection, call_id: str, score: CallScore, scorecard: Scorecard
+    ) -> bool:
+        if score.scorecard_hash != scorecard.hash:
+            raise ValueError(f"score of {call_id} was computed with another scorecard than the one given")
+        current = self._current_score_row(db, call_id)
+        if (
+            current is not None
+            and current["scorecard_hash"] == score.scorecard_hash
+            and current["score"] == score.score
+            and current["fatal"] == score.fatal
+            and self._findings(db, call_id, current["scored_at"]) == score.findings
+        ):
+            return False
+        scored_at = _now()
+        if current is not None and scored_at <= current["scored_at"]:
+            scored_at = current["scored_at"] + timedelta(microseconds=1)
+        db.execute(
+            "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                scorecard.hash,
+                scorecard.name,
+                str(scorecard.path) if scorecard.path else None,
+                scorecard.content,
+                scored_at,
+            ],
+        )
+        db.execute("UPDATE scores SET is_current = false WHERE call_id = ? AND is_current", [call_id])
+        db.execute(
+            "INSERT INTO scores VALUES (?, ?, ?, ?, ?, true)",
+            [call_id, scored_at, score.scorecard_hash, score.score, score.fatal],
+        )
+        if score.findings:
+            db.executemany(
+                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        call_id,
+                        scored_at,
+                        i,
+                        f.rule_id,
+                        f.title,
+                        f.category,
+                        f.passed,
+                        f.deduction,
+                        f.fatal,
+                        f.start,
+                        f.end,
+                        f.speaker,
+                        f.evidence,
+                        f.confidence,
+                        f.needs_review,
+                        f.replacement,
+                        score.scorecard_hash,
+                    ]
+                    for i, f in enumerate(score.findings)
+                ],
+            )
+        return True
+
+    def current_score(self, call_id: str) -> CallScore | None:
+        """The call's current score with its findings, or None when it was never scored."""
+        row = self._current_score_row(self.db, call_id)
+        if row is None:
+            return None
+        return CallScore(
+            score=row["score"],
+            fatal=row["fatal"],
+            findings=self._findings(self.db, call_id, row["scored_at"]),
+            scorecard_name=row["name"],
+            scorecard_hash=row["scorecard_hash"],
+        )
+
+    def current_findings(self, call_id: str) -> tuple[Finding, ...]:
+        current = self.current_score(call_id)
+        return current.findings if current is not None else ()
+
+    def score_history(self, call_id: str) -> list[dict]:
+        """Every scoring of the call, newest first: scored_at, scorecard_hash, name, score, fatal, is_current."""
+        return self._dicts(
+            "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal, s.is_current "
+            "FROM scores s JOIN scorecards c USING (scorecard_hash) WHERE s.call_id = ? ORDER BY s.scored_at DESC",
+            [call_id],
+        )
+
+    def scorecard_content(self, scorecard_hash: str) -> str | None:
+        row = self.db.execute(
+            "SELECT content FROM scorecards WHERE scorecard_hash = ?", [scorecard_hash]
+        ).fetchone()
+        return row[0] if row else None
+
+    def call_ids_since(self, since: date | None = None) -> list[str]:
+        """Processed calls that started on or after `since` (all calls when None), oldest first."""
+        if since is None:
+            return self.call_ids()
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT call_id FROM calls WHERE CAST(started_at AS DATE) >= ? ORDER BY started_at, call_id",
+                [since],
+            ).fetchall()
+        ]
+
+    def _current_score_row(self, db: duckdb.DuckDBPyConnection, call_id: str) -> dict | None:
+        cursor = db.execute(
+            "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM scores s "
+            "JOIN scorecards c USING (scorecard_hash) WHERE s.call_id = ? AND s.is_current",
+            [call_id],
+        )
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+
+    @staticmethod
+    def _findings(db: duckdb.DuckDBPyConnection, call_id: str, scored_at: datetime) -> tuple[Finding, ...]:
+        rows = db.execute(
+            "SELECT rule_id, passed, deduction, start_s, end_s, speaker, evidence, confidence, needs_review, "
+            "title, category, fatal, replacement FROM findings WHERE call_id = ? AND scored_at = ? ORDER BY idx",
+            [call_id, scored_at],
+        ).fetchall()
+        return tuple(
+            Finding(
+                rule_id=r[0],
+                passed=r[1],
+                deduction=r[2],
+                start=r[3],
+                end=r[4],
+                speaker=r[5],
+                evidence=r[6],
+                confidence=r[7],
+                needs_review=r[8],
+                title=r[9],
+                category=r[10],
+                fatal=r[11],
+                replacement=r[12],
+            )
+            for r in rows
+        )
+
+    # ==== end of the scorecard section ==========================================================
 
 
 def _now() -> datetime:

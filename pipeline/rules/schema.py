@@ -1,0 +1,394 @@
+"""The scorecard file format, as pydantic models: what a rule may say, validated on load.
+
+Every field is documented in docs/scorecard.md. Unknown fields are refused (a typo must not pass
+silently); a rule's `type` picks its model. `Scorecard.model_json_schema()` gives the same rules as
+JSON Schema, for editors that validate YAML while a supervisor types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.records import CallMetrics, Hold, Interruption, Stretch, UtteranceRate
+from pipeline.rules.matching import PatternError, compile_pattern
+
+Category = Literal["开场", "服务过程", "结束", "服务禁语", "一票否决"]
+Speaker = Literal["agent", "customer", "any"]
+
+# CallMetrics fields a metric rule may read; tuples of records are counted (after `where`).
+LIST_METRIC_ITEMS: dict[str, type] = {
+    "interruptions": Interruption,
+    "holds": Hold,
+    "dead_air": Stretch,
+    "utterance_rates": UtteranceRate,
+}
+METRIC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(CallMetrics))
+# Metrics that are words or yes/no (hangup_by = "agent"): compared with equals / not_equals only.
+TEXT_METRICS: tuple[str, ...] = tuple(
+    f.name for f in dataclass_fields(CallMetrics) if str(f.type).split(" |")[0] in ("str", "bool")
+)
+
+
+def _check_pattern(value: str) -> str:
+    try:
+        compile_pattern(value)
+    except PatternError as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+PatternText = Annotated[str, AfterValidator(_check_pattern)]
+Patterns = Annotated[list[PatternText], Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+WINDOW_KEYS = ("first_turns", "last_turns", "first_s", "last_s", "before_hold_s", "after_hold_s")
+
+
+class Window(Strict):
+    """Where in the call a rule looks. One key; no window means the whole call."""
+
+    first_turns: int | None = Field(None, ge=1, description="说话人的前 N 个话轮")
+    last_turns: int | None = Field(None, ge=1, description="说话人的最后 N 个话轮")
+    first_s: float | None = Field(None, gt=0, description="接通后 T 秒内")
+    last_s: float | None = Field(None, gt=0, description="最后一句话结束前 T 秒内")
+    before_hold_s: float | None = Field(None, gt=0, description="等待开始前 T 秒内（hold 规则）")
+    after_hold_s: float | None = Field(None, gt=0, description="等待结束后 T 秒内（hold 规则）")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Window:
+        given = self.keys()
+        if len(given) > 1:
+            raise ValueError(f"只能设一种窗口，这里同时设了 {'、'.join(given)}")
+        if not given:
+            raise ValueError(f"窗口是空的：设 {' / '.join(WINDOW_KEYS)} 之一，或删掉 window 表示整通电话")
+        return self
+
+    def keys(self) -> list[str]:
+        return [k for k in WINDOW_KEYS if getattr(self, k) is not None]
+
+    @property
+    def is_hold_window(self) -> bool:
+        return self.before_hold_s is not None or self.after_hold_s is not None
+
+    @property
+    def seconds(self) -> float | None:
+        return self.first_s or self.last_s or self.before_hold_s or self.after_hold_s
+
+
+class Said(Strict):
+    speaker: Speaker = "agent"
+    patterns: Patterns
+
+
+class Condition(Strict):
+    """When a rule applies at all; otherwise it passes as “not applicable”. All given keys must hold."""
+
+    call_type: Annotated[list[str], Field(min_length=1)] | None = None
+    said: Said | None = None
+    customer_chars_max: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> Condition:
+        if self.call_type is None and self.said is None and self.customer_chars_max is None:
+            raise ValueError("applies_if 是空的：设 call_type / said / customer_chars_max 之一")
+        return self
+
+
+class RuleBase(Strict):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+    title: str = Field(min_length=1)
+    category: Category
+    speaker: Speaker = "agent"
+    deduction: float = Field(ge=0, le=100)
+    fatal: bool = False
+    per_occurrence: bool = False
+    max_deduction: float | None = Field(None, ge=0, le=100)
+    review_below: float | None = Field(None, ge=0, le=1)
+    asr_full_trust: float | None = Field(None, gt=0, le=1)
+    always_review: bool = False
+    when_unknown: Literal["review", "pass", "fail"] = "review"
+    applies_if: Condition | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleBase:
+        if self.category == "一票否决" and not self.fatal:
+            raise ValueError("一票否决类规则必须写 fatal: true")
+        if self.max_deduction is not None and not self.per_occurrence:
+            raise ValueError("max_deduction（封顶）只对 per_occurrence: true 的规则有意义")
+        return self
+
+
+def _no_hold_window(window: Window | None) -> None:
+    if window is not None and window.is_hold_window:
+        raise ValueError("before_hold_s / after_hold_s 只能用于 type: hold 的规则，这里永远不会命中")
+
+
+class RequiredPhrase(RuleBase):
+    """Fails unless the speaker says one of `patterns` (or something from every group) in the window."""
+
+    type: Literal["required_phrase"]
+    window: Window | None = None
+    patterns: Patterns | None = None
+    groups: dict[str, Patterns] | None = None
+
+    @model_validator(mode="after")
+    def _patterns_or_groups(self) -> RequiredPhrase:
+        if (self.patterns is None) == (self.groups is None):
+            raise ValueError("patterns 和 groups 要且只要写一个")
+        if self.groups is not None and not self.groups:
+            raise ValueError("groups 不能为空")
+        _no_hold_window(self.window)
+        return self
+
+    def pattern_groups(self) -> dict[str, list[str]]:
+        return dict(self.groups) if self.groups is not None else {"": list(self.patterns or [])}
+
+
+class ForbiddenEntry(Strict):
+    name: str | None = None
+    patterns: Patterns
+    replacement: str | None = None
+    exceptions: list[PatternText] = []
+
+
+class ForbiddenPhrase(RuleBase):
+    """Each time the speaker says one of the patterns (outside `exceptions`) is a finding."""
+
+    type: Literal["forbidden_phrase"]
+    window: Window | None = None
+    patterns: Patterns | None = None
+    phrases: Annotated[list[ForbiddenEntry], Field(min_length=1)] | None = None
+    exceptions: list[PatternText] = []
+    replacement: str | None = None
+    ignore_quoted: bool = True
+
+    @model_validator(mode="after")
+    def _patterns_or_phrases(self) -> ForbiddenPhrase:
+        if (self.patterns is None) == (self.phrases is None):
+            raise ValueError("patterns 和 phrases 要且只要写一个")
+        if self.id.startswith("FORBIDDEN"):
+            if self.phrases is not None:
+                missing = [
+                    e.name or e.patterns[0] for e in self.phrases if not (e.replacement or self.replacement)
+                ]
+                if missing:
+                    raise ValueError(f"服务禁语要写规范用语 replacement，缺：{'、'.join(missing)}")
+            elif not self.replacement:
+                raise ValueError("服务禁语要写规范用语 replacement")
+        _no_hold_window(self.window)
+        return self
+
+    def entries(self) -> list[ForbiddenEntry]:
+        if self.phrases is not None:
+            return list(self.phrases)
+        return [ForbiddenEntry(patterns=list(self.patterns or []), replacement=self.replacement)]
+
+
+class Step(Strict):
+    name: str = Field(min_length=1)
+    patterns: Patterns
+    min_gap_s: float = Field(0.0, ge=0)
+    max_gap_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _gaps(self) -> Step:
+        if self.max_gap_s is not None and self.max_gap_s < self.min_gap_s:
+            raise ValueError(
+                f"max_gap_s {self.max_gap_s} 小于 min_gap_s {self.min_gap_s}，这一步永远无法满足"
+            )
+        return self
+
+
+class SequenceRule(RuleBase):
+    """Steps said in order (each after the previous one, with gaps in seconds if given)."""
+
+    type: Literal["sequence"]
+    window: Window | None = None
+    steps: Annotated[list[Step], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _fits_window(self) -> SequenceRule:
+        _no_hold_window(self.window)
+        if self.window is not None and self.window.seconds is not None:
+            needed = sum(s.min_gap_s for s in self.steps)
+            if needed > self.window.seconds:
+                raise ValueError(
+                    f"各步之间至少要 {needed:g} 秒，比窗口 {self.window.seconds:g} 秒还长，规则永远无法通过"
+                )
+        return self
+
+
+Scalar = str | bool | int | float
+
+
+class MetricRule(RuleBase):
+    """A CallMetrics value against limits. Tuples of records (interruptions, holds…) are counted."""
+
+    type: Literal["metric"]
+    metric: str
+    where: dict[str, Scalar] | None = None
+    min: float | None = None
+    max: float | None = None
+    equals: Scalar | None = None
+    not_equals: Scalar | None = None
+    excused_if_quiet_before_end_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> MetricRule:
+        if self.metric not in METRIC_FIELDS:
+            raise ValueError(f"未知指标 {self.metric!r}，可用：{', '.join(METRIC_FIELDS)}")
+        if self.where is not None:
+            item = LIST_METRIC_ITEMS.get(self.metric)
+            if item is None:
+                raise ValueError(f"where 只能用于列表指标（{', '.join(LIST_METRIC_ITEMS)}）")
+            known = [f.name for f in dataclass_fields(item)]
+            unknown = [k for k in self.where if k not in known]
+            if unknown:
+                raise ValueError(
+                    f"where 里的 {', '.join(unknown)} 不是 {self.metric} 的字段，可用：{', '.join(known)}"
+                )
+        if self.metric in TEXT_METRICS and (self.min is not None or self.max is not None):
+            raise ValueError(f"{self.metric} 不是数值，不能用 min / max，请用 equals / not_equals")
+        if all(v is None for v in (self.min, self.max, self.equals, self.not_equals)):
+            raise ValueError("要写 min / max / equals / not_equals 至少一个")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} 大于 max {self.max:g}，任何值都过不了")
+        return self
+
+
+class HoldRule(RuleBase):
+    """Checks every hold (from the metrics) of at least `min_hold_s`."""
+
+    type: Literal["hold"]
+    check: Literal["asked", "checkins", "max_duration", "thanked"]
+    min_hold_s: float = Field(0.0, ge=0)
+    window: Window | None = None
+    patterns: Patterns | None = None
+    max_gap_s: float | None = Field(None, gt=0)
+    max_s: float | None = Field(None, gt=0)
+    lookup_patterns: Patterns | None = None
+    lookup_max_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _fields_for_check(self) -> HoldRule:
+        w = self.window
+        if self.check in ("asked", "thanked"):
+            side = "before_hold_s" if self.check == "asked" else "after_hold_s"
+            if self.patterns is None:
+                raise ValueError(f"check: {self.check} 需要 patterns")
+            if w is None or getattr(w, side) is None:
+                raise ValueError(
+                    f"check: {self.check} 需要 window.{side}（在等待{'之前' if side == 'before_hold_s' else '之后'}找）"
+                )
+        if self.check == "checkins" and self.max_gap_s is None:
+            raise ValueError("check: checkins 需要 max_gap_s")
+        if self.check == "max_duration":
+            if self.max_s is None:
+                raise ValueError("check: max_duration 需要 max_s")
+            if (self.lookup_patterns is None) != (self.lookup_max_s is None):
+                raise ValueError("lookup_patterns 和 lookup_max_s 要一起写")
+            if self.lookup_patterns is not None and (w is None or w.before_hold_s is None):
+                raise ValueError("lookup_patterns 需要 window.before_hold_s（在等待之前找“查询”等字样）")
+        if w is not None and not w.is_hold_window:
+            raise ValueError("hold 规则的窗口只能是 before_hold_s / after_hold_s")
+        return self
+
+
+class QuestionCount(RuleBase):
+    """At most `max_questions` questions in one stretch of speech (before the other party can answer)."""
+
+    type: Literal["question_count"]
+    window: Window | None = None
+    max_questions: int = Field(ge=1)
+    question_words: Patterns
+    question_tags: Patterns
+    question_endings: Patterns
+    exceptions: list[PatternText] = []
+    answer_gap_s: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _window(self) -> QuestionCount:
+        _no_hold_window(self.window)
+        return self
+
+
+class PhraseCount(RuleBase):
+    """Fails when the speaker says the patterns too often (per minute of `per`)."""
+
+    type: Literal["phrase_count"]
+    window: Window | None = None
+    patterns: Patterns
+    whole_utterance: bool = True
+    max_per_minute: float = Field(gt=0)
+    min_count: int = Field(1, ge=1)
+    per: Literal["customer_talk", "call"] = "customer_talk"
+
+    @model_validator(mode="after")
+    def _window(self) -> PhraseCount:
+        _no_hold_window(self.window)
+        return self
+
+
+Rule = Annotated[
+    RequiredPhrase | ForbiddenPhrase | SequenceRule | MetricRule | HoldRule | QuestionCount | PhraseCount,
+    Field(discriminator="type"),
+]
+RULE_TYPES: tuple[str, ...] = (
+    "required_phrase",
+    "forbidden_phrase",
+    "sequence",
+    "metric",
+    "hold",
+    "question_count",
+    "phrase_count",
+)
+
+
+class BudgetStep(Strict):
+    min_chars: int = Field(ge=1)
+    budget: float = Field(ge=0)
+
+
+class Matching(Strict):
+    review_below: float = Field(0.7, ge=0, le=1)
+    asr_full_trust: float = Field(0.5, gt=0, le=1)
+    homophone_cost: float = Field(0.25, gt=0, le=1)
+    near_pinyin_cost: float = Field(0.5, gt=0, le=1)
+    budget: Annotated[list[BudgetStep], Field(min_length=1)] = [
+        BudgetStep(min_chars=3, budget=0.25),
+        BudgetStep(min_chars=5, budget=0.5),
+        BudgetStep(min_chars=8, budget=1.0),
+        BudgetStep(min_chars=12, budget=1.5),
+    ]
+    max_gap_chars: int = Field(30, ge=1)
+    time_slack_s: float = Field(1.0, ge=0)
+    metric_margin: float = Field(0.05, ge=0, lt=1)
+    near_miss_margin: float = Field(1.0, ge=0)
+
+
+class AppliesTo(Strict):
+    agent_ids: list[str] = []
+    call_types: list[str] = []
+
+    @model_validator(mode="after")
+    def _something(self) -> AppliesTo:
+        if not self.agent_ids and not self.call_types:
+            raise ValueError("applies_to 是空的：写 agent_ids 或 call_types，或删掉它（默认评分表）")
+        return self
+
+
+class ScorecardSpec(Strict):
+    kind: Literal["scorecard"]
+    name: str = Field(min_length=1)
+    description: str = ""
+    applies_to: AppliesTo | None = None
+    matching: Matching = Matching()
+    rules: Annotated[list[Rule], Field(min_length=1)]

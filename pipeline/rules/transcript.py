@@ -1,0 +1,280 @@
+"""A call prepared for the rules: canonical text per utterance, turns, windows and timed hits.
+
+Times of a hit come from the recogniser's character timings when the utterance has them (one
+timing per spoken character), else are spread evenly over the utterance (hand-typed transcripts).
+The recogniser's character probabilities lower a hit's confidence: a forbidden word the recogniser
+was unsure of goes to a person instead of deducting silently.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from pipeline.records import ROLE_LABELS_ZH, CallMeta, CallMetrics, Hold, Utterance
+from pipeline.rules.matching import Costs, Match, NormText, canonical, compile_pattern
+from pipeline.rules.schema import Matching, Window
+
+_SPOKEN = re.compile(r"\w")
+_QUOTED = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|《[^》]*》|\"[^\"]*\"|‘[^’]*’|'[^']*'")
+QUOTE_CONTEXT_CHARS = 24
+
+
+@dataclass(frozen=True, eq=False)
+class Line:
+    """One utterance, ready for matching."""
+
+    index: int
+    utterance: Utterance
+
+    @property
+    def speaker(self) -> str:
+        return self.utterance.speaker
+
+    @property
+    def start(self) -> float:
+        return self.utterance.start
+
+    @property
+    def end(self) -> float:
+        return self.utterance.end
+
+    @property
+    def text(self) -> str:
+        return self.utterance.text
+
+    @cached_property
+    def norm(self) -> NormText:
+        return canonical(self.utterance.text)
+
+    @cached_property
+    def spoken(self) -> tuple[int, ...]:
+        """Index in `text` of each spoken character (what the recogniser timed)."""
+        return tuple(i for i, c in enumerate(self.text) if _SPOKEN.match(c) and c != "_")
+
+    @cached_property
+    def quoted(self) -> tuple[tuple[int, int], ...]:
+        return tuple((m.start(), m.end()) for m in _QUOTED.finditer(self.text))
+
+    def timing(self, raw_start: int, raw_end: int) -> tuple[float, float, float | None]:
+        """(start s, end s, mean recogniser probability or None) of text[raw_start:raw_end]."""
+        spoken = self.spoken
+        first = bisect_left(spoken, raw_start)
+        last = bisect_left(spoken, raw_end) - 1
+        if not spoken or last < first:
+            return self.start, self.end, None
+        chars = self.utterance.chars
+        if len(chars) == len(spoken):
+            probability = sum(c.probability for c in chars[first : last + 1]) / (last - first + 1)
+            return chars[first].start, chars[last].end, probability
+        span = self.end - self.start
+        n = len(spoken)
+        return self.start + span * first / n, self.start + span * (last + 1) / n, None
+
+    def quote(self, raw_start: int | None = None, raw_end: int | None = None) -> str:
+        """The utterance as evidence, the hit marked 【】, long text cut around it."""
+        text = self.text
+        if raw_start is None or raw_end is None:
+            return text if len(text) <= 2 * QUOTE_CONTEXT_CHARS else text[: 2 * QUOTE_CONTEXT_CHARS] + "…"
+        lo = max(0, raw_start - QUOTE_CONTEXT_CHARS)
+        hi = min(len(text), raw_end + QUOTE_CONTEXT_CHARS)
+        return (
+            ("…" if lo > 0 else "")
+            + text[lo:raw_start]
+            + "【"
+            + text[raw_start:raw_end]
+            + "】"
+            + text[raw_end:hi]
+            + ("…" if hi < len(text) else "")
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Hit:
+    line: Line
+    raw_start: int
+    raw_end: int
+    start: float
+    end: float
+    similarity: float
+    asr_probability: float | None
+    pattern: str
+    label: str = ""
+
+    def confidence(self, asr_full_trust: float) -> float:
+        """Text similarity, lowered when the recogniser itself was unsure of these characters."""
+        asr = 1.0 if self.asr_probability is None else min(1.0, self.asr_probability / asr_full_trust)
+        return round(self.similarity * asr, 3)
+
+    def quote(self) -> str:
+        return self.line.quote(self.raw_start, self.raw_end)
+
+    @property
+    def said(self) -> str:
+        return self.line.text[self.raw_start : self.raw_end]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Lines a rule looks at, and the time range a hit must start in."""
+
+    lines: tuple[Line, ...]
+    lo: float = float("-inf")
+    hi: float = float("inf")
+
+    def contains(self, t: float) -> bool:
+        return self.lo <= t <= self.hi
+
+    @property
+    def span(self) -> tuple[float | None, float | None]:
+        if not self.lines:
+            return None, None
+        return min(x.start for x in self.lines), max(x.end for x in self.lines)
+
+
+@dataclass(frozen=True, eq=False)
+class CallView:
+    lines: tuple[Line, ...]
+    metrics: CallMetrics | None
+    meta: CallMeta
+    matching: Matching
+    costs: Costs
+
+    @classmethod
+    def build(
+        cls,
+        utterances: Iterable[Utterance],
+        metrics: CallMetrics | None,
+        meta: CallMeta,
+        matching: Matching,
+        costs: Costs,
+    ) -> CallView:
+        ordered = sorted(utterances, key=lambda u: (u.start, u.end))
+        return cls(tuple(Line(i, u) for i, u in enumerate(ordered)), metrics, meta, matching, costs)
+
+    # ---- where ---------------------------------------------------------------------------------
+
+    def of(self, speaker: str) -> list[Line]:
+        return [x for x in self.lines if speaker == "any" or x.speaker == speaker]
+
+    def turns(self, speaker: str) -> list[list[Line]]:
+        """A party's turns: its consecutive utterances until the other party says something."""
+        turns: list[list[Line]] = []
+        current: list[Line] = []
+        for line in self.lines:
+            if speaker == "any" or line.speaker == speaker:
+                current.append(line)
+            elif current:
+                turns.append(current)
+                current = []
+        if current:
+            turns.append(current)
+        return turns
+
+    @property
+    def connected_at(self) -> float:
+        if self.metrics is not None and self.metrics.answered_at is not None:
+            return self.metrics.answered_at
+        return self.lines[0].start if self.lines else 0.0
+
+    @property
+    def last_speech_end(self) -> float:
+        return max((x.end for x in self.lines), default=0.0)
+
+    def scope(self, speaker: str, window: Window | None) -> Scope:
+        slack = self.matching.time_slack_s
+        lines = self.of(speaker)
+        if window is None:
+            return Scope(tuple(lines))
+        if window.first_turns is not None:
+            return Scope(tuple(x for turn in self.turns(speaker)[: window.first_turns] for x in turn))
+        if window.last_turns is not None:
+            return Scope(tuple(x for turn in self.turns(speaker)[-window.last_turns :] for x in turn))
+        if window.first_s is not None:
+            lo, hi = self.connected_at - slack, self.connected_at + window.first_s + slack
+        elif window.last_s is not None:
+            lo, hi = self.last_speech_end - window.last_s - slack, self.last_speech_end + slack
+        else:
+            raise ValueError("a hold window needs a hold: use hold_scope")
+        return Scope(tuple(x for x in lines if x.end >= lo and x.start <= hi), lo, hi)
+
+    def hold_scope(self, speaker: str, hold: Hold, before_s: float | None, after_s: float | None) -> Scope:
+        slack = self.matching.time_slack_s
+        if before_s is not None:
+            lo, hi = hold.start - before_s - slack, hold.start + slack
+        elif after_s is not None:
+            lo, hi = hold.end - slack, hold.end + after_s + slack
+        else:
+            lo, hi = hold.start, hold.end
+        return Scope(tuple(x for x in self.of(speaker) if x.end >= lo and x.start <= hi), lo, hi)
+
+    # ---- what ----------------------------------------------------------------------------------
+
+    def find(
+        self,
+        patterns: Iterable[str],
+        scope: Scope,
+        exceptions: Iterable[str] = (),
+        ignore_quoted: bool = False,
+        label: str = "",
+    ) -> list[Hit]:
+        """Hits of any of `patterns` in the scope, overlapping hits merged (the closest kept), in time order."""
+        compiled = [compile_pattern(p) for p in patterns]
+        guards = [compile_pattern(p) for p in exceptions]
+        hits: list[Hit] = []
+        for line in scope.lines:
+            found: list[tuple[Match, str]] = [
+                (m, p.source) for p in compiled for m in p.search(line.norm, self.costs)
+            ]
+            if not found:
+                continue
+            blocked = [g for p in guards for g in p.search(line.norm, self.costs)]
+            kept: list[tuple[Match, str]] = []
+            for m, source in sorted(
+                found, key=lambda x: (-x[0].similarity, -(x[0].end - x[0].start), x[0].start)
+            ):
+                if any(g.start <= m.start and g.end >= m.end for g in blocked):
+                    continue
+                if any(m.start < k.end and k.start < m.end for k, _ in kept):
+                    continue
+                kept.append((m, source))
+            for m, source in kept:
+                raw_start, raw_end = line.norm.raw_span(m.start, m.end)
+                if ignore_quoted and any(a <= raw_start and raw_end <= b for a, b in line.quoted):
+                    continue
+                start, end, probability = line.timing(raw_start, raw_end)
+                if not scope.contains(start):
+                    continue
+                hits.append(
+                    Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source, label)
+                )
+        return sorted(hits, key=lambda h: (h.start, h.raw_start))
+
+    def near_miss(self, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None]:
+        """How far (edit cost beyond the budget) the closest almost-match is, and where; inf when none."""
+        margin = self.matching.near_miss_margin
+        best: tuple[float, Hit | None] = (float("inf"), None)
+        for source in patterns:
+            pattern = compile_pattern(source)
+            if pattern.kind != "literal":
+                continue
+            budget = sum(self.costs.budget(len(p)) for p in pattern.parts)
+            for line in scope.lines:
+                for m in pattern.search(line.norm, self.costs, slack=margin):
+                    raw_start, raw_end = line.norm.raw_span(m.start, m.end)
+                    start, end, probability = line.timing(raw_start, raw_end)
+                    if not scope.contains(start):
+                        continue
+                    excess = max(0.0, m.cost - budget)
+                    if excess < best[0]:
+                        best = (
+                            excess,
+                            Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source),
+                        )
+        return best
+
+    def speaker_label(self, speaker: str) -> str:
+        return ROLE_LABELS_ZH.get(speaker, "双方" if speaker == "any" else speaker)
