@@ -128,6 +128,11 @@ class MetricsConfig(_Section):
     rate_slow_below: float = 100.0
     rate_fast_above: float = 200.0
     pause_excluded_s: float = Field(0.3, ge=0.0)  # pauses longer than this are not speaking time
+    # Voiced stretches are widened by this much on each side: frame-level voice detection on
+    # telephone audio trims soft onsets and word-final decays (measured: 6 % of speaking time).
+    voicing_pad_s: float = Field(0.06, ge=0.0)
+    # OPEN-IMMEDIATE: the agent's first word is the first voiced stretch at least this long.
+    first_word_min_s: float = Field(0.2, ge=0.0)
     rate_min_utterance_s: float = Field(1.0, ge=0.0)  # shorter utterances are too short to judge
     rate_min_utterance_chars: int = Field(4, ge=1)
     # NO-INTERRUPT
@@ -148,6 +153,7 @@ class MetricsConfig(_Section):
         "明白",
     )
     backchannel_max_s: float = Field(1.0, ge=0.0)  # a short chime-in the other party talks through
+    backchannel_max_chars: int = Field(2, ge=0)  # … whose recognised words are this short (嗯 heard as 文)
     # Holds
     hold_min_s: float = Field(10.0, gt=0.0)
     hold_ask_window_s: float = Field(10.0, ge=0.0)

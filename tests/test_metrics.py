@@ -16,6 +16,7 @@ from pipeline.metrics.timing import answer_timing, hangup, nuisance_over_max, ri
 from pipeline.records import AudioEvent, CallAudio, CallMeta, CharTiming, SpeechTurn, Utterance
 
 CONFIG = MetricsConfig()
+EXACT = MetricsConfig(voicing_pad_s=0.0)  # the definitions' arithmetic without the onset padding
 TURNS = TurnConfig()
 RING = RingConfig()
 
@@ -40,15 +41,18 @@ def test_rate_counts_spoken_characters_over_voiced_time() -> None:
     utterances = [utt("agent", 0.0, 10.0, text)]
     # 0.2 s and exactly-0.3 s pauses count as speaking; the 1.0 s pause does not
     activity = va("agent", (0.0, 3.0), (3.2, 5.0), (5.3, 7.0), (8.0, 10.0))
-    rate, speaking_s = party_rate("agent", utterances, activity, CONFIG)
+    rate, speaking_s = party_rate("agent", utterances, activity, EXACT)
     assert speaking_s == pytest.approx(9.0)
     assert rate == pytest.approx(25 / 9.0 * 60, abs=0.1)
+    # with the default padding each voiced stretch (and the utterance) gains 0.06 s on both sides:
+    # two stretches, -0.06-7.06 and 7.94-10.06 (the 1.0 s pause shrinks to 0.88 s, still a pause)
+    assert party_rate("agent", utterances, activity, CONFIG)[1] == pytest.approx(9.24)
 
 
 def test_rate_ignores_voice_outside_utterances_and_punctuation() -> None:
     utterances = [utt("agent", 0.0, 4.0, "好的，没问题！OK，3号。")]  # 好的没问题OK3号: 9 spoken
     activity = va("agent", (0.0, 4.0), (10.0, 20.0))  # hold music taken for voice: no words there
-    rate, speaking_s = party_rate("agent", utterances, activity, CONFIG)
+    rate, speaking_s = party_rate("agent", utterances, activity, EXACT)
     assert speaking_s == pytest.approx(4.0) and rate == pytest.approx(135.0)
 
 

@@ -24,8 +24,9 @@ from pipeline.text import to_simplified
 
 # Padding kept around each turn: diarization boundaries are frame-accurate, word tails are not.
 TURN_PADDING_S = 0.2
-# Silence laid between turns: longer than whisper's timestamp error, short enough to be cheap.
-TURN_GAP_S = 1.0
+# Silence laid between turns: longer than whisper's timestamp error; with a full second whisper
+# skipped short pieces altogether (a greeting's 您好 after a ring), half a second keeps them.
+TURN_GAP_S = 0.5
 # A word is attached to the turn it overlaps most; one further than this from every turn is noise.
 MAX_WORD_DISTANCE_S = 1.0
 

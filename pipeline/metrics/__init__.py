@@ -37,7 +37,7 @@ def compute_metrics(
     customer_rate, _ = party_rate("customer", utterances, voice_activity, config)
     rates = utterance_rates(utterances, voice_activity, config)
     rings, rings_source, connected_at, delay, delay_source = answer_timing(
-        events, utterances, meta.ring_seconds, settings.acoustic.ring
+        events, utterances, meta.ring_seconds, settings.acoustic.ring, voice_activity, config.first_word_min_s
     )
     holds = find_holds(utterances, events, duration_s, config)
     last_speech_end = max((u.end for u in utterances), default=connected_at)

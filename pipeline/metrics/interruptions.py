@@ -7,9 +7,9 @@ An interruption by X of Y at time t, where X's voiced stretch starts at t:
   * the overlap, from t until either stops, lasts at least `interrupt_min_overlap_s` (0.3 s);
   * X's words in the overlap are not only back-channels (是的、对、好的、嗯 …); an overlap with
     no recognised words at all is not counted either (a cough, a breath or an unrecognised 嗯);
-  * X does not merely chime in: a stretch of X no longer than `backchannel_max_s` that ends while
-    Y keeps talking is a back-channel whatever the recogniser made of it (嗯 often comes out as
-    文 or 恩 — the behaviour, not the spelling, is what the handbook encourages).
+  * X does not merely chime in: a stretch of X no longer than `backchannel_max_s` (1 s) that ends
+    while Y keeps talking, with at most `backchannel_max_chars` (2) recognised characters, is a
+    back-channel whatever the recogniser made of it (嗯 often comes out as 文 or 恩).
 The agent's interruptions are the handbook's deductions; the customer's are reported as context.
 """
 
@@ -42,10 +42,11 @@ def find_interruptions(
                 continue
             if overlap_end - start < config.interrupt_min_overlap_s - 1e-9:
                 continue
-            if end - start <= config.backchannel_max_s and end < talking[1]:
-                continue
             words = words_in(utterances, by, (start - 0.1, overlap_end + 0.2))
             if not words or is_backchannel(words, config.backchannels):
+                continue
+            chime_in = end - start <= config.backchannel_max_s and end < talking[1]
+            if chime_in and len(words) <= config.backchannel_max_chars:
                 continue
             interrupted = words_in(utterances, other, (turn[0] if turn else talking[0], overlap_end))
             events.append(

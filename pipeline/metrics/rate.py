@@ -3,7 +3,8 @@
 chars          spoken characters of the party's utterances: Chinese characters, letters and digits,
                each counted once (numbers are read digit by digit in service calls); punctuation
                and spaces never count.
-speaking time  the party's voiced stretches inside its utterances, where pauses up to
+speaking time  the party's voiced stretches inside its utterances, each widened by `voicing_pad_s`
+               (0.06 s) for the soft onsets and decays voice detection trims, where pauses up to
                `pause_excluded_s` (0.3 s) count as speaking and longer pauses do not.
 rate           chars / speaking time × 60.
 """
@@ -20,8 +21,11 @@ from pipeline.records import SpeechTurn, Utterance, UtteranceRate
 def speaking_spans(
     speaker: str, utterances: Sequence[Utterance], activity: Sequence[SpeechTurn], config: MetricsConfig
 ) -> list[Span]:
-    voiced = union(((v.start, v.end) for v in activity if v.speaker == speaker), config.pause_excluded_s)
-    said = [(u.start, u.end) for u in utterances if u.speaker == speaker]
+    pad = config.voicing_pad_s
+    voiced = union(
+        ((v.start - pad, v.end + pad) for v in activity if v.speaker == speaker), config.pause_excluded_s
+    )
+    said = [(u.start - pad, u.end + pad) for u in utterances if u.speaker == speaker]
     return intersect(voiced, said)
 
 

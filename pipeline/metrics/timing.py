@@ -5,7 +5,9 @@ Rings: from the sidecar's `ring_seconds` when present — a ring that has starte
   ringback bursts heard at the start of the recording: the first burst and each following one
   that keeps the cadence (start-to-start within 1 s of on + off), before the agent's first word.
 Connection: the end of the last of those bursts, or the start of the recording when there is
-  none. Answer delay: from connection to the start of the agent's first utterance.
+  none. Answer delay: from connection to the agent's first word — the start of the agent's first
+  voiced stretch of at least `first_word_min_s` after the connection (the recogniser may miss a
+  soft 您好, the voice detector does not), else of the agent's first utterance.
 Hang-up: the sidecar's `hangup_by` when present; otherwise from the audio — the agent hung up
   first when the recording ends less than `hangup_wait_s` after the agent's last words and the
   customer did not speak after them; otherwise the customer did.
@@ -18,7 +20,7 @@ import math
 from collections.abc import Sequence
 
 from pipeline.config import MetricsConfig, RingConfig
-from pipeline.records import AudioEvent, Utterance
+from pipeline.records import AudioEvent, SpeechTurn, Utterance
 
 CADENCE_TOLERANCE_S = 1.0
 
@@ -65,13 +67,21 @@ def answer_timing(
     utterances: Sequence[Utterance],
     ring_seconds: float | None,
     ring: RingConfig,
+    activity: Sequence[SpeechTurn] = (),
+    first_word_min_s: float = 0.2,
 ) -> tuple[int | None, str | None, float, float | None, str]:
     """(rings, rings source, connected at, answer delay, answer delay source)."""
     agent_start = first_agent_start(utterances)
     bursts = leading_ring_bursts(events, agent_start, ring)
     connected_at = bursts[-1].end if bursts else 0.0
     delay_source = "audio" if bursts else "recording-start"
-    delay = round(max(0.0, agent_start - connected_at), 3) if agent_start is not None else None
+    voiced = [
+        v.start
+        for v in activity
+        if v.speaker == "agent" and v.start >= connected_at and v.end - v.start >= first_word_min_s
+    ]
+    first_word = min([*voiced, *([agent_start] if agent_start is not None else [])], default=None)
+    delay = round(max(0.0, first_word - connected_at), 3) if first_word is not None else None
     if ring_seconds is not None:
         return rings_from_metadata(ring_seconds, ring), "metadata", connected_at, delay, delay_source
     return len(bursts), "audio", connected_at, delay, delay_source
