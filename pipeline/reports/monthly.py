@@ -622,14 +622,17 @@ class TranscriptLine:
     text: str
 
 
-def load_transcript(store: Store, call_id: str) -> tuple[TranscriptLine, ...]:
-    return _records(
-        TranscriptLine,
-        store.query(
-            "SELECT idx, speaker, start_s, end_s, text FROM utterances WHERE call_id = ? ORDER BY idx",
-            [call_id],
-        ),
+def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[TranscriptLine, ...]]:
+    """The utterances of these calls, in one query."""
+    rows = store.query(
+        "SELECT call_id, idx, speaker, start_s, end_s, text FROM utterances "
+        "WHERE list_contains(?, call_id) ORDER BY call_id, idx",
+        [list(call_ids)],
     )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["call_id"], []).append(row)
+    return {call_id: _records(TranscriptLine, lines) for call_id, lines in out.items()}
 
 
 def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, ...]:
