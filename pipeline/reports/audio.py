@@ -7,13 +7,14 @@ reuses them and a changed recording gets a new file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from pipeline.reports.files import replacing
 
 RATE = 16_000
 COMPRESSION = 0.9  # libsndfile's MP3 compression level: 0.9 ≈ 24 kbit/s at 16 kHz mono
@@ -44,17 +45,18 @@ def review_audio(recording: Path, sha256: str, audio_dir: Path) -> AudioCopy:
         mono = soxr.resample(mono, rate, RATE, quality="HQ")
     mono = np.clip(mono, -1.0, 1.0).astype(np.float32)
     audio_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    with sf.SoundFile(
-        str(partial),
-        "w",
-        RATE,
-        1,
-        format="MP3",
-        subtype="MPEG_LAYER_III",
-        compression_level=COMPRESSION,
-        bitrate_mode="CONSTANT",
-    ) as handle:
+    with (
+        replacing(target) as partial,
+        sf.SoundFile(
+            str(partial),
+            "w",
+            RATE,
+            1,
+            format="MP3",
+            subtype="MPEG_LAYER_III",
+            compression_level=COMPRESSION,
+            bitrate_mode="CONSTANT",
+        ) as handle,
+    ):
         handle.write(mono)
-    os.replace(partial, target)
     return AudioCopy(relative, None)

@@ -12,12 +12,12 @@ no longer in the month, and recordings no page uses, are removed.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.reports.audio import AudioCopy, review_audio
+from pipeline.reports.files import write_text
 from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
 from pipeline.reports.policy import load_policy
 from pipeline.reports.render import Renderer, page_name
@@ -72,7 +72,7 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
     renderer = Renderer(report)
 
     ranking_html = out / "ranking.html"
-    _write(ranking_html, renderer.ranking())
+    write_text(ranking_html, renderer.ranking())
     ranking_csv, ranking_xlsx = out / "ranking.csv", out / "ranking.xlsx"
     write_csv(ranking_csv, RANKING_HEADER, ranking_rows(report))
     write_csv(out / "money_lines.csv", MONEY_HEADER, money_rows(report))
@@ -81,7 +81,7 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
     agent_pages = set()
     for agent in report.agents:
         name = page_name(agent.agent_id)
-        _write(agents_dir / name, renderer.agent(agent))
+        write_text(agents_dir / name, renderer.agent(agent))
         agent_pages.add(name)
 
     call_pages, audio_files, missing = set(), set(), 0
@@ -95,7 +95,7 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
         else:
             missing += 1
         name = page_name(call.call_id)
-        _write(calls_dir / name, renderer.call(call, data.transcripts.get(call.call_id, ()), audio))
+        write_text(calls_dir / name, renderer.call(call, data.transcripts.get(call.call_id, ()), audio))
         call_pages.add(name)
 
     _remove_others(agents_dir, agent_pages, "*.html")
@@ -111,12 +111,6 @@ def write_monthly_report(
     settings: Settings, month: Month, policy_file: Path | None = None, with_audio: bool = True
 ) -> WrittenReport:
     return write_month(load_month(settings, month, policy_file), settings.reports_dir, with_audio)
-
-
-def _write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _remove_others(folder: Path, keep: set[str], pattern: str) -> None:

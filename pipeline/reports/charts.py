@@ -6,6 +6,8 @@ viewBox, so it scales with the page and prints.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -152,11 +154,14 @@ def agent_scores(agents: Sequence[AgentScores], title: str, scale_min: float = 0
         y = top + row_h * i + row_h / 2
         colour = BAR if agent.ranked else MUTED
         body.append(_text(left - 8, y + 4, agent.label, "end"))
-        for j, score in enumerate(agent.scores):
+        # Calls with the same score (to 0.5 point) share one dot, larger the more calls it stands for.
+        same = Counter(round(score * 2) / 2 for score in agent.scores)
+        for j, (score, count) in enumerate(sorted(same.items())):
             jitter = ((j * 7) % 9 - 4) * 1.3
             body.append(
-                f'<circle cx="{x_of(max(score, scale_min)):.1f}" cy="{y + jitter:.1f}" r="2.2" '
-                f'fill="{colour}" opacity="0.28"/>'
+                f'<circle cx="{x_of(max(score, scale_min)):.1f}" cy="{y + jitter:.1f}" '
+                f'r="{min(2.2 + 0.8 * math.sqrt(count - 1), 9):.1f}" fill="{colour}" opacity="0.28">'
+                f"<title>{score:g} 分：{count} 通</title></circle>"
             )
         if agent.ci_low is not None and agent.ci_high is not None:
             lo, hi = x_of(max(agent.ci_low, scale_min)), x_of(min(agent.ci_high, 100))

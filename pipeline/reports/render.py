@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -32,6 +33,7 @@ from pipeline.reports.events import KIND_LABELS_ZH
 from pipeline.reports.monthly import AgentMonth, CallRow, FindingRow, MonthReport, TranscriptLine
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+T = TypeVar("T")
 
 
 def page_name(identifier: str) -> str:
@@ -102,6 +104,13 @@ class Renderer:
             e.event_id: f"{e.event_date:%m-%d} {KIND_LABELS_ZH[e.kind]}" for e in report.events
         }
         self.rules = policy_rules(report.policy.policy)
+        # Each page takes its rows from these, once (a month has tens of thousands of calls).
+        self.calls_of = _by(report.calls, "agent_id")
+        self.findings_of_agent = _by(report.findings, "agent_id")
+        self.findings_of_call = _by(report.findings, "call_id")
+        self.money_of = _by(report.money, "agent_id")
+        self.rules_of = _by(report.agent_rules, "agent_id")
+        self.events_of = _by(report.events, "agent_id")
 
     def _common(self) -> dict[str, object]:
         r = self.report
@@ -210,8 +219,8 @@ class Renderer:
 
     def agent(self, agent: AgentMonth) -> str:
         r = self.report
-        calls = [c for c in r.calls if c.agent_id == agent.agent_id]
-        findings = [f for f in r.findings if f.agent_id == agent.agent_id]
+        calls = self.calls_of.get(agent.agent_id, [])
+        findings = self.findings_of_agent.get(agent.agent_id, [])
         forbidden: dict[tuple[str, str | None], list[FindingRow]] = {}
         for f in findings:
             if f.forbidden:
@@ -228,20 +237,20 @@ class Renderer:
             **self._common(),
             agent=agent,
             remark=agent_remark(agent, r.policy.policy.ranking.min_scored_calls),
-            money=[line for line in r.money if line.agent_id == agent.agent_id],
+            money=self.money_of.get(agent.agent_id, []),
             policy_texts={rule.key: rule.text for rule in self.rules},
-            rules=[x for x in r.agent_rules if x.agent_id == agent.agent_id],
+            rules=self.rules_of.get(agent.agent_id, []),
             forbidden=views,
             forbidden_titles={f.title or f.rule_id for f in findings if f.forbidden},
             calls=calls,
             call_files=self.call_files,
-            events=[e for e in r.events if e.agent_id == agent.agent_id],
+            events=self.events_of.get(agent.agent_id, []),
         )
 
     # ---- calls/<id>.html --------------------------------------------------------------------------
 
     def call(self, call: CallRow, transcript: Sequence[TranscriptLine], audio: AudioCopy) -> str:
-        findings = [f for f in self.report.findings if f.call_id == call.call_id]
+        findings = self.findings_of_call.get(call.call_id, [])
         return self.env.get_template("call.html").render(
             **self._common(),
             call=call,
@@ -250,6 +259,13 @@ class Renderer:
             findings=findings,
             lines=[_line_view(line, findings) for line in transcript],
         )
+
+
+def _by(rows: Sequence[T], key: str) -> dict[str, list[T]]:
+    out: dict[str, list[T]] = {}
+    for row in rows:
+        out.setdefault(getattr(row, key), []).append(row)
+    return out
 
 
 def _line_view(line: TranscriptLine, findings: Sequence[FindingRow]) -> LineView:

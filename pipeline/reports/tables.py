@@ -4,7 +4,6 @@ ranking.xlsx (ranking, money lines with their rule and basis, grievance candidat
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.reports.describe import RULE_NAMES_ZH, agent_remark, basis_text, line_text, policy_rules
+from pipeline.reports.files import replacing
 from pipeline.reports.monthly import MonthReport
 
 RANKING_HEADER = (
@@ -116,12 +116,10 @@ def candidate_rows(report: MonthReport) -> list[list[object]]:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> None:
-    partial = path.with_name(path.name + ".part")
-    with partial.open("w", encoding="utf-8-sig", newline="") as handle:
+    with replacing(path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(partial, path)
 
 
 def write_xlsx(path: Path, report: MonthReport) -> None:
@@ -136,9 +134,8 @@ def write_xlsx(path: Path, report: MonthReport) -> None:
     rules += [["政策文件", report.policy.path], ["文件 SHA-256", report.policy.sha256]]
     _fill(policy, ("规则", "内容"), rules)
     book.properties.title = f"{report.month.label_zh()} 质检排名与奖惩"
-    partial = path.with_name(path.name + ".part")
-    book.save(partial)
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        book.save(partial)
 
 
 def _fill(sheet: Worksheet, header: Sequence[str], rows: list[list[object]]) -> None:
