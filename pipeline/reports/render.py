@@ -94,6 +94,7 @@ class Renderer:
             anchor=_anchor,
             yesno=_yesno,
             basename=lambda p: Path(str(p)).name,
+            who=lambda agent_id, name: f"{name}（{agent_id}）" if name and name != agent_id else agent_id,
             line_text=line_text,
             basis_text=basis_text,
         )
