@@ -502,7 +502,7 @@ class Store:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     # ---- monthly reports and customer events (pipeline/reports) ---------------------------------
-    # The report stage's aggregation SQL lives in pipeline/reports/queries.py and runs through
+    # The report stage's aggregation SQL lives in pipeline/reports/monthly.py and runs through
     # `query`; the only write is the CRM events import.
 
     def query(self, sql: str, params: dict[str, object] | list | None = None) -> list[dict]:
