@@ -1,7 +1,9 @@
-"""Prefect flows: the nightly QA batch. The only module that knows Prefect exists.
+"""Prefect flows: the nightly QA batch and the monthly report. The only module that knows Prefect exists.
 
-    python flows.py          run the nightly flow once over recordings_sample/ (no server needed)
-    python flows.py serve    serve it as a deployment on the night-shift schedule (02:00 daily)
+    python flows.py                   run the nightly flow once over recordings_sample/ (no server needed)
+    python flows.py monthly [YYYY-MM] run the monthly report once (default: the previous month)
+    python flows.py serve             serve both as deployments: nightly 02:00 daily, monthly report
+                                      06:00 on the 1st of each month (input.timezone, Asia/Shanghai)
 
 Every task calls a plain function from `pipeline`; `callqa run DIR` does the same without Prefect.
 """
@@ -13,22 +15,30 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 # The flow runs offline: no telemetry, no analytics, no update checks.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, serve, task
 from prefect.cache_policies import NONE
+from prefect.schedules import Cron
 
 from pipeline.config import Settings, load_settings
 from pipeline.ingest import discover
 from pipeline.process import BatchSummary, Outcome, describe, process_recording
 from pipeline.reports.batch import write_batch_summary
+from pipeline.reports.build import MonthData, WrittenReport, load_month, write_month
+from pipeline.reports.monthly import Month
+from pipeline.reports.policy import load_policy
 
 NIGHTLY_CRON = "0 2 * * *"  # the batch runs while the night shift (0:00-8:00) is still on the phones
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent / "recordings_sample"
+# The monthly review meeting is held before the 5th: the report for the month just ended is ready on
+# the morning of the 1st, after that night's batch.
+MONTHLY_CRON = "0 6 1 * *"
 
 
 @task(name="process-recording", cache_policy=NONE)
@@ -67,10 +77,70 @@ def nightly_qa(
     }
 
 
+# A night batch still writing the database holds its lock: retry reading for up to 30 minutes.
+@task(name="compute-month", cache_policy=NONE, retries=3, retry_delay_seconds=600)
+def load_month_task(settings: Settings, month: Month, policy: str | None) -> MonthData:
+    return load_month(settings, month, Path(policy) if policy else None)
+
+
+@task(name="write-month-report", cache_policy=NONE)
+def write_month_task(data: MonthData, reports_dir: Path, with_audio: bool) -> WrittenReport:
+    return write_month(data, reports_dir, with_audio)
+
+
+@flow(name="monthly-report", log_prints=False)
+def monthly_report(
+    month: str | None = None,
+    db: str | None = None,
+    config: str | None = None,
+    policy: str | None = None,
+    with_audio: bool = True,
+) -> dict:
+    """The month's ranking, money table and review pages in reports/YYYY-MM/ (default: last month)."""
+    logger = get_run_logger()
+    settings = load_settings(Path(config) if config else None, db=db)
+    target = (
+        Month.parse(month) if month else Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
+    )
+    load_policy(Path(policy) if policy else None)  # a malformed policy fails now, not after retries
+    logger.info("monthly report for %s from %s", target, settings.db)
+    data = load_month_task(settings, target, policy)
+    written = write_month_task(data, settings.reports_dir, with_audio)
+    logger.info(written.line())
+    return {
+        "month": str(target),
+        "agents": len(data.report.agents),
+        "ranked": sum(1 for a in data.report.agents if a.rank is not None),
+        "money_total": sum(line.amount for line in data.report.money),
+        "ranking_html": str(written.ranking_html),
+        "call_pages": written.call_pages,
+        "audio_missing": written.audio_missing,
+    }
+
+
+def deployments() -> list:
+    """Both schedules, in the centre's time zone: the nightly batch at 02:00, the monthly report at
+    06:00 on the 1st."""
+    timezone = load_settings().input.timezone
+    return [
+        nightly_qa.to_deployment(
+            name="nightly-qa",
+            schedule=Cron(NIGHTLY_CRON, timezone=timezone),  # 02:00 at the centre, not 02:00 UTC
+            parameters={"directory": str(DEFAULT_DIRECTORY)},
+        ),
+        monthly_report.to_deployment(name="monthly-report", schedule=Cron(MONTHLY_CRON, timezone=timezone)),
+    ]
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "serve":
-        nightly_qa.serve(
-            name="nightly-qa", cron=NIGHTLY_CRON, parameters={"directory": str(DEFAULT_DIRECTORY)}
+        serve(*deployments())
+        return 0
+    if argv and argv[0] == "monthly" and len(argv) <= 2:
+        result = monthly_report(month=argv[1] if len(argv) == 2 else None)
+        print(
+            f"monthly-report {result['month']}: {result['agents']} agents, {result['ranked']} ranked, "
+            f"money {result['money_total']:+d} yuan ({result['ranking_html']})"
         )
         return 0
     if argv:

@@ -8,6 +8,10 @@ callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--db PATH]
                                    score stored calls again (no ASR); history kept
 callqa calibrate LABELS.csv [--scorecard FILE] [--db PATH]
                                    people's verdicts vs the pipeline's, per rule
+callqa import-events FILE.csv [--db PATH]
+                                   customer praise/complaints/lost orders/bad reviews from the CRM
+callqa report [--month YYYY-MM] [--db PATH] [--policy FILE] [--no-audio]
+                                   the month's ranking, money table and review pages (reports/YYYY-MM/)
 """
 
 from __future__ import annotations
@@ -75,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     calibrate.add_argument("--db", type=Path)
 
+    events = commands.add_parser(
+        "import-events", help="load customer evaluations and complaints (CSV from the phone/CRM system)"
+    )
+    events.add_argument("file", type=Path)
+    events.add_argument("--db", type=Path)
+
+    report = commands.add_parser("report", help="write the monthly ranking, money table and review pages")
+    report.add_argument("--month", help="YYYY-MM (default: the previous month)")
+    report.add_argument("--db", type=Path)
+    report.add_argument("--policy", type=Path, help="reward/penalty policy (default rules/policy.yaml)")
+    report.add_argument(
+        "--no-audio", action="store_true", help="do not copy recordings next to the call pages"
+    )
+
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -102,6 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _rescore(args.scorecard, args.since, args.metrics, settings)
         if args.command == "calibrate":
             return _calibrate(args.labels, args.scorecard, settings)
+        if args.command == "import-events":
+            return _import_events(args.file, settings)
+        if args.command == "report":
+            return _report(args.month, args.policy, not args.no_audio, settings)
         return _export(args.out, settings)
     except CallQAError as exc:
         print(f"callqa: {exc}", file=sys.stderr)
@@ -336,6 +358,37 @@ def _export(out: Path | None, settings: Settings) -> int:
             with out.open("w", encoding="utf-8") as handle:
                 count = write_jsonl(export_records(store), handle)
     print(f"callqa: exported {count} calls" + (f" to {out}" if out else ""), file=sys.stderr)
+    return 0
+
+
+def _import_events(path: Path, settings: Settings) -> int:
+    from pipeline.reports.events import read_events_csv
+    from pipeline.store import Store
+
+    parsed = read_events_csv(path)
+    for problem in parsed.problems:
+        print(f"跳过：{problem.describe(path)}", file=sys.stderr)
+    with Store(settings.db, timezone=settings.input.timezone) as store:
+        new, updated, unchanged = store.save_agent_events(parsed.events)
+    print(
+        f"callqa: {path}：新增 {new} 条，更新 {updated} 条，已导入过 {unchanged} 条，"
+        f"跳过 {len(parsed.problems)} 行有误的记录"
+    )
+    return 1 if parsed.problems else 0
+
+
+def _report(month_text: str | None, policy: Path | None, with_audio: bool, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from pipeline.reports.build import write_monthly_report
+    from pipeline.reports.monthly import Month
+
+    if month_text:
+        month = Month.parse(month_text)
+    else:
+        month = Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
+    written = write_monthly_report(settings, month, policy, with_audio)
+    print(written.line())
     return 0
 
 

@@ -209,3 +209,21 @@ CREATE TABLE IF NOT EXISTS findings (
     scorecard_hash  VARCHAR NOT NULL,
     PRIMARY KEY (call_id, scored_at, idx)
 );
+
+-- ---- customer evaluations and complaints (monthly reports) ------------------------------------
+
+-- Events from the phone/CRM system that the monthly reward/penalty policy counts (callqa
+-- import-events). `event_id` is the CRM's id when the export has one, else derived from the row's
+-- content and its occurrence in the file, so importing the same export again changes nothing.
+CREATE TABLE IF NOT EXISTS agent_events (
+    event_id       VARCHAR PRIMARY KEY,
+    event_date     DATE NOT NULL,
+    agent_id       VARCHAR NOT NULL,
+    kind           VARCHAR NOT NULL CHECK (kind IN ('praise', 'complaint', 'lost_order', 'bad_review')),
+    substantiated  BOOLEAN,            -- NULL: not yet decided; penalties need TRUE
+    call_id        VARCHAR,
+    note           VARCHAR NOT NULL,
+    source_file    VARCHAR NOT NULL,
+    source_line    INTEGER NOT NULL,
+    imported_at    TIMESTAMPTZ NOT NULL
+);

@@ -35,6 +35,7 @@ from pipeline.records import (
 )
 
 if TYPE_CHECKING:
+    from pipeline.reports.events import AgentEvent
     from pipeline.rules.scorecard import Scorecard
 
 SCHEMA_VERSION = "1"
@@ -661,6 +662,62 @@ class Store:
         )
 
     # ==== end of the scorecard section ==========================================================
+
+    # ---- monthly reports and customer events (pipeline/reports) ---------------------------------
+    # The report stage's aggregation SQL lives in pipeline/reports/monthly.py and runs through
+    # `query`; the only write is the CRM events import.
+
+    def query(self, sql: str, params: dict[str, object] | list | None = None) -> list[dict]:
+        """Rows of a read-only query as dicts (named `$param` or positional `?` parameters)."""
+        return self._dicts(sql, params)  # type: ignore[arg-type]
+
+    def save_agent_events(self, events: Sequence[AgentEvent]) -> tuple[int, int, int]:
+        """Insert or update customer evaluations/complaints in one transaction.
+
+        Returns (new, updated, unchanged). An event already stored (same event_id) keeps its id and
+        takes the new `substantiated` and note, so a complaint decided later is re-imported cleanly.
+        """
+        if not events:
+            return (0, 0, 0)
+        ids = [e.event_id for e in events]
+        now = _now()
+        with self.transaction() as db:
+            before = {
+                row[0]: (row[1], row[2])
+                for row in db.execute(
+                    "SELECT event_id, substantiated, note FROM agent_events WHERE list_contains(?, event_id)",
+                    [ids],
+                ).fetchall()
+            }
+            db.executemany(
+                """
+                INSERT INTO agent_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (event_id) DO UPDATE SET
+                    substantiated = excluded.substantiated, note = excluded.note,
+                    source_file = excluded.source_file, source_line = excluded.source_line,
+                    imported_at = excluded.imported_at
+                """,
+                [
+                    [
+                        e.event_id,
+                        e.date,
+                        e.agent_id,
+                        e.kind,
+                        e.substantiated,
+                        e.call_id,
+                        e.note,
+                        e.source_file,
+                        e.source_line,
+                        now,
+                    ]
+                    for e in events
+                ],
+            )
+        new = sum(1 for e in events if e.event_id not in before)
+        updated = sum(
+            1 for e in events if e.event_id in before and before[e.event_id] != (e.substantiated, e.note)
+        )
+        return (new, updated, len(events) - new - updated)
 
 
 def _now() -> datetime:

@@ -9,10 +9,18 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # ffmpeg: the libraries torchcodec (pyannote.audio's decoder) links against.
-if ! dpkg -s ffmpeg >/dev/null 2>&1; then
-    echo "setup: installing system packages (ffmpeg)"
+# chromium + chromium-driver: the monthly report pages are tested in a real headless browser.
+# fonts-wqy-zenhei: a CJK font, so Chinese renders in the browser (and its screenshots).
+APT_PACKAGES="ffmpeg chromium chromium-driver fonts-wqy-zenhei"
+missing=""
+for package in $APT_PACKAGES; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing system packages:$missing"
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends ffmpeg
+    # shellcheck disable=SC2086 # one word per package
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
 PYTHON="${PYTHON:-python3}"

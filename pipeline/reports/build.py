@@ -1,0 +1,119 @@
+"""`callqa report --month YYYY-MM`: compute the month in the store, write reports/YYYY-MM/.
+
+    reports/YYYY-MM/ranking.html        managers: ranking, money, charts, Pareto, previous month
+    reports/YYYY-MM/ranking.csv|.xlsx   the money table for payroll (money_lines.csv: every line)
+    reports/YYYY-MM/agents/<id>.html    one agent's month
+    reports/YYYY-MM/calls/<id>.html     a call's transcript, findings and recording (calls/audio/)
+
+Two steps, so the Prefect flow can run them as tasks: `load_month` reads the store (read-only) and
+`write_month` writes the folder. Files are replaced atomically; pages of calls or agents that are
+no longer in the month, and recordings no page uses, are removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.reports.audio import AudioCopy, review_audio
+from pipeline.reports.files import write_text
+from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
+from pipeline.reports.policy import load_policy
+from pipeline.reports.render import Renderer, page_name
+from pipeline.reports.tables import (
+    MONEY_HEADER,
+    RANKING_HEADER,
+    money_rows,
+    ranking_rows,
+    write_csv,
+    write_xlsx,
+)
+from pipeline.store import Store
+
+
+@dataclass(frozen=True)
+class MonthData:
+    report: MonthReport
+    transcripts: dict[str, tuple[TranscriptLine, ...]]
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    directory: Path
+    ranking_html: Path
+    ranking_csv: Path
+    ranking_xlsx: Path
+    agent_pages: int
+    call_pages: int
+    audio_missing: int
+
+    def line(self) -> str:
+        missing = f"，{self.audio_missing} 通录音无法播放" if self.audio_missing else ""
+        return f"月度报表：{self.ranking_html}（客服页 {self.agent_pages} 个，通话页 {self.call_pages} 个{missing}）"
+
+
+def load_month(settings: Settings, month: Month, policy_file: Path | None = None) -> MonthData:
+    policy = load_policy(policy_file)
+    timezone = settings.input.timezone
+    with Store(settings.db, read_only=True, timezone=timezone) as store:
+        report = compute_month(store, month, policy, timezone)
+        transcripts = load_transcripts(store, [c.call_id for c in report.calls])
+    return MonthData(report, transcripts)
+
+
+def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> WrittenReport:
+    report = data.report
+    out = reports_dir / str(report.month)
+    agents_dir, calls_dir = out / "agents", out / "calls"
+    audio_dir = calls_dir / "audio"
+    for folder in (agents_dir, calls_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    renderer = Renderer(report)
+
+    ranking_html = out / "ranking.html"
+    write_text(ranking_html, renderer.ranking())
+    ranking_csv, ranking_xlsx = out / "ranking.csv", out / "ranking.xlsx"
+    write_csv(ranking_csv, RANKING_HEADER, ranking_rows(report))
+    write_csv(out / "money_lines.csv", MONEY_HEADER, money_rows(report))
+    write_xlsx(ranking_xlsx, report)
+
+    agent_pages = set()
+    for agent in report.agents:
+        name = page_name(agent.agent_id)
+        write_text(agents_dir / name, renderer.agent(agent))
+        agent_pages.add(name)
+
+    call_pages, audio_files, missing = set(), set(), 0
+    for call in report.calls:
+        if with_audio:
+            audio = review_audio(Path(call.path), call.sha256, audio_dir)
+        else:
+            audio = AudioCopy(None, "生成报表时选择了不附录音（--no-audio）")
+        if audio.file:
+            audio_files.add(Path(audio.file).name)
+        else:
+            missing += 1
+        name = page_name(call.call_id)
+        write_text(calls_dir / name, renderer.call(call, data.transcripts.get(call.call_id, ()), audio))
+        call_pages.add(name)
+
+    _remove_others(agents_dir, agent_pages, "*.html")
+    _remove_others(calls_dir, call_pages, "*.html")
+    if audio_dir.is_dir() and with_audio:
+        _remove_others(audio_dir, audio_files, "*")
+    return WrittenReport(
+        out, ranking_html, ranking_csv, ranking_xlsx, len(agent_pages), len(call_pages), missing
+    )
+
+
+def write_monthly_report(
+    settings: Settings, month: Month, policy_file: Path | None = None, with_audio: bool = True
+) -> WrittenReport:
+    return write_month(load_month(settings, month, policy_file), settings.reports_dir, with_audio)
+
+
+def _remove_others(folder: Path, keep: set[str], pattern: str) -> None:
+    for path in folder.glob(pattern):
+        if path.is_file() and path.name not in keep:
+            path.unlink()

@@ -1,0 +1,163 @@
+"""The money table for payroll: ranking.csv (UTF-8 with BOM, so Excel shows the Chinese) and
+ranking.xlsx (ranking, money lines with their rule and basis, grievance candidates, the policy)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from pipeline.reports.describe import RULE_NAMES_ZH, agent_remark, basis_text, line_text, policy_rules
+from pipeline.reports.files import replacing
+from pipeline.reports.monthly import MonthReport
+
+RANKING_HEADER = (
+    "名次",
+    "工号",
+    "姓名",
+    "已评分通话",
+    "均分",
+    "中位数",
+    "置信区间下限",
+    "置信区间上限",
+    "一票否决通话",
+    "上月均分",
+    "均分变化",
+    "上月名次",
+    "客户表扬",
+    "属实投诉",
+    "丢单",
+    "恶意评价",
+    "名次奖惩（元）",
+    "事件奖惩（元）",
+    "合计（元）",
+    "备注",
+)
+MONEY_HEADER = ("工号", "姓名", "奖惩规则", "说明", "数量", "金额（元）", "依据", "依据编号")
+CANDIDATE_HEADER = (
+    "通话编号",
+    "工号",
+    "姓名",
+    "通话时间",
+    "得分",
+    "客户辱骂用语",
+    "首次出现（秒）",
+    "客户原话",
+)
+
+
+def ranking_rows(report: MonthReport) -> list[list[object]]:
+    min_calls = report.policy.policy.ranking.min_scored_calls
+    rows: list[list[object]] = []
+    for a in report.agents:
+        rows.append(
+            [
+                a.rank if a.rank is not None else "未排名",
+                a.agent_id,
+                a.agent_name or "",
+                a.calls,
+                _round(a.mean),
+                _round(a.median),
+                _round(a.ci_low),
+                _round(a.ci_high),
+                a.fatal_calls,
+                _round(a.prev_mean),
+                _round(a.mean_change),
+                a.prev_rank if a.prev_rank is not None else "",
+                a.praise,
+                a.complaints,
+                a.lost_orders,
+                a.bad_reviews,
+                a.money_rank,
+                a.money_events,
+                a.money_total,
+                agent_remark(a, min_calls),
+            ]
+        )
+    return rows
+
+
+def money_rows(report: MonthReport) -> list[list[object]]:
+    names = {a.agent_id: a.agent_name or "" for a in report.agents}
+    return [
+        [
+            line.agent_id,
+            names.get(line.agent_id, ""),
+            RULE_NAMES_ZH[line.rule_key],
+            line_text(line),
+            line.quantity,
+            line.amount,
+            basis_text(line),
+            " ".join(line.basis_calls or line.basis_events),
+        ]
+        for line in report.money
+    ]
+
+
+def candidate_rows(report: MonthReport) -> list[list[object]]:
+    return [
+        [
+            c.call_id,
+            c.agent_id,
+            c.agent_name or "",
+            f"{c.started_at:%Y-%m-%d %H:%M}",
+            round(c.score, 2),
+            "、".join(c.phrases),
+            round(c.first_s, 1),
+            c.example,
+        ]
+        for c in report.candidates
+    ]
+
+
+def write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> None:
+    with replacing(path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_xlsx(path: Path, report: MonthReport) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "排名与奖惩"
+    _fill(sheet, RANKING_HEADER, ranking_rows(report))
+    _fill(book.create_sheet("奖惩明细"), MONEY_HEADER, money_rows(report))
+    _fill(book.create_sheet("委屈奖候选"), CANDIDATE_HEADER, candidate_rows(report))
+    policy = book.create_sheet("奖惩政策")
+    rules = [[r.name, r.text] for r in policy_rules(report.policy.policy)]
+    rules += [["政策文件", report.policy.path], ["文件 SHA-256", report.policy.sha256]]
+    _fill(policy, ("规则", "内容"), rules)
+    book.properties.title = f"{report.month.label_zh()} 质检排名与奖惩"
+    with replacing(path) as partial:
+        book.save(partial)
+
+
+def _fill(sheet: Worksheet, header: Sequence[str], rows: list[list[object]]) -> None:
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(row)
+    bold = Font(bold=True)
+    fill = PatternFill("solid", fgColor="DDE6F4")
+    for cell in sheet[1]:
+        cell.font = bold
+        cell.fill = fill
+        cell.alignment = Alignment(vertical="center")
+    sheet.freeze_panes = "A2"
+    for i, name in enumerate(header, 1):
+        width = max([_width(name)] + [_width(row[i - 1]) for row in rows[:500]])
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
+
+
+def _width(value: object) -> int:
+    text = str(value if value is not None else "")
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _round(value: float | None) -> float | str:
+    return round(value, 2) if value is not None else ""
