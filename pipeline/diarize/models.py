@@ -26,7 +26,8 @@ from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-from pipeline.diarize.vad import SILERO_FRAME, speech_probabilities
+from pipeline.diarize.timeline import anchored_runs
+from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
 
 
 class SpeechIslandSegmentation(Model):
@@ -127,7 +128,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         # pyannote's Audio resamples to the model's rate and down-mixes, whether given a waveform or a path
         waveform, _ = self._segmentation.model.audio(file)
         signal = waveform[0].detach().cpu().numpy()
-        speech = speech_probabilities(signal)
+        speech = onset_corrected(signal, speech_probabilities(signal), model.hparams.threshold)
         duration = model.specifications.duration
         chunk_frames = model.num_frames(round(duration * model.hparams.sample_rate))
         step_frames = max(1, round(self._segmentation.step * model.hparams.sample_rate / SILERO_FRAME))
@@ -141,6 +142,23 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         frame_s = SILERO_FRAME / model.hparams.sample_rate
         window = SlidingWindow(start=0.0, duration=chunk_frames * frame_s, step=step_frames * frame_s)
         return SlidingWindowFeature(chunks, window)
+
+
+def onset_corrected(
+    signal: np.ndarray, speech: np.ndarray, threshold: float, margin_db: float = 12.0
+) -> np.ndarray:
+    """Silero's speech probabilities, raised over the whole loud stretch around confirmed speech.
+
+    Silero reacts late to a voice after a long silence (a second or more of loud speech at low
+    probability); the loud stretch it belongs to marks where the voice really starts and ends.
+    """
+    energy = frame_energy_db(signal)[: len(speech)]
+    floor = float(np.percentile(energy, 10)) if energy.size else -100.0
+    loud = energy >= floor + margin_db
+    extended = anchored_runs(loud, loud & (speech[: len(loud)] >= threshold))
+    raised = speech.copy()
+    raised[: len(extended)][extended] = np.maximum(raised[: len(extended)][extended], threshold + 0.05)
+    return raised
 
 
 def _islands(active: np.ndarray, min_pause: int, max_islands: int) -> list[tuple[int, int]]:

@@ -55,3 +55,24 @@ def build_turns(voice_activity: Sequence[SpeechTurn], turn_gap_s: float) -> list
                 current = stretch
         turns.append(current)
     return sorted(turns, key=lambda t: (t.start, t.end))
+
+
+def anchored_runs(candidate: np.ndarray, anchors: np.ndarray, bridge_frames: int = 8) -> np.ndarray:
+    """The runs of `candidate` frames (gaps up to `bridge_frames` closed) that contain an anchor frame.
+
+    Voice detection confirms speech (the anchors) but reacts late to an onset after a long
+    silence; loudness marks the true extent of the sound (the candidates) but cannot tell a
+    voice from a ring tone. A loud stretch holding confirmed speech is speech from its first
+    loud frame to its last.
+    """
+    closed = candidate.astype(bool).copy()
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], closed.astype(np.int8), [1]])))
+    for gap_start, gap_end in zip(edges[0::2], edges[1::2], strict=True):
+        if gap_start > 0 and gap_end < len(closed) and gap_end - gap_start <= bridge_frames:
+            closed[gap_start:gap_end] = True
+    out = np.zeros_like(closed)
+    for start, end in mask_to_segments(closed, 1.0):
+        lo, hi = int(start), int(end)
+        if anchors[lo:hi].any():
+            out[lo:hi] = True
+    return out
