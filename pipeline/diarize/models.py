@@ -26,7 +26,7 @@ from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-from pipeline.diarize.timeline import anchored_runs
+from pipeline.diarize.timeline import extend_onsets
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
 
 
@@ -147,15 +147,17 @@ class IslandSpeakerDiarization(SpeakerDiarization):
 def onset_corrected(
     signal: np.ndarray, speech: np.ndarray, threshold: float, margin_db: float = 12.0
 ) -> np.ndarray:
-    """Silero's speech probabilities, raised over the whole loud stretch around confirmed speech.
+    """Silero's speech probabilities, raised over the loud frames just before confirmed speech.
 
     Silero reacts late to a voice after a long silence (a second or more of loud speech at low
-    probability); the loud stretch it belongs to marks where the voice really starts and ends.
+    probability); the loudness before it marks where the voice really starts.
     """
+    from pipeline.diarize.stereo import ONSET_FRAMES
+
     energy = frame_energy_db(signal)[: len(speech)]
     floor = float(np.percentile(energy, 10)) if energy.size else -100.0
     loud = energy >= floor + margin_db
-    extended = anchored_runs(loud, loud & (speech[: len(loud)] >= threshold))
+    extended = extend_onsets(loud, loud & (speech[: len(loud)] >= threshold), ONSET_FRAMES)
     raised = speech.copy()
     raised[: len(extended)][extended] = np.maximum(raised[: len(extended)][extended], threshold + 0.05)
     return raised

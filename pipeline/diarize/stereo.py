@@ -3,9 +3,9 @@
 Each channel also hears the other party faintly (line echo, headset leak). Neural VAD marks that
 leaked voice as speech, so a frame counts as a party's speech only where
 
-* Silero VAD hears speech on the party's channel (rejects ring tones, hum and clicks) somewhere
-  in the loud stretch the frame belongs to (Silero reacts late to an onset after a long silence,
-  so the stretch, not each frame, needs its confirmation),
+* Silero VAD hears speech on the party's channel (rejects ring tones, hum and clicks); because
+  Silero reacts late to an onset after a long silence, each confirmed stretch starts earlier
+  through the loud frames just before it (at most `ONSET_FRAMES`),
 * the channel stands well above its own noise floor, and
 * the channel is louder than what the other channel's leak alone would put there, by
   `louder_db` (the leak level is measured per call; with no measurable leak this reduces to
@@ -20,7 +20,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from pipeline.config import StereoConfig, TurnConfig
-from pipeline.diarize.timeline import anchored_runs, build_turns, clean_segments, mask_to_segments
+from pipeline.diarize.timeline import build_turns, clean_segments, extend_onsets, mask_to_segments
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
 from pipeline.records import ROLES, CallAudio, Diarization, SpeechTurn
 
@@ -29,6 +29,9 @@ from pipeline.records import ROLES, CallAudio, Diarization, SpeechTurn
 _LEAK_SOURCE_MARGIN_DB = 20.0
 # Echo paths in telephone lines delay the leak by up to ~60 ms: two 32 ms frames either side.
 _ECHO_FRAMES = 2
+# How far back a confirmed voice may start through loud frames: Silero was measured up to ~1.4 s
+# late after a long silence; music just before a check-in can add no more than this.
+ONSET_FRAMES = 50  # 1.6 s
 
 
 def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) -> Diarization:
@@ -55,7 +58,7 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
         above_leak = energy[role] >= other_nearby + leak + config.louder_db
         audible = above_floor & above_leak
         # Silero confirms the voice; loudness gives its true start (Silero is late after silence).
-        mask = anchored_runs(audible, speechlike[role] & audible)
+        mask = extend_onsets(audible, speechlike[role] & audible, ONSET_FRAMES)
         segments = clean_segments(mask_to_segments(mask, frame_s), config.fill_gap_s, config.min_speech_s)
         voice_activity += [SpeechTurn(role, start, min(end, audio.duration_s)) for start, end in segments]
     voice_activity.sort(key=lambda s: (s.start, s.end))

@@ -57,22 +57,26 @@ def build_turns(voice_activity: Sequence[SpeechTurn], turn_gap_s: float) -> list
     return sorted(turns, key=lambda t: (t.start, t.end))
 
 
-def anchored_runs(candidate: np.ndarray, anchors: np.ndarray, bridge_frames: int = 8) -> np.ndarray:
-    """The runs of `candidate` frames (gaps up to `bridge_frames` closed) that contain an anchor frame.
+def extend_onsets(
+    candidate: np.ndarray, anchors: np.ndarray, max_frames: int, bridge_frames: int = 8
+) -> np.ndarray:
+    """Anchor frames, each stretch of them started earlier through the loud frames just before it.
 
-    Voice detection confirms speech (the anchors) but reacts late to an onset after a long
-    silence; loudness marks the true extent of the sound (the candidates) but cannot tell a
-    voice from a ring tone. A loud stretch holding confirmed speech is speech from its first
-    loud frame to its last.
+    Voice detection (the anchors) confirms speech but reacts late to an onset after a long silence
+    — a second or more of loud speech at low probability. Loudness (the candidates) marks where
+    the sound really starts but cannot tell a voice from music, so the start moves back through
+    loud frames (gaps of up to `bridge_frames` allowed) by at most `max_frames`.
     """
-    closed = candidate.astype(bool).copy()
-    edges = np.flatnonzero(np.diff(np.concatenate([[1], closed.astype(np.int8), [1]])))
-    for gap_start, gap_end in zip(edges[0::2], edges[1::2], strict=True):
-        if gap_start > 0 and gap_end < len(closed) and gap_end - gap_start <= bridge_frames:
-            closed[gap_start:gap_end] = True
-    out = np.zeros_like(closed)
-    for start, end in mask_to_segments(closed, 1.0):
-        lo, hi = int(start), int(end)
-        if anchors[lo:hi].any():
-            out[lo:hi] = True
+    out = anchors.astype(bool).copy()
+    loud = candidate.astype(bool)
+    for start, _ in mask_to_segments(out, 1.0):
+        i, quiet, limit = int(start), 0, max(0, int(start) - max_frames)
+        while i - 1 >= limit:
+            quiet = 0 if loud[i - 1] else quiet + 1
+            if quiet > bridge_frames:
+                break
+            i -= 1
+        while i < int(start) and not loud[i]:  # never start on a quiet frame
+            i += 1
+        out[i : int(start)] = True
     return out
