@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("directory", type=Path, help="folder of recordings with NAME.truth.json files")
     evaluate.add_argument("--db", type=Path, help="DuckDB file (default DIRECTORY/callqa-eval.duckdb)")
     evaluate.add_argument("--out", type=Path, help="JSON report (default DIRECTORY/eval-report.json)")
+    evaluate.add_argument(
+        "--metrics",
+        action="store_true",
+        help="recompute the stored calls' metrics first (after tuning [metrics])",
+    )
 
     export = commands.add_parser("export", help="write all calls as JSON Lines")
     export.add_argument("--db", type=Path)
@@ -111,7 +116,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             db = args.directory / "callqa-eval.duckdb"  # never mix generated calls into the QA store
         settings = load_settings(args.config, db=db)
         if args.command == "eval":
-            return _eval(args.directory, args.out or args.directory / "eval-report.json", settings)
+            return _eval(
+                args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings
+            )
         if args.command == "run":
             return _run(args.directory, settings)
         if args.command == "show":
@@ -143,7 +150,7 @@ def _run(directory: Path, settings: Settings) -> int:
     return 1 if summary.failed else 0
 
 
-def _eval(directory: Path, out: Path, settings: Settings) -> int:
+def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> int:
     import json
 
     from pipeline.evaluate import bar_results, evaluate_folder
@@ -154,6 +161,13 @@ def _eval(directory: Path, out: Path, settings: Settings) -> int:
         file=sys.stderr,
     )
     run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), file=sys.stderr, flush=True))
+    if recompute:
+        from pipeline.process import recompute_metrics
+        from pipeline.store import Store
+
+        with Store(settings.db, timezone=settings.input.timezone) as store:
+            for call_id in store.call_ids():
+                recompute_metrics(store, call_id, settings)
     summary, problems = evaluate_folder(directory, settings)
     bars = bar_results(summary)
     out.write_text(

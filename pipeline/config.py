@@ -128,9 +128,9 @@ class MetricsConfig(_Section):
     rate_slow_below: float = 100.0
     rate_fast_above: float = 200.0
     pause_excluded_s: float = Field(0.3, ge=0.0)  # pauses longer than this are not speaking time
-    # Voiced stretches are widened by this much on each side: frame-level voice detection on
-    # telephone audio trims soft onsets and word-final decays (measured: 6 % of speaking time).
-    voicing_pad_s: float = Field(0.06, ge=0.0)
+    # Voiced stretches can be widened by this much on each side, for a voice detector that trims
+    # soft onsets and decays. The built-in one no longer does (onsets are taken from loudness).
+    voicing_pad_s: float = Field(0.0, ge=0.0)
     # OPEN-IMMEDIATE: the agent's first word is the first voiced stretch at least this long.
     first_word_min_s: float = Field(0.2, ge=0.0)
     rate_min_utterance_s: float = Field(1.0, ge=0.0)  # shorter utterances are too short to judge
@@ -158,13 +158,20 @@ class MetricsConfig(_Section):
     hold_min_s: float = Field(10.0, gt=0.0)
     hold_ask_window_s: float = Field(10.0, ge=0.0)
     hold_thank_window_s: float = Field(10.0, ge=0.0)
-    # An agent utterance this short, with the agent silent at least checkin_quiet_s on both sides,
-    # is a check-in inside a hold rather than the end of it.
-    checkin_max_s: float = Field(8.0, gt=0.0)
+    # An agent segment this short, with the agent away at least checkin_quiet_s before it, can be a
+    # check-in inside a hold rather than the end of it (docs/metrics.md, holds, step 3).
+    checkin_max_s: float = Field(12.0, gt=0.0)
     checkin_quiet_s: float = Field(4.0, ge=0.0)
+    # … and one after which the agent stays away at least this long is a check-in whatever the
+    # recogniser heard (check-in phrases are short and often garbled: 马上就好 → 买上就好).
+    checkin_away_s: float = Field(8.0, ge=0.0)
+    # Words that mark the agent's return, never a check-in.
+    hold_return_phrases: tuple[str, ...] = ("久等", "耐心等待", "感谢您的等待", "谢谢您的等待")
     checkin_phrases: tuple[str, ...] = (
         "稍等",
         "稍候",
+        "不好意思",
+        "系统有点慢",
         "还在",
         "正在",
         "马上",

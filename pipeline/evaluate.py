@@ -146,6 +146,7 @@ def truth_facts(truth: dict, sidecar: dict | None, config: MetricsConfig, ring: 
 class MetricsEvaluation:
     calls: int = 0
     rate_errors: list[float] = field(default_factory=list)  # relative, per call
+    rate_errors_by_layout: dict[str, list[float]] = field(default_factory=lambda: {"stereo": [], "mono": []})
     interruption_counts: dict[str, list[int]] = field(
         default_factory=lambda: {"stereo": [0, 0, 0], "mono": [0, 0, 0]}
     )
@@ -166,6 +167,7 @@ class MetricsEvaluation:
         if truth.agent_chars_per_min and m.agent_chars_per_min:
             error = (m.agent_chars_per_min - truth.agent_chars_per_min) / truth.agent_chars_per_min
             self.rate_errors.append(error)
+            self.rate_errors_by_layout["stereo" if truth.stereo else "mono"].append(error)
             if abs(error) > RATE_TOLERANCE:
                 self.problems.append(f"{call_id} RATE {m.agent_chars_per_min} vs {truth.agent_chars_per_min}")
         counts = self.interruption_counts["stereo" if truth.stereo else "mono"]
@@ -245,6 +247,10 @@ class MetricsEvaluation:
             }
 
         within = sum(abs(e) <= RATE_TOLERANCE for e in self.rate_errors)
+        by_layout = {
+            layout: round(sum(abs(e) <= RATE_TOLERANCE for e in errors) / len(errors), 3) if errors else None
+            for layout, errors in self.rate_errors_by_layout.items()
+        }
         delays_ok = sum(abs(e) <= DELAY_TOLERANCE_S for e in self.delay_errors)
         matched = self.hold_matched or 1
         return {
@@ -253,6 +259,7 @@ class MetricsEvaluation:
             "rate_median_abs_error": round(median(abs(e) for e in self.rate_errors), 4)
             if self.rate_errors
             else None,
+            "rate_within_5pct_by_layout": by_layout,
             "interruptions_stereo": f1(self.interruption_counts["stereo"]),
             "interruptions_mono": f1(self.interruption_counts["mono"]),
             "holds": {

@@ -53,7 +53,9 @@ def test_sample_calls_through_the_cli_match_their_ground_truth(
     assert len(summaries) == 1 and "| 完成 |" in summaries[0].read_text(encoding="utf-8")
     assert callqa(["export", "--db", str(db), "--out", str(export)]) == 0
     check = subprocess.run(
-        [sys.executable, str(CHECK_EXPORT), str(export), "--stage", "scorecard"], capture_output=True, text=True
+        [sys.executable, str(CHECK_EXPORT), str(export), "--stage", "scorecard"],
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stdout
 
@@ -75,7 +77,10 @@ def test_sample_calls_through_the_cli_match_their_ground_truth(
     assert len(unasked) == 1 and not unasked[0]["asked"] and not unasked[0]["thanked"]
     verdicts = {f["rule_id"]: f["passed"] for f in records["HX20261120-0003"]["findings"]}
     assert verdicts["HOLD-ASK"] is False and verdicts["OPEN-GREETING"] is True
-    assert any(f["rule_id"].startswith("FORBIDDEN") and not f["passed"] for f in records["HX20261120-0003"]["findings"])
+    assert any(
+        f["rule_id"].startswith("FORBIDDEN") and not f["passed"]
+        for f in records["HX20261120-0003"]["findings"]
+    )
     assert stereo_record["score"] > records["HX20261120-0003"]["score"]
 
     with Store(db, read_only=True) as store:

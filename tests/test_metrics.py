@@ -16,7 +16,7 @@ from pipeline.metrics.timing import answer_timing, hangup, nuisance_over_max, ri
 from pipeline.records import AudioEvent, CallAudio, CallMeta, CharTiming, SpeechTurn, Utterance
 
 CONFIG = MetricsConfig()
-EXACT = MetricsConfig(voicing_pad_s=0.0)  # the definitions' arithmetic without the onset padding
+EXACT = MetricsConfig(voicing_pad_s=0.0)  # the definitions' arithmetic, whatever the default padding
 TURNS = TurnConfig()
 RING = RingConfig()
 
@@ -44,9 +44,11 @@ def test_rate_counts_spoken_characters_over_voiced_time() -> None:
     rate, speaking_s = party_rate("agent", utterances, activity, EXACT)
     assert speaking_s == pytest.approx(9.0)
     assert rate == pytest.approx(25 / 9.0 * 60, abs=0.1)
-    # with the default padding each voiced stretch (and the utterance) gains 0.06 s on both sides:
+    # with 0.06 s of padding each voiced stretch (and the utterance) gains 0.06 s on both sides:
     # two stretches, -0.06-7.06 and 7.94-10.06 (the 1.0 s pause shrinks to 0.88 s, still a pause)
-    assert party_rate("agent", utterances, activity, CONFIG)[1] == pytest.approx(9.24)
+    assert party_rate("agent", utterances, activity, MetricsConfig(voicing_pad_s=0.06))[1] == pytest.approx(
+        9.24
+    )
 
 
 def test_rate_ignores_voice_outside_utterances_and_punctuation() -> None:

@@ -9,10 +9,11 @@ customer, whether the line carries silence or music:
    that begin within `hold_reply_window_s` of the agent's last words, or of the end of such a
    reply, push the start back (so 好的 after 请您稍等 is not part of the hold, and a customer
    who talks at length is being listened to, not kept waiting).
-3. An agent segment no longer than `checkin_max_s`, with at least `checkin_quiet_s` of away
-   time on both sides, that says a check-in phrase (还在为您查询, 请您再稍等, 马上就好 …), is a
-   check-in: it belongs to the hold around it. (The agent's return, followed by conversation or
-   by thanks, ends the hold.)
+3. An agent segment no longer than `checkin_max_s` (12 s), with at least `checkin_quiet_s` (4 s)
+   of away time before it, is a check-in — part of the hold around it — when the agent then
+   stays away at least `checkin_away_s` (8 s), or stays away 4 s and the segment says a
+   check-in phrase (还在为您查询, 请您再稍等, 马上就好 …); words of return (让您久等了,
+   感谢您的耐心等待 …) make it the agent's return, which ends the hold.
 4. Away times joined through check-ins form a hold if they span at least `hold_min_s`. Silence
    after the agent's goodbye (再见, 感谢您的来电 …) is the end of the call, not a hold.
 
@@ -68,9 +69,7 @@ def find_holds(
         while (
             j + 1 < len(agent)
             and away[j][1] - away[j][0] >= config.checkin_quiet_s
-            and agent[j + 1].end - agent[j + 1].start <= config.checkin_max_s
-            and away[j + 1][1] - away[j + 1][0] >= config.checkin_quiet_s
-            and find_phrase(agent[j + 1].text, config.checkin_phrases, config.phrase_max_errors_per_4_chars)
+            and _is_checkin(agent[j + 1], away[j + 1][1] - away[j + 1][0], config)
         ):
             checkins.append(agent[j + 1])
             j += 1
@@ -94,6 +93,17 @@ def find_holds(
             )
         i = j + 1
     return holds
+
+
+def _is_checkin(segment: _Segment, away_after_s: float, config: MetricsConfig) -> bool:
+    """A short word to the waiting customer, after which the agent goes away again."""
+    if segment.end - segment.start > config.checkin_max_s or away_after_s < config.checkin_quiet_s:
+        return False
+    if find_phrase(segment.text, config.hold_return_phrases, 0):
+        return False  # 让您久等了 …: the agent is back
+    return away_after_s >= config.checkin_away_s or bool(
+        find_phrase(segment.text, config.checkin_phrases, config.phrase_max_errors_per_4_chars)
+    )
 
 
 def _agent_segments(utterances: Sequence[Utterance], join_s: float) -> list[_Segment]:
