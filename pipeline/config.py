@@ -150,10 +150,12 @@ class MetricsConfig(_Section):
         "哦",
         "啊",
         "行",
-        "明白",
     )
     backchannel_max_s: float = Field(1.0, ge=0.0)  # a short chime-in the other party talks through
-    backchannel_max_chars: int = Field(2, ge=0)  # … whose recognised words are this short (嗯 heard as 文)
+    backchannel_max_chars: int = Field(3, ge=0)  # … whose recognised words are this short (嗯 heard as 文)
+    # Back-channel words excuse an overlap only when the speaker stops within this time: 对，对，
+    # followed by three seconds over the customer is taking the floor.
+    backchannel_floor_s: float = Field(2.0, ge=0.0)
     # Holds
     hold_min_s: float = Field(10.0, gt=0.0)
     hold_ask_window_s: float = Field(10.0, ge=0.0)

@@ -325,3 +325,20 @@ def test_compute_metrics_talk_and_silence_shares() -> None:
     assert (m.agent_talk_s, m.customer_talk_s, m.overlap_s) == (4.0, 4.5, 0.5)
     assert m.silence_ratio == pytest.approx(0.2) and m.longest_silence_s == pytest.approx(1.0)
     assert (m.rings, m.answer_delay_s, m.hangup_by, m.hangup_source) == (0, 1.0, "customer", "metadata")
+
+
+def test_backchannel_words_then_taking_the_floor_is_an_interruption() -> None:
+    assert _interruptions((2.0, 3.5), "对对，是的") == []  # stops within 2 s: acknowledgement
+    (event,) = _interruptions((2.0, 6.0), "对对对对对对对对")  # goes on over the customer
+    assert event.by == "agent"
+
+
+def test_overlap_lasts_to_the_end_of_the_interrupted_turn() -> None:
+    # the customer's channel is blanked 4.0-4.5 while the agent is loud (cross-talk rule): still talking
+    utterances = [
+        utt("customer", 0.0, 6.0, "我想问一下我的订单为什么还没有发货呢"),
+        utt("agent", 3.8, 7.0, "您先听我说这个不对"),
+    ]
+    activity = va("customer", (0.0, 4.0), (4.5, 6.0)) + va("agent", (3.8, 7.0))
+    (event,) = find_interruptions(utterances, activity, CONFIG, TURNS)
+    assert (event.start, event.end) == (3.8, 6.0)

@@ -4,11 +4,15 @@ An interruption by X of Y at time t, where X's voiced stretch starts at t:
   * Y is talking at t (t lies inside one of Y's voiced stretches, pauses ≤ 0.3 s bridged);
   * Y had already spoken at least `interrupt_min_prior_speech_s` (1.0 s) of voiced time in the
     turn that t falls in (Y's speech with pauses shorter than the turn gap, 0.8 s);
-  * the overlap, from t until either stops, lasts at least `interrupt_min_overlap_s` (0.3 s);
-  * X's words in the overlap are not only back-channels (是的、对、好的、嗯 …); an overlap with
-    no recognised words at all is not counted either (a cough, a breath or an unrecognised 嗯);
+  * the overlap, from t until X stops or Y's turn ends, lasts at least `interrupt_min_overlap_s`
+    (0.3 s);
+  * X's words in the overlap (or, when the recogniser timed none there, the first words of X's
+    utterance) are not only back-channels (是的、对、好的、嗯 …); an overlap with no recognised
+    words at all is not counted either (a cough, a breath or an unrecognised 嗯) — unless X
+    goes on talking beyond `backchannel_floor_s` (2 s): 对，对 and then three seconds over the
+    customer is taking the floor;
   * X does not merely chime in: a stretch of X no longer than `backchannel_max_s` (1 s) that ends
-    while Y keeps talking, with at most `backchannel_max_chars` (2) recognised characters, is a
+    while Y's turn goes on, with at most `backchannel_max_chars` (3) recognised characters, is a
     back-channel whatever the recogniser made of it (嗯 often comes out as 文 or 恩).
 The agent's interruptions are the handbook's deductions; the customer's are reported as context.
 """
@@ -35,20 +39,26 @@ def find_interruptions(
             talking = containing(theirs, start)
             if talking is None or talking[0] >= start:
                 continue
-            turn = containing(their_turns, start)
-            prior = total(intersect(theirs, [(turn[0], start)])) if turn else 0.0
-            overlap_end = min(end, talking[1])
+            turn = containing(their_turns, start) or talking
+            prior = total(intersect(theirs, [(turn[0], start)]))
+            # Y goes on talking until the end of the turn: the leak rule can blank a few frames of
+            # Y's channel while X is loud, which is not Y stopping.
+            overlap_end = min(end, turn[1])
             if prior < config.interrupt_min_prior_speech_s - 1e-9:
                 continue
             if overlap_end - start < config.interrupt_min_overlap_s - 1e-9:
                 continue
-            words = words_in(utterances, by, (start - 0.1, overlap_end + 0.2))
-            if not words or is_backchannel(words, config.backchannels):
+            words = words_in(utterances, by, (start - 0.1, overlap_end + 0.2)) or opening_words(
+                utterances, by, start
+            )
+            if not words:
                 continue
-            chime_in = end - start <= config.backchannel_max_s and end < talking[1]
+            if is_backchannel(words, config.backchannels) and end - start <= config.backchannel_floor_s:
+                continue
+            chime_in = end - start <= config.backchannel_max_s and end < turn[1]
             if chime_in and len(words) <= config.backchannel_max_chars:
                 continue
-            interrupted = words_in(utterances, other, (turn[0] if turn else talking[0], overlap_end))
+            interrupted = words_in(utterances, other, (turn[0], overlap_end))
             events.append(
                 Interruption(
                     round(start, 3),
@@ -72,6 +82,13 @@ def words_in(utterances: Sequence[Utterance], speaker: str, window: Span) -> str
         for c in u.chars
         if lo <= (c.start + c.end) / 2 <= hi
     )
+
+
+def opening_words(utterances: Sequence[Utterance], speaker: str, at: float, count: int = 4) -> str:
+    """The first characters of the party's utterance starting at `at` (the recogniser's times for
+    the words said over the other party are the least reliable)."""
+    starting = [u for u in utterances if u.speaker == speaker and abs(u.start - at) <= 0.5]
+    return "".join(c.char for c in starting[0].chars[:count]) if starting else ""
 
 
 def is_backchannel(text: str, backchannels: Sequence[str]) -> bool:

@@ -3,8 +3,8 @@
 chars          spoken characters of the party's utterances: Chinese characters, letters and digits,
                each counted once (numbers are read digit by digit in service calls); punctuation
                and spaces never count.
-speaking time  the party's voiced stretches inside its utterances, each widened by `voicing_pad_s`
-               (0.06 s) for the soft onsets and decays voice detection trims, where pauses up to
+speaking time  the party's voiced stretches inside its utterances (each widened by `voicing_pad_s`,
+               0 by default, for a voice detector that trims soft onsets), where pauses up to
                `pause_excluded_s` (0.3 s) count as speaking and longer pauses do not.
 rate           chars / speaking time × 60.
 """
