@@ -44,13 +44,6 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
         if similarity >= config.same_speaker_similarity:
             first = annotation.labels()[0]
             annotation = annotation.rename_labels({label: first for label in annotation.labels()})
-    if config.pyannote_dir is None and centroids is not None and len(annotation.labels()) == 2:
-        # the built-in segmentation cannot see overlap: look for cut-ins at the hand-overs
-        from pipeline.diarize.changes import mark_cut_ins
-
-        annotation = mark_cut_ins(
-            audio.tracks["mono"], audio.sample_rate, annotation, centroids, pipeline._embedding.model_
-        )
     voice_activity: list[SpeechTurn] = []
     for label in annotation.labels():
         stretches = [(seg.start, seg.end) for seg in annotation.label_timeline(label)]
