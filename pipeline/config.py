@@ -247,7 +247,16 @@ class IntakeConfig(_Section):
     clipping_warn_share: float = Field(0.005, gt=0.0, le=1.0)
     # Audio formats the decoder cannot read: such files are listed as failed with a clear reason
     # instead of being silently ignored.
-    unsupported_extensions: tuple[str, ...] = (".amr", ".awb", ".m4a", ".aac", ".wma", ".g729", ".g723", ".silk")
+    unsupported_extensions: tuple[str, ...] = (
+        ".amr",
+        ".awb",
+        ".m4a",
+        ".aac",
+        ".wma",
+        ".g729",
+        ".g723",
+        ".silk",
+    )
 
 
 class BatchConfig(_Section):
