@@ -53,10 +53,12 @@ class RetryableError(Exception):
 
 
 @task(name="process-recording", cache_policy=NONE)
-def process_recording_task(path: Path, settings: Settings, recheck: bool = False) -> Outcome:
+def process_recording_task(
+    path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
+) -> Outcome:
     # One task per recording (not per utterance). process_recording records every failure itself
     # and never raises; only a retryable one is raised here, for Prefect's retries.
-    outcome = process_recording(path, settings, recheck)
+    outcome = process_recording(path, settings, recheck, batch_started)
     if outcome.retryable:
         raise RetryableError(outcome)
     return outcome
@@ -89,7 +91,7 @@ def nightly_qa(
             outcome = plan.held.get(path)
             if outcome is None:
                 state = process.with_options(task_run_name=f"process {path.name}")(
-                    path, settings, recheck, return_state=True
+                    path, settings, recheck, plan.started, return_state=True
                 )
                 outcome = _outcome(path, state)
             summary.outcomes.append(outcome)

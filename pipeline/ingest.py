@@ -62,16 +62,19 @@ def discover(directory: Path, config: InputConfig, intake: IntakeConfig | None =
     )
 
 
-def fingerprint(path: Path, settle_s: float = 0.0) -> Recording:
+def fingerprint(path: Path, settle_s: float = 0.0, since: float | None = None) -> Recording:
     """The file's content hash, refusing files that cannot be read or are still being written.
 
-    "Still being written": modified within `settle_s` seconds, or its size or modification time
-    changed while it was being read (the phone system is still recording into it)."""
+    "Still being written": modified less than `settle_s` seconds before `since` (the batch's start,
+    default now) or after it, or its size or modification time changed while it was being read
+    (the phone system is still recording into it)."""
     before = _stat(path)
-    age = time.time() - before.st_mtime
+    reference = time.time() if since is None else since
+    age = reference - before.st_mtime
     if age < settle_s:
+        when = "批处理开始后" if age < 0 else f"批处理开始前 {age:.0f} 秒"
         raise RecordingError(
-            f"{path}：文件在 {max(age, 0):.0f} 秒前还有改动，可能仍在录音或写入（intake.settle_s = {settle_s:g} 秒）："
+            f"{path}：文件在{when}还有改动，可能仍在录音或写入（intake.settle_s = {settle_s:g} 秒）："
             "本次不分析，下次批处理会自动处理",
             "writing",
             status="skipped",
@@ -438,8 +441,13 @@ def diagnose(path: Path, exc: Exception | None = None) -> RecordingError:
                 f"{path}：WAV 文件头不完整（缺少格式信息），文件可能被截断，无法解码音频", "truncated"
             )
         fmt_at, fmt_size = chunks[b"fmt "]
-        if not 16 <= fmt_size <= 1024 or fmt_at + 16 > len(head):
-            return RecordingError(f"{path}：WAV 文件头已损坏（格式信息不完整），无法解码音频", "corrupt")
+        if not 16 <= fmt_size <= 1024:
+            return RecordingError(f"{path}：WAV 文件头已损坏（格式信息的长度不对），无法解码音频", "corrupt")
+        if fmt_at + fmt_size > len(head):
+            return RecordingError(
+                f"{path}：WAV 文件头不完整（文件在格式信息中间就结束了），文件被截断，无法解码音频",
+                "truncated",
+            )
         if fmt_at + 2 <= len(head):
             tag = struct.unpack("<H", head[fmt_at : fmt_at + 2])[0]
             if tag not in _WAV_DECODED:

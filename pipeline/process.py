@@ -95,24 +95,27 @@ class Outcome:
     retryable: bool = False  # a retry in a few seconds can pass (database busy, I/O error)
 
 
-def process_recording(path: Path, settings: Settings, recheck: bool = False) -> Outcome:
+def process_recording(
+    path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
+) -> Outcome:
     """Process one file into the store unless it is already done. Never raises for a bad file.
 
     Done: processed (same content), or skipped for a reason that stays true for the same content
     (a duplicate, too short, silent …) — `recheck` looks at skipped ones again, e.g. after a limit
-    was raised. Failed files are always tried again.
+    was raised. Failed files are always tried again. `batch_started` (time.time() when the batch
+    began): a file modified within `intake.settle_s` before that, or since, is still being written.
 
     The outcome's message goes to logs, the CLI and the batch summary: it is redacted here, once
     (the database keeps the full reason)."""
-    outcome = _process(path, settings, recheck)
+    outcome = _process(path, settings, recheck, batch_started)
     return replace(outcome, message=redactor_for(settings.privacy, "logs").text(outcome.message) or "")
 
 
-def _process(path: Path, settings: Settings, recheck: bool) -> Outcome:
+def _process(path: Path, settings: Settings, recheck: bool, batch_started: float | None) -> Outcome:
     started = time.monotonic()
     call_id = path.stem
     try:
-        recording = fingerprint(path, settings.intake.settle_s)
+        recording = fingerprint(path, settings.intake.settle_s, since=batch_started)
     except RecordingError as exc:
         return _record_unread(path, exc, started, settings)
     try:
@@ -132,10 +135,9 @@ def _process(path: Path, settings: Settings, recheck: bool) -> Outcome:
                     return Outcome(path, previous.call_id, "unchanged", "已处理过")
                 if previous.status == "skipped" and not recheck:
                     return Outcome(path, previous.call_id, "unchanged", f"以前已跳过：{previous.error}")
+            check_duration(path, probe(path, settings.intake), settings.intake)
             meta = read_meta(path, settings.input)
             call_id = meta.call_id
-            if settings.agents.roster is not None:
-                meta = check_agent(meta, load_roster(settings.agents.roster), path)
             twin = store.ok_recording_with_sha(recording.sha256)
             if twin and twin.path != str(path):
                 if Path(twin.path).exists():
@@ -152,9 +154,9 @@ def _process(path: Path, settings: Settings, recheck: bool) -> Outcome:
                     f"{sidecar_path(path)}：通话编号 call_id {meta.call_id} 已被 {owner} 使用，请修正随录音信息",
                     "call_id_taken",
                 )
+            if settings.agents.roster is not None:
+                meta = check_agent(meta, load_roster(settings.agents.roster), path)
             store.begin_processing(path, recording.sha256)
-        info = probe(path, settings.intake)
-        check_duration(path, info, settings.intake)
         audio = decode(path, meta, settings.input, settings.intake)
         transcript = transcribe_call(audio, settings)
         if not transcript.utterances:
@@ -363,6 +365,7 @@ class BatchPlan:
 
     paths: list[Path]
     held: dict[Path, Outcome] = field(default_factory=dict)  # crashed the batch too often: not tried
+    started: float = field(default_factory=time.time)  # when the batch began (still-being-written test)
 
 
 def plan_batch(directory: Path, settings: Settings, recheck: bool = False) -> BatchPlan:
@@ -376,14 +379,46 @@ def plan_batch(directory: Path, settings: Settings, recheck: bool = False) -> Ba
         load_roster(settings.agents.roster)  # a broken roster stops the batch before it starts
     if not settings.db.exists():
         return BatchPlan(paths)
-    crashes: dict[str, int] = {}
+    crashes: dict[str, tuple[int, str]] = {}
+    try:
+        crashes = _count_crashes(settings)
+    except StoreBusyError as exc:  # the recordings' own writes wait and retry; the marks keep till next time
+        log.warning("crash bookkeeping skipped: %s", exc)
+    held: dict[Path, Outcome] = {}
+    for path in paths:
+        count, sha256 = crashes.get(str(path), (0, ""))
+        if count >= settings.batch.max_crashes and not recheck and _same_content(path, sha256):
+            held[path] = Outcome(
+                path,
+                path.stem,
+                "failed",
+                f"{path}：批处理已在分析这个录音时中断 {count} 次，不再自动重试；请检查这个文件，"
+                "确认无误后运行 callqa run 目录 --recheck 重试",
+                problem="crashed",
+            )
+    ordered = sorted(paths, key=lambda p: (str(p) in crashes, str(p)))
+    return BatchPlan(ordered, held)
+
+
+def _same_content(path: Path, sha256: str) -> bool:
+    try:
+        return fingerprint(path).sha256 == sha256
+    except RecordingError:
+        return False
+
+
+def _count_crashes(settings: Settings) -> dict[str, tuple[int, str]]:
+    """Files a previous batch started and never finished: one more crash each, recorded as a failure
+    (so that `callqa failures` shows it even if this batch dies too). Returns path → (crashes, the
+    content's sha256)."""
+    crashes: dict[str, tuple[int, str]] = {}
     with _store(settings) as store:
         for row in store.interrupted():
             if row["pid"] == 0:  # counted by an earlier batch and held back since
-                crashes[row["path"]] = row["crashes"]
+                crashes[row["path"]] = (row["crashes"], row["sha256"])
                 continue
             count = store.count_crash(row["path"])
-            crashes[row["path"]] = count
+            crashes[row["path"]] = (count, row["sha256"])
             previous = store.recording_at(Path(row["path"]))
             store.save_failure(
                 Path(row["path"]),
@@ -396,20 +431,7 @@ def plan_batch(directory: Path, settings: Settings, recheck: bool = False) -> Ba
                 problem="crashed",
                 finished=False,
             )
-    held: dict[Path, Outcome] = {}
-    for path in paths:
-        count = crashes.get(str(path), 0)
-        if count >= settings.batch.max_crashes and not recheck:
-            held[path] = Outcome(
-                path,
-                path.stem,
-                "failed",
-                f"{path}：批处理已在分析这个录音时中断 {count} 次，不再自动重试；请检查这个文件，"
-                "确认无误后运行 callqa run 目录 --recheck 重试",
-                problem="crashed",
-            )
-    ordered = sorted(paths, key=lambda p: (str(p) in crashes, str(p)))
-    return BatchPlan(ordered, held)
+    return crashes
 
 
 def previous_size(path: str) -> int:
@@ -430,7 +452,7 @@ def run_batch(
     with batch_lock(settings.db):
         plan = plan_batch(directory, settings, recheck)
         for index, path in enumerate(plan.paths, 1):
-            outcome = plan.held.get(path) or process_recording(path, settings, recheck)
+            outcome = plan.held.get(path) or process_recording(path, settings, recheck, plan.started)
             summary.outcomes.append(outcome)
             if on_outcome:
                 on_outcome(index, len(plan.paths), outcome)

@@ -323,14 +323,9 @@ class Store:
     def count_crash(self, path: str) -> int:
         """One more batch died on this file; returns how many have."""
         with self.transaction() as db:
-            db.execute("UPDATE processing SET crashes = crashes + 1 WHERE path = ?", [path])
+            # pid 0: counted, nobody working on it (begin_processing sets the working process's pid)
+            db.execute("UPDATE processing SET crashes = crashes + 1, pid = 0 WHERE path = ?", [path])
             row = db.execute("SELECT crashes FROM processing WHERE path = ?", [path]).fetchone()
-        return int(row[0]) if row else 0
-
-    def crashes_of(self, path: Path, sha256: str) -> int:
-        row = self.db.execute(
-            "SELECT crashes FROM processing WHERE path = ? AND sha256 = ?", [str(path), sha256]
-        ).fetchone()
         return int(row[0]) if row else 0
 
     def move_recording(self, old_path: str, new_path: Path) -> None:
