@@ -322,10 +322,8 @@ def _purge(
                 print(f"  无法删除：{problem}", file=sys.stderr)
             if refused:
                 return 1
-        elif result.files:
-            print(
-                f"  录音文件保留在原处（{len(result.files)} 个；加 --delete-audio 一并删除）；批处理不会再分析它们"
-            )
+        elif present := sum(1 for name in result.files if Path(name).exists()):
+            print(f"  录音文件保留在原处（{present} 个；加 --delete-audio 一并删除）；批处理不会再分析它们")
     return 0
 
 

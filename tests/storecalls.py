@@ -66,9 +66,10 @@ def save_call(
     started_at: datetime | None = None,
     path: str | None = None,
     agent_id: str = "1001",
+    sha256: str | None = None,
 ) -> None:
     path = path or f"/recordings/{call_id}.wav"
-    recording = Recording(Path(path), hashlib.sha256(call_id.encode()).hexdigest(), 1000)
+    recording = Recording(Path(path), sha256 or hashlib.sha256(call_id.encode()).hexdigest(), 1000)
     meta = CallMeta(
         call_id=call_id,
         agent_id=agent_id,
