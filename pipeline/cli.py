@@ -359,6 +359,8 @@ def _eval(directory: Path, out: Path, settings: Settings) -> int:
         f"callqa: processing {directory} into {settings.db} (already processed calls are skipped)",
         file=sys.stderr,
     )
+    # generated evaluation calls are complete the moment they are written: no settling time
+    settings = settings.model_copy(update={"intake": settings.intake.model_copy(update={"settle_s": 0.0})})
     run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), file=sys.stderr, flush=True))
     summary, problems = evaluate_folder(directory, settings)
     bars = bar_results(summary)

@@ -471,7 +471,7 @@ def diagnose(path: Path, exc: Exception | None = None) -> RecordingError:
             f"{path}：这是 MP4/M4A（AAC）格式的录音，无法解码；请让录音系统导出 WAV、MP3、FLAC 或 OGG",
             "unsupported",
         )
-    if head.startswith((b"fLaC", b"OggS", b"ID3")) or (head[0] == 0xFF and len(head) > 1 and head[1] >= 0xE0):
+    if head.startswith((b"fLaC", b"OggS", b"ID3")) or _mpeg_frame_header(head):
         return RecordingError(f"{path}：音频文件已损坏，无法解码音频（{_libsndfile_reason(exc)}）", "corrupt")
     if _looks_like_text(head):
         return RecordingError(f"{path}：这是一个文本文件，不是录音", "not_audio")
@@ -479,6 +479,16 @@ def diagnose(path: Path, exc: Exception | None = None) -> RecordingError:
         f"{path}：不是可以识别的音频文件（文件开头不是 WAV、FLAC、MP3 或 OGG 的标记；支持这四种格式）",
         "not_audio",
     )
+
+
+def _mpeg_frame_header(head: bytes) -> bool:
+    """An MPEG audio frame header at the start: sync bits, and version, layer, bit rate and sample
+    rate fields that are not reserved values."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3
 
 
 def _looks_like_text(head: bytes) -> bool:

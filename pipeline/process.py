@@ -142,7 +142,7 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
             if twin and twin.path != str(path):
                 if Path(twin.path).exists():
                     raise RecordingError(
-                        f"与 {twin.path}（通话 {twin.call_id}）是同一段录音，不重复分析",
+                        f"{path}：与 {twin.path}（通话 {twin.call_id}）是同一段录音，不重复分析",
                         "duplicate",
                         "skipped",
                     )

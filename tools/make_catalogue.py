@@ -187,7 +187,7 @@ def build(out: Path, magicdata: Path = MAGICDATA, long: bool = False) -> list[En
     for path in folder.iterdir():
         if not path.is_symlink():
             os.utime(path, (an_hour_ago, an_hour_ago))
-    sf.write(folder / "being_written.wav", stereo[: rate * 3], rate, subtype="PCM_16")
+    sf.write(folder / "being_written.wav", stereo[:rate], rate, subtype="PCM_16")  # 1 s so far
 
     with (out / "agents.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
