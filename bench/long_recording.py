@@ -143,6 +143,12 @@ def main() -> int:
     parser.add_argument(
         "--skip-spine", action="store_true", help="decoding only (minutes instead of an hour)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["refuse", "decode-whole", "decode", "spine"],
+        help="run these modes and keep today's results of the others",
+    )
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -156,11 +162,20 @@ def main() -> int:
     path = work / "1013_20261120-103000.wav"
     started = time.perf_counter()
     write_long_recording(path, MAGICDATA, args.hours)
+    finished = time.time() - 3600  # a finished recording (the batch skips files still being written)
+    os.utime(path, (finished, finished))
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
     modes = ["refuse", "decode-whole", "decode"] + ([] if args.skip_spine else ["spine"])
+    today = datetime.now().strftime("%Y-%m-%d")
+    earlier: dict[str, dict] = {}
+    if args.only:
+        modes = args.only
+        previous = args.out / f"long-recording-{today}.json"
+        if previous.is_file():
+            earlier = {r["mode"]: r for r in json.loads(previous.read_text(encoding="utf-8"))["results"]}
     results = []
     for mode in modes:
         db = work / f"{mode}.duckdb"
@@ -180,8 +195,10 @@ def main() -> int:
     for db in work.glob("*.duckdb*"):
         db.unlink()
     path.unlink()
+    order = ["refuse", "decode-whole", "decode", "spine"]
+    measured = {r["mode"]: r for r in results}
+    results = [measured.get(mode) or earlier[mode] for mode in order if mode in measured or mode in earlier]
 
-    today = datetime.now().strftime("%Y-%m-%d")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "date": today,

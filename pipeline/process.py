@@ -126,7 +126,7 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
                     path,
                     purged["call_id"],
                     "skipped",
-                    f"这段录音（通话 {purged['call_id']}，{purged['month']}）已按保留期限清除，不再分析",
+                    f"{path}：这段录音（通话 {purged['call_id']}，{purged['month']}）已按保留期限清除，不再分析",
                     problem="purged",
                 )
             previous = store.recording_at(path)

@@ -125,12 +125,25 @@ class Store:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = _connect(self.path, read_only, lock_wait_s)
+        if read_only and not self._current_schema():
+            # a database last written by an older version: add the new tables once, then read
+            self.db.close()
+            Store(self.path, timezone=timezone, lock_wait_s=lock_wait_s).close()
+            self.db = _connect(self.path, read_only, lock_wait_s)
         self.db.execute(f"SET TimeZone = '{timezone}'")
         if not read_only:
             self.db.execute(files("pipeline").joinpath("schema.sql").read_text(encoding="utf-8"))
             self.db.execute(
                 "INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [SCHEMA_VERSION]
             )
+
+    def _current_schema(self) -> bool:
+        """Whether the newest table of schema.sql is there (read-only connections cannot add it)."""
+        return bool(
+            self.db.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_log'"
+            ).fetchone()[0]
+        )
 
     def __enter__(self) -> Store:
         return self
