@@ -81,7 +81,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("being_written.wav", "a file still being written", "skipped", "writing", "仍在录音或写入"),
     Entry("gone.wav", "an unreadable file (a link to a file that is gone)", "failed", "unreadable", "不存在"),
 )
-LONG = Entry("1013_20261120-103000.wav", "a 3-hour recording", "ok")
+LONG = Entry("1013_20261120-103000.wav", "a 3-hour recording", "skipped", "too_long", "超过上限 2 小时 0 分")
 ROSTER = {f"{1000 + i}": f"客服{i:02d}" for i in range(1, 14)}  # 1001-1013, not 9999
 
 
