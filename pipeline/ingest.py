@@ -552,7 +552,7 @@ def decode(path: Path, meta: CallMeta, config: InputConfig, intake: IntakeConfig
     silent = [level < intake.silent_dbfs for level in levels]
     if all(silent):
         raise RecordingError(
-            f"{path}：录音全程无声（音量 {max(levels):.0f} dBFS，低于 {intake.silent_dbfs:g} dBFS），可能是录音故障或空线路，"
+            f"{path}：录音全程无声（{_level(max(levels))}，低于 {intake.silent_dbfs:g} dBFS），可能是录音故障或空线路，"
             "不质检",
             "silent",
             status="skipped",
@@ -573,7 +573,7 @@ def decode(path: Path, meta: CallMeta, config: InputConfig, intake: IntakeConfig
         dead = silent.index(True)
         side = "左" if dead == 0 else "右"
         warnings.append(
-            f"{side}声道全程无声（{levels[dead]:.0f} dBFS，可能是录音故障）：按单声道分析另一个声道，客服和客户由说话内容判断"
+            f"{side}声道全程无声（{_level(levels[dead])}，可能是录音故障）：按单声道分析另一个声道，客服和客户由说话内容判断"
         )
         layout, layout_source = "mono", "file"
         by_role = {"mono": signals[1 - dead]}
@@ -595,6 +595,10 @@ def decode(path: Path, meta: CallMeta, config: InputConfig, intake: IntakeConfig
         duration_s=float(frames / rate),
         warnings=tuple(warnings),
     )
+
+
+def _level(dbfs: float) -> str:
+    return "数字静音" if dbfs < -100 else f"音量 {dbfs:.0f} dBFS"
 
 
 def _append(track: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:

@@ -81,13 +81,16 @@ def test_a_disabled_redactor_passes_text_through() -> None:
 
 def test_log_lines_are_redacted_unless_configured(caplog: pytest.LogCaptureFixture) -> None:
     original = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(
+        logging.LogRecord
+    )  # as a fresh process starts (a CLI test may have installed it)
     try:
         install_log_redaction(PrivacyConfig())
         install_log_redaction(PrivacyConfig())  # twice: still redacted once, not wrapped twice
         with caplog.at_level(logging.INFO, logger="callqa"):
             logging.getLogger("callqa").info("客户说：%s", "身份证号是370283199003152214，电话13812345678")
         assert caplog.records[-1].getMessage() == "客户说：身份证号是[身份证号]，电话138****5678"
-        logging.setLogRecordFactory(original)
+        logging.setLogRecordFactory(logging.LogRecord)
         install_log_redaction(PrivacyConfig(unredacted_outputs=("logs",)))
         with caplog.at_level(logging.INFO, logger="callqa"):
             logging.getLogger("callqa").info("电话13812345678")
