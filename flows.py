@@ -1,6 +1,7 @@
 """Prefect flows: the nightly QA batch and the monthly report. The only module that knows Prefect exists.
 
-    python flows.py                   run the nightly flow once over recordings_sample/ (no server needed)
+    python flows.py                   run the nightly flow once over recordings_sample/ (no server needed);
+                                      exit status 1 when any recording failed
     python flows.py monthly [YYYY-MM] run the monthly report once (default: the previous month)
     python flows.py serve             serve both as deployments: nightly 02:00 daily, monthly report
                                       06:00 on the 1st of each month (input.timezone, Asia/Shanghai)
@@ -24,13 +25,14 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
 from prefect import flow, get_run_logger, serve, task
 from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
 from prefect.schedules import Cron
 
 from pipeline.config import Settings, load_settings
-from pipeline.ingest import discover
-from pipeline.process import BatchSummary, Outcome, describe, process_recording
+from pipeline.privacy import install_log_redaction
+from pipeline.process import BatchSummary, Outcome, batch_lock, describe, plan_batch, process_recording
 from pipeline.reports.batch import write_batch_summary
-from pipeline.reports.build import MonthData, WrittenReport, load_month, write_month
+from pipeline.reports.build import MonthData, WrittenReport, audit_report, load_month, write_month
 from pipeline.reports.monthly import Month
 from pipeline.reports.policy import load_policy
 
@@ -41,46 +43,92 @@ DEFAULT_DIRECTORY = Path(__file__).resolve().parent / "recordings_sample"
 MONTHLY_CRON = "0 6 1 * *"
 
 
+class RetryableError(Exception):
+    """A recording failed for a reason a retry can remove (database busy, I/O error): Prefect retries
+    the task. A corrupt file never raises: it is recorded as failed and the batch goes on."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
 @task(name="process-recording", cache_policy=NONE)
-def process_recording_task(path: Path, settings: Settings) -> Outcome:
-    # One task per recording (not per utterance): a failed file is recorded by process_recording
-    # itself and never raises, so one bad recording cannot stop the batch.
-    return process_recording(path, settings)
+def process_recording_task(
+    path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
+) -> Outcome:
+    # One task per recording (not per utterance). process_recording records every failure itself
+    # and never raises; only a retryable one is raised here, for Prefect's retries.
+    outcome = process_recording(path, settings, recheck, batch_started)
+    if outcome.retryable:
+        raise RetryableError(outcome)
+    return outcome
 
 
 @flow(name="nightly-qa", log_prints=False)
 def nightly_qa(
-    directory: str = str(DEFAULT_DIRECTORY), db: str | None = None, config: str | None = None
+    directory: str = str(DEFAULT_DIRECTORY),
+    db: str | None = None,
+    config: str | None = None,
+    recheck: bool = False,
 ) -> dict:
-    """Transcribe and store every new or changed recording in `directory`; write the batch summary."""
+    """Transcribe and store every new or changed recording in `directory`; write the batch summary.
+
+    Returns the counts (recordings, processed, unchanged, skipped, failed) and the summary file."""
     logger = get_run_logger()
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     settings = load_settings(Path(config) if config else None, db=db)
+    install_log_redaction(settings.privacy)
     started = datetime.now().astimezone()
     folder = Path(directory)
-    paths = discover(folder, settings.input)
-    logger.info("%d recordings in %s → %s", len(paths), folder, settings.db)
     summary = BatchSummary()
-    for index, path in enumerate(paths, 1):
-        outcome = process_recording_task.with_options(task_run_name=f"process {path.name}")(path, settings)
-        summary.outcomes.append(outcome)
-        (logger.warning if outcome.status == "failed" else logger.info)(describe(index, len(paths), outcome))
+    with batch_lock(settings.db):  # a second batch on the same database stops here with the reason
+        plan = plan_batch(folder, settings, recheck)
+        logger.info("%d recordings in %s → %s", len(plan.paths), folder, settings.db)
+        process = process_recording_task.with_options(
+            retries=settings.batch.retries, retry_delay_seconds=settings.batch.retry_delay_s
+        )
+        for index, path in enumerate(plan.paths, 1):
+            outcome = plan.held.get(path)
+            if outcome is None:
+                state = process.with_options(task_run_name=f"process {path.name}")(
+                    path, settings, recheck, plan.started, return_state=True
+                )
+                outcome = _outcome(path, state)
+            summary.outcomes.append(outcome)
+            (logger.warning if outcome.status == "failed" else logger.info)(
+                describe(index, len(plan.paths), outcome)
+            )
     report = write_batch_summary(summary, folder, settings.reports_dir, started)
-    logger.info("%s; summary in %s", summary.line(), report)
-    return {
-        "recordings": len(summary.outcomes),
-        "processed": summary.count("ok"),
-        "unchanged": summary.count("unchanged"),
-        "skipped": summary.count("skipped"),
-        "failed": summary.failed,
-        "summary_file": str(report),
-    }
+    logger.info("%s；汇总：%s", summary.line(), report)
+    return {**summary.counts(), "summary_file": str(report)}
 
 
-# A night batch still writing the database holds its lock: retry reading for up to 30 minutes.
+def _outcome(path: Path, state: object) -> Outcome:
+    """The task's outcome, also when its last retry still failed (or it failed in an unexpected way)."""
+    result = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    if isinstance(result, Outcome):
+        return result
+    if isinstance(result, RetryableError):
+        return result.outcome
+    return Outcome(
+        path,
+        path.stem,
+        "failed",
+        f"内部错误（{type(result).__name__}: {result}），详见运行日志",
+        problem="internal",
+    )
+
+
+# A night batch still writing the database makes the store wait (batch.db_lock_wait_s); beyond that,
+# retry reading for up to 30 minutes.
 @task(name="compute-month", cache_policy=NONE, retries=3, retry_delay_seconds=600)
 def load_month_task(settings: Settings, month: Month, policy: str | None) -> MonthData:
     return load_month(settings, month, Path(policy) if policy else None)
+
+
+@task(name="audit-report", cache_policy=NONE, retries=3, retry_delay_seconds=60)
+def audit_report_task(settings: Settings, data: MonthData, command: str, with_audio: bool) -> None:
+    audit_report(settings, data, command, with_audio)
 
 
 @task(name="write-month-report", cache_policy=NONE)
@@ -99,12 +147,15 @@ def monthly_report(
     """The month's ranking, money table and review pages in reports/YYYY-MM/ (default: last month)."""
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, db=db)
+    install_log_redaction(settings.privacy)
     target = (
         Month.parse(month) if month else Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
     )
     load_policy(Path(policy) if policy else None)  # a malformed policy fails now, not after retries
     logger.info("monthly report for %s from %s", target, settings.db)
     data = load_month_task(settings, target, policy)
+    command = f"prefect flow monthly-report (run {flow_run.get_name() or flow_run.get_id()}) month={target}"
+    audit_report_task(settings, data, command, with_audio)  # before any page is written
     written = write_month_task(data, settings.reports_dir, with_audio)
     logger.info(written.line())
     return {
@@ -148,9 +199,8 @@ def main(argv: list[str]) -> int:
         return 2
     result = nightly_qa()
     print(
-        f"nightly-qa: {result['recordings']} recordings, {result['processed']} processed, "
-        f"{result['unchanged']} already done, {result['skipped']} skipped, {result['failed']} failed "
-        f"(summary: {result['summary_file']})"
+        f"nightly-qa：共 {result['recordings']} 个录音，完成 {result['processed']}，已处理过 {result['unchanged']}，"
+        f"跳过 {result['skipped']}，失败 {result['failed']}（汇总：{result['summary_file']}）"
     )
     return 1 if result["failed"] else 0
 

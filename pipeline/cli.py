@@ -1,9 +1,17 @@
 """The `callqa` command.
 
-callqa run DIR [--db PATH]         process every recording in DIR (same as the nightly flow)
-callqa show CALL_ID [--db PATH]    a call's transcript: time, 客服/客户, text
+callqa run DIR [--db PATH] [--recheck]
+                                   process every recording in DIR (same as the nightly flow);
+                                   exit status 1 when any recording failed
+callqa failures [--all] [--db PATH]
+                                   recordings that failed (and, with --all, were skipped), and why
+callqa show CALL_ID [--db PATH]    a call's transcript: time, 客服/客户, text (redacted, audited)
 callqa export [--db PATH] [--out FILE]
-                                   JSON Lines, one call per line (the export contract)
+                                   JSON Lines, one call per line (the export contract; redacted, audited)
+callqa purge --before YYYY-MM [--dry-run] [--delete-audio] [--force] [--db PATH]
+                                   remove calls older than the retention period (audited)
+callqa audit [--since YYYY-MM-DD] [--db PATH]
+                                   who exported, showed, reported or purged what, and when
 callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--db PATH]
                                    score stored calls again (no ASR); history kept
 callqa calibrate LABELS.csv [--scorecard FILE] [--db PATH]
@@ -23,8 +31,10 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
+from pipeline.audit import command_line
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
+from pipeline.privacy import install_log_redaction
 from pipeline.records import ROLE_LABELS_ZH, CallMetrics, CallScore
 
 LAYOUT_ZH = {
@@ -42,6 +52,28 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="process every recording in a folder into the QA database")
     run.add_argument("directory", type=Path)
     run.add_argument("--db", type=Path, help="DuckDB file (default qa.duckdb)")
+    run.add_argument(
+        "--recheck",
+        action="store_true",
+        help="also look again at skipped recordings and at those the batch crashed on (e.g. after a limit was raised)",
+    )
+
+    failures = commands.add_parser("failures", help="list the recordings that failed, and why")
+    failures.add_argument("--all", action="store_true", help="also list the skipped recordings")
+    failures.add_argument("--db", type=Path)
+
+    purge = commands.add_parser("purge", help="remove calls older than a month (records are kept 3 years)")
+    purge.add_argument("--before", required=True, help="YYYY-MM: calls that started before this month")
+    purge.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    purge.add_argument(
+        "--delete-audio", action="store_true", help="also delete the recordings' audio files and sidecars"
+    )
+    purge.add_argument("--force", action="store_true", help="even inside the retention period")
+    purge.add_argument("--db", type=Path)
+
+    audit = commands.add_parser("audit", help="list exports, reports, shown transcripts and purges")
+    audit.add_argument("--since", type=_date, help="YYYY-MM-DD (default: everything)")
+    audit.add_argument("--db", type=Path)
 
     show = commands.add_parser("show", help="print a call's transcript")
     show.add_argument("call_id")
@@ -99,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    args.command_line = command_line(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(args)
     except BrokenPipeError:
@@ -115,14 +148,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "eval" and db is None:
             db = args.directory / "callqa-eval.duckdb"  # never mix generated calls into the QA store
         settings = load_settings(args.config, db=db)
+        install_log_redaction(settings.privacy)
         if args.command == "eval":
             return _eval(
                 args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings
             )
         if args.command == "run":
-            return _run(args.directory, settings)
+            return _run(args.directory, settings, args.recheck)
+        if args.command == "failures":
+            return _failures(settings, args.all)
+        if args.command == "purge":
+            return _purge(
+                args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line
+            )
+        if args.command == "audit":
+            return _audit(args.since, settings)
         if args.command == "show":
-            return _show(args.call_id, settings)
+            return _show(args.call_id, settings, args.command_line)
         if args.command == "rescore":
             return _rescore(args.scorecard, args.since, args.metrics, settings)
         if args.command == "calibrate":
@@ -130,24 +172,188 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "import-events":
             return _import_events(args.file, settings)
         if args.command == "report":
-            return _report(args.month, args.policy, not args.no_audio, settings)
-        return _export(args.out, settings)
+            return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
+        return _export(args.out, settings, args.command_line)
     except CallQAError as exc:
         print(f"callqa: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(directory: Path, settings: Settings) -> int:
+def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
     from pipeline.process import describe, run_batch
     from pipeline.reports.batch import write_batch_summary
 
     started = datetime.now().astimezone()
-    print(f"callqa: processing {directory} into {settings.db}", file=sys.stderr)
-    summary = run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), flush=True))
+    print(f"callqa：分析 {directory} 中的录音，写入 {settings.db}", file=sys.stderr)
+    summary = run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), flush=True), recheck)
     report = write_batch_summary(summary, directory, settings.reports_dir, started)
     print(summary.line())
-    print(f"batch summary: {report}")
+    if summary.failed:
+        print("失败的录音会在下次批处理时自动重试；callqa failures 列出全部失败原因")
+    print(f"批处理汇总：{report}")
     return 1 if summary.failed else 0
+
+
+def _failures(settings: Settings, include_skipped: bool) -> int:
+    from pipeline.privacy import redactor_for
+    from pipeline.problems import title
+    from pipeline.store import Store
+
+    redactor = redactor_for(settings.privacy, "show")
+    with Store(
+        settings.db,
+        read_only=True,
+        timezone=settings.input.timezone,
+        lock_wait_s=settings.batch.db_lock_wait_s,
+    ) as store:
+        rows = store.problems()
+    failed = [r for r in rows if r["status"] == "failed"]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    print(
+        f"{settings.db}：失败 {len(failed)} 个录音，跳过 {len(skipped)} 个"
+        + ("" if include_skipped or not skipped else "（--all 一并列出跳过的）")
+    )
+    if failed:
+        print("失败的录音会在下次批处理时自动重试（中断过多次的除外，见原因）。")
+    for status, group in (("失败", failed), ("跳过", skipped if include_skipped else [])):
+        if not group:
+            continue
+        print(f"\n【{status}】")
+        by_problem: dict[str, list[dict]] = {}
+        for row in group:
+            by_problem.setdefault(title(row["problem"]), []).append(row)
+        for name, items in sorted(by_problem.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            print(f"  {name}（{len(items)} 个）")
+            for r in items:
+                when = f"{r['processed_at']:%Y-%m-%d %H:%M}"
+                print(f"    {r['path']}  第 {r['attempts']} 次，{when}")
+                print(f"      {redactor.text(r['error']) or ''}")
+    return 0
+
+
+def _purge(
+    before: str, dry_run: bool, delete_audio: bool, force: bool, settings: Settings, command: str
+) -> int:
+    import shutil
+    from zoneinfo import ZoneInfo
+
+    from pipeline.audit import audit_kwargs
+    from pipeline.process import batch_lock
+    from pipeline.reports.monthly import Month
+    from pipeline.store import Store
+
+    month = Month.parse(before)
+    tz = ZoneInfo(settings.input.timezone)
+    now = datetime.now(tz)
+    keep = settings.retention.keep_months
+    newest = Month(now.year, now.month)
+    for _ in range(keep):
+        newest = newest.previous()
+    if (month.year, month.month) > (newest.year, newest.month) and not force:
+        raise CallQAError(
+            f"记录按规定保存 {keep} 个月（retention.keep_months）：--before {month} 会删除 {newest} 以后、仍在保存期内的记录；"
+            f"最晚可以 --before {newest}。确需删除请加 --force"
+        )
+    cutoff = month.start(tz)
+    report_months = sorted(
+        p
+        for p in settings.reports_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]")
+        if p.is_dir() and p.name < str(month)
+    )
+    summaries = sorted(p for p in (settings.reports_dir / "batches").glob("*.md") if p.name[:7] < str(month))
+    if not settings.db.exists():
+        raise CallQAError(f"{settings.db}：还没有质检数据库")
+    with batch_lock(settings.db):  # never while a batch is writing (or reading the audio)
+        with Store(
+            settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
+        ) as store:
+            result = store.purge_before(
+                cutoff,
+                dry_run,
+                audit=None
+                if dry_run
+                else {
+                    **audit_kwargs(command),
+                    "target": str(settings.db),
+                    "redacted": None,
+                    "extra": {
+                        "delete_audio": delete_audio,
+                        "report_folders": [p.name for p in report_months],
+                        "batch_summaries": len(summaries),
+                    },
+                },
+            )
+        verb = "将删除" if dry_run else "已删除"
+        print(
+            f"{verb} {month} 之前的记录（{cutoff:%Y-%m-%d} 以前开始的通话）"
+            + ("：试运行，没有改动任何东西" if dry_run else "")
+        )
+        for name, calls in result.months.items():
+            print(f"  {name}：{calls} 通通话")
+        rows = result.rows
+        print(
+            f"  通话 {result.calls} 通，话语 {rows.get('utterances', 0)} 句，字时间 {rows.get('char_timings', 0)} 条，"
+            f"评分 {rows.get('scores', 0)} 次，质检发现 {rows.get('findings', 0)} 条，"
+            f"处理记录 {result.recordings} 条（含失败和跳过的），客户评价事件 {result.events} 条"
+        )
+        for folder in report_months:
+            print(f"  月度报表文件夹 {folder}（含通话页和录音副本）")
+            if not dry_run:
+                shutil.rmtree(folder)
+        if summaries:
+            print(f"  批处理汇总 {len(summaries)} 个（{summaries[0].name} … {summaries[-1].name}）")
+            if not dry_run:
+                for summary_file in summaries:
+                    summary_file.unlink(missing_ok=True)
+        if delete_audio:
+            deleted, missing, refused = 0, 0, []
+            for name in result.files:
+                audio = Path(name)
+                for path in (audio, audio.with_suffix(".json")):
+                    if not path.exists():
+                        missing += path == audio
+                        continue
+                    if dry_run:
+                        deleted += path == audio
+                        continue
+                    try:
+                        path.unlink()
+                        deleted += path == audio
+                    except OSError as exc:
+                        refused.append(f"{path}（{exc.strerror or exc}）")
+            print(
+                f"  录音文件 {deleted} 个（连同随录音信息）"
+                + (f"，{missing} 个已不在原处" if missing else "")
+            )
+            for problem in refused:
+                print(f"  无法删除：{problem}", file=sys.stderr)
+            if refused:
+                return 1
+        elif present := sum(1 for name in result.files if Path(name).exists()):
+            print(f"  录音文件保留在原处（{present} 个；加 --delete-audio 一并删除）；批处理不会再分析它们")
+    return 0
+
+
+def _audit(since: date | None, settings: Settings) -> int:
+    from pipeline.store import Store
+
+    with Store(
+        settings.db,
+        read_only=True,
+        timezone=settings.input.timezone,
+        lock_wait_s=settings.batch.db_lock_wait_s,
+    ) as store:
+        rows = store.audit_rows(datetime.combine(since, datetime.min.time()).astimezone() if since else None)
+    actions = {"export": "导出", "report": "报表", "show": "查看通话", "purge": "清除"}
+    for r in rows:
+        redacted = {True: "已脱敏", False: "未脱敏", None: ""}[r["redacted"]]
+        count = f"{r['records']} 条" if r["records"] is not None else ""
+        print(
+            f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {actions.get(r['action'], r['action'])}  {r['os_user']}@{r['host']}  "
+            f"{r['target'] or ''}  {count}  {redacted}  {r['command']}".rstrip()
+        )
+    print(f"共 {len(rows)} 条审计记录", file=sys.stderr)
+    return 0
 
 
 def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> int:
@@ -160,6 +366,8 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
         f"callqa: processing {directory} into {settings.db} (already processed calls are skipped)",
         file=sys.stderr,
     )
+    # generated evaluation calls are complete the moment they are written: no settling time
+    settings = settings.model_copy(update={"intake": settings.intake.model_copy(update={"settle_s": 0.0})})
     run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), file=sys.stderr, flush=True))
     if recompute:
         from pipeline.process import recompute_metrics
@@ -186,10 +394,17 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
     return 0
 
 
-def _show(call_id: str, settings: Settings) -> int:
+def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int:
+    from dataclasses import replace
+
+    from pipeline.audit import audit_kwargs
+    from pipeline.privacy import redactor_for
     from pipeline.store import Store
 
-    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+    redactor = redactor_for(settings.privacy, "show")
+    with Store(
+        settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
+    ) as store:
         call = store.call(call_id)
         if call is None:
             raise CallQAError(f"{settings.db} 中没有已处理的通话 {call_id}")
@@ -197,6 +412,22 @@ def _show(call_id: str, settings: Settings) -> int:
         metrics = store.load_metrics(call_id)
         scored = store.current_score(call_id)
         history = store.score_history(call_id)
+        store.add_audit("show", target=call_id, records=1, redacted=redactor.enabled, **audit_kwargs(command))
+    # the one place where what `show` prints is redacted
+    texts = redactor.utterances([(u["speaker"], u["text"]) for u in utterances])
+    utterances = [{**u, "text": text} for u, text in zip(utterances, texts, strict=True)]
+    if metrics is not None:
+        metrics = replace(
+            metrics,
+            interruptions=tuple(
+                replace(i, text=redactor.text(i.text), interrupted_text=redactor.text(i.interrupted_text))
+                for i in metrics.interruptions
+            ),
+        )
+    if scored is not None:
+        scored = replace(
+            scored, findings=tuple(replace(f, evidence=redactor.text(f.evidence)) for f in scored.findings)
+        )
     started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
     print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
@@ -360,18 +591,49 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"日期应写成 YYYY-MM-DD，而不是 {text!r}") from None
 
 
-def _export(out: Path | None, settings: Settings) -> int:
+def _export(out: Path | None, settings: Settings, command: str = "callqa export") -> int:
+    from pipeline.audit import audit_kwargs
     from pipeline.export import export_records, write_jsonl
+    from pipeline.privacy import redactor_for
+    from pipeline.reports.files import replacing
     from pipeline.store import Store
 
-    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
-        if out is None:
-            count = write_jsonl(export_records(store), sys.stdout)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with out.open("w", encoding="utf-8") as handle:
-                count = write_jsonl(export_records(store), handle)
-    print(f"callqa: exported {count} calls" + (f" to {out}" if out else ""), file=sys.stderr)
+    redactor = redactor_for(settings.privacy, "export")
+    if not settings.db.exists():
+        raise CallQAError(f"{settings.db}：还没有质检数据库（请先运行 callqa run DIR）")
+    with Store(
+        settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
+    ) as store:
+        total = store.query("SELECT count(*) AS n FROM recordings")[0]["n"]
+        store.add_audit(
+            "export",
+            target=str(out) if out else "标准输出",
+            records=total,
+            redacted=redactor.enabled,
+            details={"format": "jsonl"},
+            **audit_kwargs(command),
+        )
+
+    def open_store() -> Store:
+        return Store(
+            settings.db,
+            read_only=True,
+            timezone=settings.input.timezone,
+            lock_wait_s=settings.batch.db_lock_wait_s,
+        )
+
+    if out is None:
+        count = write_jsonl(export_records(open_store, redactor), sys.stdout)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(out) as partial, partial.open("w", encoding="utf-8") as handle:
+            count = write_jsonl(export_records(open_store, redactor), handle)
+    print(
+        f"callqa：导出 {count} 条记录"
+        + (f"到 {out}" if out else "")
+        + ("（已脱敏）" if redactor.enabled else "（未脱敏）"),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -391,17 +653,25 @@ def _import_events(path: Path, settings: Settings) -> int:
     return 1 if parsed.problems else 0
 
 
-def _report(month_text: str | None, policy: Path | None, with_audio: bool, settings: Settings) -> int:
+def _report(
+    month_text: str | None,
+    policy: Path | None,
+    with_audio: bool,
+    settings: Settings,
+    command: str = "callqa report",
+) -> int:
     from zoneinfo import ZoneInfo
 
-    from pipeline.reports.build import write_monthly_report
+    from pipeline.reports.build import audit_report, load_month, write_month
     from pipeline.reports.monthly import Month
 
     if month_text:
         month = Month.parse(month_text)
     else:
         month = Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
-    written = write_monthly_report(settings, month, policy, with_audio)
+    data = load_month(settings, month, policy)
+    audit_report(settings, data, command, with_audio)
+    written = write_month(data, settings.reports_dir, with_audio)
     print(written.line())
     return 0
 

@@ -237,6 +237,81 @@ class AcousticConfig(_Section):
     music_min_s: float = Field(3.0, gt=0.0)
 
 
+class IntakeConfig(_Section):
+    """Checks a recording must pass before the expensive work (docs/operations.md, "Bad input")."""
+
+    # Shorter recordings are skipped: nothing a QA rule can judge (a hang-up before anyone spoke).
+    min_duration_s: float = Field(2.0, ge=0.0)
+    # Longer recordings are skipped before decoding: the analysis holds whole-call arrays, so its
+    # peak memory grows by about 1.5 GB per hour of stereo audio (bench/results/
+    # long-recording-2026-11-23.md: 4.7 GB for 3 hours), and a recording this long is almost
+    # always a line left open. Raise it (and run with --recheck) to analyse such recordings.
+    max_duration_s: float = Field(2 * 3600.0, gt=0.0)
+    # A file modified within this many seconds, or whose size or time changes while it is read,
+    # is still being written by the phone system: skipped now, picked up by the next batch.
+    settle_s: float = Field(60.0, ge=0.0)
+    # A channel whose level (RMS) stays below this is silent: a recording with only silent
+    # channels is skipped; a stereo recording with one silent channel is analysed as mono.
+    silent_dbfs: float = Field(-55.0, le=0.0)
+    # A warning when at least this share of the samples sits at the recording's peak (clipping).
+    clipping_warn_share: float = Field(0.005, gt=0.0, le=1.0)
+    # Audio formats the decoder cannot read: such files are listed as failed with a clear reason
+    # instead of being silently ignored.
+    unsupported_extensions: tuple[str, ...] = (
+        ".amr",
+        ".awb",
+        ".m4a",
+        ".aac",
+        ".wma",
+        ".g729",
+        ".g723",
+        ".silk",
+    )
+
+
+class BatchConfig(_Section):
+    """The nightly batch as a writer of the database, and what is retried (docs/operations.md)."""
+
+    # DuckDB admits one process at a time when one of them writes. Writers and readers open the
+    # database for short moments and wait this long for the other side before giving up.
+    db_lock_wait_s: float = Field(120.0, ge=0.0)
+    # Prefect retries of one recording, only for failures that can pass on a retry (database
+    # busy, I/O error), never for a corrupt file.
+    retries: int = Field(2, ge=0)
+    retry_delay_s: float = Field(30.0, ge=0.0)
+    # A recording during which the batch died this many times (killed, out of memory, a crash in
+    # a decoder) is no longer retried automatically; `callqa run DIR --recheck` tries it again.
+    max_crashes: int = Field(2, ge=1)
+
+
+class AgentsConfig(_Section):
+    # The centre's agents: CSV (UTF-8) with columns agent_id,agent_name. When set, a recording whose
+    # agent_id is missing or not in the roster fails with a clear reason (an unknown agent cannot be
+    # ranked or paid), and a missing agent_name is taken from the roster. Empty = no check.
+    roster: Path | None = None
+
+
+OutputName = Literal["export", "report", "show", "logs"]
+
+
+class PrivacyConfig(_Section):
+    """Personal data in what leaves the core store (standards, section 8; docs/operations.md)."""
+
+    # Outputs allowed to show transcripts unredacted: any of "export", "report", "show", "logs".
+    # Empty (the default) = phone, ID and bank card numbers and addresses are masked everywhere
+    # outside the database.
+    unredacted_outputs: tuple[OutputName, ...] = ()
+
+    def redacts(self, output: OutputName) -> bool:
+        return output not in self.unredacted_outputs
+
+
+class RetentionConfig(_Section):
+    # Records are kept 3 years, filed by month (standards, section 8): `callqa purge` refuses to
+    # remove a month younger than this unless forced.
+    keep_months: int = Field(36, ge=1)
+
+
 class Settings(_Section):
     db: Path = Path("qa.duckdb")
     reports_dir: Path = Path("reports")
@@ -250,6 +325,11 @@ class Settings(_Section):
     turns: TurnConfig = TurnConfig()
     acoustic: AcousticConfig = AcousticConfig()
     metrics: MetricsConfig = MetricsConfig()
+    intake: IntakeConfig = IntakeConfig()
+    batch: BatchConfig = BatchConfig()
+    agents: AgentsConfig = AgentsConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

@@ -12,54 +12,102 @@ rule (服务禁语).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO
 
+from pipeline.privacy import Redactor
 from pipeline.records import CallMetrics, Finding
 from pipeline.store import Store
 
+PAGE = 200  # recordings read per connection: the nightly batch is never kept waiting for long
 
-def export_records(store: Store) -> Iterator[dict]:
-    for row in store.recordings():
-        ok = row["status"] == "ok"
-        utterances = store.utterances(row["call_id"]) if ok else []
-        metrics = store.load_metrics(row["call_id"]) if ok else None
-        scored = store.current_score(row["call_id"]) if ok else None
-        yield {
-            "call_id": row["call_id"],
-            "file": row["file"],
-            "sha256": row["sha256"],
-            "agent_id": row["agent_id"],
-            "agent_name": row["agent_name"],
-            "started_at": _iso(row["started_at"]),
-            "duration_s": _round(row["duration_s"]),
-            "channels": row["channels"],
-            "direction": row["direction"],
-            "status": row["status"],
-            "error": row["error"],
-            "processed_at": _iso(row["processed_at"]),
-            "diarization": row["diarization_method"],
-            "asr_model": row["asr_model"],
-            "role_source": row["role_source"],
-            "role_confidence": row["role_confidence"],
-            "warnings": list(row["warnings"] or []),
-            "utterances": [
+
+def export_records(open_store: Callable[[], Store], redactor: Redactor, page: int = PAGE) -> Iterator[dict]:
+    """Every recording as an export record, redacted as configured.
+
+    The store is opened once per page of recordings and closed before the page's records are
+    handed on, so a slow reader (a pipe, a network share) never holds the database while the
+    nightly batch wants to write. Each record is read whole within one connection."""
+    after = None
+    while True:
+        with open_store() as store:
+            rows = store.recordings_page(after, page)
+            records = [_record(store, row) for row in rows]
+        for record in records:
+            yield redact_record(record, redactor)
+        if len(rows) < page:
+            return
+        after = (rows[-1]["sort_at"], rows[-1]["file"])
+
+
+def _record(store: Store, row: dict) -> dict:
+    ok = row["status"] == "ok"
+    utterances = store.utterances(row["call_id"]) if ok else []
+    metrics = store.load_metrics(row["call_id"]) if ok else None
+    scored = store.current_score(row["call_id"]) if ok else None
+    return {
+        "call_id": row["call_id"],
+        "file": row["file"],
+        "sha256": row["sha256"],
+        "agent_id": row["agent_id"],
+        "agent_name": row["agent_name"],
+        "started_at": _iso(row["started_at"]),
+        "duration_s": _round(row["duration_s"]),
+        "channels": row["channels"],
+        "direction": row["direction"],
+        "status": row["status"],
+        "error": row["error"],
+        "processed_at": _iso(row["processed_at"]),
+        "diarization": row["diarization_method"],
+        "asr_model": row["asr_model"],
+        "role_source": row["role_source"],
+        "role_confidence": row["role_confidence"],
+        "warnings": list(row["warnings"] or []),
+        "utterances": [
+            {
+                "speaker": u["speaker"],
+                "start": _round(u["start_s"]),
+                "end": _round(u["end_s"]),
+                "text": u["text"],
+                "confidence": _round(u["confidence"]),
+            }
+            for u in utterances
+        ],
+        "metrics": metrics_record(metrics) if metrics else {},
+        "findings": [finding_record(f) for f in scored.findings] if scored else [],
+        "score": scored.score if scored else None,
+        "fatal": scored.fatal if scored else None,
+        "scorecard": {"name": scored.scorecard_name, "hash": scored.scorecard_hash} if scored else None,
+    }
+
+
+def redact_record(record: dict, redactor: Redactor) -> dict:
+    """The one place where an export record's free text is redacted: the transcript (read as a whole,
+    so a number split over two utterances is caught), evidence, interruption texts, the error."""
+    if not redactor.enabled:
+        return record
+    texts = redactor.utterances([(u["speaker"], u["text"]) for u in record["utterances"]])
+    metrics = record["metrics"]
+    if metrics.get("interruptions"):
+        metrics = {
+            **metrics,
+            "interruptions": [
                 {
-                    "speaker": u["speaker"],
-                    "start": _round(u["start_s"]),
-                    "end": _round(u["end_s"]),
-                    "text": u["text"],
-                    "confidence": _round(u["confidence"]),
+                    **i,
+                    "text": redactor.text(i["text"]),
+                    "interrupted_text": redactor.text(i["interrupted_text"]),
                 }
-                for u in utterances
+                for i in metrics["interruptions"]
             ],
-            "metrics": metrics_record(metrics) if metrics else {},
-            "findings": [finding_record(f) for f in scored.findings] if scored else [],
-            "score": scored.score if scored else None,
-            "fatal": scored.fatal if scored else None,
-            "scorecard": {"name": scored.scorecard_name, "hash": scored.scorecard_hash} if scored else None,
         }
+    return {
+        **record,
+        "error": redactor.text(record["error"]),
+        "utterances": [{**u, "text": text} for u, text in zip(record["utterances"], texts, strict=True)],
+        "metrics": metrics,
+        "findings": [{**f, "evidence": redactor.text(f["evidence"])} for f in record["findings"]],
+    }
 
 
 def metrics_record(m: CallMetrics) -> dict:

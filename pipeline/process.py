@@ -4,17 +4,23 @@
 
 `transcribe_call` is the pure part (records in, records out). `process_recording` adds what a
 nightly batch needs: skip what is done, re-process what changed or failed, refuse a call_id that
-another file already owns, record every failure with a readable reason, never stop the batch.
-The Prefect flow in flows.py and `callqa run` both call these functions.
+another file already owns, record every failure with a readable reason and a problem code, never
+stop the batch. `run_batch` adds the batch lock (one writer) and the crash bookkeeping (a file the
+batch died on is retried last, and held back after `batch.max_crashes`). The Prefect flow in
+flows.py and `callqa run` both call these functions; docs/operations.md explains the behaviour.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.asr import load_recognizer, transcribe_turns
@@ -22,12 +28,15 @@ from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.roles import assign_roles, check_stereo_roles
 from pipeline.errors import CallQAError
-from pipeline.ingest import decode, discover, fingerprint, read_meta
+from pipeline.ingest import check_duration, decode, discover, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
+from pipeline.privacy import redactor_for
+from pipeline.problems import RETRYABLE, RecordingError
 from pipeline.records import ROLES, CallAudio, CallMetrics, SpeechTurn, Transcript, Utterance
+from pipeline.roster import check_agent, load_roster
 from pipeline.rules import Scorecard, score_call, scorecard_for
 from pipeline.rules.rescore import scorecards_from
-from pipeline.store import Store
+from pipeline.store import Store, StoreBusyError
 
 log = logging.getLogger("callqa")
 
@@ -82,34 +91,80 @@ class Outcome:
     elapsed_s: float = 0.0
     duration_s: float | None = None
     utterances: int = 0
+    problem: str | None = None  # pipeline.problems code for failed and skipped files
+    retryable: bool = False  # a retry in a few seconds can pass (database busy, I/O error)
 
 
-def process_recording(path: Path, settings: Settings) -> Outcome:
-    """Process one file into the store unless it is already done. Never raises for a bad file."""
+def process_recording(
+    path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
+) -> Outcome:
+    """Process one file into the store unless it is already done. Never raises for a bad file.
+
+    Done: processed (same content), or skipped for a reason that stays true for the same content
+    (a duplicate, too short, silent …) — `recheck` looks at skipped ones again, e.g. after a limit
+    was raised. Failed files are always tried again. `batch_started` (time.time() when the batch
+    began): a file modified within `intake.settle_s` before that, or since, is still being written.
+
+    The outcome's message goes to logs, the CLI and the batch summary: it is redacted here, once
+    (the database keeps the full reason)."""
+    outcome = _process(path, settings, recheck, batch_started)
+    return replace(outcome, message=redactor_for(settings.privacy, "logs").text(outcome.message) or "")
+
+
+def _process(path: Path, settings: Settings, recheck: bool, batch_started: float | None) -> Outcome:
     started = time.monotonic()
     call_id = path.stem
     try:
-        recording = fingerprint(path)
-    except CallQAError as exc:
-        return _record_failure(path, "", 0, call_id, "failed", str(exc), started, settings)
+        recording = fingerprint(path, settings.intake.settle_s, since=batch_started)
+    except RecordingError as exc:
+        return _record_unread(path, exc, started, settings)
     try:
-        meta = read_meta(path, settings.input)
-        call_id = meta.call_id
-        with Store(settings.db, timezone=settings.input.timezone) as store:
+        with _store(settings) as store:
+            purged = store.purged(recording.sha256)
+            if purged is not None:
+                return Outcome(
+                    path,
+                    purged["call_id"],
+                    "skipped",
+                    f"{path}：这段录音（通话 {purged['call_id']}，{purged['month']}）已按保留期限清除，不再分析",
+                    problem="purged",
+                )
             previous = store.recording_at(path)
-            if previous and previous.sha256 == recording.sha256 and previous.status in ("ok", "skipped"):
-                return Outcome(path, previous.call_id, "unchanged", "已处理过")
+            if previous and previous.sha256 == recording.sha256:
+                if previous.status == "ok":
+                    return Outcome(path, previous.call_id, "unchanged", "已处理过")
+                if previous.status == "skipped" and not recheck:
+                    return Outcome(path, previous.call_id, "unchanged", f"以前已跳过：{previous.error}")
+            check_duration(path, probe(path, settings.intake), settings.intake)
+            meta = read_meta(path, settings.input)
+            call_id = meta.call_id
             twin = store.ok_recording_with_sha(recording.sha256)
             if twin and twin.path != str(path):
                 if Path(twin.path).exists():
-                    raise _SkippedError(f"与 {twin.path}（通话 {twin.call_id}）是同一段录音，不重复分析")
+                    raise RecordingError(
+                        f"{path}：与 {twin.path}（通话 {twin.call_id}）是同一段录音，不重复分析",
+                        "duplicate",
+                        "skipped",
+                    )
                 store.move_recording(twin.path, path)
                 return Outcome(path, twin.call_id, "unchanged", f"录音已从 {twin.path} 移到这里")
             owner = store.call_path(meta.call_id)
             if owner and owner != str(path) and Path(owner).exists():
-                raise CallQAError(f"通话编号 call_id {meta.call_id} 已被 {owner} 使用，请修正随录音信息")
-        audio = decode(path, meta, settings.input)
+                raise RecordingError(
+                    f"{sidecar_path(path)}：通话编号 call_id {meta.call_id} 已被 {owner} 使用，请修正随录音信息",
+                    "call_id_taken",
+                )
+            if settings.agents.roster is not None:
+                meta = check_agent(meta, load_roster(settings.agents.roster), path)
+            store.begin_processing(path, recording.sha256)
+        audio = decode(path, meta, settings.input, settings.intake)
         transcript = transcribe_call(audio, settings)
+        if not transcript.utterances:
+            raise RecordingError(
+                f"{path}：录音中没有检测到说话声（{audio.duration_s:.0f} 秒），可能只有忙音、等待音乐或噪声，不质检",
+                "no_speech",
+                "skipped",
+            )
         events = detect_audio_events(audio, settings.acoustic)
         metrics = compute_metrics(
             transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
@@ -117,7 +172,7 @@ def process_recording(path: Path, settings: Settings) -> Outcome:
         scorecard = scorecard_for(meta, scorecards(settings))
         score = score_call(transcript.utterances, metrics, meta, scorecard)
         elapsed = time.monotonic() - started
-        with Store(settings.db, timezone=settings.input.timezone) as store:
+        with _store(settings) as store:
             store.save_call(
                 recording,
                 meta,
@@ -133,24 +188,79 @@ def process_recording(path: Path, settings: Settings) -> Outcome:
         return Outcome(
             path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(transcript.utterances)
         )
-    except _SkippedError as exc:
+    except RecordingError as exc:
         return _record_failure(
-            path, recording.sha256, recording.size_bytes, call_id, "skipped", str(exc), started, settings
+            path,
+            recording.sha256,
+            recording.size_bytes,
+            call_id,
+            exc.status,
+            str(exc),
+            started,
+            settings,
+            exc.problem,
         )
-    except CallQAError as exc:
+    except StoreBusyError as exc:
         return _record_failure(
-            path, recording.sha256, recording.size_bytes, call_id, "failed", str(exc), started, settings
+            path,
+            recording.sha256,
+            recording.size_bytes,
+            call_id,
+            "failed",
+            str(exc),
+            started,
+            settings,
+            "db_busy",
+        )
+    except CallQAError as exc:  # a broken scorecard, roster or setting: named in the message
+        return _record_failure(
+            path,
+            recording.sha256,
+            recording.size_bytes,
+            call_id,
+            "failed",
+            str(exc),
+            started,
+            settings,
+            "input",
+        )
+    except MemoryError:
+        log.error("out of memory on %s:\n%s", path, traceback.format_exc())
+        reason = f"{path}：内存不足，无法分析这个录音（{recording.size_bytes / 1e6:.0f} MB）；可调低 intake.max_duration_s"
+        return _record_failure(
+            path,
+            recording.sha256,
+            recording.size_bytes,
+            call_id,
+            "failed",
+            reason,
+            started,
+            settings,
+            "internal",
         )
     except Exception as exc:  # a bug or a resource problem must not stop the batch either
         log.error("unexpected error on %s:\n%s", path, traceback.format_exc())
         reason = f"内部错误（{type(exc).__name__}: {exc}），详见运行日志"
         return _record_failure(
-            path, recording.sha256, recording.size_bytes, call_id, "failed", reason, started, settings
+            path,
+            recording.sha256,
+            recording.size_bytes,
+            call_id,
+            "failed",
+            reason,
+            started,
+            settings,
+            "internal",
         )
 
 
-class _SkippedError(Exception):
-    """Not an error: the file is deliberately not analysed (e.g. a duplicate)."""
+def _store(settings: Settings, read_only: bool = False) -> Store:
+    return Store(
+        settings.db,
+        read_only=read_only,
+        timezone=settings.input.timezone,
+        lock_wait_s=settings.batch.db_lock_wait_s,
+    )
 
 
 def _record_failure(
@@ -162,14 +272,37 @@ def _record_failure(
     reason: str,
     started: float,
     settings: Settings,
+    problem: str,
 ) -> Outcome:
     elapsed = time.monotonic() - started
+    retryable = problem in RETRYABLE
     try:
-        with Store(settings.db, timezone=settings.input.timezone) as store:
-            store.save_failure(path, sha256, size, call_id, status, reason, elapsed)
+        with _store(settings) as store:
+            store.save_failure(path, sha256, size, call_id, status, reason, elapsed, problem)
     except CallQAError as exc:  # the store itself is unusable: say so, but still report the file
         reason = f"{reason}（且无法写入数据库：{exc}）"
-    return Outcome(path, call_id, status, reason, elapsed)
+        retryable = retryable or isinstance(exc, StoreBusyError)
+    return Outcome(path, call_id, status, reason, elapsed, problem=problem, retryable=retryable)
+
+
+def _record_unread(path: Path, exc: RecordingError, started: float, settings: Settings) -> Outcome:
+    """A file that could not be read whole (gone, no permission, still being written). A good
+    result from an earlier read of it is kept: the problem may pass, and new content replaces it
+    when it is read."""
+    try:
+        with _store(settings) as store:
+            previous = store.recording_at(path)
+    except CallQAError:
+        previous = None
+    if previous is not None and previous.status == "ok":
+        message = f"{exc}；保留上次的分析结果"
+        return Outcome(
+            path, previous.call_id, exc.status, message, time.monotonic() - started, problem=exc.problem
+        )
+    return _record_failure(path, "", 0, path.stem, exc.status, str(exc), started, settings, exc.problem)
+
+
+STATUS_ZH = {"ok": "完成", "unchanged": "已处理过", "skipped": "跳过", "failed": "失败"}
 
 
 @dataclass
@@ -185,30 +318,154 @@ class BatchSummary:
 
     def line(self) -> str:
         return (
-            f"{len(self.outcomes)} recordings: {self.count('ok')} processed, {self.count('unchanged')} "
-            f"already done, {self.count('skipped')} skipped, {self.failed} failed"
+            f"共 {len(self.outcomes)} 个录音：完成 {self.count('ok')}，已处理过 {self.count('unchanged')}，"
+            f"跳过 {self.count('skipped')}，失败 {self.failed}"
         )
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "recordings": len(self.outcomes),
+            "processed": self.count("ok"),
+            "unchanged": self.count("unchanged"),
+            "skipped": self.count("skipped"),
+            "failed": self.failed,
+        }
+
+
+# ---- the batch: one writer at a time, crash bookkeeping, order ---------------------------------
+
+
+@contextmanager
+def batch_lock(db: Path) -> Iterator[None]:
+    """One batch per database at a time: a second one (a manual run during the nightly one) stops
+    at once with a message instead of doing the same work twice. The lock is the operating
+    system's (flock) and goes away with the process, however it ends."""
+    lock_path = Path(f"{db}.batch-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = lock_path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "另一个进程"
+            raise CallQAError(f"{db}：另一个批处理正在写这个数据库（{holder}），本次不运行") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"进程 {os.getpid()}，开始于 {datetime.now().astimezone():%Y-%m-%d %H:%M:%S}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+@dataclass
+class BatchPlan:
+    """The files of one batch in the order they are processed, and those held back."""
+
+    paths: list[Path]
+    held: dict[Path, Outcome] = field(default_factory=dict)  # crashed the batch too often: not tried
+    started: float = field(default_factory=time.time)  # when the batch began (still-being-written test)
+
+
+def plan_batch(directory: Path, settings: Settings, recheck: bool = False) -> BatchPlan:
+    """Discover the files; count a crash for every file a previous batch started and never finished.
+
+    Call inside `batch_lock`. A file that crashed a batch goes last, so that everything else is done
+    if it crashes again; after `batch.max_crashes` it is held back (failed, with the reason) until
+    its content changes or `recheck` is given."""
+    paths = discover(directory, settings.input, settings.intake)
+    if settings.agents.roster is not None:
+        load_roster(settings.agents.roster)  # a broken roster stops the batch before it starts
+    if not settings.db.exists():
+        return BatchPlan(paths)
+    crashes: dict[str, tuple[int, str]] = {}
+    try:
+        crashes = _count_crashes(settings)
+    except StoreBusyError as exc:  # the recordings' own writes wait and retry; the marks keep till next time
+        log.warning("crash bookkeeping skipped: %s", exc)
+    held: dict[Path, Outcome] = {}
+    for path in paths:
+        count, sha256 = crashes.get(str(path), (0, ""))
+        if count >= settings.batch.max_crashes and not recheck and _same_content(path, sha256):
+            held[path] = Outcome(
+                path,
+                path.stem,
+                "failed",
+                f"{path}：批处理已在分析这个录音时中断 {count} 次，不再自动重试；请检查这个文件，"
+                "确认无误后运行 callqa run 目录 --recheck 重试",
+                problem="crashed",
+            )
+    ordered = sorted(paths, key=lambda p: (str(p) in crashes, str(p)))
+    return BatchPlan(ordered, held)
+
+
+def _same_content(path: Path, sha256: str) -> bool:
+    try:
+        return fingerprint(path).sha256 == sha256
+    except RecordingError:
+        return False
+
+
+def _count_crashes(settings: Settings) -> dict[str, tuple[int, str]]:
+    """Files a previous batch started and never finished: one more crash each, recorded as a failure
+    (so that `callqa failures` shows it even if this batch dies too). Returns path → (crashes, the
+    content's sha256)."""
+    crashes: dict[str, tuple[int, str]] = {}
+    with _store(settings) as store:
+        for row in store.interrupted():
+            if row["pid"] == 0:  # counted by an earlier batch and held back since
+                crashes[row["path"]] = (row["crashes"], row["sha256"])
+                continue
+            count = store.count_crash(row["path"])
+            crashes[row["path"]] = (count, row["sha256"])
+            previous = store.recording_at(Path(row["path"]))
+            store.save_failure(
+                Path(row["path"]),
+                row["sha256"],
+                previous_size(row["path"]),
+                previous.call_id if previous else Path(row["path"]).stem,
+                "failed",
+                f"批处理在分析这个录音时中断（第 {count} 次；进程被终止、内存不足或解码崩溃，开始于 "
+                f"{row['started_at']:%Y-%m-%d %H:%M:%S}）",
+                problem="crashed",
+                finished=False,
+            )
+    return crashes
+
+
+def previous_size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 def run_batch(
-    directory: Path, settings: Settings, on_outcome: Callable[[int, int, Outcome], None] | None = None
+    directory: Path,
+    settings: Settings,
+    on_outcome: Callable[[int, int, Outcome], None] | None = None,
+    recheck: bool = False,
 ) -> BatchSummary:
     """Every recording in `directory`, one after the other (the recogniser uses all cores)."""
-    paths = discover(directory, settings.input)
     summary = BatchSummary()
-    for index, path in enumerate(paths, 1):
-        outcome = process_recording(path, settings)
-        summary.outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(index, len(paths), outcome)
+    with batch_lock(settings.db):
+        plan = plan_batch(directory, settings, recheck)
+        for index, path in enumerate(plan.paths, 1):
+            outcome = plan.held.get(path) or process_recording(path, settings, recheck, plan.started)
+            summary.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(index, len(plan.paths), outcome)
     return summary
 
 
 def describe(index: int, total: int, outcome: Outcome) -> str:
     """One progress line per recording, as the batch log and the CLI print it."""
-    head = f"[{index}/{total}] {outcome.path.name} ({outcome.call_id}): {outcome.status}"
+    head = f"[{index}/{total}] {outcome.path.name} ({outcome.call_id}): {STATUS_ZH.get(outcome.status, outcome.status)}"
     if outcome.status == "ok":
-        head += f", {outcome.duration_s:.0f} s audio, {outcome.utterances} utterances in {outcome.elapsed_s:.1f} s"
+        head += (
+            f"，录音 {outcome.duration_s:.0f} 秒，{outcome.utterances} 句话，用时 {outcome.elapsed_s:.1f} 秒"
+        )
     if outcome.message:
         head += f" — {outcome.message}"
     return head

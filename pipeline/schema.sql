@@ -227,3 +227,46 @@ CREATE TABLE IF NOT EXISTS agent_events (
     source_line    INTEGER NOT NULL,
     imported_at    TIMESTAMPTZ NOT NULL
 );
+
+-- ---- robustness, privacy and retention (docs/operations.md) ---------------------------------
+
+-- Why a recording failed or was skipped, as a code for grouping and retry decisions (the reason
+-- for people is `error`): unreadable, empty, writing, not_audio, unsupported, truncated,
+-- too_short, too_long, silent, no_speech, sidecar, unknown_agent, duplicate, call_id_taken,
+-- crashed, db_busy, io, input, internal. NULL for processed recordings.
+ALTER TABLE recordings ADD COLUMN IF NOT EXISTS problem VARCHAR;
+
+-- A recording the batch has started on and not finished. A row left here when the next batch
+-- starts means the batch died on it (killed, out of memory, a crash in a decoder): that recording
+-- is counted, retried last, and no longer retried automatically after batch.max_crashes.
+CREATE TABLE IF NOT EXISTS processing (
+    path        VARCHAR PRIMARY KEY,
+    sha256      VARCHAR NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL,
+    pid         INTEGER NOT NULL,
+    crashes     INTEGER NOT NULL        -- batches that died on this content so far
+);
+
+-- Recordings removed by `callqa purge` (retention): their audio may still sit in the recordings
+-- folder, and must not come back as new calls. No personal data: the content hash and the name.
+CREATE TABLE IF NOT EXISTS purged_recordings (
+    sha256      VARCHAR PRIMARY KEY,
+    path        VARCHAR NOT NULL,
+    call_id     VARCHAR NOT NULL,
+    month       VARCHAR,                -- YYYY-MM the call belonged to
+    purged_at   TIMESTAMPTZ NOT NULL
+);
+
+-- Every time personal data leaves the store or is removed from it: exports, reports, transcripts
+-- shown, purges (standards, section 8: extraction is controlled and logged). Never purged.
+CREATE TABLE IF NOT EXISTS audit_log (
+    logged_at TIMESTAMPTZ NOT NULL,
+    action    VARCHAR NOT NULL,         -- export | report | show | purge
+    command   VARCHAR NOT NULL,         -- the command line, or the Prefect flow and its run
+    os_user   VARCHAR NOT NULL,
+    host      VARCHAR NOT NULL,
+    target    VARCHAR,                  -- the file or folder written, standard output, a call id
+    records   INTEGER,                  -- calls exported or shown, call pages written, calls removed
+    redacted  BOOLEAN,                  -- whether personal data was masked in what left the store
+    details   VARCHAR                   -- JSON: the month, --before, counts …
+);

@@ -6,6 +6,8 @@ pitch and formants (a different-sounding voice to people and to speaker embeddin
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from callsim import CallScript, load_clip, write_call
@@ -49,4 +51,7 @@ def build_real_call(
     script.say("customer", customer(3))
     script.say("agent", agent(4))
     samples, rate, truth = script.render(stereo=stereo, leak_db=leak_db)
-    return write_call(folder, f"{name}.wav", samples, rate, truth, sidecar=None)
+    path = write_call(folder, f"{name}.wav", samples, rate, truth, sidecar=None)
+    finished = time.time() - 3600  # a finished recording, not one the phone system is still writing
+    os.utime(path, (finished, finished))
+    return path

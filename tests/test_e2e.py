@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,11 +29,18 @@ STEREO_SAMPLE = "1001_20261120-091502"  # stereo, agent left, PCM, sidecar
 MONO_SAMPLE = "1003_20261120-143010"  # mono, μ-law, sidecar
 
 
+def _aged(path: Path) -> Path:
+    """Written an hour ago: a finished recording (the batch skips files modified in the last minute)."""
+    finished = time.time() - 3600
+    os.utime(path, (finished, finished))
+    return path
+
+
 def _copy_sample(stem: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     audio = None
     for source in SAMPLES.glob(f"{stem}.*"):
-        shutil.copy(source, folder / source.name)
+        _aged(Path(shutil.copy(source, folder / source.name)))
         if source.suffix in (".wav", ".flac", ".mp3"):
             audio = folder / source.name
     assert audio is not None
@@ -131,7 +140,8 @@ def test_rerun_skips_done_work_and_a_broken_file_does_not_stop_the_batch(
     folder = tmp_path / "calls"
     good = build_real_call(folder, "1009_20261122-080000", magicdata_texts, stereo=True)
     (folder / "1009_20261122-090000.wav").write_bytes(b"RIFF....WAVEfmt garbage")
-    shutil.copy(good, folder / "copy_of_good.wav")
+    _aged(folder / "1009_20261122-090000.wav")
+    _aged(Path(shutil.copy(good, folder / "copy_of_good.wav")))
 
     first = run_batch(folder, settings)
     status = {o.path.name: o.status for o in first.outcomes}

@@ -19,9 +19,11 @@ RATE = 8000
 
 
 def _two_tones(seconds: float = 1.0) -> np.ndarray:
-    """Left channel 440 Hz, right channel silent: tells which channel became the agent."""
+    """Left channel 440 Hz, right channel 40 dB quieter (a live channel, not a dead one): tells which
+    channel became the agent."""
     t = np.arange(int(seconds * RATE)) / RATE
-    return np.stack([0.5 * np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1).astype(np.float32)
+    left, right = 0.5 * np.sin(2 * np.pi * 440 * t), 0.005 * np.sin(2 * np.pi * 1000 * t)
+    return np.stack([left, right], axis=1).astype(np.float32)
 
 
 @pytest.mark.parametrize(
@@ -145,11 +147,18 @@ def test_discover_lists_audio_only(tmp_path: Path) -> None:
     assert [p.name for p in discover(tmp_path, InputConfig())] == ["a.FLAC", "b.wav"]
 
 
-@pytest.mark.parametrize("content", [b"", b"RIFF\x24\x00\x00\x00WAVE", b"this is not audio at all" * 100])
-def test_undecodable_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "文件是空的"),
+        (b"RIFF\x24\x00\x00\x00WAVE", "WAV 文件头不完整"),
+        (b"this is not audio at all" * 100, "这是一个文本文件，不是录音"),
+    ],
+)
+def test_undecodable_file_is_a_clear_error(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "broken.wav"
     path.write_bytes(content)
-    with pytest.raises(CallQAError, match=r"broken\.wav：无法解码音频"):
+    with pytest.raises(CallQAError, match=rf"broken\.wav：{reason}"):
         decode(path, read_meta(path, InputConfig()), InputConfig())
 
 

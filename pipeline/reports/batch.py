@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.problems import title
 from pipeline.process import BatchSummary
 
 STATUS_ZH = {"ok": "完成", "unchanged": "已处理过", "skipped": "跳过", "failed": "失败"}
@@ -30,6 +31,8 @@ def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Pat
         utterances = str(o.utterances) if o.status == "ok" else ""
         elapsed = f"{o.elapsed_s:.1f}" if o.status in ("ok", "failed") else ""
         message = o.message.replace("|", "\\|").replace("\n", " ")
+        if o.problem and o.status in ("failed", "skipped"):
+            message = f"【{title(o.problem)}】{message}"
         lines.append(
             f"| {o.path.name} | {o.call_id} | {STATUS_ZH.get(o.status, o.status)} | {duration} | "
             f"{utterances} | {elapsed} | {message} |"
@@ -37,7 +40,8 @@ def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Pat
     if summary.failed:
         lines += [
             "",
-            "失败的录音会在下次批处理时自动重试；`callqa show`/`callqa export` 可查看已完成的通话。",
+            "失败的录音会在下次批处理时自动重试（批处理在其上中断过多次的除外）；`callqa failures` 列出全部失败原因，"
+            "`callqa show`/`callqa export` 可查看已完成的通话。",
         ]
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target

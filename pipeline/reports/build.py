@@ -20,6 +20,7 @@ from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.files import write_text
 from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
 from pipeline.reports.policy import load_policy
+from pipeline.reports.privacy import report_privacy
 from pipeline.reports.render import Renderer, page_name
 from pipeline.reports.tables import (
     MONEY_HEADER,
@@ -56,7 +57,12 @@ class WrittenReport:
 def load_month(settings: Settings, month: Month, policy_file: Path | None = None) -> MonthData:
     policy = load_policy(policy_file)
     timezone = settings.input.timezone
-    with Store(settings.db, read_only=True, timezone=timezone) as store:
+    with (
+        report_privacy(settings.privacy),
+        Store(
+            settings.db, read_only=True, timezone=timezone, lock_wait_s=settings.batch.db_lock_wait_s
+        ) as store,
+    ):
         report = compute_month(store, month, policy, timezone)
         transcripts = load_transcripts(store, [c.call_id for c in report.calls])
     return MonthData(report, transcripts)
@@ -107,10 +113,35 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
     )
 
 
+def audit_report(settings: Settings, data: MonthData, command: str, with_audio: bool) -> None:
+    """The audit row for a report, written before its files (pipeline/audit.py)."""
+    from pipeline.audit import record
+
+    record(
+        settings,
+        "report",
+        command,
+        target=str(settings.reports_dir / str(data.report.month)),
+        records=len(data.report.calls),
+        redacted=settings.privacy.redacts("report"),
+        details={
+            "month": str(data.report.month),
+            "agents": len(data.report.agents),
+            "with_audio": with_audio,
+        },
+    )
+
+
 def write_monthly_report(
-    settings: Settings, month: Month, policy_file: Path | None = None, with_audio: bool = True
+    settings: Settings,
+    month: Month,
+    policy_file: Path | None = None,
+    with_audio: bool = True,
+    command: str = "write_monthly_report",
 ) -> WrittenReport:
-    return write_month(load_month(settings, month, policy_file), settings.reports_dir, with_audio)
+    data = load_month(settings, month, policy_file)
+    audit_report(settings, data, command, with_audio)
+    return write_month(data, settings.reports_dir, with_audio)
 
 
 def _remove_others(folder: Path, keep: set[str], pattern: str) -> None:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pipeline.errors import CallQAError
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
-from pipeline.reports.privacy import for_output
+from pipeline.reports.privacy import for_output, transcript_for_output
 from pipeline.store import Store
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -632,7 +632,14 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         out.setdefault(row["call_id"], []).append(row)
-    return {call_id: _records(TranscriptLine, lines) for call_id, lines in out.items()}
+    transcripts = {}
+    for call_id, lines in out.items():  # a call's text is redacted as a whole (numbers split over utterances)
+        texts = transcript_for_output([(line["speaker"], line["text"]) for line in lines])
+        transcripts[call_id] = tuple(
+            TranscriptLine(line["idx"], line["speaker"], line["start_s"], line["end_s"], text)
+            for line, text in zip(lines, texts, strict=True)
+        )
+    return transcripts
 
 
 def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, ...]:

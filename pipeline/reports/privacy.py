@@ -1,13 +1,44 @@
 """The one place where text read from the store is prepared for leaving it in a report.
 
-Every free text a report shows or writes (transcripts, finding evidence, event notes, abuse
-examples) goes through `for_output` when it is loaded in `pipeline/reports/monthly.py`; HTML,
-CSV and XLSX only ever see its result. Redaction of personal data (phone and ID numbers, …) is a
-later issue: it replaces the body of this function, nothing else.
+Every free text a report shows or writes (finding evidence, event notes, abuse examples) goes
+through `for_output` when it is loaded in `pipeline/reports/monthly.py`, and every call's transcript
+through `transcript_for_output` (as a whole, so that a number split over two utterances is caught);
+HTML, CSV and XLSX only ever see their results. Both redact personal data with `pipeline.privacy`
+unless `[privacy] unredacted_outputs` contains "report"; `build.load_month` sets that for the
+duration of a report (`report_privacy`), and without it everything is redacted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from pipeline.config import PrivacyConfig
+from pipeline.privacy import Redactor, redactor_for
+
+_REDACT_ALL = Redactor(enabled=True)  # outside report_privacy: always redact
+_redactor: ContextVar[Redactor | None] = ContextVar("report_redactor", default=None)
+
+
+def _current() -> Redactor:
+    return _redactor.get() or _REDACT_ALL
+
+
+@contextmanager
+def report_privacy(config: PrivacyConfig) -> Iterator[Redactor]:
+    redactor = redactor_for(config, "report")
+    token = _redactor.set(redactor)
+    try:
+        yield redactor
+    finally:
+        _redactor.reset(token)
+
 
 def for_output(text: str | None) -> str | None:
-    return text
+    return _current().text(text)
+
+
+def transcript_for_output(lines: Sequence[tuple[str, str]]) -> list[str]:
+    """A call's utterance texts, (speaker, text) in time order, as the report may show them."""
+    return _current().utterances(lines)

@@ -1,0 +1,249 @@
+"""Peak memory and time of a three-hour recording (the catalogue's "3-hour recording" entry).
+
+    .venv/bin/python bench/long_recording.py [--hours 3] [--out bench/results] [--skip-spine]
+
+Writes a stereo 8 kHz PCM recording of that length (tools/make_catalogue.py: a real two-party
+conversation every ten minutes, line noise in between — a line left open), then runs each mode in
+its own process, so that the peak resident memory (ru_maxrss) is that mode's own:
+
+* refuse: what the nightly batch does with the default settings (`intake.max_duration_s` = 2 h):
+  the header is read, the recording skipped with the reason;
+* decode-whole: the earlier decoder (whole file read as float32, then resampled);
+* decode: the streaming decoder in pipeline/ingest.py (block by block into the 16 kHz tracks);
+* spine: what process_recording does once the limit is raised — decode, diarization, speech
+  recognition per turn, audio events, metrics, scorecard, database write — with the peak after
+  each stage.
+
+Results go to bench/results/long-recording-<date>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_mode(mode: str, path: Path, db: Path) -> dict:
+    """Inside the child process."""
+    import logging
+
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    from pipeline.config import Settings
+
+    settings = Settings(db=db)
+    baseline = peak_mb()
+    started = time.perf_counter()
+    result: dict = {"mode": mode, "baseline_mb": round(baseline)}
+    if mode == "refuse":
+        from pipeline.process import process_recording
+
+        outcome = process_recording(path, settings)  # the default limit
+        result |= {"status": outcome.status, "problem": outcome.problem, "message": outcome.message}
+    elif mode == "decode-whole":
+        import numpy as np
+        import soundfile as sf
+        import soxr
+
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        tracks = [
+            soxr.resample(np.ascontiguousarray(samples[:, ch]), rate, 16000, quality="HQ") for ch in range(2)
+        ]
+        result["duration_s"] = len(tracks[0]) / 16000
+    elif mode == "decode":
+        from pipeline.ingest import decode, read_meta
+
+        audio = decode(path, read_meta(path, settings.input), settings.input, settings.intake)
+        result["duration_s"] = audio.duration_s
+    else:
+        result |= _spine(path, settings)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["peak_mb"] = round(peak_mb())
+    return result
+
+
+def _spine(path: Path, settings) -> dict:
+    """process_recording's stages one by one, with the peak memory after each."""
+    from pipeline.ingest import decode, fingerprint, read_meta
+    from pipeline.metrics import compute_metrics, detect_audio_events
+    from pipeline.process import scorecards, transcribe_call
+    from pipeline.rules import score_call, scorecard_for
+    from pipeline.store import Store
+
+    stages: dict[str, dict] = {}
+    clock = time.perf_counter()
+
+    def stage(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[name] = {"seconds": round(now - clock, 1), "peak_mb": round(peak_mb())}
+        clock = now
+
+    recording = fingerprint(path)
+    meta = read_meta(path, settings.input)
+    stage("fingerprint")
+    audio = decode(path, meta, settings.input, settings.intake)
+    stage("decode")
+    transcript = transcribe_call(audio, settings)
+    stage("diarize+recognise")
+    events = detect_audio_events(audio, settings.acoustic)
+    stage("audio events")
+    metrics = compute_metrics(
+        transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
+    )
+    card = scorecard_for(meta, scorecards(settings))
+    score = score_call(transcript.utterances, metrics, meta, card)
+    stage("metrics+score")
+    with Store(settings.db) as store:
+        store.save_call(
+            recording,
+            meta,
+            audio,
+            transcript,
+            0.0,
+            events=events,
+            metrics=metrics,
+            score=score,
+            scorecard=card,
+        )
+    stage("store")
+    return {
+        "duration_s": audio.duration_s,
+        "utterances": len(transcript.utterances),
+        "characters": sum(len(u.text) for u in transcript.utterances),
+        "stages": stages,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hours", type=float, default=3.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--skip-spine", action="store_true", help="decoding only (minutes instead of an hour)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["refuse", "decode-whole", "decode", "spine"],
+        help="run these modes and keep today's results of the others",
+    )
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, file, db = args.child
+        print(json.dumps(run_mode(mode, Path(file), Path(db))))
+        return 0
+
+    from make_catalogue import MAGICDATA, write_long_recording
+
+    work = Path(tempfile.mkdtemp(prefix="callqa-long-"))
+    path = work / "1013_20261120-103000.wav"
+    started = time.perf_counter()
+    write_long_recording(path, MAGICDATA, args.hours)
+    finished = time.time() - 3600  # a finished recording (the batch skips files still being written)
+    os.utime(path, (finished, finished))
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    modes = ["refuse", "decode-whole", "decode"] + ([] if args.skip_spine else ["spine"])
+    today = datetime.now().strftime("%Y-%m-%d")
+    earlier: dict[str, dict] = {}
+    if args.only:
+        modes = args.only
+        previous = args.out / f"long-recording-{today}.json"
+        if previous.is_file():
+            earlier = {r["mode"]: r for r in json.loads(previous.read_text(encoding="utf-8"))["results"]}
+    results = []
+    for mode in modes:
+        db = work / f"{mode}.duckdb"
+        env = {**os.environ, "PYANNOTE_METRICS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", mode, str(path), str(db)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if child.returncode != 0:
+            print(child.stderr[-3000:], file=sys.stderr)
+            return 1
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        results.append(result)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    for db in work.glob("*.duckdb*"):
+        db.unlink()
+    path.unlink()
+    order = ["refuse", "decode-whole", "decode", "spine"]
+    measured = {r["mode"]: r for r in results}
+    results = [measured.get(mode) or earlier[mode] for mode in order if mode in measured or mode in earlier]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "date": today,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "recording": {
+            "hours": args.hours,
+            "format": "WAV PCM 16-bit, 8 kHz, stereo",
+            "bytes": int(args.hours * 3600 * 8000 * 4),
+        },
+        "results": results,
+    }
+    (args.out / f"long-recording-{today}.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    lines = [
+        f"# A {args.hours:g}-hour recording: peak memory and time ({today})",
+        "",
+        f"{os.cpu_count()} CPU cores; stereo 8 kHz PCM WAV, {args.hours * 3600 * 8000 * 4 / 1e6:.0f} MB; "
+        "each mode in its own process (peak resident memory, ru_maxrss, includes the imported libraries).",
+        "",
+        "| mode | peak memory | of which before the work | time |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r['mode']} | {r['peak_mb']:,} MB | {r['baseline_mb']:,} MB | {r['seconds']} s |")
+    spine = next((r for r in results if r["mode"] == "spine"), None)
+    if spine:
+        lines += [
+            "",
+            "Spine, stage by stage (peak so far):",
+            "",
+            "| stage | time | peak memory |",
+            "|---|---|---|",
+        ]
+        for name, s in spine["stages"].items():
+            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MB |")
+        lines += ["", f"{spine['utterances']} utterances, {spine['characters']} characters recognised."]
+    refuse = next(r for r in results if r["mode"] == "refuse")
+    lines += [
+        "",
+        f"With the default settings (intake.max_duration_s = 2 h): {refuse['status']} ({refuse['problem']}): {refuse['message']}",
+    ]
+    (args.out / f"long-recording-{today}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"results in {args.out}/long-recording-{today}.{{json,md}}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Personal data: the redaction rules on a fixture set of realistic sentences (both directions), on
+whole calls (numbers split over utterances, echoes), on 250 real customer-service sentences, and at
+every output: export, `callqa show`, the monthly report pages, log lines; the audit rows they write."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import MAGICDATA, ROOT
+from fixtures.reports.monthdata import build as build_month
+
+from pipeline.cli import main as callqa
+from pipeline.config import PrivacyConfig
+from pipeline.privacy import Redactor, install_log_redaction, redact_text, redact_utterances
+from pipeline.store import Store
+
+FIXTURES = ROOT / "tests" / "fixtures" / "privacy"
+
+
+def _sentences() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in (FIXTURES / "sentences.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            source, expected, why = line.split("\t")
+            rows.append((source, expected, why))
+    return rows
+
+
+SENTENCES = _sentences()
+
+
+@pytest.mark.parametrize(("source", "expected", "why"), SENTENCES, ids=[why for _, _, why in SENTENCES])
+def test_sentence_redaction(source: str, expected: str, why: str) -> None:
+    assert redact_text(source) == expected, why
+
+
+def test_the_fixture_set_tests_both_directions() -> None:
+    kept = [s for s, e, _ in SENTENCES if s == e]
+    changed = [s for s, e, _ in SENTENCES if s != e]
+    assert len(kept) >= 20 and len(changed) >= 25
+    for label in ("****", "[座机号码]", "[电话号码]", "[身份证号]", "[银行卡号]", "[详细地址]", "[邮箱]"):
+        assert any(label in e for _, e, _ in SENTENCES), label
+
+
+@pytest.mark.parametrize(
+    "case", json.loads((FIXTURES / "calls.json").read_text(encoding="utf-8")), ids=lambda c: c["why"]
+)
+def test_call_redaction_reads_each_speaker_as_one_text(case: dict) -> None:
+    lines = [(speaker, text) for speaker, text in case["lines"]]
+    assert redact_utterances(lines) == case["expected"]
+
+
+def test_redaction_is_idempotent() -> None:
+    for source, _, _ in SENTENCES:
+        once = redact_text(source)
+        assert redact_text(once) == once
+
+
+def test_real_customer_service_sentences_are_left_alone() -> None:
+    """250 real agent sentences (insurance, finance, tourism …) hold amounts, ages, counts, product
+    letters: none of it is personal data, so none of it may change."""
+    with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
+        texts = [row["transcript"] for row in csv.DictReader(handle, delimiter="\t")]
+    assert len(texts) == 250
+    changed = [(t, redact_text(t)) for t in texts if redact_text(t) != t]
+    assert changed == []
+
+
+def test_a_disabled_redactor_passes_text_through() -> None:
+    lines = [("customer", "我的手机号是幺三八"), ("customer", "一二三四五六七八")]
+    assert Redactor(enabled=False).utterances(lines) == ["我的手机号是幺三八", "一二三四五六七八"]
+    assert Redactor(enabled=True).utterances(lines) == ["我的手机号是138", "****5678"]
+    assert PrivacyConfig().redacts("export") and not PrivacyConfig(unredacted_outputs=("show",)).redacts(
+        "show"
+    )
+
+
+def test_log_lines_are_redacted_unless_configured(caplog: pytest.LogCaptureFixture) -> None:
+    original = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(
+        logging.LogRecord
+    )  # as a fresh process starts (a CLI test may have installed it)
+    try:
+        install_log_redaction(PrivacyConfig())
+        install_log_redaction(PrivacyConfig())  # twice: still redacted once, not wrapped twice
+        with caplog.at_level(logging.INFO, logger="callqa"):
+            logging.getLogger("callqa").info("客户说：%s", "身份证号是370283199003152214，电话13812345678")
+        assert caplog.records[-1].getMessage() == "客户说：身份证号是[身份证号]，电话138****5678"
+        logging.setLogRecordFactory(logging.LogRecord)
+        install_log_redaction(PrivacyConfig(unredacted_outputs=("logs",)))
+        with caplog.at_level(logging.INFO, logger="callqa"):
+            logging.getLogger("callqa").info("电话13812345678")
+        assert caplog.records[-1].getMessage() == "电话13812345678"
+    finally:
+        logging.setLogRecordFactory(original)
+
+
+# ---- every output of a store holding personal data ---------------------------------------------
+
+RAW = ("一二三四五六七八", "370283199003152214", "6222021234567890", "建国路88号", "13912345678")
+MASKS = ("138", "****5678", "[身份证号]", "[银行卡号]", "[详细地址]", "139****5678")
+
+
+@pytest.fixture()
+def month_with_pii(tmp_path: Path) -> tuple[Path, str]:
+    """The report tests' constructed month, one call of which a customer filled with personal data."""
+    db = tmp_path / "qa.duckdb"
+    built = build_month(db, tmp_path)
+    call_id = built.calls["A02"][0]
+    lines = [
+        ("agent", 0.5, 3.0, "您好，客户服务中心，请问有什么可以帮您？"),
+        ("customer", 3.2, 6.0, "我的手机号是幺三八"),
+        ("agent", 6.1, 6.4, "嗯"),
+        ("customer", 6.5, 9.0, "一二三四五六七八"),
+        ("customer", 9.2, 12.0, "身份证号是370283199003152214，卡号6222021234567890"),
+        ("customer", 12.2, 15.0, "寄到北京市朝阳区建国路88号"),
+    ]
+    with Store(db) as store:
+        store.db.execute("DELETE FROM utterances WHERE call_id = ?", [call_id])
+        store.db.executemany(
+            "INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, 0.9, 'channel', 1.0)",
+            [[call_id, i, *line] for i, line in enumerate(lines)],
+        )
+        store.db.execute(
+            "UPDATE findings SET evidence = '客服念出了客户电话13912345678' WHERE call_id = ?", [call_id]
+        )
+        store.db.execute(  # the scorecard behind the constructed scores, for show and export
+            "INSERT INTO scorecards VALUES ('h1', 'default', NULL, 'rules: []', now()) ON CONFLICT DO NOTHING"
+        )
+        store.db.execute(  # the constructed month has no processing records: export lists recordings
+            "INSERT INTO recordings (path, sha256, size_bytes, status, call_id, attempts, processed_at) "
+            "SELECT path, sha256, 1000, 'ok', call_id, 1, now() FROM calls WHERE call_id = ?",
+            [call_id],
+        )
+    return db, call_id
+
+
+def _audit(db: Path) -> list[dict]:
+    with Store(db, read_only=True) as store:
+        return store.audit_rows()
+
+
+def test_export_is_redacted_and_audited(month_with_pii: tuple[Path, str], tmp_path: Path) -> None:
+    db, call_id = month_with_pii
+    out = tmp_path / "calls.jsonl"
+    assert callqa(["export", "--db", str(db), "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert not [raw for raw in RAW if raw in text]
+    record = next(r for r in map(json.loads, text.splitlines()) if r["call_id"] == call_id)
+    said = [u["text"] for u in record["utterances"]]
+    assert said[1:] == [
+        "我的手机号是138",
+        "嗯",
+        "****5678",
+        "身份证号是[身份证号]，卡号[银行卡号]",
+        "寄到北京市朝阳区[详细地址]",
+    ]
+    evidence = [f["evidence"] for f in record["findings"]]
+    assert evidence and all(e == "客服念出了客户电话139****5678" for e in evidence)
+    (row,) = _audit(db)
+    assert row["action"] == "export" and row["target"] == str(out) and row["redacted"] is True
+    assert row["records"] == len(text.splitlines()) and row["command"].startswith("callqa export")
+    with Store(db, read_only=True) as store:  # the core store keeps what was said
+        assert store.utterances(call_id)[3]["text"] == "一二三四五六七八"
+
+
+def test_export_unredacted_only_where_configured(month_with_pii: tuple[Path, str], tmp_path: Path) -> None:
+    db, _ = month_with_pii
+    config = tmp_path / "callqa.toml"
+    config.write_text('[privacy]\nunredacted_outputs = ["export"]\n', encoding="utf-8")
+    out = tmp_path / "raw.jsonl"
+    assert callqa(["--config", str(config), "export", "--db", str(db), "--out", str(out)]) == 0
+    assert all(raw in out.read_text(encoding="utf-8") for raw in RAW)
+    assert _audit(db)[-1]["redacted"] is False
+
+
+def test_show_is_redacted_and_audited(
+    month_with_pii: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, call_id = month_with_pii
+    assert callqa(["show", call_id, "--db", str(db)]) == 0
+    shown = capsys.readouterr().out
+    assert not [raw for raw in RAW if raw in shown]
+    assert all(mask in shown for mask in MASKS)
+    row = _audit(db)[-1]
+    assert (row["action"], row["target"], row["records"], row["redacted"]) == ("show", call_id, 1, True)
+
+
+def test_report_pages_are_redacted_and_audited(
+    month_with_pii: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, call_id = month_with_pii
+    monkeypatch.chdir(tmp_path)
+    assert callqa(["report", "--month", "2026-11", "--db", str(db), "--no-audio"]) == 0
+    pages = list((tmp_path / "reports" / "2026-11").rglob("*.*"))
+    page = (tmp_path / "reports" / "2026-11" / "calls" / f"{call_id}.html").read_text(encoding="utf-8")
+    assert all(mask in page for mask in MASKS), page
+    for path in pages:
+        if path.suffix in (".html", ".csv"):
+            content = path.read_text(encoding="utf-8-sig")
+            assert not [raw for raw in RAW if raw in content], path
+    row = _audit(db)[-1]
+    assert row["action"] == "report" and row["target"].endswith("2026-11") and row["redacted"] is True
+    assert json.loads(row["details"])["month"] == "2026-11" and row["records"] > 0
