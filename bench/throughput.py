@@ -4,8 +4,9 @@
 
 Each mode runs in its own process (so peak RSS is that mode's own), over the same recordings:
 
-* pipeline: decode → diarize (stereo rule or mono pyannote) → whisper per turn → roles,
-  exactly what the nightly batch does for one recording, minus the database write;
+* pipeline: decode → diarize (stereo rule or mono pyannote) → whisper per turn → roles →
+  audio events (rings, hold music) → metrics → scorecard, exactly what the nightly batch does
+  for one recording, minus the database write;
 * whisper: plain faster-whisper with the same bundled model and decoding options (int8, beam 5,
   VAD with 500 ms silences, word timestamps, language zh) on the down-mixed recording.
 
@@ -48,10 +49,13 @@ def run_mode(mode: str, files: list[str]) -> dict:
     if mode == "pipeline":
         from pipeline.asr import load_recognizer
         from pipeline.diarize.mono import _pipeline
-        from pipeline.process import transcribe_call
+        from pipeline.metrics import compute_metrics, detect_audio_events
+        from pipeline.process import scorecards, transcribe_call
+        from pipeline.rules import score_call, scorecard_for
 
         load_recognizer(settings.asr)
         _pipeline(settings.mono)
+        cards = scorecards(settings)
     else:
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -72,6 +76,11 @@ def run_mode(mode: str, files: list[str]) -> dict:
         if mode == "pipeline":
             transcript = transcribe_call(audio, settings)
             words = sum(len(u.text) for u in transcript.utterances)
+            events = detect_audio_events(audio, settings.acoustic)
+            metrics = compute_metrics(
+                transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
+            )
+            score_call(transcript.utterances, metrics, meta, scorecard_for(meta, cards))
         else:
             mono = np.mean(np.stack(list(audio.tracks.values())), axis=0).astype(np.float32)
             ctranslate2.set_random_seed(0)

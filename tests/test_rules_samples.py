@@ -9,6 +9,7 @@ supervisor judged must get the same verdict, except where noted in DIFFERENCES.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,7 @@ def truth_call(path: Path) -> tuple[list[Utterance], CallMetrics, CallMeta, dict
 # Where the engine's verdict legitimately differs from the supervisor's sheet (explained, not bent):
 # RATE — the truth records RATE passed for every call, with the note for 1002 that "the rate rule's
 # verdict is left to the metric". Over the truth's own voiced stretches (pauses up to 0.3 s counted,
-# as the metrics stage does) the TTS agent speaks 198.6–204 chars/min in the polite calls and 274 in
+# as the metrics stage does) the TTS agent speaks 198.6–204 chars/min in the polite calls and about 274 in
 # 1002. The handbook limit is 200: 1002 fails outright; 1001/1003/1004 are within the scorecard's
 # metric_margin (5 %) of the limit, so the engine does not deduct but sends them to review.
 RATE_BORDERLINE = {"HX20261120-0001", "HX20261120-0003", "1004_20261121-110045"}
@@ -156,7 +157,9 @@ def test_default_scorecard_matches_the_supervisors_sheet(path: Path, card) -> No
             continue
         if rule_id == "RATE" and meta.call_id in RATE_FAST:
             (rate,) = findings
-            assert not rate.passed and not rate.needs_review and "274" in (rate.evidence or ""), rate
+            assert not rate.passed and not rate.needs_review and rate.deduction > 0, rate
+            shown = float(re.search(r"语速 ([0-9.]+)字/分钟", rate.evidence or "").group(1))
+            assert 260 < shown < 290, rate  # the evidence quotes the measured rate
             continue
         assert _verdict(findings) == expected["passed"], (rule_id, expected, findings)
         checked += 1
