@@ -118,6 +118,13 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
         recording = fingerprint(path, settings.intake.settle_s, since=batch_started)
     except RecordingError as exc:
         return _record_unread(path, exc, started, settings)
+
+    def failed(status: str, reason: str, problem: str) -> Outcome:
+        # call_id is read when called: the sidecar may have replaced the file-name stem by then.
+        return _record_failure(
+            path, recording.sha256, recording.size_bytes, call_id, status, reason, started, settings, problem
+        )
+
     try:
         with _store(settings) as store:
             purged = store.purged(recording.sha256)
@@ -189,69 +196,18 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
             path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(transcript.utterances)
         )
     except RecordingError as exc:
-        return _record_failure(
-            path,
-            recording.sha256,
-            recording.size_bytes,
-            call_id,
-            exc.status,
-            str(exc),
-            started,
-            settings,
-            exc.problem,
-        )
+        return failed(exc.status, str(exc), exc.problem)
     except StoreBusyError as exc:
-        return _record_failure(
-            path,
-            recording.sha256,
-            recording.size_bytes,
-            call_id,
-            "failed",
-            str(exc),
-            started,
-            settings,
-            "db_busy",
-        )
+        return failed("failed", str(exc), "db_busy")
     except CallQAError as exc:  # a broken scorecard, roster or setting: named in the message
-        return _record_failure(
-            path,
-            recording.sha256,
-            recording.size_bytes,
-            call_id,
-            "failed",
-            str(exc),
-            started,
-            settings,
-            "input",
-        )
+        return failed("failed", str(exc), "input")
     except MemoryError:
         log.error("out of memory on %s:\n%s", path, traceback.format_exc())
         reason = f"{path}：内存不足，无法分析这个录音（{recording.size_bytes / 1e6:.0f} MB）；可调低 intake.max_duration_s"
-        return _record_failure(
-            path,
-            recording.sha256,
-            recording.size_bytes,
-            call_id,
-            "failed",
-            reason,
-            started,
-            settings,
-            "internal",
-        )
+        return failed("failed", reason, "internal")
     except Exception as exc:  # a bug or a resource problem must not stop the batch either
         log.error("unexpected error on %s:\n%s", path, traceback.format_exc())
-        reason = f"内部错误（{type(exc).__name__}: {exc}），详见运行日志"
-        return _record_failure(
-            path,
-            recording.sha256,
-            recording.size_bytes,
-            call_id,
-            "failed",
-            reason,
-            started,
-            settings,
-            "internal",
-        )
+        return failed("failed", f"内部错误（{type(exc).__name__}: {exc}），详见运行日志", "internal")
 
 
 def _store(settings: Settings, read_only: bool = False) -> Store:
