@@ -61,6 +61,9 @@ class StereoConfig(_Section):
     # Neural VAD on top of the energy rule (rejects tones and noise bursts).
     use_silero: bool = True
     silero_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    # Silero restarts every so many seconds: left running, it learns minutes of hold music on the
+    # agent's channel as background and misses the check-ins spoken over it. 0 = never restart.
+    silero_window_s: float = Field(10.0, ge=0.0)
     min_speech_s: float = Field(0.12, ge=0.0)
     fill_gap_s: float = Field(0.2, ge=0.0)
 

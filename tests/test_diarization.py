@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
+from conftest import MAGICDATA
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.identification import IdentificationErrorRate
 from realcalls import build_real_call
@@ -17,6 +20,7 @@ from pipeline.diarize import diarize
 from pipeline.diarize.mono import diarize_mono
 from pipeline.evaluate import load_truth
 from pipeline.ingest import decode, read_meta
+from pipeline.records import CallAudio
 
 
 def _reference(truth: dict) -> Annotation:
@@ -123,3 +127,42 @@ def test_a_broken_pyannote_folder_is_a_clear_error(tmp_path: Path, magicdata_tex
     audio = decode(path, read_meta(path, InputConfig()), InputConfig())
     with pytest.raises(CallQAError, match=r"no config\.yaml"):
         diarize_mono(audio, MonoConfig(pyannote_dir=tmp_path / "empty"), Settings().turns)
+
+
+def _hold_music(seconds: float, rate: int = 16000) -> np.ndarray:
+    """A slow piano-like arpeggio, as hold music plays on the agent's channel."""
+    notes = [261.6, 329.6, 392.0, 523.3, 392.0, 329.6, 293.7, 349.2]
+    t = np.arange(int(0.45 * rate)) / rate
+    pieces = [
+        sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3)) * np.exp(-3 * t) * 0.08 for f in notes
+    ]
+    music = np.concatenate(pieces * int(seconds / (0.45 * len(notes)) + 1))[: int(seconds * rate)]
+    return music.astype(np.float32)
+
+
+def test_a_check_in_after_minutes_of_hold_music_is_heard() -> None:
+    # Silero left running adapts to the music and scores speech over it below 0.2 after a
+    # minute or so; the stereo rule restarts it (stereo.silero_window_s).
+    rate = 16000
+    clip, clip_rate = sf.read(MAGICDATA / "education_100001.flac", dtype="float32")
+    assert clip_rate == rate
+    # 30 s of quiet line, then two minutes of hold music with a check-in early and one late.
+    agent = np.concatenate(
+        [np.zeros(30 * rate, np.float32), _hold_music(130.0), np.zeros(10 * rate, np.float32)]
+    )
+    noise = np.random.default_rng(7).normal(0, 1e-3, agent.size).astype(np.float32)
+    at = [40.0, 140.0]
+    for start in at:
+        lo = int(start * rate)
+        agent[lo : lo + clip.size] += clip * 0.5
+    audio = CallAudio(
+        "hold", rate, {"agent": agent + noise, "customer": noise.copy()}, "stereo-agent-left", "config",
+        rate, 2, "WAV/PCM", agent.size / rate,
+    )  # fmt: skip
+    settings = Settings()
+    heard = diarize(audio, settings).voice_activity
+    for start in at:
+        end = start + clip.size / rate
+        covered = sum(max(0.0, min(v.end, end) - max(v.start, start)) for v in heard if v.speaker == "agent")
+        assert covered > 0.6 * (end - start), (start, heard)
+    assert not any(v.speaker == "customer" for v in heard)

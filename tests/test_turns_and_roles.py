@@ -6,7 +6,7 @@ import numpy as np
 
 from pipeline.config import TurnConfig
 from pipeline.diarize.roles import assign_roles, check_stereo_roles
-from pipeline.diarize.timeline import build_turns, clean_segments, mask_to_segments
+from pipeline.diarize.timeline import build_turns, clean_segments, extend_onsets, mask_to_segments
 from pipeline.records import SpeechTurn, Utterance
 
 CUES = TurnConfig().agent_cues
@@ -19,6 +19,34 @@ def test_mask_to_segments_and_cleaning() -> None:
     # a 0.1 s gap is closed, the lone 0.1 s blip is dropped
     cleaned = clean_segments(mask_to_segments(mask, 0.1), fill_gap_s=0.15, min_duration_s=0.15)
     assert [(round(a, 2), round(b, 2)) for a, b in cleaned] == [(0.1, 0.7)]
+
+
+def _frames(*runs: tuple[int, int], total: int = 100) -> np.ndarray:
+    mask = np.zeros(total, dtype=bool)
+    for start, end in runs:
+        mask[start:end] = True
+    return mask
+
+
+def test_a_late_voice_start_moves_back_to_where_the_sound_starts() -> None:
+    # loud from frame 40 (a 2-frame dip bridged), the voice confirmed only from 55
+    loud = _frames((40, 47), (49, 70))
+    voice = _frames((55, 70))
+    extended = extend_onsets(loud, voice, max_frames=20, bridge_frames=3)
+    assert mask_to_segments(extended, 1.0) == [(40.0, 70.0)]
+    # …but never further back than max_frames
+    assert mask_to_segments(extend_onsets(loud, voice, max_frames=10, bridge_frames=3), 1.0) == [(45.0, 70.0)]
+
+
+def test_over_steady_sound_the_voice_keeps_its_own_start() -> None:
+    # hold music: loud for twice max_frames before the voice, so loudness shows no onset
+    loud = _frames((10, 70))
+    voice = _frames((55, 70))
+    assert mask_to_segments(extend_onsets(loud, voice, max_frames=20), 1.0) == [(55.0, 70.0)]
+    # at the very start of the recording the sound's start is the recording's start
+    assert mask_to_segments(extend_onsets(_frames((0, 30)), _frames((12, 30)), max_frames=20), 1.0) == [
+        (0.0, 30.0)
+    ]
 
 
 def test_turns_merge_short_pauses_but_not_across_the_other_party() -> None:

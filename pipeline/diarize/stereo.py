@@ -42,7 +42,8 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
     floor = {role: noise_floor_db(energy[role]) for role in ROLES}
     if config.use_silero:
         speechlike = {
-            role: speech_probabilities(audio.tracks[role])[:frames] >= config.silero_threshold
+            role: speech_probabilities(audio.tracks[role], config.silero_window_s)[:frames]
+            >= config.silero_threshold
             for role in ROLES
         }
     else:

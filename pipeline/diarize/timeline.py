@@ -65,7 +65,9 @@ def extend_onsets(
     Voice detection (the anchors) confirms speech but reacts late to an onset after a long silence
     — a second or more of loud speech at low probability. Loudness (the candidates) marks where
     the sound really starts but cannot tell a voice from music, so the start moves back through
-    loud frames (gaps of up to `bridge_frames` allowed) by at most `max_frames`.
+    loud frames (gaps of up to `bridge_frames` allowed) by at most `max_frames`. Where the sound
+    had been going on for another `max_frames` before that (hold music, a steady noise), loudness
+    shows no onset and the anchor's start stands.
     """
     out = anchors.astype(bool).copy()
     loud = candidate.astype(bool)
@@ -76,7 +78,22 @@ def extend_onsets(
             if quiet > bridge_frames:
                 break
             i -= 1
+        else:
+            if _steady(loud, limit, max_frames, bridge_frames):  # music, noise: no onset to find
+                continue
         while i < int(start) and not loud[i]:  # never start on a quiet frame
             i += 1
         out[i : int(start)] = True
     return out
+
+
+def _steady(loud: np.ndarray, end: int, frames: int, bridge_frames: int) -> bool:
+    """Whether the sound stays loud (gaps of up to `bridge_frames`) for `frames` frames before `end`."""
+    if end < frames:
+        return False
+    quiet = 0
+    for i in range(end - 1, end - frames - 1, -1):
+        quiet = 0 if loud[i] else quiet + 1
+        if quiet > bridge_frames:
+            return False
+    return True

@@ -11,6 +11,8 @@ from functools import lru_cache
 import numpy as np
 
 SILERO_FRAME = 512  # samples at 16 kHz
+# With `window_s`, each window starts from fresh state, warmed up on the audio just before it.
+WARMUP_S = 2.0
 
 
 @lru_cache(maxsize=1)
@@ -20,13 +22,28 @@ def _silero():
     return get_vad_model()
 
 
-def speech_probabilities(signal: np.ndarray) -> np.ndarray:
-    """Speech probability per 512-sample frame of a 16 kHz signal (the last partial frame padded)."""
+def speech_probabilities(signal: np.ndarray, window_s: float | None = None) -> np.ndarray:
+    """Speech probability per 512-sample frame of a 16 kHz signal (the last partial frame padded).
+
+    Silero's recurrent state adapts to whatever plays for long: after a minute of hold music on the
+    agent's channel it scored the agent's check-ins over that music below 0.2. `window_s` restarts
+    the state every so many seconds, so nothing that came minutes earlier decides a frame.
+    """
     if signal.size == 0:
         return np.zeros(0, dtype=np.float32)
     padding = (-signal.shape[0]) % SILERO_FRAME
     padded = np.pad(np.asarray(signal, dtype=np.float32), (0, padding))
-    return np.asarray(_silero()(padded), dtype=np.float32).reshape(-1)
+    model = _silero()
+    if not window_s:
+        return np.asarray(model(padded), dtype=np.float32).reshape(-1)
+    window = max(1, int(window_s * 16000) // SILERO_FRAME) * SILERO_FRAME
+    warmup = int(WARMUP_S * 16000) // SILERO_FRAME * SILERO_FRAME
+    pieces = []
+    for start in range(0, padded.shape[0], window):
+        begin = max(0, start - warmup)
+        scores = np.asarray(model(padded[begin : start + window]), dtype=np.float32).reshape(-1)
+        pieces.append(scores[(start - begin) // SILERO_FRAME :])
+    return np.concatenate(pieces)
 
 
 def frame_energy_db(signal: np.ndarray, frame: int = SILERO_FRAME) -> np.ndarray:
