@@ -109,6 +109,25 @@ def test_sample_calls_through_the_cli_match_their_ground_truth(
     assert "客服" in shown and "客户" in shown and "00:" in shown and "1001 张敏" in shown
 
 
+def test_check_ins_over_hold_music_are_heard() -> None:
+    # 1005: hold music on the agent's channel, two check-ins over it, then thanks. Whisper on the
+    # joined turns once jumped over them (and half the next sentence); the turns are decoded again.
+    path = SAMPLES / "1005_20261121-153000.mp3"
+    settings = Settings()
+    truth = load_truth(path)
+    (hold,) = truth["holds"]
+    transcript = transcribe_call(decode(path, read_meta(path, settings.input), settings.input), settings)
+    during = [
+        u.text
+        for u in transcript.utterances
+        if u.speaker == "agent" and hold["start"] < u.start < hold["end"] - 1.0
+    ]
+    assert len(during) == len(hold["checkin_times"]) == 2, during
+    assert any("查询" in text for text in during), during
+    after = next(u for u in transcript.utterances if u.speaker == "agent" and u.start >= hold["end"] - 1.0)
+    assert "感谢" in after.text and "等待" in after.text, after
+
+
 @pytest.mark.parametrize("stereo", [True, False])
 def test_real_speech_two_party_call(tmp_path: Path, magicdata_texts: dict[str, str], stereo: bool) -> None:
     path = build_real_call(tmp_path, "real", magicdata_texts, stereo=stereo)

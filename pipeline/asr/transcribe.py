@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +29,11 @@ TURN_PADDING_S = 0.2
 TURN_GAP_S = 0.5
 # A word is attached to the turn it overlaps most; one further than this from every turn is noise.
 MAX_WORD_DISTANCE_S = 1.0
+# Whisper sometimes jumps over part of a 30 s window of the joined turns (seen after hold music:
+# two check-ins and half of the next sentence gone, all heard when decoded alone). A turn at least
+# this long whose words span less than this share of it is decoded again on its own.
+RETRY_MIN_TURN_S = 1.0
+RETRY_COVERAGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,43 @@ def transcribe_turns(
     if not pieces:
         return []
     joined_words = recognizer.words(np.concatenate(pieces), vad=False)
-    return words_to_utterances([_to_recording_time(w, placements) for w in joined_words], turns)
+    words = [_to_recording_time(w, placements) for w in joined_words]
+    words = _redo_skipped_turns(track, sample_rate, turns, words, recognizer)
+    return words_to_utterances(words, turns)
+
+
+def _redo_skipped_turns(
+    track: np.ndarray,
+    sample_rate: int,
+    turns: Sequence[SpeechTurn],
+    words: list[AsrWord],
+    recognizer: Recognizer,
+) -> list[AsrWord]:
+    """Decode alone each turn the joined pass mostly skipped; keep whichever heard more."""
+    ordered = sorted(turns, key=lambda t: t.start)
+    buckets: list[list[AsrWord]] = [[] for _ in ordered]
+    for word in words:
+        index = _best_turn(word, ordered)
+        if index is not None:
+            buckets[index].append(word)
+    dropped: set[int] = set()
+    extra: list[AsrWord] = []
+    for turn, heard in zip(ordered, buckets, strict=True):
+        length = turn.end - turn.start
+        span = max(w.end for w in heard) - min(w.start for w in heard) if heard else 0.0
+        if length < RETRY_MIN_TURN_S or span >= RETRY_COVERAGE * length:
+            continue
+        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
+        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
+        offset = lo / sample_rate
+        alone = [
+            replace(w, start=w.start + offset, end=w.end + offset)
+            for w in recognizer.words(track[lo:hi].astype(np.float32), vad=False)
+        ]
+        if sum(len(w.text) for w in alone) > sum(len(w.text) for w in heard):
+            dropped.update(id(w) for w in heard)
+            extra += alone
+    return [w for w in words if id(w) not in dropped] + extra
 
 
 def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, float]]) -> AsrWord:
