@@ -137,11 +137,7 @@ def _redo_skipped_turns(
 ) -> list[AsrWord]:
     """Decode alone each turn the joined pass mostly skipped; keep whichever heard more."""
     ordered = sorted(turns, key=lambda t: t.start)
-    buckets: list[list[AsrWord]] = [[] for _ in ordered]
-    for word in words:
-        index = _best_turn(word, ordered)
-        if index is not None:
-            buckets[index].append(word)
+    buckets = _words_by_turn(words, ordered)
     dropped: set[int] = set()
     extra: list[AsrWord] = []
     for turn, heard in zip(ordered, buckets, strict=True):
@@ -162,6 +158,16 @@ def _redo_skipped_turns(
     return [w for w in words if id(w) not in dropped] + extra
 
 
+def _words_by_turn(words: Sequence[AsrWord], ordered: Sequence[SpeechTurn]) -> list[list[AsrWord]]:
+    """Each word under the turn it overlaps most (or the nearest one); far-off words are dropped."""
+    buckets: list[list[AsrWord]] = [[] for _ in ordered]
+    for word in words:
+        index = _best_turn(word, ordered)
+        if index is not None:
+            buckets[index].append(word)
+    return buckets
+
+
 def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, float]]) -> AsrWord:
     """Move a word from the joined signal back onto the recording, inside the piece it belongs to."""
     middle = (word.start + word.end) / 2
@@ -180,11 +186,7 @@ def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, f
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:
     """Attach each word to the turn it overlaps most (or the nearest one) and build utterances."""
     ordered = sorted(turns, key=lambda t: t.start)
-    buckets: list[list[AsrWord]] = [[] for _ in ordered]
-    for word in words:
-        index = _best_turn(word, ordered)
-        if index is not None:
-            buckets[index].append(word)
+    buckets = _words_by_turn(words, ordered)
     utterances = []
     for turn, bucket in zip(ordered, buckets, strict=True):
         if not bucket:
