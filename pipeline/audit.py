@@ -49,9 +49,7 @@ def record(
     details: dict | None = None,
 ) -> None:
     """One audit row, in its own short write transaction."""
-    with Store(
-        settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
-    ) as store:
+    with Store.from_settings(settings) as store:
         store.add_audit(
             action,
             target=target,

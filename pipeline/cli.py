@@ -200,12 +200,7 @@ def _failures(settings: Settings, include_skipped: bool) -> int:
     from pipeline.store import Store
 
     redactor = redactor_for(settings.privacy, "show")
-    with Store(
-        settings.db,
-        read_only=True,
-        timezone=settings.input.timezone,
-        lock_wait_s=settings.batch.db_lock_wait_s,
-    ) as store:
+    with Store.from_settings(settings, read_only=True) as store:
         rows = store.problems()
     failed = [r for r in rows if r["status"] == "failed"]
     skipped = [r for r in rows if r["status"] == "skipped"]
@@ -264,9 +259,7 @@ def _purge(
     if not settings.db.exists():
         raise CallQAError(f"{settings.db}：还没有质检数据库")
     with batch_lock(settings.db):  # never while a batch is writing (or reading the audio)
-        with Store(
-            settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
-        ) as store:
+        with Store.from_settings(settings) as store:
             result = store.purge_before(
                 cutoff,
                 dry_run,
@@ -337,12 +330,7 @@ def _purge(
 def _audit(since: date | None, settings: Settings) -> int:
     from pipeline.store import Store
 
-    with Store(
-        settings.db,
-        read_only=True,
-        timezone=settings.input.timezone,
-        lock_wait_s=settings.batch.db_lock_wait_s,
-    ) as store:
+    with Store.from_settings(settings, read_only=True) as store:
         rows = store.audit_rows(datetime.combine(since, datetime.min.time()).astimezone() if since else None)
     actions = {"export": "导出", "report": "报表", "show": "查看通话", "purge": "清除"}
     for r in rows:
@@ -373,7 +361,7 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
         from pipeline.process import recompute_metrics
         from pipeline.store import Store
 
-        with Store(settings.db, timezone=settings.input.timezone) as store:
+        with Store.from_settings(settings) as store:
             for call_id in store.call_ids():
                 recompute_metrics(store, call_id, settings)
     summary, problems = evaluate_folder(directory, settings)
@@ -402,9 +390,7 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     from pipeline.store import Store
 
     redactor = redactor_for(settings.privacy, "show")
-    with Store(
-        settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
-    ) as store:
+    with Store.from_settings(settings) as store:
         call = store.call(call_id)
         if call is None:
             raise CallQAError(f"{settings.db} 中没有已处理的通话 {call_id}")
@@ -541,7 +527,7 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
     from pipeline.store import Store
 
     cards = scorecards_from(scorecard, settings.scorecards)
-    with Store(settings.db, timezone=settings.input.timezone) as store:
+    with Store.from_settings(settings) as store:
         if recompute:  # after a change to [metrics] settings: metrics again from stored utterances and events
             for call_id in store.call_ids_since(since):
                 recompute_metrics(store, call_id, settings)
@@ -565,7 +551,7 @@ def _calibrate(labels_path: Path, scorecard: Path | None, settings: Settings) ->
 
     labels = read_labels(labels_path)
     call_ids = sorted({label.call_id for label in labels})
-    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+    with Store.from_settings(settings, read_only=True) as store:
         if scorecard is None:
             pipeline = {cid: store.current_score(cid) for cid in call_ids}
         else:
@@ -601,9 +587,7 @@ def _export(out: Path | None, settings: Settings, command: str = "callqa export"
     redactor = redactor_for(settings.privacy, "export")
     if not settings.db.exists():
         raise CallQAError(f"{settings.db}：还没有质检数据库（请先运行 callqa run DIR）")
-    with Store(
-        settings.db, timezone=settings.input.timezone, lock_wait_s=settings.batch.db_lock_wait_s
-    ) as store:
+    with Store.from_settings(settings) as store:
         total = store.query("SELECT count(*) AS n FROM recordings")[0]["n"]
         store.add_audit(
             "export",
@@ -615,12 +599,7 @@ def _export(out: Path | None, settings: Settings, command: str = "callqa export"
         )
 
     def open_store() -> Store:
-        return Store(
-            settings.db,
-            read_only=True,
-            timezone=settings.input.timezone,
-            lock_wait_s=settings.batch.db_lock_wait_s,
-        )
+        return Store.from_settings(settings, read_only=True)
 
     if out is None:
         count = write_jsonl(export_records(open_store, redactor), sys.stdout)
@@ -644,7 +623,7 @@ def _import_events(path: Path, settings: Settings) -> int:
     parsed = read_events_csv(path)
     for problem in parsed.problems:
         print(f"跳过：{problem.describe(path)}", file=sys.stderr)
-    with Store(settings.db, timezone=settings.input.timezone) as store:
+    with Store.from_settings(settings) as store:
         new, updated, unchanged = store.save_agent_events(parsed.events)
     print(
         f"callqa: {path}：新增 {new} 条，更新 {updated} 条，已导入过 {unchanged} 条，"

@@ -297,7 +297,7 @@ def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str
 
     evaluation = MetricsEvaluation()
     transcripts: list[TranscriptScore] = []
-    with Store(settings.db, read_only=True, timezone=settings.input.timezone) as store:
+    with Store.from_settings(settings, read_only=True) as store:
         for truth_path in sorted(directory.glob("*.truth.json")):
             truth = json.loads(truth_path.read_text(encoding="utf-8"))
             audio_path = directory / truth.get("file", "")

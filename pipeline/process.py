@@ -126,7 +126,7 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
         )
 
     try:
-        with _store(settings) as store:
+        with Store.from_settings(settings) as store:
             purged = store.purged(recording.sha256)
             if purged is not None:
                 return Outcome(
@@ -179,7 +179,7 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
         scorecard = scorecard_for(meta, scorecards(settings))
         score = score_call(transcript.utterances, metrics, meta, scorecard)
         elapsed = time.monotonic() - started
-        with _store(settings) as store:
+        with Store.from_settings(settings) as store:
             store.save_call(
                 recording,
                 meta,
@@ -210,15 +210,6 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
         return failed("failed", f"内部错误（{type(exc).__name__}: {exc}），详见运行日志", "internal")
 
 
-def _store(settings: Settings, read_only: bool = False) -> Store:
-    return Store(
-        settings.db,
-        read_only=read_only,
-        timezone=settings.input.timezone,
-        lock_wait_s=settings.batch.db_lock_wait_s,
-    )
-
-
 def _record_failure(
     path: Path,
     sha256: str,
@@ -233,7 +224,7 @@ def _record_failure(
     elapsed = time.monotonic() - started
     retryable = problem in RETRYABLE
     try:
-        with _store(settings) as store:
+        with Store.from_settings(settings) as store:
             store.save_failure(path, sha256, size, call_id, status, reason, elapsed, problem)
     except CallQAError as exc:  # the store itself is unusable: say so, but still report the file
         reason = f"{reason}（且无法写入数据库：{exc}）"
@@ -246,7 +237,7 @@ def _record_unread(path: Path, exc: RecordingError, started: float, settings: Se
     result from an earlier read of it is kept: the problem may pass, and new content replaces it
     when it is read."""
     try:
-        with _store(settings) as store:
+        with Store.from_settings(settings) as store:
             previous = store.recording_at(path)
     except CallQAError:
         previous = None
@@ -368,7 +359,7 @@ def _count_crashes(settings: Settings) -> dict[str, tuple[int, str]]:
     (so that `callqa failures` shows it even if this batch dies too). Returns path → (crashes, the
     content's sha256)."""
     crashes: dict[str, tuple[int, str]] = {}
-    with _store(settings) as store:
+    with Store.from_settings(settings) as store:
         for row in store.interrupted():
             if row["pid"] == 0:  # counted by an earlier batch and held back since
                 crashes[row["path"]] = (row["crashes"], row["sha256"])

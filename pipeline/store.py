@@ -45,6 +45,7 @@ from pipeline.records import (
 )
 
 if TYPE_CHECKING:
+    from pipeline.config import Settings
     from pipeline.reports.events import AgentEvent
     from pipeline.rules.scorecard import Scorecard
 
@@ -111,6 +112,16 @@ class Store:
 
     Keep it open only as long as needed: while it is open, no other process can write the file
     (and a writer keeps everyone else out)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, read_only: bool = False) -> Store:
+        """The configured database, in the centre's time zone, waiting as configured for the batch."""
+        return cls(
+            settings.db,
+            read_only=read_only,
+            timezone=settings.input.timezone,
+            lock_wait_s=settings.batch.db_lock_wait_s,
+        )
 
     def __init__(
         self,

@@ -59,9 +59,7 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
     timezone = settings.input.timezone
     with (
         report_privacy(settings.privacy),
-        Store(
-            settings.db, read_only=True, timezone=timezone, lock_wait_s=settings.batch.db_lock_wait_s
-        ) as store,
+        Store.from_settings(settings, read_only=True) as store,
     ):
         report = compute_month(store, month, policy, timezone)
         transcripts = load_transcripts(store, [c.call_id for c in report.calls])
