@@ -49,13 +49,10 @@ def run_mode(mode: str, files: list[str]) -> dict:
     if mode == "pipeline":
         from pipeline.asr import load_recognizer
         from pipeline.diarize.mono import _pipeline
-        from pipeline.metrics import compute_metrics, detect_audio_events
-        from pipeline.process import scorecards, transcribe_call
-        from pipeline.rules import score_call, scorecard_for
+        from pipeline.process import analyse_call
 
         load_recognizer(settings.asr)
         _pipeline(settings.mono)
-        cards = scorecards(settings)
     else:
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -74,13 +71,8 @@ def run_mode(mode: str, files: list[str]) -> dict:
         t0 = time.perf_counter()
         audio = decode(path, meta, settings.input)
         if mode == "pipeline":
-            transcript = transcribe_call(audio, settings)
-            words = sum(len(u.text) for u in transcript.utterances)
-            events = detect_audio_events(audio, settings.acoustic)
-            metrics = compute_metrics(
-                transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
-            )
-            score_call(transcript.utterances, metrics, meta, scorecard_for(meta, cards))
+            result = analyse_call(path, audio, meta, settings)
+            words = sum(len(u.text) for u in result.transcript.utterances)
         else:
             mono = np.mean(np.stack(list(audio.tracks.values())), axis=0).astype(np.float32)
             ctranslate2.set_random_seed(0)

@@ -32,7 +32,17 @@ from pipeline.ingest import check_duration, decode, discover, fingerprint, probe
 from pipeline.metrics import compute_metrics, detect_audio_events
 from pipeline.privacy import redactor_for
 from pipeline.problems import RETRYABLE, RecordingError
-from pipeline.records import ROLES, CallAudio, CallMetrics, SpeechTurn, Transcript, Utterance
+from pipeline.records import (
+    ROLES,
+    AudioEvent,
+    CallAudio,
+    CallMeta,
+    CallMetrics,
+    CallScore,
+    SpeechTurn,
+    Transcript,
+    Utterance,
+)
 from pipeline.roster import check_agent, load_roster
 from pipeline.rules import Scorecard, score_call, scorecard_for
 from pipeline.rules.rescore import scorecards_from
@@ -78,6 +88,35 @@ def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
         roles=roles,
         warnings=tuple(warnings),
     )
+
+
+@dataclass(frozen=True)
+class CallAnalysis:
+    """Everything the nightly batch works out for one decoded call, before it is stored."""
+
+    transcript: Transcript
+    events: list[AudioEvent]
+    metrics: CallMetrics
+    scorecard: Scorecard
+    score: CallScore
+
+
+def analyse_call(path: Path, audio: CallAudio, meta: CallMeta, settings: Settings) -> CallAnalysis:
+    """Transcript → audio events → metrics → scorecard, the pure part of processing a recording."""
+    transcript = transcribe_call(audio, settings)
+    if not transcript.utterances:
+        raise RecordingError(
+            f"{path}：录音中没有检测到说话声（{audio.duration_s:.0f} 秒），可能只有忙音、等待音乐或噪声，不质检",
+            "no_speech",
+            "skipped",
+        )
+    events = detect_audio_events(audio, settings.acoustic)
+    metrics = compute_metrics(
+        transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
+    )
+    scorecard = scorecard_for(meta, scorecards(settings))
+    score = score_call(transcript.utterances, metrics, meta, scorecard)
+    return CallAnalysis(transcript, events, metrics, scorecard, score)
 
 
 @dataclass(frozen=True)
@@ -165,35 +204,23 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
                 meta = check_agent(meta, load_roster(settings.agents.roster), path)
             store.begin_processing(path, recording.sha256)
         audio = decode(path, meta, settings.input, settings.intake)
-        transcript = transcribe_call(audio, settings)
-        if not transcript.utterances:
-            raise RecordingError(
-                f"{path}：录音中没有检测到说话声（{audio.duration_s:.0f} 秒），可能只有忙音、等待音乐或噪声，不质检",
-                "no_speech",
-                "skipped",
-            )
-        events = detect_audio_events(audio, settings.acoustic)
-        metrics = compute_metrics(
-            transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
-        )
-        scorecard = scorecard_for(meta, scorecards(settings))
-        score = score_call(transcript.utterances, metrics, meta, scorecard)
+        result = analyse_call(path, audio, meta, settings)
         elapsed = time.monotonic() - started
         with Store.from_settings(settings) as store:
             store.save_call(
                 recording,
                 meta,
                 audio,
-                transcript,
+                result.transcript,
                 elapsed,
-                events=events,
-                metrics=metrics,
-                score=score,
-                scorecard=scorecard,
+                events=result.events,
+                metrics=result.metrics,
+                score=result.score,
+                scorecard=result.scorecard,
             )
-        message = "; ".join(audio.warnings + transcript.warnings)
+        message = "; ".join(audio.warnings + result.transcript.warnings)
         return Outcome(
-            path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(transcript.utterances)
+            path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(result.transcript.utterances)
         )
     except RecordingError as exc:
         return failed(exc.status, str(exc), exc.problem)
