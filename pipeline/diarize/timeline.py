@@ -71,29 +71,30 @@ def extend_onsets(
     """
     out = anchors.astype(bool).copy()
     loud = candidate.astype(bool)
-    for start, _ in mask_to_segments(out, 1.0):
-        i, quiet, limit = int(start), 0, max(0, int(start) - max_frames)
-        while i - 1 >= limit:
-            quiet = 0 if loud[i - 1] else quiet + 1
-            if quiet > bridge_frames:
-                break
-            i -= 1
-        else:
-            if _steady(loud, limit, max_frames, bridge_frames):  # music, noise: no onset to find
-                continue
-        while i < int(start) and not loud[i]:  # never start on a quiet frame
+    for segment_start, _ in mask_to_segments(out, 1.0):
+        start = int(segment_start)
+        limit = max(0, start - max_frames)
+        i, reached = _back_through_loud(loud, start, limit, bridge_frames)
+        # Loud all the way to the limit and for max_frames before it: music or noise, no onset.
+        if (
+            reached
+            and limit >= max_frames
+            and _back_through_loud(loud, limit, limit - max_frames, bridge_frames)[1]
+        ):
+            continue
+        while i < start and not loud[i]:  # never start on a quiet frame
             i += 1
-        out[i : int(start)] = True
+        out[i:start] = True
     return out
 
 
-def _steady(loud: np.ndarray, end: int, frames: int, bridge_frames: int) -> bool:
-    """Whether the sound stays loud (gaps of up to `bridge_frames`) for `frames` frames before `end`."""
-    if end < frames:
-        return False
-    quiet = 0
-    for i in range(end - 1, end - frames - 1, -1):
-        quiet = 0 if loud[i] else quiet + 1
+def _back_through_loud(loud: np.ndarray, end: int, limit: int, bridge_frames: int) -> tuple[int, bool]:
+    """Step back from `end` through loud frames (gaps of up to `bridge_frames`), not past `limit`:
+    the frame reached, and whether that is `limit` itself."""
+    i, quiet = end, 0
+    while i - 1 >= limit:
+        quiet = 0 if loud[i - 1] else quiet + 1
         if quiet > bridge_frames:
-            return False
-    return True
+            return i, False
+        i -= 1
+    return i, True
