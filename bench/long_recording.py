@@ -104,10 +104,16 @@ def _spine(path: Path, settings) -> dict:
     stage("diarize+recognise")
     events = detect_audio_events(audio, settings.acoustic)
     stage("audio events")
-    metrics = compute_metrics(
-        transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
-    )
     card = scorecard_for(meta, scorecards(settings))
+    metrics = compute_metrics(
+        transcript.utterances,
+        transcript.voice_activity,
+        events,
+        meta,
+        audio.duration_s,
+        settings,
+        card.phrases,
+    )
     score = score_call(transcript.utterances, metrics, meta, card)
     stage("metrics+score")
     with Store(settings.db) as store:

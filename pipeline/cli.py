@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument(
         "--metrics",
         action="store_true",
-        help="recompute the stored calls' metrics first (after tuning [metrics])",
+        help="recompute the stored calls' metrics first (after tuning [metrics] or the scorecard's phrases)",
     )
 
     export = commands.add_parser("export", help="write all calls as JSON Lines")
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument(
         "--metrics",
         action="store_true",
-        help="recompute the metrics first (after changing [metrics] settings)",
+        help="recompute the metrics first (after changing [metrics] settings or the scorecard's phrases)",
     )
     rescore.add_argument("--db", type=Path)
 
@@ -358,12 +358,13 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
     settings = settings.model_copy(update={"intake": settings.intake.model_copy(update={"settle_s": 0.0})})
     run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), file=sys.stderr, flush=True))
     if recompute:
-        from pipeline.process import recompute_metrics
+        from pipeline.process import recompute_metrics, scorecards
         from pipeline.store import Store
 
+        cards = scorecards(settings)
         with Store.from_settings(settings) as store:
             for call_id in store.call_ids():
-                recompute_metrics(store, call_id, settings)
+                recompute_metrics(store, call_id, settings, cards)
     summary, problems = evaluate_folder(directory, settings)
     bars = bar_results(summary)
     out.write_text(
@@ -528,9 +529,9 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
 
     cards = scorecards_from(scorecard, settings.scorecards)
     with Store.from_settings(settings) as store:
-        if recompute:  # after a change to [metrics] settings: metrics again from stored utterances and events
+        if recompute:  # after a change to [metrics] settings or to the scorecard's phrases
             for call_id in store.call_ids_since(since):
-                recompute_metrics(store, call_id, settings)
+                recompute_metrics(store, call_id, settings, cards)
         results = rescore(store, cards, since)
     changed = 0
     for r in results:

@@ -159,76 +159,31 @@ class MetricsConfig(_Section):
     # Back-channel words excuse an overlap only when the speaker stops within this time: 对，对，
     # followed by three seconds over the customer is taking the floor.
     backchannel_floor_s: float = Field(2.0, ge=0.0)
-    # Holds
+    # Holds (docs/metrics.md, "Holds"). The words that matter for a hold (ask, check-in, thanks,
+    # look-up, goodbye) are the scorecard's `phrases` section, not settings here.
     hold_min_s: float = Field(10.0, gt=0.0)
     hold_ask_window_s: float = Field(10.0, ge=0.0)
     hold_thank_window_s: float = Field(10.0, ge=0.0)
-    # An agent segment this short, with the agent away at least checkin_quiet_s before it, can be a
-    # check-in inside a hold rather than the end of it (docs/metrics.md, holds, step 3).
+    # An agent turn this short, with the agent away at least checkin_quiet_s before it, can be a
+    # check-in inside a hold rather than the end of it (docs/metrics.md, holds, step 3) …
     checkin_max_s: float = Field(12.0, gt=0.0)
     checkin_quiet_s: float = Field(4.0, ge=0.0)
-    # … and one after which the agent stays away at least this long is a check-in whatever the
-    # recogniser heard (check-in phrases are short and often garbled: 马上就好 → 买上就好).
+    # … when the agent then stays away at least this long, whatever the words (an apologetic
+    # 不好意思让您久等了，我还在为您查询 is a check-in when the waiting goes on after it) …
     checkin_away_s: float = Field(8.0, ge=0.0)
-    # Words that mark the agent's return, never a check-in.
-    hold_return_phrases: tuple[str, ...] = ("久等", "耐心等待", "感谢您的等待", "谢谢您的等待")
-    checkin_phrases: tuple[str, ...] = (
-        "稍等",
-        "稍候",
-        "不好意思",
-        "系统有点慢",
-        "还在",
-        "正在",
-        "马上",
-        "再等",
-        "耐心",
-        "等一下",
-        "请您再",
-        "查询中",
-        "在查",
-    )
+    # … and the customer does not take the floor: more speech than this in reply (outside the
+    # agent's words) means the conversation resumed; 好的 / 嗯 / 行我再等等 are back-channels.
+    checkin_reply_max_s: float = Field(2.0, ge=0.0)
     # The customer's reply to the agent's last words (e.g. 好的) happens within this time and
     # belongs before the hold, not in it.
     hold_reply_window_s: float = Field(2.0, ge=0.0)
-    hold_ask_phrases: tuple[str, ...] = (
-        "请您稍等",
-        "请稍等",
-        "稍等一下",
-        "稍等可以吗",
-        "您稍等",
-        "请稍候",
-        "我帮您查询一下",
-        "我帮您查一下",
-        "帮您查询",
-        "帮您查一下",
-        "我需要确认",
-        "我需要核实",
-        "确认一下",
-        "核实一下",
-        "我查一下",
-    )
-    hold_lookup_phrases: tuple[str, ...] = ("查询", "查一下", "核实", "确认", "查看")
-    hold_thank_phrases: tuple[str, ...] = (
-        "让您久等了",
-        "久等了",
-        "感谢您的耐心等待",
-        "感谢您的耐心",
-        "谢谢您的耐心",
-        "感谢您的等待",
-        "谢谢您的等待",
-        "您久等",
-        "久等",
-    )
     music_share: float = Field(0.5, ge=0.0, le=1.0)  # a hold is a music hold when music covers this share
     dead_air_min_s: float = Field(5.0, gt=0.0)
     # HANGUP-LAST: the agent may hang up once the customer stayed on this long after the closing.
     hangup_wait_s: float = Field(5.0, ge=0.0)
-    closing_phrases: tuple[str, ...] = ("再见", "感谢您的来电", "拜拜", "祝您生活愉快")
     # NUISANCE-MAX
     nuisance_call_type: str = "F"
     nuisance_max_s: float = Field(600.0, gt=0.0)
-    # Phrase matching tolerance for ask/thank/check-in phrases (ASR errors): 0 = exact.
-    phrase_max_errors_per_4_chars: int = Field(1, ge=0)
 
 
 class AcousticConfig(_Section):
@@ -335,6 +290,21 @@ class Settings(_Section):
     retention: RetentionConfig = RetentionConfig()
 
 
+# [metrics] keys of earlier versions whose phrases now live in the scorecard's `phrases` section.
+_MOVED_TO_SCORECARD = {
+    key: f"phrases moved to the scorecard (rules/default.yaml, phrases.{target}); remove this key"
+    for key, target in {
+        "hold_ask_phrases": "hold_ask",
+        "checkin_phrases": "hold_checkin",
+        "hold_thank_phrases": "hold_thanks",
+        "hold_return_phrases": "hold_thanks",
+        "hold_lookup_phrases": "hold_lookup",
+        "closing_phrases": "goodbye",
+        "phrase_max_errors_per_4_chars": "… matching costs in the scorecard's matching section",
+    }.items()
+}
+
+
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     """Settings from `path`, else $CALLQA_CONFIG, else ./callqa.toml when present, else defaults.
 
@@ -361,6 +331,7 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
         return Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(part) for part in err['loc'])}: {_MOVED_TO_SCORECARD.get(str(err['loc'][-1]), err['msg'])}"
+            for err in exc.errors()
         )
         raise CallQAError(f"{path or 'configuration'}: {problems}") from exc

@@ -111,10 +111,16 @@ def analyse_call(path: Path, audio: CallAudio, meta: CallMeta, settings: Setting
             "skipped",
         )
     events = detect_audio_events(audio, settings.acoustic)
-    metrics = compute_metrics(
-        transcript.utterances, transcript.voice_activity, events, meta, audio.duration_s, settings
-    )
     scorecard = scorecard_for(meta, scorecards(settings))
+    metrics = compute_metrics(
+        transcript.utterances,
+        transcript.voice_activity,
+        events,
+        meta,
+        audio.duration_s,
+        settings,
+        scorecard.phrases,
+    )
     score = score_call(transcript.utterances, metrics, meta, scorecard)
     return CallAnalysis(transcript, events, metrics, scorecard, score)
 
@@ -445,13 +451,18 @@ def describe(index: int, total: int, outcome: Outcome) -> str:
     return head
 
 
-def recompute_metrics(store: Store, call_id: str, settings: Settings) -> CallMetrics | None:
+def recompute_metrics(
+    store: Store, call_id: str, settings: Settings, cards: list[Scorecard] | None = None
+) -> CallMetrics | None:
     """Metrics again from what is stored (utterances, voice activity, audio events), no audio needed:
-    after a supervisor changes a metric setting. Returns None for an unknown call."""
+    after a supervisor changes a metric setting or the scorecard's `phrases`. The phrases are those of
+    the call's scorecard among `cards` (default: the scorecards in force). None for an unknown call."""
     meta = store.load_meta(call_id)
     call = store.call(call_id)
     if meta is None or call is None:
         return None
+    cards = cards if cards is not None else scorecards(settings)
+    card = cards[0] if len(cards) == 1 else scorecard_for(meta, cards)
     metrics = compute_metrics(
         store.load_utterances(call_id),
         store.load_voice_activity(call_id),
@@ -459,6 +470,7 @@ def recompute_metrics(store: Store, call_id: str, settings: Settings) -> CallMet
         meta,
         call["duration_s"],
         settings,
+        card.phrases,
     )
     store.save_metrics(call_id, metrics)
     return metrics

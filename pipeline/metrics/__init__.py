@@ -1,7 +1,11 @@
 """Call metrics: every timing fact the handbook checks, as pure functions over stored records.
 
     events  = detect_audio_events(audio, settings.acoustic)      # while the audio is at hand
-    metrics = compute_metrics(utterances, voice_activity, events, meta, duration_s, settings)
+    metrics = compute_metrics(utterances, voice_activity, events, meta, duration_s, settings, card.phrases)
+
+`phrases` is the call's scorecard's service-phrase vocabulary (rules/default.yaml, `phrases:`),
+matched by pipeline.rules.matching, the one phrase matcher; the metrics stage gets it as data and
+never imports the scoring engine.
 
 The definitions, thresholds and worked examples are in docs/metrics.md; each module's docstring
 states its own.
@@ -19,6 +23,7 @@ from pipeline.metrics.intervals import gaps, intersect, total, union
 from pipeline.metrics.rate import party_rate, share_outside, utterance_rates
 from pipeline.metrics.timing import answer_timing, hangup, nuisance_over_max
 from pipeline.records import AudioEvent, CallMeta, CallMetrics, SpeechTurn, Utterance
+from pipeline.rules.matching import ServicePhrases
 
 __all__ = ["compute_metrics", "detect_audio_events"]
 
@@ -30,6 +35,7 @@ def compute_metrics(
     meta: CallMeta,
     duration_s: float,
     settings: Settings,
+    phrases: ServicePhrases,
 ) -> CallMetrics:
     config = settings.metrics
     utterances = sorted(utterances, key=lambda u: (u.start, u.end))
@@ -39,7 +45,7 @@ def compute_metrics(
     rings, rings_source, connected_at, delay, delay_source = answer_timing(
         events, utterances, meta.ring_seconds, settings.acoustic.ring, voice_activity, config.first_word_min_s
     )
-    holds = find_holds(utterances, events, duration_s, config)
+    holds = find_holds(utterances, events, duration_s, config, phrases)
     last_speech_end = max((u.end for u in utterances), default=connected_at)
     dead_air = find_dead_air(voice_activity, events, holds, connected_at, last_speech_end, config)
 

@@ -1,27 +1,39 @@
 """Holds (HOLD-ASK, HOLD-CHECKIN, HOLD-MAX, HOLD-THANK) and unannounced dead air.
 
 A hold is a stretch of at least `hold_min_s` (10 s) in which the agent does not address the
-customer, whether the line carries silence or music:
+customer, whether the line carries silence or music. Where it ends is decided by what happens
+after the agent speaks, not by the words alone: agents on long holds say 不好意思让您久等了，
+我还在为您查询 and go back to searching.
 
-1. Agent segments are the agent's utterances, joined when less than `hold_reply_window_s` apart.
-2. Between two agent segments (or after the last one, a hold that ends the call) the agent is
-   away; the away time starts once the customer has finished replying — customer utterances
-   that begin within `hold_reply_window_s` of the agent's last words, or of the end of such a
-   reply, push the start back (so 好的 after 请您稍等 is not part of the hold, and a customer
-   who talks at length is being listened to, not kept waiting).
-3. An agent segment no longer than `checkin_max_s` (12 s), with at least `checkin_quiet_s` (4 s)
-   of away time before it, is a check-in — part of the hold around it — when the agent then
-   stays away at least `checkin_away_s` (8 s), or stays away 4 s and the segment says a
-   check-in phrase (还在为您查询, 请您再稍等, 马上就好 …); words of return (让您久等了,
-   感谢您的耐心等待 …) make it the agent's return, which ends the hold.
-4. Away times joined through check-ins form a hold if they span at least `hold_min_s`. Silence
-   after the agent's goodbye (再见, 感谢您的来电 …) is the end of the call, not a hold.
+1. Agent turns are the agent's utterances, joined when less than `hold_reply_window_s` apart.
+2. After each turn the agent is away until the next one (after the last turn, to the end of the
+   recording: a hold that ends the call). Away time starts once the customer has finished
+   replying — customer utterances that begin within `hold_reply_window_s` of the agent's last
+   words, or of the end of such a reply, push the start back (so 好的 after 请您稍等 is not part
+   of the hold, and a customer who talks at length is being listened to, not kept waiting).
+3. A contact — an agent turn no longer than `checkin_max_s` (12 s) after at least
+   `checkin_quiet_s` (4 s) of away time — is a check-in, part of the hold around it, when the
+   waiting goes on after it:
+   - the customer does not take the floor: their speech from the start of the turn to the next
+     away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
+     行我再等等 are back-channels, not a resumed conversation);
+   - the agent then stays away at least `checkin_away_s` (8 s), or at least 4 s when the turn
+     says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …) or
+     hold music covers at least `music_share` of that away time (a check-in over music);
+   - the turn is not a goodbye (`phrases.goodbye`); after the last turn, where the silence runs
+     to the end of the recording, it lasts at least `hold_min_s` (a shorter one is the call
+     ending, not more waiting).
+   Otherwise the conversation has resumed — the agent carried on with the answer, or the
+   customer replied — and the turn is the agent's return, whatever words it contains.
+4. Away times joined through check-ins are a hold if they span at least `hold_min_s`. Silence
+   after the agent's goodbye is the end of the call, not a hold.
 
-For each hold: asked (an ask phrase — 请您稍等, 我帮您查询一下 … — in the agent's words ending
-within `hold_ask_window_s` before it), check-ins and the longest stretch without the agent's
-voice, thanked (a thank phrase — 让您久等了, 感谢您的耐心等待 … — within `hold_thank_window_s`
-after it), music (music events cover at least `music_share` of it), lookup (the ask mentions
-查询/核实/确认: the handbook's 60 s limit applies), ends_call.
+For each hold: asked (a `phrases.hold_ask` phrase — 请您稍等 … — in the agent's words ending within
+`hold_ask_window_s` before it), check-ins and the longest stretch without the agent's voice,
+thanked (a `phrases.hold_thanks` phrase — 让您久等了 … — in the agent's words starting within
+`hold_thank_window_s` after its real end, the return), music (music events cover at least
+`music_share` of it), lookup (the ask mentions `phrases.hold_lookup`: 查询/核实 …, the handbook's
+60 s limit applies), ends_call. Phrases are the scorecard's, matched by pipeline.rules.matching.
 
 Dead air: both parties silent for at least `dead_air_min_s` after the call is connected, not
 covered by music and not inside a hold the agent announced.
@@ -34,87 +46,103 @@ from dataclasses import dataclass
 
 from pipeline.config import MetricsConfig
 from pipeline.metrics.intervals import Span, gaps, intersect, total, union
-from pipeline.metrics.phrases import find_phrase
 from pipeline.records import AudioEvent, Hold, SpeechTurn, Stretch, Utterance
+from pipeline.rules.matching import ServicePhrases
 
 
 @dataclass(frozen=True)
-class _Segment:
+class _Turn:
     start: float
     end: float
     text: str
+    spoken: tuple[Span, ...]  # the agent's utterances in it
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What the hold decisions look at, gathered once."""
+
+    turns: list[_Turn]
+    away: list[Span]  # after each turn, until the next (or the end of the recording)
+    customer: list[Span]
+    music: list[Span]
 
 
 def find_holds(
-    utterances: Sequence[Utterance], events: Sequence[AudioEvent], duration_s: float, config: MetricsConfig
+    utterances: Sequence[Utterance],
+    events: Sequence[AudioEvent],
+    duration_s: float,
+    config: MetricsConfig,
+    phrases: ServicePhrases,
 ) -> list[Hold]:
-    agent = _agent_segments(utterances, config.hold_reply_window_s)
-    if not agent:
+    turns = _agent_turns(utterances, config.hold_reply_window_s)
+    if not turns:
         return []
     customer = sorted((u.start, u.end) for u in utterances if u.speaker == "customer")
-    # Away time after each agent segment (the last one's runs to the end of the recording).
     away: list[Span] = []
-    for i, segment in enumerate(agent):
-        until = agent[i + 1].start if i + 1 < len(agent) else duration_s
-        start = _after_reply(segment.end, until, customer, config.hold_reply_window_s)
-        away.append((start, until))
+    for i, turn in enumerate(turns):
+        until = turns[i + 1].start if i + 1 < len(turns) else duration_s
+        away.append((_after_reply(turn.end, until, customer, config.hold_reply_window_s), until))
+    call = _Call(turns, away, customer, union((e.start, e.end) for e in events if e.kind == "music"))
 
     holds: list[Hold] = []
     i = 0
-    while i < len(agent):
+    while i < len(turns):
         start, end = away[i]
-        checkins: list[_Segment] = []
+        checkins: list[_Turn] = []
         j = i
-        # Join through check-ins: a short agent segment between two quiet stretches.
         while (
-            j + 1 < len(agent)
+            j + 1 < len(turns)
             and away[j][1] - away[j][0] >= config.checkin_quiet_s
-            and _is_checkin(agent[j + 1], away[j + 1][1] - away[j + 1][0], config)
+            and _is_checkin(j + 1, call, config, phrases)
         ):
-            checkins.append(agent[j + 1])
             j += 1
+            checkins.append(turns[j])
             end = away[j][1]
-        closing_last = j + 1 == len(agent) and find_phrase(
-            agent[j].text, config.closing_phrases, config.phrase_max_errors_per_4_chars
-        )
-        if end - start >= config.hold_min_s and not closing_last:
+        goodbye_last = j + 1 == len(turns) and phrases.find(turns[j].text, phrases.goodbye) is not None
+        if end - start >= config.hold_min_s and not goodbye_last:
+            after = turns[j + 1] if j + 1 < len(turns) else None
             holds.append(
-                _describe(
-                    start,
-                    end,
-                    agent[i],
-                    agent[j + 1] if j + 1 < len(agent) else None,
-                    checkins,
-                    utterances,
-                    events,
-                    duration_s,
-                    config,
-                )
+                _describe(start, end, after, checkins, utterances, call, duration_s, config, phrases)
             )
         i = j + 1
     return holds
 
 
-def _is_checkin(segment: _Segment, away_after_s: float, config: MetricsConfig) -> bool:
-    """A short word to the waiting customer, after which the agent goes away again."""
-    if segment.end - segment.start > config.checkin_max_s or away_after_s < config.checkin_quiet_s:
+def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhrases) -> bool:
+    """Turn k is a word to the waiting customer after which the waiting goes on (step 3)."""
+    turn, (away_start, away_end) = call.turns[k], call.away[k]
+    if turn.end - turn.start > config.checkin_max_s:
+        return False  # the agent carries on: the answer, not a word in passing
+    customer_speech = total(intersect(call.customer, gaps(turn.spoken, turn.start, away_start)))
+    if customer_speech > config.checkin_reply_max_s:
+        return False  # the customer took the floor: the conversation has resumed
+    away_s = away_end - away_start
+    if away_s < config.checkin_quiet_s:
+        return False  # the agent went on talking
+    if phrases.find(turn.text, phrases.goodbye) is not None:
         return False
-    if find_phrase(segment.text, config.hold_return_phrases, 0):
-        return False  # 让您久等了 …: the agent is back
-    return away_after_s >= config.checkin_away_s or bool(
-        find_phrase(segment.text, config.checkin_phrases, config.phrase_max_errors_per_4_chars)
-    )
+    if k + 1 == len(call.turns):
+        # silence until the recording ends: more waiting only if it is a hold in its own right, else
+        # the call ended (the customer hung up after 请问还有其他问题吗)
+        return away_s >= config.hold_min_s
+    if away_s >= config.checkin_away_s:
+        return True
+    music = total(intersect(call.music, [(away_start, away_end)]))
+    return music >= config.music_share * away_s or phrases.find(turn.text, phrases.hold_checkin) is not None
 
 
-def _agent_segments(utterances: Sequence[Utterance], join_s: float) -> list[_Segment]:
-    segments: list[_Segment] = []
+def _agent_turns(utterances: Sequence[Utterance], join_s: float) -> list[_Turn]:
+    turns: list[_Turn] = []
     for u in sorted((u for u in utterances if u.speaker == "agent"), key=lambda u: u.start):
-        if segments and u.start - segments[-1].end < join_s:
-            last = segments[-1]
-            segments[-1] = _Segment(last.start, max(last.end, u.end), last.text + u.text)
+        if turns and u.start - turns[-1].end < join_s:
+            last = turns[-1]
+            turns[-1] = _Turn(
+                last.start, max(last.end, u.end), last.text + u.text, (*last.spoken, (u.start, u.end))
+            )
         else:
-            segments.append(_Segment(u.start, u.end, u.text))
-    return segments
+            turns.append(_Turn(u.start, u.end, u.text, ((u.start, u.end),)))
+    return turns
 
 
 def _after_reply(start: float, until: float, customer: Sequence[Span], window_s: float) -> float:
@@ -130,21 +158,21 @@ def _after_reply(start: float, until: float, customer: Sequence[Span], window_s:
 def _describe(
     start: float,
     end: float,
-    before: _Segment,
-    after: _Segment | None,
-    checkins: Sequence[_Segment],
+    after: _Turn | None,
+    checkins: Sequence[_Turn],
     utterances: Sequence[Utterance],
-    events: Sequence[AudioEvent],
+    call: _Call,
     duration_s: float,
     config: MetricsConfig,
+    phrases: ServicePhrases,
 ) -> Hold:
     ask_text = " ".join(
         u.text
         for u in utterances
         if u.speaker == "agent" and start - config.hold_ask_window_s <= u.end <= start + 0.5
     )
-    asked = find_phrase(ask_text, config.hold_ask_phrases, config.phrase_max_errors_per_4_chars)
-    lookup = asked is not None and find_phrase(ask_text, config.hold_lookup_phrases, 0) is not None
+    asked = phrases.find(ask_text, phrases.hold_ask) is not None
+    lookup = asked and phrases.find(ask_text, phrases.hold_lookup) is not None
     thank_text = (
         " ".join(
             u.text
@@ -154,19 +182,19 @@ def _describe(
         if after is not None
         else ""
     )
-    thanked = find_phrase(thank_text, config.hold_thank_phrases, config.phrase_max_errors_per_4_chars)
+    thanked = phrases.find(thank_text, phrases.hold_thanks) is not None
     contacts = [start, *(t for c in checkins for t in (c.start, c.end)), end]
     longest_quiet = max(contacts[k + 1] - contacts[k] for k in range(0, len(contacts), 2))
-    music = total(intersect([(e.start, e.end) for e in events if e.kind == "music"], [(start, end)]))
+    music = total(intersect(call.music, [(start, end)]))
     return Hold(
         start=round(start, 3),
         end=round(end, 3),
-        asked=asked is not None,
+        asked=asked,
         ask_text=ask_text or None,
         checkins=len(checkins),
         checkin_times=tuple(round(c.start, 3) for c in checkins),
         max_checkin_gap_s=round(longest_quiet, 3),
-        thanked=thanked is not None,
+        thanked=thanked,
         thank_text=thank_text or None,
         music=music >= config.music_share * (end - start),
         ends_call=after is None or end >= duration_s - 1e-6,

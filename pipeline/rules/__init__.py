@@ -8,14 +8,34 @@
 Writing and tuning a scorecard: docs/scorecard.md.
 """
 
-from pipeline.rules.engine import score_call
-from pipeline.rules.scorecard import (
-    DEFAULT_SCORECARD,
-    Scorecard,
-    load_scorecard,
-    load_scorecards,
-    parse_scorecard,
-    scorecard_for,
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.rules.engine import score_call
+    from pipeline.rules.scorecard import (
+        DEFAULT_SCORECARD,
+        Scorecard,
+        load_scorecard,
+        load_scorecards,
+        parse_scorecard,
+        scorecard_for,
+    )
+
+# Imported on first use: the metrics stage imports pipeline.rules.matching (the one phrase matcher)
+# and must not pull in the scoring engine with it.
+_HOMES = {"score_call": "pipeline.rules.engine"} | dict.fromkeys(
+    (
+        "DEFAULT_SCORECARD",
+        "Scorecard",
+        "load_scorecard",
+        "load_scorecards",
+        "parse_scorecard",
+        "scorecard_for",
+    ),
+    "pipeline.rules.scorecard",
 )
 
 __all__ = [
@@ -27,3 +47,9 @@ __all__ = [
     "score_call",
     "scorecard_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'pipeline.rules' has no attribute {name!r}")

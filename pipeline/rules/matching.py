@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Literal
@@ -462,3 +463,44 @@ def search_literal(
             found.append(Match(cur_start[m], j, round(cur[m], 6), m))
         prev, prev_start = cur, cur_start
     return found
+
+
+# ---- the scorecard's phrase vocabulary, for the metrics stage -----------------------------------
+
+
+@dataclass(frozen=True)
+class ServicePhrases:
+    """The scorecard's `phrases` section as the metrics stage receives it: the service phrases that
+    decide facts about holds, with the scorecard's matching costs. The rules reference the same lists
+    (`patterns: phrases.hold_ask`), and both are matched by this module, so a phrase a supervisor
+    adds counts for the rule and for the metric alike."""
+
+    hold_ask: tuple[str, ...] = ()  # asking the customer to wait (请您稍等)
+    hold_checkin: tuple[str, ...] = ()  # words of a check-in during a hold (还在为您查询)
+    hold_thanks: tuple[str, ...] = ()  # thanks after a hold (让您久等了)
+    hold_lookup: tuple[str, ...] = ()  # the wait is a look-up (查询, 核实)
+    goodbye: tuple[str, ...] = ()  # the agent is ending the call (再见)
+    costs: Costs = Costs()
+    # Extra edit cost allowed when the metrics ask "was it said" (scorecard matching.metrics_slack):
+    # a fact about the call must not flip on one near-sounding character (请您收等 for 请您稍等);
+    # the rules keep their own budget and send such near misses to review.
+    slack: float = 0.5
+
+    def find(self, text: str, patterns: Sequence[str]) -> str | None:
+        """The pattern of `patterns` said in `text` (the closest match), or None."""
+        found = best_match(text, patterns, self.costs, self.slack)
+        return found[0] if found is not None else None
+
+
+def best_match(
+    text: str, patterns: Sequence[str], costs: Costs, slack: float = 0.0
+) -> tuple[str, Match] | None:
+    """The pattern of `patterns` that matches `text` most closely (longer first on a tie), with its
+    match; `slack` widens every pattern's budget."""
+    norm = canonical(text)
+    best: tuple[str, Match] | None = None
+    for source in patterns:
+        for match in compile_pattern(source).search(norm, costs, slack):
+            if best is None or (match.similarity, match.length) > (best[1].similarity, best[1].length):
+                best = (source, match)
+    return best

@@ -8,7 +8,7 @@ JSON Schema, for editors that validate YAML while a supervisor types.
 from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -372,6 +372,68 @@ class Matching(Strict):
     time_slack_s: float = Field(1.0, ge=0)
     metric_margin: float = Field(0.05, ge=0, lt=1)
     near_miss_margin: float = Field(1.0, ge=0)
+    metrics_slack: float = Field(0.5, ge=0)
+
+
+PHRASE_REFERENCE = "phrases."
+
+
+class Phrases(Strict):
+    """The service-phrase vocabulary (`phrases:`): named lists that rules reference and that the
+    metrics stage matches with the same engine (docs/scorecard.md, section 1)."""
+
+    hold_ask: Patterns = Field(description="请客户等待、征求同意（HOLD-ASK；指标的“已征询”）")
+    hold_checkin: Patterns = Field(description="等待中的回应（指标：短暂回来说这些话又离开，是中途回应）")
+    hold_thanks: Patterns = Field(description="等待后致谢（HOLD-THANK；指标的“已致谢”）")
+    hold_lookup: Patterns = Field(description="查询类等待的字样（HOLD-MAX 的查询上限；指标的 lookup）")
+    goodbye: Patterns = Field(description="告别语：之后的静音是通话结束，不是等待")
+
+
+def expand_phrase_references(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
+    """`patterns: phrases.hold_ask` in a rule (or an item `phrases.hold_ask` in a pattern list) → the
+    list of that name in the scorecard's `phrases` section, before the rules are validated.
+
+    Returns the expanded data and, for each reference to a list that is not there,
+    (rule index, field path, problem)."""
+    vocabulary = data.get("phrases")
+    rules = data.get("rules")
+    if not isinstance(rules, list):
+        return data, []
+    problems: list[tuple[int, str, str]] = []
+
+    def resolve(name: str, index: int, path: str) -> list[Any] | None:
+        key = name[len(PHRASE_REFERENCE) :]
+        if not isinstance(vocabulary, dict):
+            problems.append((index, path, f"引用了 {name}，但评分表没有 phrases 词表"))
+            return None
+        found = vocabulary.get(key)
+        if not isinstance(found, list):
+            known = "、".join(str(k) for k in vocabulary) or "（空）"
+            problems.append((index, path, f"词表 phrases 里没有 {key}（有：{known}）"))
+            return None
+        return list(found)
+
+    def is_reference(value: Any) -> bool:
+        return isinstance(value, str) and value.startswith(PHRASE_REFERENCE)
+
+    def walk(value: Any, index: int, path: str) -> Any:
+        if is_reference(value):
+            found = resolve(value, index, path)
+            return value if found is None else found
+        if isinstance(value, dict):
+            return {k: walk(v, index, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            out: list[Any] = []
+            for i, item in enumerate(value):
+                if is_reference(item):
+                    out.extend(resolve(item, index, f"{path}[{i}]") or [item])
+                else:
+                    out.append(walk(item, index, f"{path}[{i}]"))
+            return out
+        return value
+
+    expanded = [walk(rule, i, "") for i, rule in enumerate(rules)]
+    return {**data, "rules": expanded}, problems
 
 
 class AppliesTo(Strict):
@@ -391,4 +453,5 @@ class ScorecardSpec(Strict):
     description: str = ""
     applies_to: AppliesTo | None = None
     matching: Matching = Matching()
+    phrases: Phrases | None = None
     rules: Annotated[list[Rule], Field(min_length=1)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from pydantic import ValidationError
 from pipeline.errors import CallQAError
 from pipeline.records import CallMeta
 from pipeline.rules.handbook import handbook_rule
-from pipeline.rules.matching import Costs
-from pipeline.rules.schema import RULE_TYPES, Rule, ScorecardSpec
+from pipeline.rules.matching import Costs, ServicePhrases
+from pipeline.rules.schema import RULE_TYPES, Rule, ScorecardSpec, expand_phrase_references
 
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 DEFAULT_SCORECARD = REPO_RULES / "default.yaml"
@@ -53,6 +54,23 @@ class Scorecard:
             max_gap_chars=m.max_gap_chars,
         )
 
+    @property
+    def phrases(self) -> ServicePhrases:
+        """The service-phrase vocabulary for the metrics stage: this scorecard's `phrases` section,
+        else the default scorecard's (a business line's card may leave it out)."""
+        section = self.spec.phrases
+        if section is None:
+            return default_phrases()
+        return ServicePhrases(
+            hold_ask=tuple(section.hold_ask),
+            hold_checkin=tuple(section.hold_checkin),
+            hold_thanks=tuple(section.hold_thanks),
+            hold_lookup=tuple(section.hold_lookup),
+            goodbye=tuple(section.goodbye),
+            costs=self.costs,
+            slack=self.spec.matching.metrics_slack,
+        )
+
     def applies_to(self, meta: CallMeta) -> bool:
         target = self.spec.applies_to
         if target is None:
@@ -81,6 +99,15 @@ def parse_scorecard(content: str, path: Path | str | None = None) -> Scorecard:
         raise CallQAError(
             f"{where}：评分表应是一个 YAML 映射（kind、name、rules …），实际是 {type(data).__name__}"
         )
+    data, unknown = expand_phrase_references(data)
+    if unknown:
+        raise CallQAError(
+            f"{where}：评分表有 {len(unknown)} 处错误，未采用：\n"
+            + "\n".join(
+                f"{where}：规则 {_rule_name(data, i)}：字段 {field}：{problem}"
+                for i, field, problem in unknown
+            )
+        )
     try:
         spec = ScorecardSpec.model_validate(data)
     except ValidationError as exc:
@@ -95,6 +122,19 @@ def parse_scorecard(content: str, path: Path | str | None = None) -> Scorecard:
         path=Path(path) if path is not None else None,
         spec=spec,
     )
+
+
+def default_phrases() -> ServicePhrases:
+    """The vocabulary of the repository's default scorecard (re-read when the file changes)."""
+    return _phrases_of(DEFAULT_SCORECARD.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=4)
+def _phrases_of(content: str) -> ServicePhrases:
+    card = parse_scorecard(content, DEFAULT_SCORECARD)
+    if card.spec.phrases is None:
+        raise CallQAError(f"{DEFAULT_SCORECARD}：默认评分表必须有 phrases 词表（其他评分表不写时沿用它）")
+    return card.phrases
 
 
 def load_scorecards(folder: Path | str) -> list[Scorecard]:
@@ -153,6 +193,11 @@ def _yaml(content: str, where: str) -> Any:
         line = f"第 {mark.line + 1} 行" if mark is not None else "位置未知"
         problem = getattr(exc, "problem", None) or str(exc)
         raise CallQAError(f"{where}：YAML 格式错误（{line}）：{problem}") from None
+
+
+def _rule_name(data: dict, index: int) -> str:
+    raw = data["rules"][index]
+    return str(raw["id"]) if isinstance(raw, dict) and raw.get("id") else f"第 {index + 1} 条规则"
 
 
 def _describe(exc: ValidationError, data: dict, where: str) -> str:

@@ -1,0 +1,296 @@
+"""Holds and dead air (docs/metrics.md, "Holds") on hand-built timelines.
+
+Where a hold ends is decided by what follows an agent's words, not by the words: the tests put the
+same words in different surroundings and expect different holds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.config import MetricsConfig, Settings
+from pipeline.metrics import compute_metrics
+from pipeline.metrics.holds import find_dead_air, find_holds
+from pipeline.records import AudioEvent, CallMeta, CharTiming, Hold, SpeechTurn, Utterance
+from pipeline.rules import DEFAULT_SCORECARD, load_scorecard, score_call
+
+CONFIG = MetricsConfig()
+CARD = load_scorecard(DEFAULT_SCORECARD)
+PHRASES = CARD.phrases
+ASK = "我帮您查询一下，请您稍等可以吗？"
+APOLOGY = "不好意思让您久等了，我还在为您查询"  # an apologetic check-in that carries return words
+
+
+def utt(speaker: str, start: float, end: float, text: str) -> Utterance:
+    """An utterance whose spoken characters are spread evenly over its time."""
+    spoken = [c for c in text if c.isalnum()]
+    step = (end - start) / max(len(spoken), 1)
+    chars = tuple(CharTiming(c, start + i * step, start + (i + 1) * step, 0.9) for i, c in enumerate(spoken))
+    return Utterance(speaker, start, end, text, chars, 0.9)
+
+
+def holds(
+    utterances: list[Utterance], duration_s: float, events: list[AudioEvent] | None = None
+) -> list[Hold]:
+    return find_holds(utterances, events or [], duration_s, CONFIG, PHRASES)
+
+
+def verdicts(utterances: list[Utterance], duration_s: float) -> dict[str, bool]:
+    """The default scorecard's hold rules on the call, through the metrics stage."""
+    activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+    metrics = compute_metrics(utterances, activity, [], CallMeta("c"), duration_s, Settings(), PHRASES)
+    score = score_call(utterances, metrics, CallMeta("c"), CARD)
+    return {f.rule_id: f.passed for f in score.findings if f.rule_id.startswith("HOLD-")}
+
+
+# ---- the 122 s hold with two apologetic check-ins -----------------------------------------------
+
+
+def _long_hold() -> list[Utterance]:
+    return [
+        utt("agent", 10.0, 14.0, ASK),
+        utt("customer", 14.5, 15.0, "好的"),
+        utt("agent", 25.0, 29.0, APOLOGY),  # 10 s after the hold began
+        utt("customer", 29.3, 29.8, "嗯好"),  # a back-channel, not a resumed conversation
+        utt("agent", 40.0, 44.0, "感谢您的耐心，我还在帮您核实"),
+        utt("agent", 137.0, 142.0, "让您久等了，查到了，您的订单明天发货"),
+        utt("customer", 142.5, 143.5, "好的谢谢"),
+        utt("agent", 144.0, 146.0, "请问还有其他问题吗"),
+    ]
+
+
+def test_apologetic_checkins_do_not_split_a_long_hold() -> None:
+    (hold,) = holds(_long_hold(), 150.0)
+    assert (hold.start, hold.end) == (15.0, 137.0) and hold.duration == pytest.approx(122.0)
+    assert hold.asked and hold.lookup and hold.thanked and not hold.ends_call
+    assert hold.checkins == 2 and hold.checkin_times == (25.0, 40.0)
+    assert hold.max_checkin_gap_s == pytest.approx(93.0)  # 44.0 to 137.0
+    assert hold.thank_text is not None and "查到了" in hold.thank_text  # the real return, not a check-in
+
+
+def test_the_long_hold_is_asked_once_and_too_long() -> None:
+    assert verdicts(_long_hold(), 150.0) == {
+        "HOLD-ASK": True,  # asked before the hold; the check-ins start no new hold to ask for
+        "HOLD-CHECKIN": False,  # 93 s without a word to the customer
+        "HOLD-MAX": False,  # 122 s, over the limit (a look-up: 60 s)
+        "HOLD-THANK": True,
+    }
+
+
+# ---- the same words, different surroundings -----------------------------------------------------
+
+
+def _contact_then(after: list[Utterance]) -> list[Utterance]:
+    return [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 20.0, 24.0, APOLOGY + "，您的订单在仓库"),
+        *after,
+        utt("customer", 45.5, 46.0, "好"),
+        utt("agent", 46.5, 49.0, "请问还有其他问题吗"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "after", "end", "checkins"),
+    [
+        # waiting goes on (a back-channel from the customer, the agent away 16 s): a check-in
+        (
+            "waiting",
+            [utt("customer", 24.4, 25.0, "好的"), utt("agent", 41.0, 45.0, "查到了，明天发货")],
+            41.0,
+            1,
+        ),
+        # the customer takes the floor, the agent thinks it over: the conversation resumed at 20.0
+        (
+            "customer replies",
+            [
+                utt("customer", 24.4, 28.0, "那能不能帮我改到后天再送过来"),
+                utt("agent", 37.0, 45.0, "可以的，已经帮您改好了"),
+            ],
+            20.0,
+            0,
+        ),
+        # the agent carries on with the answer: resumed at 20.0
+        ("agent carries on", [utt("agent", 25.0, 45.0, "明天上午从仓库发出，后天就能送到您家里")], 20.0, 0),
+    ],
+)
+def test_what_follows_decides_whether_the_agent_returned(
+    case: str, after: list[Utterance], end: float, checkins: int
+) -> None:
+    (hold,) = holds(_contact_then(after), 50.0)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, end, checkins), case
+
+
+def test_a_return_that_carries_the_answer_without_thanks() -> None:
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 30.0, 35.0, "查到了，您的订单明天发货"),
+        utt("customer", 35.5, 36.0, "好"),
+        utt("agent", 36.5, 39.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 45.0)
+    assert (hold.start, hold.end) == (5.0, 30.0) and hold.asked and not hold.thanked
+    assert verdicts(utterances, 45.0)["HOLD-THANK"] is False
+
+
+def test_a_checkin_spoken_over_music_keeps_the_hold_when_the_music_goes_on() -> None:
+    # a garbled word over the music, the agent away only 6 s after it: too short on its own, but
+    # the hold music playing again says the customer is still waiting
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 20.0, 22.0, "嗯那个您"),
+        utt("agent", 28.0, 32.0, "让您久等了，您的订单明天发货"),
+        utt("customer", 32.5, 33.0, "好"),
+        utt("agent", 33.5, 36.0, "请问还有其他问题吗"),
+    ]
+    music = [AudioEvent("music", 5.5, 19.5, "agent"), AudioEvent("music", 22.5, 27.5, "agent")]
+    (hold,) = holds(utterances, 40.0, music)
+    assert (hold.start, hold.end, hold.checkins, hold.music) == (5.0, 28.0, 1, True) and hold.thanked
+    (silent,) = holds(utterances, 40.0, music[:1])  # no music after it: the agent came back at 20.0
+    assert (silent.start, silent.end, silent.checkins) == (5.0, 20.0, 0)
+
+
+def test_a_hold_that_ends_the_call_after_an_apologetic_checkin() -> None:
+    utterances = [
+        utt("agent", 0.0, 3.0, "请您稍等，我帮您查一下"),
+        utt("customer", 3.2, 3.6, "好"),
+        utt("agent", 20.0, 24.0, APOLOGY),
+        utt("customer", 24.5, 25.0, "好的"),
+    ]
+    (hold,) = holds(utterances, 60.0)
+    assert (hold.start, hold.end, hold.checkins) == (3.6, 60.0, 1) and hold.ends_call and not hold.thanked
+
+
+def test_customer_backchannels_inside_a_checkin_do_not_end_the_hold() -> None:
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 18.0, 20.0, "还在为您查询"),
+        utt("customer", 20.2, 20.7, "嗯"),  # between the two halves of the check-in
+        utt("agent", 21.5, 23.5, "请您再稍等一下"),
+        utt("customer", 23.8, 24.6, "好的好的"),
+        utt("agent", 36.0, 39.0, "感谢您的耐心等待，您的订单明天发货"),
+        utt("customer", 39.5, 40.0, "好"),
+        utt("agent", 40.5, 43.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 45.0)
+    assert (hold.start, hold.end, hold.checkins, hold.checkin_times) == (5.0, 36.0, 1, (18.0,))
+    assert hold.max_checkin_gap_s == pytest.approx(13.0)  # 5.0 to 18.0; 23.5 to 36.0 is 12.5
+
+
+def test_a_goodbye_is_never_a_checkin() -> None:
+    utterances = [
+        utt("agent", 0.0, 3.0, "请您稍等"),
+        utt("customer", 3.3, 3.8, "好"),
+        utt("agent", 20.0, 24.0, "不好意思系统查不到，稍后给您回电，再见"),
+    ]
+    (hold,) = holds(utterances, 40.0)
+    assert (hold.start, hold.end, hold.ends_call) == (
+        3.8,
+        20.0,
+        False,
+    )  # the silence after the goodbye is not a hold
+
+
+# ---- the definitions' other edges ---------------------------------------------------------------
+
+
+def test_asked_hold_with_a_checkin_and_thanks() -> None:
+    utterances = [
+        utt("agent", 10.0, 14.0, ASK),
+        utt("customer", 14.5, 15.0, "好的"),  # the reply belongs before the hold
+        utt("agent", 27.0, 30.0, "还在为您查询，请您再稍等一下"),
+        utt("agent", 44.0, 48.0, "让您久等了，您的订单明天发货"),
+        utt("customer", 48.5, 49.0, "好"),
+        utt("agent", 49.5, 52.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 60.0)
+    assert (hold.start, hold.end, hold.duration) == (15.0, 44.0, 29.0)
+    assert hold.asked and hold.lookup and hold.thanked and not hold.music and not hold.ends_call
+    assert hold.checkins == 1 and hold.checkin_times == (27.0,)
+    assert hold.max_checkin_gap_s == pytest.approx(14.0)  # 30.0 to 44.0
+
+
+def test_a_short_checkin_wait_counts_when_the_words_say_so() -> None:
+    # away only 6 s after the contact: a check-in because it says 马上就好, a return otherwise
+    def call(contact: str) -> list[Utterance]:
+        return [
+            utt("agent", 0.0, 4.0, ASK),
+            utt("customer", 4.5, 5.0, "好的"),
+            utt("agent", 18.0, 20.0, contact),
+            utt("agent", 26.0, 30.0, "您的订单明天发货"),
+            utt("customer", 30.5, 31.0, "好"),
+        ]
+
+    assert [(h.start, h.end) for h in holds(call("马上就好"), 35.0)] == [(5.0, 26.0)]
+    assert [(h.start, h.end) for h in holds(call("查到了，"), 35.0)] == [(5.0, 18.0)]
+
+
+def test_unasked_hold_is_not_asked() -> None:
+    utterances = [
+        utt("agent", 0.0, 3.0, "好的，这个问题啊"),
+        utt("agent", 20.0, 24.0, "查到了，您的积分已经到账"),
+        utt("customer", 24.5, 26.0, "好的谢谢"),
+        utt("agent", 26.5, 28.0, "不客气"),
+    ]
+    (hold,) = holds(utterances, 30.0)
+    assert (hold.start, hold.end) == (3.0, 20.0) and not hold.asked and not hold.thanked
+    assert hold.max_checkin_gap_s == pytest.approx(17.0)
+
+
+def test_garbled_ask_and_thanks_are_still_recognised() -> None:
+    # 清/请 and 将/让 are homophones or near readings: within the scorecard's matching budget
+    utterances = [
+        utt("agent", 0.0, 3.0, "我帮您查选一下清您稍等"),
+        utt("agent", 20.0, 23.0, "将您久等吗，查到了"),
+        utt("customer", 23.5, 24.0, "好"),
+        utt("agent", 24.5, 27.0, "您的订单明天到"),
+    ]
+    (hold,) = holds(utterances, 30.0)
+    assert hold.asked and hold.lookup and hold.thanked
+
+
+def test_a_hold_that_ends_the_call() -> None:
+    utterances = [utt("agent", 0.0, 3.0, "请您稍等，我帮您查一下"), utt("customer", 3.2, 3.6, "好")]
+    (hold,) = holds(utterances, 40.0)
+    assert hold.ends_call and (hold.start, hold.end) == (3.6, 40.0) and not hold.thanked
+
+
+def test_silence_after_goodbye_and_a_customer_talking_at_length_are_not_holds() -> None:
+    utterances = [
+        utt("agent", 0.0, 3.0, "请问有什么可以帮您"),
+        utt("customer", 3.5, 12.0, "我上周买的电饭煲用了两次就坏了"),
+        utt("customer", 13.0, 20.0, "打不开盖子也不能加热"),
+        utt("agent", 21.0, 24.0, "感谢您的来电，再见"),
+    ]
+    assert holds(utterances, 60.0) == []
+
+
+def test_music_hold_and_dead_air() -> None:
+    utterances = [
+        utt("agent", 0.0, 3.0, "请您稍等"),
+        utt("agent", 30.0, 33.0, "感谢您的耐心等待"),
+        utt("customer", 33.5, 35.0, "好的"),
+        utt("agent", 35.5, 38.0, "您的订单已经发货了"),
+        utt("customer", 38.5, 40.0, "那什么时候到"),
+        utt("agent", 47.0, 49.0, "明天下午"),
+    ]
+    events = [AudioEvent("music", 4.0, 29.0, "agent")]
+    (hold,) = holds(utterances, 50.0, events)
+    assert hold.music and hold.asked and hold.thanked and (hold.start, hold.end) == (3.0, 30.0)
+    activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+    dead_air = find_dead_air(activity, events, [hold], connected_at=0.0, last_speech_end=49.0, config=CONFIG)
+    # 40-47: 7 s in which nobody speaks and nothing was announced; the music hold is not dead air
+    assert [(d.start, d.end) for d in dead_air] == [(40.0, 47.0)]
+
+
+def test_the_metrics_stage_does_not_load_the_scoring_engine() -> None:
+    code = "import sys, pipeline.metrics; print('pipeline.rules.engine' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
