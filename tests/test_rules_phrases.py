@@ -1,0 +1,121 @@
+"""The scorecard's phrase vocabulary (`phrases:`): one list serves the rules and the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import MetricsConfig, Settings, load_settings
+from pipeline.errors import CallQAError
+from pipeline.metrics import compute_metrics
+from pipeline.metrics.holds import find_holds
+from pipeline.records import CallMeta, CharTiming, SpeechTurn, Utterance
+from pipeline.rules import DEFAULT_SCORECARD, Scorecard, load_scorecard, parse_scorecard, score_call
+
+VOCABULARY = """\
+phrases:
+  hold_ask: [请您稍等]
+  hold_checkin: [还在]
+  hold_thanks: [{thanks}]
+  hold_lookup: [查询]
+  goodbye: [再见]
+"""
+HOLD_THANK = """\
+rules:
+  - id: HOLD-THANK
+    title: 等待后致谢
+    category: 服务过程
+    type: hold
+    check: thanked
+    window: {{after_hold_s: 15}}
+    patterns: {patterns}
+    deduction: 3
+"""
+
+
+def card(
+    thanks: str = "让您久等了", patterns: str = "phrases.hold_thanks", vocabulary: bool = True
+) -> Scorecard:
+    text = "kind: scorecard\nname: 测试\n"
+    text += VOCABULARY.format(thanks=thanks) if vocabulary else ""
+    return parse_scorecard(text + HOLD_THANK.format(patterns=patterns), "line.yaml")
+
+
+def utt(speaker: str, start: float, end: float, text: str) -> Utterance:
+    step = (end - start) / len(text)
+    chars = tuple(CharTiming(c, start + i * step, start + (i + 1) * step, 0.9) for i, c in enumerate(text))
+    return Utterance(speaker, start, end, text, chars, 0.9)
+
+
+CALL = [
+    utt("agent", 0.0, 3.0, "请您稍等"),
+    utt("customer", 3.5, 4.0, "好的"),
+    utt("agent", 30.0, 34.0, "多谢您等我这么久，查到了"),
+    utt("customer", 34.5, 35.0, "好"),
+    utt("agent", 35.5, 38.0, "还有别的问题吗"),
+]
+
+
+def thanked(scorecard: Scorecard) -> tuple[bool, bool]:
+    """(the metrics' hold.thanked, the rule's verdict) for CALL under the scorecard."""
+    activity = [SpeechTurn(u.speaker, u.start, u.end) for u in CALL]
+    metrics = compute_metrics(CALL, activity, [], CallMeta("c"), 40.0, Settings(), scorecard.phrases)
+    (finding,) = score_call(CALL, metrics, CallMeta("c"), scorecard).findings
+    (hold,) = metrics.holds
+    return hold.thanked, finding.passed
+
+
+def test_one_edit_to_the_vocabulary_changes_the_metric_and_the_rule_alike() -> None:
+    assert thanked(card()) == (False, False)
+    assert thanked(card(thanks="多谢您等我")) == (True, True)
+
+
+def test_a_reference_can_sit_among_other_patterns() -> None:
+    (rule,) = card(patterns="[phrases.hold_thanks, 感谢您的耐心]").rules
+    assert rule.patterns == ["让您久等了", "感谢您的耐心"]
+
+
+def test_a_reference_to_a_missing_list_names_the_rule_and_the_field() -> None:
+    with pytest.raises(CallQAError) as caught:
+        card(patterns="phrases.hold_thank")
+    assert "规则 HOLD-THANK：字段 patterns：词表 phrases 里没有 hold_thank（有：hold_ask、" in str(
+        caught.value
+    )
+    with pytest.raises(CallQAError, match="引用了 phrases.hold_thanks，但评分表没有 phrases 词表"):
+        card(vocabulary=False)
+
+
+def test_a_vocabulary_list_is_checked_like_patterns() -> None:
+    with pytest.raises(CallQAError, match="phrases.hold_thanks"):
+        card(thanks="'re:('")
+    bad = "kind: scorecard\nname: x\nphrases:\n  hold_ask: [稍等]\n" + HOLD_THANK.format(patterns="[久等]")
+    with pytest.raises(CallQAError, match="字段 phrases.hold_checkin：缺少必填字段"):
+        parse_scorecard(bad, "line.yaml")
+
+
+def test_the_default_scorecards_rules_and_metrics_share_its_lists() -> None:
+    default = load_scorecard(DEFAULT_SCORECARD)
+    rules = {r.id: r for r in default.rules}
+    assert tuple(rules["HOLD-ASK"].patterns) == default.phrases.hold_ask
+    assert tuple(rules["HOLD-THANK"].patterns) == default.phrases.hold_thanks
+    assert tuple(rules["HOLD-MAX"].lookup_patterns) == default.phrases.hold_lookup
+    # a business line's card without the section uses the default's vocabulary for the metrics
+    assert card(patterns="[让您久等了]", vocabulary=False).phrases == default.phrases
+
+
+def test_the_metrics_match_with_the_scorecards_costs() -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    ask = [utt("agent", 0.0, 3.0, "好的请您收等"), utt("agent", 20.0, 22.0, "您的订单明天到")]
+    (hold,) = find_holds(ask, [], 30.0, MetricsConfig(), phrases)
+    assert hold.asked  # 收/稍: one near-sounding character, within metrics_slack
+    (strict,) = find_holds(ask, [], 30.0, MetricsConfig(), replace(phrases, slack=0.0))
+    assert not strict.asked
+
+
+def test_settings_refuse_the_phrase_keys_that_moved_to_the_scorecard(tmp_path: Path) -> None:
+    toml = tmp_path / "callqa.toml"
+    toml.write_text('[metrics]\nhold_ask_phrases = ["请您稍等"]\n', encoding="utf-8")
+    with pytest.raises(CallQAError, match=r"metrics\.hold_ask_phrases: phrases moved to the scorecard"):
+        load_settings(toml)
