@@ -83,15 +83,15 @@ def test_a_reference_to_a_missing_list_names_the_rule_and_the_field() -> None:
     assert "规则 HOLD-THANK：字段 patterns：词表 phrases 里没有 hold_thank（有：hold_ask、" in str(
         caught.value
     )
-    with pytest.raises(CallQAError, match="引用了 phrases.hold_thanks，但评分表没有 phrases 词表"):
+    with pytest.raises(CallQAError, match=r"引用了 phrases\.hold_thanks，但评分表没有 phrases 词表"):
         card(vocabulary=False)
 
 
 def test_a_vocabulary_list_is_checked_like_patterns() -> None:
-    with pytest.raises(CallQAError, match="phrases.hold_thanks"):
+    with pytest.raises(CallQAError, match=r"phrases\.hold_thanks"):
         card(thanks="'re:('")
     bad = "kind: scorecard\nname: x\nphrases:\n  hold_ask: [稍等]\n" + HOLD_THANK.format(patterns="[久等]")
-    with pytest.raises(CallQAError, match="字段 phrases.hold_checkin：缺少必填字段"):
+    with pytest.raises(CallQAError, match=r"字段 phrases\.hold_checkin：缺少必填字段"):
         parse_scorecard(bad, "line.yaml")
 
 
