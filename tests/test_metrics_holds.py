@@ -35,7 +35,7 @@ def utt(speaker: str, start: float, end: float, text: str) -> Utterance:
 def holds(
     utterances: list[Utterance], duration_s: float, events: list[AudioEvent] | None = None
 ) -> list[Hold]:
-    return find_holds(utterances, events or [], duration_s, CONFIG, PHRASES)
+    return find_holds(utterances, [], events or [], duration_s, CONFIG, PHRASES)
 
 
 def verdicts(utterances: list[Utterance], duration_s: float) -> dict[str, bool]:
@@ -294,3 +294,25 @@ def test_the_metrics_stage_does_not_load_the_scoring_engine() -> None:
     code = "import sys, pipeline.metrics; print('pipeline.rules.engine' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_hold_starts_where_the_voices_stop() -> None:
+    # the recogniser dropped the customer's 好的 (voiced 4.3-4.9) and stretched the agent's 请您稍等
+    # over the first second of the hold music (voiced to 3.0, music from 3.2)
+    utterances = [
+        utt("agent", 0.0, 4.2, "请您稍等"),
+        utt("agent", 30.0, 33.0, "让您久等了，您的订单明天发货"),
+        utt("customer", 33.5, 34.0, "好"),
+        utt("agent", 34.5, 37.0, "请问还有其他问题吗"),
+    ]
+    activity = [
+        SpeechTurn("agent", 0.0, 3.0),
+        SpeechTurn("agent", 3.1, 4.2),
+        SpeechTurn("customer", 4.3, 4.9),
+    ]
+    music = [AudioEvent("music", 3.2, 29.5, "agent")]
+    (hold,) = find_holds(utterances, activity, music, 40.0, CONFIG, PHRASES)
+    assert (hold.start, hold.end) == (4.9, 30.0)  # after the voiced reply
+    (alone,) = find_holds(utterances, activity[:2], music, 40.0, CONFIG, PHRASES)
+    assert (alone.start, alone.end) == (3.2, 30.0)  # the agent's voice, not the utterance, ends at 3.2
+    assert holds(utterances, 40.0, music)[0].start == 4.2  # without voice activity: the utterance's end

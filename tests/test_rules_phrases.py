@@ -108,9 +108,9 @@ def test_the_default_scorecards_rules_and_metrics_share_its_lists() -> None:
 def test_the_metrics_match_with_the_scorecards_costs() -> None:
     phrases = load_scorecard(DEFAULT_SCORECARD).phrases
     ask = [utt("agent", 0.0, 3.0, "好的请您收等"), utt("agent", 20.0, 22.0, "您的订单明天到")]
-    (hold,) = find_holds(ask, [], 30.0, MetricsConfig(), phrases)
+    (hold,) = find_holds(ask, [], [], 30.0, MetricsConfig(), phrases)
     assert hold.asked  # 收/稍: one near-sounding character, within metrics_slack
-    (strict,) = find_holds(ask, [], 30.0, MetricsConfig(), replace(phrases, slack=0.0))
+    (strict,) = find_holds(ask, [], [], 30.0, MetricsConfig(), replace(phrases, slack=0.0))
     assert not strict.asked
 
 

@@ -45,7 +45,7 @@ def compute_metrics(
     rings, rings_source, connected_at, delay, delay_source = answer_timing(
         events, utterances, meta.ring_seconds, settings.acoustic.ring, voice_activity, config.first_word_min_s
     )
-    holds = find_holds(utterances, events, duration_s, config, phrases)
+    holds = find_holds(utterances, voice_activity, events, duration_s, config, phrases)
     last_speech_end = max((u.end for u in utterances), default=connected_at)
     dead_air = find_dead_air(voice_activity, events, holds, connected_at, last_speech_end, config)
 

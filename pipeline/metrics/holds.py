@@ -7,9 +7,11 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
 
 1. Agent turns are the agent's utterances, joined when less than `hold_reply_window_s` apart.
 2. After each turn the agent is away until the next one (after the last turn, to the end of the
-   recording: a hold that ends the call). Away time starts once the customer has finished
-   replying — customer utterances that begin within `hold_reply_window_s` of the agent's last
-   words, or of the end of such a reply, push the start back (so 好的 after 请您稍等 is not part
+   recording: a hold that ends the call). Away time starts where the agent's voice in the turn
+   ends (voice activity, not counting what hold music covers; the utterance's end when none is
+   known), once the customer has finished replying — customer speech (recognised or voiced) that
+   begins within `hold_reply_window_s` of the agent's last words, or of the end of such a reply,
+   pushes the start back (so 好的 after 请您稍等 is not part
    of the hold, and a customer who talks at length is being listened to, not kept waiting).
 3. A contact — an agent turn no longer than `checkin_max_s` (12 s) after at least
    `checkin_quiet_s` (4 s) of away time — is a check-in, part of the hold around it, when the
@@ -70,6 +72,7 @@ class _Call:
 
 def find_holds(
     utterances: Sequence[Utterance],
+    voice_activity: Sequence[SpeechTurn],
     events: Sequence[AudioEvent],
     duration_s: float,
     config: MetricsConfig,
@@ -78,12 +81,19 @@ def find_holds(
     turns = _agent_turns(utterances, config.hold_reply_window_s)
     if not turns:
         return []
-    customer = sorted((u.start, u.end) for u in utterances if u.speaker == "customer")
+    music = union((e.start, e.end) for e in events if e.kind == "music")
+    # The customer's speech: what was recognised, and what was voiced (a short 好的 the recogniser dropped).
+    customer = union(
+        [(u.start, u.end) for u in utterances if u.speaker == "customer"]
+        + [(v.start, v.end) for v in voice_activity if v.speaker == "customer"]
+    )
+    agent_voice = [(v.start, v.end) for v in voice_activity if v.speaker == "agent"]
     away: list[Span] = []
     for i, turn in enumerate(turns):
         until = turns[i + 1].start if i + 1 < len(turns) else duration_s
-        away.append((_after_reply(turn.end, until, customer, config.hold_reply_window_s), until))
-    call = _Call(turns, away, customer, union((e.start, e.end) for e in events if e.kind == "music"))
+        spoke_until = _voiced_end(turn, agent_voice, music)
+        away.append((_after_reply(spoke_until, until, customer, config.hold_reply_window_s), until))
+    call = _Call(turns, away, customer, music)
 
     holds: list[Hold] = []
     i = 0
@@ -143,6 +153,17 @@ def _agent_turns(utterances: Sequence[Utterance], join_s: float) -> list[_Turn]:
         else:
             turns.append(_Turn(u.start, u.end, u.text, ((u.start, u.end),)))
     return turns
+
+
+def _voiced_end(turn: _Turn, agent_voice: Sequence[Span], music: Sequence[Span]) -> float:
+    """Where the agent's voice in the turn ends: a recognised utterance can run on into the hold
+    music that follows it (这个嘛 stretched over the music's first second). The turn's end when
+    no voice outside music is known."""
+    inside = [
+        (max(a, turn.start), min(b, turn.end)) for a, b in agent_voice if b > turn.start and a < turn.end
+    ]
+    voiced = [part for a, b in inside for part in gaps(music, a, b)]
+    return max((b for _, b in voiced), default=turn.end)
 
 
 def _after_reply(start: float, until: float, customer: Sequence[Span], window_s: float) -> float:
