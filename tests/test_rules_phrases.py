@@ -119,3 +119,23 @@ def test_settings_refuse_the_phrase_keys_that_moved_to_the_scorecard(tmp_path: P
     toml.write_text('[metrics]\nhold_ask_phrases = ["请您稍等"]\n', encoding="utf-8")
     with pytest.raises(CallQAError, match=r"metrics\.hold_ask_phrases: phrases moved to the scorecard"):
         load_settings(toml)
+
+
+def test_a_lookup_only_the_metrics_heard_sends_a_long_hold_to_review() -> None:
+    # 核实 recognised as 合时: within the metrics' slack, not within the rule's budget
+    call = [
+        utt("agent", 0.0, 4.0, "我需要合时一下，请您稍等"),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 95.0, 99.0, "让您久等了，查到了"),
+        utt("customer", 99.5, 100.0, "好"),
+        utt("agent", 100.5, 103.0, "请问还有其他问题吗"),
+    ]
+    default = load_scorecard(DEFAULT_SCORECARD)
+    activity = [SpeechTurn(u.speaker, u.start, u.end) for u in call]
+    metrics = compute_metrics(call, activity, [], CallMeta("c"), 110.0, Settings(), default.phrases)
+    (hold,) = metrics.holds
+    assert hold.lookup and hold.duration == 90.0
+    (finding,) = [
+        f for f in score_call(call, metrics, CallMeta("c"), default).findings if f.rule_id == "HOLD-MAX"
+    ]
+    assert not finding.passed and finding.needs_review and finding.deduction == 0

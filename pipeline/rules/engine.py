@@ -556,6 +556,14 @@ def _judge_hold(rule: HoldRule, view: CallView, hold: Hold) -> tuple[bool | None
         scope = view.hold_scope(rule.speaker, hold, window.before_hold_s, None)
         if view.find(rule.lookup_patterns, scope):
             limit, kind = rule.lookup_max_s, "查询类"
+        elif hold.lookup and rule.lookup_max_s < hold.duration <= limit:
+            # the metrics heard a look-up (请您稍等，我帮您合时一下) the scorecard's phrases do not cover
+            heard = f"：“{hold.ask_text}”" if hold.ask_text else ""
+            return (
+                False,
+                f"{span}，评分表的说法里不是查询类等待，但通话指标认为是{heard}，超过查询类上限 {rule.lookup_max_s:g} 秒",
+                0.5,
+            )
     if hold.duration <= limit:
         return True, f"{span}（{kind}标准 ≤ {limit:g} 秒）", 1.0
     margin = view.matching.metric_margin
