@@ -139,3 +139,31 @@ def test_a_lookup_only_the_metrics_heard_sends_a_long_hold_to_review() -> None:
         f for f in score_call(call, metrics, CallMeta("c"), default).findings if f.rule_id == "HOLD-MAX"
     ]
     assert not finding.passed and finding.needs_review and finding.deduction == 0
+
+
+def test_rescore_metrics_recomputes_holds_with_the_scorecards_phrases(tmp_path: Path) -> None:
+    from test_rules_store import _store_sample_calls
+
+    from pipeline.cli import main
+    from pipeline.store import Store
+
+    db = tmp_path / "qa.duckdb"
+    _store_sample_calls(db, with_metrics=False)
+    text = DEFAULT_SCORECARD.read_text(encoding="utf-8")
+    start = text.index("  hold_thanks:")
+    end = text.index("  hold_lookup:")
+    tuned = tmp_path / "tuned.yaml"  # a scorecard whose only thanks is one nobody says
+    tuned.write_text(text[:start] + "  hold_thanks: [多谢您等我]\n" + text[end:], encoding="utf-8")
+
+    def thanked(card: Path) -> tuple[bool, bool]:
+        assert main(["rescore", "--db", str(db), "--metrics", "--scorecard", str(card)]) == 0
+        with Store(db, read_only=True) as store:
+            metrics = store.load_metrics("HX20261120-0001")
+            score = store.current_score("HX20261120-0001")
+        assert metrics is not None and score is not None
+        (hold,) = metrics.holds
+        (finding,) = [f for f in score.findings if f.rule_id == "HOLD-THANK"]
+        return hold.thanked, finding.passed
+
+    assert thanked(DEFAULT_SCORECARD) == (True, True)  # 王先生，让您久等了 after the hold
+    assert thanked(tuned) == (False, False)  # the metric and the rule follow the one list
