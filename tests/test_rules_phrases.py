@@ -167,3 +167,18 @@ def test_rescore_metrics_recomputes_holds_with_the_scorecards_phrases(tmp_path: 
 
     assert thanked(DEFAULT_SCORECARD) == (True, True)  # 王先生，让您久等了 after the hold
     assert thanked(tuned) == (False, False)  # the metric and the rule follow the one list
+
+
+def test_the_json_schema_for_editors_accepts_a_reference() -> None:
+    from pipeline.rules.schema import ScorecardSpec
+
+    defs = ScorecardSpec.model_json_schema()["$defs"]
+    kinds = defs["HoldRule"]["properties"]["patterns"]["anyOf"]
+    assert {"type": "string", "pattern": r"^phrases\.[a-z_]+$"}.items() <= kinds[1].items()
+    assert set(defs["Phrases"]["required"]) == {
+        "hold_ask",
+        "hold_checkin",
+        "hold_thanks",
+        "hold_lookup",
+        "goodbye",
+    }

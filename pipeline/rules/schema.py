@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from pipeline.records import CallMetrics, Hold, Interruption, Stretch, UtteranceRate
 from pipeline.rules.matching import PatternError, compile_pattern
@@ -41,7 +41,24 @@ def _check_pattern(value: str) -> str:
 
 
 PatternText = Annotated[str, AfterValidator(_check_pattern)]
-Patterns = Annotated[list[PatternText], Field(min_length=1)]
+PhraseList = Annotated[list[PatternText], Field(min_length=1)]
+# In a rule, a pattern list may also be written `phrases.NAME` (expanded before validation, see
+# expand_phrase_references); the JSON Schema for editors says so.
+Patterns = Annotated[
+    PhraseList,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                {
+                    "type": "string",
+                    "pattern": r"^phrases\.[a-z_]+$",
+                    "description": "引用词表 phrases 里的一组",
+                },
+            ]
+        }
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -382,11 +399,11 @@ class Phrases(Strict):
     """The service-phrase vocabulary (`phrases:`): named lists that rules reference and that the
     metrics stage matches with the same engine (docs/scorecard.md, section 1)."""
 
-    hold_ask: Patterns = Field(description="请客户等待、征求同意（HOLD-ASK；指标的“已征询”）")
-    hold_checkin: Patterns = Field(description="等待中的回应（指标：短暂回来说这些话又离开，是中途回应）")
-    hold_thanks: Patterns = Field(description="等待后致谢（HOLD-THANK；指标的“已致谢”）")
-    hold_lookup: Patterns = Field(description="查询类等待的字样（HOLD-MAX 的查询上限；指标的 lookup）")
-    goodbye: Patterns = Field(description="告别语：之后的静音是通话结束，不是等待")
+    hold_ask: PhraseList = Field(description="请客户等待、征求同意（HOLD-ASK；指标的“已征询”）")
+    hold_checkin: PhraseList = Field(description="等待中的回应（指标：短暂回来说这些话又离开，是中途回应）")
+    hold_thanks: PhraseList = Field(description="等待后致谢（HOLD-THANK；指标的“已致谢”）")
+    hold_lookup: PhraseList = Field(description="查询类等待的字样（HOLD-MAX 的查询上限；指标的 lookup）")
+    goodbye: PhraseList = Field(description="告别语：之后的静音是通话结束，不是等待")
 
 
 def expand_phrase_references(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
