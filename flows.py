@@ -22,11 +22,16 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+# The temporary server's first start migrates its database: ~26 s measured on a fresh 2-core machine,
+# longer while other work keeps the cores busy; Prefect's default limit is 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 from prefect import flow, get_run_logger, serve, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from prefect.schedules import Cron
+from prefect.states import Failed
 
 from pipeline.config import Settings, load_settings
 from pipeline.privacy import install_log_redaction
@@ -100,7 +105,18 @@ def nightly_qa(
             )
     report = write_batch_summary(summary, folder, settings.reports_dir, started)
     logger.info("%s；汇总：%s", summary.line(), report)
-    return {**summary.counts(), "summary_file": str(report)}
+    # The summary (already redacted) shows in the Prefect UI beside the run, under a stable key.
+    create_markdown_artifact(
+        markdown=report.read_text(encoding="utf-8"), key="nightly-qa-summary", description="质检批处理汇总"
+    )
+    result = {**summary.counts(), "summary_file": str(report)}
+    if summary.failed:
+        # Not a green run: a supervisor scanning the runs list must see that recordings failed. Every
+        # recording is already stored; the result stays readable from the state.
+        return Failed(
+            message=f"{summary.failed} 个录音失败（{summary.line()}），见汇总 {report}", data=result
+        )
+    return result
 
 
 def _outcome(path: Path, state: object) -> Outcome:
@@ -183,6 +199,16 @@ def deployments() -> list:
     ]
 
 
+def run_nightly(**parameters: object) -> dict:
+    """Run the nightly flow once and return its counts, also when it ended Failed for failed recordings
+    (a crash of the flow itself still raises)."""
+    state = nightly_qa(**parameters, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "serve":
         serve(*deployments())
@@ -197,7 +223,7 @@ def main(argv: list[str]) -> int:
     if argv:
         print(__doc__, file=sys.stderr)
         return 2
-    result = nightly_qa()
+    result = run_nightly()
     print(
         f"nightly-qa：共 {result['recordings']} 个录音，完成 {result['processed']}，已处理过 {result['unchanged']}，"
         f"跳过 {result['skipped']}，失败 {result['failed']}（汇总：{result['summary_file']}）"

@@ -383,6 +383,19 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
     return 0
 
 
+def _not_processed(call_id: str, files: list, settings: Settings) -> str:
+    """Why `show` has nothing for this call: never seen, or seen and not analysed (and why)."""
+    from pipeline.privacy import redactor_for
+
+    if not files:
+        return f"{settings.db} 中没有通话 {call_id}：批处理还没有见过这个录音"
+    status_zh = {"failed": "失败", "skipped": "跳过"}
+    redactor = redactor_for(settings.privacy, "show")
+    lines = [f"{settings.db} 中通话 {call_id} 还没有分析结果："]
+    lines += [f"  {status_zh.get(f.status, f.status)}：{redactor.text(f.error or '')}" for f in files]
+    return "\n".join(lines)
+
+
 def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int:
     from dataclasses import replace
 
@@ -394,7 +407,7 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     with Store.from_settings(settings) as store:
         call = store.call(call_id)
         if call is None:
-            raise CallQAError(f"{settings.db} 中没有已处理的通话 {call_id}")
+            raise CallQAError(_not_processed(call_id, store.recordings_with_call_id(call_id), settings))
         utterances = store.utterances(call_id)
         metrics = store.load_metrics(call_id)
         scored = store.current_score(call_id)

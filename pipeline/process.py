@@ -138,6 +138,8 @@ class Outcome:
     utterances: int = 0
     problem: str | None = None  # pipeline.problems code for failed and skipped files
     retryable: bool = False  # a retry in a few seconds can pass (database busy, I/O error)
+    score: float | None = None  # the call's score, for processed calls
+    review_findings: int = 0  # findings waiting for a person (deduct nothing until confirmed)
 
 
 def process_recording(
@@ -226,7 +228,15 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
             )
         message = "; ".join(audio.warnings + result.transcript.warnings)
         return Outcome(
-            path, meta.call_id, "ok", message, elapsed, audio.duration_s, len(result.transcript.utterances)
+            path,
+            meta.call_id,
+            "ok",
+            message,
+            elapsed,
+            audio.duration_s,
+            len(result.transcript.utterances),
+            score=result.score.score if result.score else None,
+            review_findings=sum(f.needs_review for f in result.score.findings) if result.score else 0,
         )
     except RecordingError as exc:
         return failed(exc.status, str(exc), exc.problem)

@@ -183,6 +183,13 @@ class Store:
         ).fetchone()
         return RecordingRow(*row) if row else None
 
+    def recordings_with_call_id(self, call_id: str) -> list[RecordingRow]:
+        """Files recorded under this call id, whatever their status (failed and skipped ones too)."""
+        rows = self.db.execute(
+            f"SELECT {_RECORDING_COLUMNS} FROM recordings WHERE call_id = ? ORDER BY path", [call_id]
+        ).fetchall()
+        return [RecordingRow(*row) for row in rows]
+
     def ok_recording_with_sha(self, sha256: str) -> RecordingRow | None:
         row = self.db.execute(
             f"SELECT {_RECORDING_COLUMNS} FROM recordings WHERE sha256 = ? AND status = 'ok'", [sha256]

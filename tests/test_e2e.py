@@ -196,7 +196,7 @@ def test_nightly_flow_runs_in_prefect_embedded_mode(tmp_path: Path, magicdata_te
             sys.executable,
             "-c",
             "import sys, json; sys.path.insert(0, {!r}); import flows; "
-            "print(json.dumps(flows.nightly_qa(directory={!r}, db={!r})))".format(
+            "print(json.dumps(flows.run_nightly(directory={!r}, db={!r})))".format(
                 str(ROOT), str(folder), str(tmp_path / "qa.duckdb")
             ),
         ],

@@ -25,7 +25,12 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYANNOTE_METRICS_ENABLED": "0"}
 NIGHTLY = """
 import json, sys
 import flows
-print(json.dumps(flows.nightly_qa(directory=sys.argv[1], config=sys.argv[2])), flush=True)
+from prefect.artifacts import Artifact
+state = flows.nightly_qa(directory=sys.argv[1], config=sys.argv[2], return_state=True)
+result = state.result(raise_on_failure=False)
+artifact = Artifact.get("nightly-qa-summary")
+result.update(state=state.type.value, state_message=state.message, artifact=artifact.data if artifact else None)
+print(json.dumps(result), flush=True)
 """
 MONTHLY = """
 import json, sys
@@ -88,6 +93,9 @@ def test_only_what_can_pass_on_a_retry_is_retried(tmp_path: Path) -> None:
     assert (corrupt.status, corrupt.problem, corrupt.attempts) == ("failed", "not_audio", 1)
     summary = Path(result["summary_file"]).read_text(encoding="utf-8")
     assert "完成 0，已处理过 0，跳过 1，失败 1" in summary and "【不是录音文件】" in summary
+    # Not a green run: the flow run ends Failed, and the summary is the run's artifact in the Prefect UI.
+    assert result["state"] == "FAILED" and "1 个录音失败" in result["state_message"]
+    assert result["artifact"] == summary
 
 
 def test_the_monthly_report_flow_is_audited(tmp_path: Path) -> None:

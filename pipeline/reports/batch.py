@@ -22,20 +22,23 @@ def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Pat
         f"- 录音目录：`{directory}`",
         f"- 录音总数：{len(summary.outcomes)}；完成 {summary.count('ok')}，已处理过 "
         f"{summary.count('unchanged')}，跳过 {summary.count('skipped')}，失败 {summary.failed}",
+        f"- 待人工复核的发现：{sum(o.review_findings for o in summary.outcomes)}（确认前不扣分）",
         "",
-        "| 文件 | 通话编号 | 状态 | 时长 (秒) | 话语数 | 用时 (秒) | 说明 |",
-        "|---|---|---|---|---|---|---|",
+        "| 文件 | 通话编号 | 状态 | 时长 (秒) | 话语数 | 得分 | 待复核 | 用时 (秒) | 说明 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for o in summary.outcomes:
         duration = f"{o.duration_s:.1f}" if o.duration_s is not None else ""
         utterances = str(o.utterances) if o.status == "ok" else ""
         elapsed = f"{o.elapsed_s:.1f}" if o.status in ("ok", "failed") else ""
+        score = f"{o.score:.1f}" if o.status == "ok" and o.score is not None else ""
+        review = str(o.review_findings) if o.status == "ok" else ""
         message = o.message.replace("|", "\\|").replace("\n", " ")
         if o.problem and o.status in ("failed", "skipped"):
             message = f"【{title(o.problem)}】{message}"
         lines.append(
             f"| {o.path.name} | {o.call_id} | {STATUS_ZH.get(o.status, o.status)} | {duration} | "
-            f"{utterances} | {elapsed} | {message} |"
+            f"{utterances} | {score} | {review} | {elapsed} | {message} |"
         )
     if summary.failed:
         lines += [
