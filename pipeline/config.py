@@ -64,6 +64,12 @@ class StereoConfig(_Section):
     # Silero restarts every so many seconds: left running, it learns minutes of hold music on the
     # agent's channel as background and misses the check-ins spoken over it. 0 = never restart.
     silero_window_s: float = Field(10.0, ge=0.0)
+    # Line echo (the other party's voice coming back late and faint) is measured over the whole call
+    # and subtracted before voice activity and ASR (pipeline/diarize/echo.py): the path may be up to
+    # `echo_max_delay_s` long, and is cancelled only where that lowers the channel by `echo_min_erle_db`.
+    echo_cancel: bool = True
+    echo_max_delay_s: float = Field(0.08, gt=0.0, le=0.5)
+    echo_min_erle_db: float = Field(3.0, ge=0.0)
     min_speech_s: float = Field(0.12, ge=0.0)
     fill_gap_s: float = Field(0.2, ge=0.0)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from pipeline.asr import load_recognizer, transcribe_turns
 from pipeline.config import Settings
 from pipeline.diarize import diarize
+from pipeline.diarize.echo import cancel_echo
 from pipeline.diarize.roles import assign_roles, check_stereo_roles
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, discover, fingerprint, probe, read_meta, sidecar_path
@@ -53,6 +54,9 @@ log = logging.getLogger("callqa")
 
 def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
     """Who spoke when, what they said, and which of them is the agent."""
+    if audio.layout != "mono" and settings.stereo.echo_cancel:
+        # each channel without the other party's echo, for voice activity and for whisper alike
+        audio, _ = cancel_echo(audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db)
     diarization = diarize(audio, settings)
     recognizer = load_recognizer(settings.asr)
     cues, first_turns = settings.turns.agent_cues, settings.turns.role_cue_turns

@@ -1,0 +1,62 @@
+"""Line echo in stereo calls: measured, cancelled, and never taken for the other party's speech.
+
+Real speech (magicdata) in G.711 A-law, telephone band, each party's voice coming back in the
+other's channel at −15…−35 dB, 2–60 ms late through a band-limited, two-reflection echo path, with
+a quiet agent (the hard case: the customer's echo is nearly as loud as the agent's own voice) and
+an agent cutting in on the customer (double talk must survive)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from echocall import make_echo_call
+
+from pipeline.config import Settings
+from pipeline.diarize.echo import cancel_echo
+from pipeline.diarize.stereo import diarize_stereo
+from pipeline.ingest import decode, read_meta
+
+
+def _frames(activity: tuple, role: str, n: int) -> np.ndarray:
+    mask = np.zeros(n, bool)
+    for v in activity:
+        if v.speaker == role:
+            mask[int(v.start * 10) : int(np.ceil(v.end * 10))] = True
+    return mask
+
+
+@pytest.mark.parametrize(("level_db", "delay_ms"), [(-15, 60), (-15, 2), (-25, 20), (-35, 60)])
+def test_echo_is_cancelled_and_roles_stay_right(tmp_path: Path, level_db: float, delay_ms: float) -> None:
+    settings = Settings()
+    call = make_echo_call(tmp_path, level_db, delay_ms, quiet_agent_db=-12)
+    audio = decode(call.path, read_meta(call.path, settings.input), settings.input, settings.intake)
+    cleaned, paths = cancel_echo(audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db)
+    activity = diarize_stereo(cleaned, settings.stereo, settings.turns).voice_activity
+    n = len(call.agent_speech)
+    agent, customer = _frames(activity, "agent", n), _frames(activity, "customer", n)
+    truth_agent, truth_customer = call.agent_speech, call.customer_speech
+    speech = truth_agent | truth_customer
+    accuracy = float(np.mean(((agent == truth_agent) & (customer == truth_customer))[speech]))
+    assert accuracy >= 0.98
+    # at most a boundary frame (0.1 s frames of the truth against the detector's own edges)
+    assert np.sum(agent & truth_customer & ~truth_agent) <= 1, "the customer's echo taken for the agent"
+    assert np.sum(customer & truth_agent & ~truth_customer) <= 1, "the agent's echo taken for the customer"
+    double_talk = truth_agent & truth_customer
+    assert np.sum(double_talk) >= 3
+    assert np.mean((agent & customer)[double_talk]) >= 0.8, "the interruption (double talk) is kept"
+    echo_into_agent = next(p for p in paths if p.target == "agent")
+    assert echo_into_agent.cancelled
+    assert abs(echo_into_agent.delay_s - delay_ms / 1000) <= 0.002
+    assert abs(echo_into_agent.level_db - level_db) <= 3.0
+
+
+def test_a_call_without_echo_is_left_as_it_is(tmp_path: Path) -> None:
+    settings = Settings()
+    call = make_echo_call(tmp_path, -90, 20)
+    audio = decode(call.path, read_meta(call.path, settings.input), settings.input, settings.intake)
+    cleaned, paths = cancel_echo(audio)
+    assert not any(p.cancelled for p in paths)
+    for role in audio.tracks:
+        assert cleaned.tracks[role] is audio.tracks[role]
