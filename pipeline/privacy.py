@@ -70,6 +70,10 @@ _DIGITS = {
     "钩": "9",
 }
 _WEAK = frozenset("幺么洞拐勾钩两")
+# What the recogniser writes for a 幺 it heard (yāo): everyday words (不要, 需要, 腰疼) unless they
+# sit inside a run of numerals, i.e. next to a digit that is not one of them. A run that only makes
+# a personal number without its homophones at the edges (我要一三八…) is read both ways.
+_HOMOPHONES = {"要": "1", "腰": "1", "妖": "1"}
 _NOT_DIGIT_AFTER = {"么": frozenset("什怎这那多要")}  # 什么 怎么 … are words, not 1
 _X = frozenset("Xx叉ｘＸ")
 _SEPARATORS = frozenset(" \u3000-－—–·,，、/")
@@ -178,6 +182,10 @@ class _Hit:
 
 def _is_digit(text: str, i: int) -> bool:
     ch = text[i]
+    if ch in _HOMOPHONES:
+        return any(
+            0 <= k < len(text) and text[k] not in _HOMOPHONES and _is_digit(text, k) for k in (i - 1, i + 1)
+        )
     if ch not in _DIGITS:
         return False
     before = _NOT_DIGIT_AFTER.get(ch)
@@ -202,7 +210,7 @@ def _runs(text: str) -> list[_Run]:
             j = start
             while j < n and _is_digit(text, j) and _script(text[j]) == _script(text[start]):
                 j += 1
-            groups.append(_Group(start, j, "".join(_DIGITS[c] for c in text[start:j])))
+            groups.append(_Group(start, j, "".join(_digit(c) for c in text[start:j])))
             if j < n and _is_digit(text, j):  # Arabic digits meet Chinese numerals: a new group
                 start = j
                 continue
@@ -230,6 +238,27 @@ def _runs(text: str) -> list[_Run]:
             runs.append(_Run(tuple(groups), x_end))
         i = max(groups[-1].end, x_end or 0)
     return runs
+
+
+def _digit(ch: str) -> str:
+    return _HOMOPHONES.get(ch) or _DIGITS[ch]
+
+
+def _trim_homophones(text: str, run: _Run) -> _Run | None:
+    """The run without the homophones at its two ends (我要|一三八…), or None when it has none."""
+    groups = list(run.groups)
+    first, last = groups[0], groups[-1]
+    lead = len(first.digits) - len(text[first.start : first.end].lstrip("".join(_HOMOPHONES)))
+    trail = len(last.digits) - len(text[last.start : last.end].rstrip("".join(_HOMOPHONES)))
+    if not lead and not trail:
+        return None
+    if lead:
+        groups[0] = _Group(first.start + lead, first.end, first.digits[lead:])
+    if trail:
+        g = groups[-1]
+        groups[-1] = _Group(g.start, g.end - trail, g.digits[: len(g.digits) - trail])
+    kept = tuple(g for g in groups if g.digits)
+    return _Run(kept, None if trail else run.x_end) if kept else None
 
 
 def _plain(stretch: str) -> bool:
@@ -342,28 +371,37 @@ def _number_hits(text: str) -> list[_Hit]:
     """Personal numbers in `text`: for each run the longest leftmost stretch of groups that is one."""
     hits: list[_Hit] = []
     for run in _runs(text):
-        groups = run.groups
-        i = 0
-        while i < len(groups):
-            context = _context(text, groups[i].start)
-            for j in range(len(groups) - 1, i - 1, -1):
-                chosen = groups[i : j + 1]
-                digits = "".join(g.digits for g in chosen)
-                end = chosen[-1].end
-                x = j == len(groups) - 1 and run.x_end is not None and len(digits) == 17
-                if _followed_by_unit(text, end) and not x:
-                    continue
-                whole = i == 0 and j == len(groups) - 1
-                verdict = _classify(digits, x, context, _date_like(chosen), whole, i == j)
-                if verdict is None:
-                    continue
-                masked, label = verdict
-                if masked or label:
-                    stop = run.x_end if x and run.x_end is not None else end
-                    hits.append(_Hit(chosen[0].start, stop, masked or None, label or None, digits))
-                i = j  # a personal number, or one known to be safe: go on after it
-                break
-            i += 1
+        found = _run_hits(text, run)
+        trimmed = None if found else _trim_homophones(text, run)
+        hits += _run_hits(text, trimmed) if trimmed is not None else found
+    return hits
+
+
+def _run_hits(text: str, run: _Run) -> list[_Hit]:
+    """The longest leftmost stretch of groups of one run that is a personal number, and so on."""
+    hits: list[_Hit] = []
+    groups = run.groups
+    i = 0
+    while i < len(groups):
+        context = _context(text, groups[i].start)
+        for j in range(len(groups) - 1, i - 1, -1):
+            chosen = groups[i : j + 1]
+            digits = "".join(g.digits for g in chosen)
+            end = chosen[-1].end
+            x = j == len(groups) - 1 and run.x_end is not None and len(digits) == 17
+            if _followed_by_unit(text, end) and not x:
+                continue
+            whole = i == 0 and j == len(groups) - 1
+            verdict = _classify(digits, x, context, _date_like(chosen), whole, i == j)
+            if verdict is None:
+                continue
+            masked, label = verdict
+            if masked or label:
+                stop = run.x_end if x and run.x_end is not None else end
+                hits.append(_Hit(chosen[0].start, stop, masked or None, label or None, digits))
+            i = j  # a personal number, or one known to be safe: go on after it
+            break
+        i += 1
     return hits
 
 
@@ -482,7 +520,7 @@ def _replacement(text: str, hit: _Hit) -> str:
     assert hit.masked is not None
     out, used = [], 0
     for part in parts:
-        count = sum(1 for c in part if c in _DIGITS or c in _X)
+        count = sum(1 for c in part if _digitish(c))
         piece = hit.masked[used : used + count]
         used += count
         out.append(_keep_edges(part, piece))
@@ -491,16 +529,21 @@ def _replacement(text: str, hit: _Hit) -> str:
     return _JOIN.join(out)
 
 
+def _digitish(ch: str) -> bool:
+    """A character a masked stretch covers: a digit, a homophone read as one, an ID number's X."""
+    return ch in _DIGITS or ch in _HOMOPHONES or ch in _X
+
+
 def _has_content(part: str) -> bool:
-    return any(c in _DIGITS or c in _X for c in part)
+    return any(_digitish(c) for c in part)
 
 
 def _keep_edges(part: str, piece: str) -> str:
     """Keep what surrounds the digits inside an utterance's part (its trailing comma, leading 嗯)."""
     if not piece:
         return part
-    first = next(i for i, c in enumerate(part) if c in _DIGITS or c in _X)
-    last = max(i for i, c in enumerate(part) if c in _DIGITS or c in _X)
+    first = next(i for i, c in enumerate(part) if _digitish(c))
+    last = max(i for i, c in enumerate(part) if _digitish(c))
     return part[:first] + piece + part[last + 1 :]
 
 

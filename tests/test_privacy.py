@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,8 @@ def month_with_pii(tmp_path: Path) -> tuple[Path, str]:
         ("customer", 6.5, 9.0, "一二三四五六七八"),
         ("customer", 9.2, 12.0, "身份证号是370283199003152214，卡号6222021234567890"),
         ("customer", 12.2, 15.0, "寄到北京市朝阳区建国路88号"),
+        ("customer", 15.2, 18.0, "身份证号是要零要零要零要九九零零三零七要二三四"),  # ASR: 要 for 幺
+        ("customer", 18.2, 21.0, "另一个号码是腰三九洞洞拐勾勾四三二"),
     ]
     with Store(db) as store:
         store.db.execute("DELETE FROM utterances WHERE call_id = ?", [call_id])
@@ -158,6 +161,8 @@ def test_export_is_redacted_and_audited(month_with_pii: tuple[Path, str], tmp_pa
         "****5678",
         "身份证号是[身份证号]，卡号[银行卡号]",
         "寄到北京市朝阳区[详细地址]",
+        "身份证号是[身份证号]",
+        "另一个号码是139****9432",
     ]
     evidence = [f["evidence"] for f in record["findings"]]
     assert evidence and all(e == "客服念出了客户电话139****5678" for e in evidence)
@@ -206,3 +211,59 @@ def test_report_pages_are_redacted_and_audited(
     row = _audit(db)[-1]
     assert row["action"] == "report" and row["target"].endswith("2026-11") and row["redacted"] is True
     assert json.loads(row["details"])["month"] == "2026-11" and row["records"] > 0
+
+
+# Digits as the recogniser may write them: numerals, telephone readings and their homophones.
+_AS_ARABIC = {
+    **{c: str(i) for i, c in enumerate("零一二三四五六七八九")},
+    **{c: str(i) for i, c in enumerate("０１２３４５６７８９")},
+    **dict.fromkeys("〇洞", "0"),
+    **dict.fromkeys("幺么要腰妖", "1"),
+    "两": "2",
+    "拐": "7",
+    **dict.fromkeys("勾钩", "9"),
+}
+_DIGITISH = "0123456789" + "".join(_AS_ARABIC)
+
+
+def _seven_digit_pieces(db: Path, call_id: str) -> set[str]:
+    """Every 7 consecutive digits of every number said in the call, as said and in Arabic digits."""
+    with Store(db, read_only=True) as store:
+        texts = [u["text"] for u in store.utterances(call_id)]
+    pieces: set[str] = set()
+    for text in texts:
+        for run in re.findall(f"[{_DIGITISH}]{{7,}}", text):
+            for form in (run, "".join(_AS_ARABIC.get(c, c) for c in run)):
+                pieces.update(form[i : i + 7] for i in range(len(form) - 6))
+    return pieces
+
+
+def test_no_seven_digit_run_of_a_spoken_number_leaves_the_store(
+    month_with_pii: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The bar: no seven digits in a row of any number the fixture's customer said — written as
+    digits, numerals, telephone readings or ASR homophones (要零要零…) — in the export, `callqa show`,
+    the report pages or the log."""
+    db, call_id = month_with_pii
+    pieces = _seven_digit_pieces(db, call_id)
+    assert "1010101" in pieces and "要零要零要零要" in pieces and "1390079" in pieces  # the test can fail
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        assert callqa(["export", "--db", str(db), "--out", str(tmp_path / "calls.jsonl")]) == 0
+        assert callqa(["show", call_id, "--db", str(db)]) == 0
+        assert callqa(["report", "--month", "2026-11", "--db", str(db), "--no-audio"]) == 0
+        logging.getLogger("callqa").warning("客户原话：%s", "身份证号是要零要零要零要九九零零三零七要二三四")
+    outputs = {
+        "export": (tmp_path / "calls.jsonl").read_text(encoding="utf-8"),
+        "show": capsys.readouterr().out,
+    }
+    outputs["log"] = "\n".join(r.getMessage() for r in caplog.records)
+    for path in (tmp_path / "reports" / "2026-11").rglob("*.*"):
+        if path.suffix in (".html", ".csv"):
+            outputs[str(path)] = path.read_text(encoding="utf-8-sig")
+    left = {name: sorted(p for p in pieces if p in text) for name, text in outputs.items()}
+    assert {name: found for name, found in left.items() if found} == {}
