@@ -16,7 +16,13 @@ from fixtures.reports.monthdata import build as build_month
 
 from pipeline.cli import main as callqa
 from pipeline.config import PrivacyConfig
-from pipeline.privacy import Redactor, install_log_redaction, redact_text, redact_utterances
+from pipeline.privacy import (
+    Redactor,
+    install_log_redaction,
+    redact_text,
+    redact_utterances,
+    redact_with_call,
+)
 from pipeline.store import Store
 
 FIXTURES = ROOT / "tests" / "fixtures" / "privacy"
@@ -53,6 +59,10 @@ def test_the_fixture_set_tests_both_directions() -> None:
 def test_call_redaction_reads_each_speaker_as_one_text(case: dict) -> None:
     lines = [(speaker, text) for speaker, text in case["lines"]]
     assert redact_utterances(lines) == case["expected"]
+    if "evidence" in case:  # a text quoting the call, redacted with the call around it
+        text, expected = case["evidence"]
+        assert redact_with_call(text, lines) == expected
+        assert redact_text(text) != expected  # on its own it would leak: the call is needed
 
 
 def test_redaction_is_idempotent() -> None:
