@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.config import OutputName, PrivacyConfig
 from pipeline.privacy_numbers import (
@@ -163,8 +164,13 @@ def redact_with_call(text: str | None, lines: Sequence[tuple[str, str]]) -> str 
     personal only next to the rest of the call."""
     if not text:
         return text
-    _, found = _redact_call(lines)
-    return _mask_echoes(redact_text(text), found)
+    return _mask_echoes(redact_text(text), _found_in_call(tuple(lines)))
+
+
+@lru_cache(maxsize=16)
+def _found_in_call(lines: tuple[tuple[str, str], ...]) -> tuple[Hit, ...]:
+    """The personal numbers of a call (cached: every finding of a call quotes the same call)."""
+    return tuple(_redact_call(lines)[1])
 
 
 def _redact_call(lines: Sequence[tuple[str, str]]) -> tuple[list[str], list[Hit]]:

@@ -352,16 +352,17 @@ def _classify(
     if n == 15 and context == "id" and _plausible_date("19" + digits[6:12]):
         return "", ID_CARD
     if 16 <= n <= 19:
-        return "", BANK_CARD
+        return "", ID_CARD if context == "id" else BANK_CARD
     if n == 10 and digits[:3] in ("400", "800"):
         return _SAFE
     if date_like:
         return _SAFE if whole else None
     if digits[0] == "0" and 10 <= n <= 12:
         return "", LANDLINE
-    if context == "phone" and 7 <= n <= 8 and digits[0] not in "01":
+    # Local numbers start with 2–8; 9… are service numbers (95588, 95105888).
+    if context == "phone" and 7 <= n <= 8 and digits[0] not in "019":
         return "", LOCAL_PHONE
-    if whole and context is None and n == 8 and digits[0] not in "01":
+    if whole and context is None and n == 8 and digits[0] not in "019":
         return "", LOCAL_PHONE  # a local number said without a keyword (有事打88886666找我)
     if whole and context in ("phone", "id", "card") and n >= 6:
         # a part of a number (the rest misheard or said later): masked all the same

@@ -90,10 +90,12 @@ _PASSPORT = re.compile(
     r"|(?<![A-Za-z0-9])(?P<e>[EG][0-9]{8})(?![0-9])"
 )
 _VALUE = rf"[A-Za-z0-9{_NUMERALS}]"
+# After a credential's name: 是/为 directly, or a short clause ending in one (密码我设的是888888).
+_SAID_CLAUSE = r"(?:[\u4e00-\u9fff]{0,5}?(?:是|为)|：|:)?\s*"
 _CREDENTIALS = (
-    (re.compile(rf"(?:验证码|校验码|动态码|动态密码){_SAID}(?P<v>{_VALUE}{{4,8}})(?!{_VALUE})"), CODE),
-    (re.compile(rf"(?:安全码|CVV|cvv|CVV2|背面后?三位){_SAID}(?P<v>[0-9{_NUMERALS}]{{3,4}})(?![0-9])"), CVV),
-    (re.compile(rf"密码{_SAID}(?P<v>{_VALUE}{{4,20}})(?!{_VALUE})"), PASSWORD),
+    (re.compile(rf"(?:验证码|校验码|动态码|动态密码){_SAID_CLAUSE}(?P<v>{_VALUE}{{4,8}})(?!{_VALUE})"), CODE),
+    (re.compile(rf"(?:安全码|CVV|cvv|CVV2|背面后?三位){_SAID_CLAUSE}(?P<v>[0-9{_NUMERALS}]{{3,4}})(?![0-9])"), CVV),
+    (re.compile(rf"密码{_SAID_CLAUSE}(?P<v>{_VALUE}{{4,20}})(?!{_VALUE})"), PASSWORD),
     (
         re.compile(
             r"有效期(?:是|为|到|至|：|:)?\s*(?P<v>[0-9]{2}\s*/\s*[0-9]{2,4}"

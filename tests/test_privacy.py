@@ -16,6 +16,7 @@ from fixtures.reports.monthdata import build as build_month
 
 from pipeline.cli import main as callqa
 from pipeline.config import PrivacyConfig
+from pipeline.export import redact_record
 from pipeline.privacy import (
     Redactor,
     install_log_redaction,
@@ -88,6 +89,24 @@ def test_a_disabled_redactor_passes_text_through() -> None:
     assert PrivacyConfig().redacts("export") and not PrivacyConfig(unredacted_outputs=("show",)).redacts(
         "show"
     )
+
+
+def test_export_evidence_is_redacted_with_the_call() -> None:
+    """A finding's evidence quoting the masked middle digits of the customer's mobile: alone it is
+    four harmless digits, next to the call it gives back what the transcript's mask hides."""
+    record = {
+        "utterances": [
+            {"speaker": "customer", "text": "我手机13812345678"},
+            {"speaker": "agent", "text": "一二三四是吧？"},
+        ],
+        "metrics": {},
+        "error": None,
+        "findings": [{"rule_id": "X", "evidence": "客服复述了一二三四"}],
+    }
+    redacted = redact_record(record, Redactor(enabled=True))
+    assert [u["text"] for u in redacted["utterances"]] == ["我手机138****5678", "****是吧？"]
+    assert redacted["findings"][0]["evidence"] == "客服复述了****"
+    assert redact_record(record, Redactor(enabled=False))["findings"][0]["evidence"] == "客服复述了一二三四"
 
 
 def test_log_lines_are_redacted_unless_configured(caplog: pytest.LogCaptureFixture) -> None:
