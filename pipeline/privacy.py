@@ -5,27 +5,15 @@ that leaves it — exports, monthly reports and review pages, `callqa show`, log
 through this module once, at the output's own boundary, unless `[privacy] unredacted_outputs`
 names that output.
 
-What is masked (docs/operations.md has the table with examples):
+What is masked (docs/operations.md has the table with examples): phone, ID and bank card numbers
+(`privacy_numbers.py`: read as people say them, in groups, pairs, numerals and ASR homophones), and
+addresses, e-mails, WeChat/QQ ids, licence plates, passports, credentials and names introduced as
+such (`privacy_words.py`).
 
-* mobile numbers (11 digits, 1[3-9]…, optionally +86): 138****5678 — the carrier prefix and the
-  last four digits stay, so a supervisor can still tell two numbers apart;
-* landlines with an area code (0…, 10–12 digits) and, after a word such as 电话/座机, 7–8 digit
-  local numbers: [座机号码] / [电话号码];
-* ID card numbers (18 characters with a plausible birth date, or 17 digits + X; 15 digits after
-  身份证): [身份证号];
-* bank card numbers (16–19 digits): [银行卡号];
-* street-level addresses (road + number, residential compound + building/unit/room, or what
-  follows 地址/住址 up to the house number): the province, city and district stay, the rest
-  becomes [详细地址]; e-mail addresses: [邮箱].
-
-Numbers are read as people say them: Arabic digits, Chinese numerals including the telephone
-readings 幺 (1), 洞 (0), 拐 (7), 勾 (9), and any mix of them, in groups separated by spaces,
-commas or dashes. A number one speaker splits over two utterances (我的手机号是幺三八 /
-一二三四五六七八) is found by reading that speaker's consecutive utterances as one text.
-
-Not masked: 工号 (agent numbers), order/waybill numbers after 订单号/单号/运单…, amounts and
-quantities (a number followed by 元/块/个/件…), dates and times, 400/800 service numbers, the
-last four digits (尾号5678), and short numbers in ordinary sentences.
+Three entry points: `redact_text` for one text on its own (a log line, an error message),
+`redact_utterances` for a call's utterances read together (a number split over two utterances or
+two speakers, a party repeating a hidden part of a number), and `redact_with_call` for a text that
+quotes a call (a finding's evidence, a CRM note), masked with the numbers of the call around it.
 """
 
 from __future__ import annotations
