@@ -197,19 +197,19 @@ _ECHO_MIN_LABELLED = 5  # of an ID or card number (its last four are often said:
 
 def _mask_echoes(text: str, found: Sequence[Hit]) -> str:
     """Mask a run of digits that repeats a hidden part of a personal number found in the call; a
-    part that a mask leaves visible anyway (the carrier prefix, the last four) stays."""
-    shown = [part for source in found for part in _visible(source)]
+    part that its mask leaves visible anyway (the carrier prefix, the last four) stays, and so does
+    a run under five digits that only an ID or card number holds (尾号, or chance)."""
     hits = []
     for run in runs(text):
         digits = "".join(g.digits for g in run.groups)
         end = run.groups[-1].end
         if len(digits) < _ECHO_MIN_DIGITS or (len(digits) < 6 and followed_by_unit(text, end)):
             continue
-        if any(digits in part for part in shown):
-            continue
         for source in found:
             at = source.digits.find(digits)
             if at < 0 or (source.masked is None and len(digits) < _ECHO_MIN_LABELLED):
+                continue
+            if any(digits in part for part in _visible(source)):
                 continue
             masked = source.masked[at : at + len(digits)] if source.masked else None
             hits.append(Hit(run.groups[0].start, end, masked, source.label, digits, run.groups))

@@ -242,6 +242,27 @@ def test_report_pages_are_redacted_and_audited(
     assert json.loads(row["details"])["month"] == "2026-11" and row["records"] > 0
 
 
+def test_evidence_quoting_hidden_digits_is_masked_in_every_output(
+    month_with_pii: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Evidence that quotes only the middle of the customer's mobile (一二三四: harmless alone) is
+    redacted with the call around it in the export, `callqa show` and the report pages."""
+    db, call_id = month_with_pii
+    with Store(db) as store:
+        store.db.execute("UPDATE findings SET evidence = '客户说中间是一二三四' WHERE call_id = ?", [call_id])
+    monkeypatch.chdir(tmp_path)
+    assert callqa(["export", "--db", str(db), "--out", str(tmp_path / "calls.jsonl")]) == 0
+    assert callqa(["show", call_id, "--db", str(db)]) == 0
+    assert callqa(["report", "--month", "2026-11", "--db", str(db), "--no-audio"]) == 0
+    exported = (tmp_path / "calls.jsonl").read_text(encoding="utf-8")
+    page = (tmp_path / "reports" / "2026-11" / "calls" / f"{call_id}.html").read_text(encoding="utf-8")
+    for output in (exported, capsys.readouterr().out, page):
+        assert "客户说中间是****" in output and "客户说中间是一二三四" not in output
+
+
 # Digits as the recogniser may write them: numerals, telephone readings and their homophones.
 _AS_ARABIC = {
     **{c: str(i) for i, c in enumerate("零一二三四五六七八九")},

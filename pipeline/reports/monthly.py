@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pipeline.errors import CallQAError
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
-from pipeline.reports.privacy import for_output, transcript_for_output
+from pipeline.reports.privacy import evidence_for_output, for_output, transcript_for_output
 from pipeline.store import Store
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -604,7 +604,7 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
                 GrievanceCandidate, store.query(CANDIDATES_SQL, {"min_score": p.grievance.min_score})
             ),
             calls=_records(CallRow, store.query(CALLS_SQL)),
-            findings=_records(FindingRow, store.query(FINDINGS_SQL)),
+            findings=_records(FindingRow, _evidence_with_calls(store, store.query(FINDINGS_SQL))),
             notes=_records(MonthNotes, store.query(NOTES_SQL))[0],
             generated_at=datetime.now(tz),
         )
@@ -640,6 +640,26 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
             for line, text in zip(lines, texts, strict=True)
         )
     return transcripts
+
+
+def _evidence_with_calls(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Findings with their evidence redacted with the call around it (it may quote the hidden part
+    of a number said in the call); `_records` then leaves it as it is."""
+    call_ids = sorted({row["call_id"] for row in rows if row["evidence"]})
+    if not call_ids:
+        return rows
+    lines: dict[str, list[tuple[str, str]]] = {}
+    for u in store.query(
+        "SELECT call_id, speaker, text FROM utterances WHERE list_contains(?, call_id) ORDER BY call_id, idx",
+        [call_ids],
+    ):
+        lines.setdefault(u["call_id"], []).append((u["speaker"], u["text"]))
+    return [
+        {**row, "evidence": evidence_for_output(row["evidence"], lines.get(row["call_id"], []))}
+        if row["evidence"]
+        else row
+        for row in rows
+    ]
 
 
 def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, ...]:
