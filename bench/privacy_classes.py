@@ -1,6 +1,7 @@
 """Per-class counts of the privacy fixtures that a version of the redaction gets wrong.
 
     python bench/privacy_classes.py [REV]     # REV: a commit whose pipeline/privacy.py to measure
+    python bench/privacy_classes.py --compare REV     # REV against the working tree, one table
 
 Without REV it measures the working tree. A sentence whose expected text differs from what ASR
 wrote *leaks* when the output is not the expected text; one whose expected text is the source is
@@ -80,7 +81,27 @@ def measure(privacy: ModuleType) -> dict[str, list[int]]:
     return table
 
 
+def compare(rev: str) -> None:
+    """One table: the version at `rev` against the working tree, class by class."""
+    before, after = measure(load(rev)), measure(load(None))
+    print(
+        f"| class | personal texts | leaked at {rev} | leaked now | texts to keep | over-redacted at {rev} | now |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    rows = [(g, before.get(g, [0, 0, 0, 0]), a) for g, a in after.items()]
+    totals = (
+        "**all**",
+        [sum(b[i] for _, b, _ in rows) for i in range(4)],
+        [sum(a[i] for *_, a in rows) for i in range(4)],
+    )
+    for group, b, a in [*rows, totals]:
+        print(f"| {group} | {a[0]} | {b[1]} | {a[1]} | {a[2]} | {b[3]} | {a[3]} |")
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--compare":
+        compare(sys.argv[2])
+        return
     rev = sys.argv[1] if len(sys.argv) > 1 else None
     table = measure(load(rev))
     print(f"| class | personal | leaked | keep | over-redacted |  ({rev or 'working tree'})")

@@ -32,6 +32,7 @@ from pipeline.privacy_numbers import (
     LOCAL_PHONE,
     MOBILE_LABEL,
     Hit,
+    complete_number,
     digitish,
     followed_by_unit,
     number_hits,
@@ -166,15 +167,24 @@ def _redact_call(lines: Sequence[tuple[str, str]]) -> tuple[list[str], list[Hit]
     by_speaker: dict[str, list[int]] = {}
     for index, (speaker, _) in enumerate(lines):
         by_speaker.setdefault(speaker, []).append(index)
-    found: list[Hit] = []
+    # First the whole call in time order: a number that a diarization error cut between two
+    # speakers' turns (read before either part is masked on its own). Only complete numbers across
+    # a boundary count here, not guesses from the words before them.
+    found = _redact_reading(out, range(len(lines)), _cut_by_diarization)
     for indices in by_speaker.values():
         found += _redact_reading(out, indices, lambda joined, hit: True)
-    # The whole call in time order: a number that a diarization error cut between two speakers'
-    # turns. Only complete numbers across a boundary count here, not guesses from the words before.
-    found += _redact_reading(
-        out, range(len(lines)), lambda joined, hit: not hit.partial and JOIN in joined[hit.start : hit.end]
-    )
     return out, found
+
+
+def _cut_by_diarization(joined: str, hit: Hit) -> bool:
+    """A complete number over exactly two consecutive utterances, neither half of which is one on
+    its own (a mobile followed by the other party's digits is that mobile, not a longer number)."""
+    if hit.partial or joined.count(JOIN, hit.start, hit.end) != 1:
+        return False
+    halves = ["", ""]
+    for group in hit.groups:
+        halves[JOIN in joined[hit.start : group.start]] += group.digits
+    return not any(complete_number(half) for half in halves)
 
 
 def _redact_reading(out: list[str], indices: Sequence[int], keep: Callable[[str, Hit], bool]) -> list[Hit]:

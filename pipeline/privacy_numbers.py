@@ -328,6 +328,14 @@ def _id_number(digits: str, x: bool) -> bool:
     return (x and len(digits) == 17) or (len(digits) == 18 and _plausible_date(digits[6:14]))
 
 
+def complete_number(digits: str) -> bool:
+    """A personal number on its own: a mobile, ID, card number or landline with area code."""
+    n = len(digits)
+    return (
+        _mobile(digits) or _id_number(digits, False) or 16 <= n <= 19 or (digits[:1] == "0" and 10 <= n <= 12)
+    )
+
+
 _SAFE = ("", "")  # a number positively known not to be personal (a hotline, an agent or order number)
 
 

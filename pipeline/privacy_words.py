@@ -94,7 +94,12 @@ _VALUE = rf"[A-Za-z0-9{_NUMERALS}]"
 _SAID_CLAUSE = r"(?:[\u4e00-\u9fff]{0,5}?(?:是|为)|：|:)?\s*"
 _CREDENTIALS = (
     (re.compile(rf"(?:验证码|校验码|动态码|动态密码){_SAID_CLAUSE}(?P<v>{_VALUE}{{4,8}})(?!{_VALUE})"), CODE),
-    (re.compile(rf"(?:安全码|CVV|cvv|CVV2|背面后?三位){_SAID_CLAUSE}(?P<v>[0-9{_NUMERALS}]{{3,4}})(?![0-9])"), CVV),
+    (
+        re.compile(
+            rf"(?:安全码|CVV|cvv|CVV2|背面后?三位){_SAID_CLAUSE}(?P<v>[0-9{_NUMERALS}]{{3,4}})(?![0-9])"
+        ),
+        CVV,
+    ),
     (re.compile(rf"密码{_SAID_CLAUSE}(?P<v>{_VALUE}{{4,20}})(?!{_VALUE})"), PASSWORD),
     (
         re.compile(
@@ -106,7 +111,7 @@ _CREDENTIALS = (
 )
 
 _NAME_CUES = re.compile(
-    r"(?:我叫|我的名字(?:是|叫)|名字(?:是|叫)|姓名(?:是|叫)?|收件人(?:是|叫)?|联系人(?:是|叫)?|"
+    r"(?:我叫|我的名字(?:是|叫做|叫)|名字(?:是|叫做|叫)|姓名(?:是|叫)?|收件人(?:是|叫)?|联系人(?:是|叫)?|"
     r"持卡人(?:姓名)?(?:是|叫)?|户主(?:是|叫)?|本人(?:姓名)?是)\s*"
 )
 # Common surnames (the two-character ones first), for names jieba does not know.
@@ -114,6 +119,22 @@ _SURNAMES_2 = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉�
 _SURNAMES = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
     "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_TITLES = (
+    "师傅",
+    "先生",
+    "女士",
+    "小姐",
+    "经理",
+    "老师",
+    "总",
+    "阿姨",
+    "大爷",
+    "主任",
+    "医生",
+    "老板",
+    "姐",
+    "哥",
 )
 _NOT_NAME_AFTER = ("了", "过", "着", "你", "您", "他", "她", "我", "什么", "啥", "一下", "客服", "人")
 
@@ -182,10 +203,12 @@ def _name_end(text: str, start: int) -> int | None:
     rest = text[start : start + 4]
     if not rest or rest.startswith(_NOT_NAME_AFTER):
         return None
+    surname = 2 if rest.startswith(_SURNAMES_2) else 1 if rest[0] in _SURNAMES else 0
+    if text.startswith(_TITLES, start + max(surname, 1)):
+        return None  # 王师傅, 张经理: a surname with a title is how people are addressed, not a name
     for name in _jieba_names(text[start : start + 8]):
         if rest.startswith(name) and len(name) >= 2:
             return start + len(name)
-    surname = 2 if rest.startswith(_SURNAMES_2) else 1 if rest[0] in _SURNAMES else 0
     if not surname:
         return None
     end = start + surname
