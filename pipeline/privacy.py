@@ -266,11 +266,12 @@ def redactor_for(config: PrivacyConfig, output: OutputName) -> Redactor:
 
 
 _installed_factory: Callable[..., logging.LogRecord] | None = None
+_TRACEBACKS = logging.Formatter()
 
 
 def install_log_redaction(config: PrivacyConfig) -> None:
-    """Every log record of this process is redacted when it is created (whatever logger, handler or
-    library writes it), unless `[privacy] unredacted_outputs` contains "logs". Idempotent."""
+    """Every log record of this process is redacted when it is created, its traceback included
+    (whatever logger, handler or library writes it), unless `[privacy] unredacted_outputs` contains "logs". Idempotent."""
     global _installed_factory
     if not config.redacts("logs"):
         return
@@ -287,6 +288,12 @@ def install_log_redaction(config: PrivacyConfig) -> None:
         redacted = redact_text(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        # A traceback's text (an exception message quoting a transcript or a file name): formatters
+        # use `exc_text` when it is set, so it is formatted and redacted here, once.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(_TRACEBACKS.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return record
 
     _installed_factory = factory

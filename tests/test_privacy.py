@@ -120,6 +120,13 @@ def test_log_lines_are_redacted_unless_configured(caplog: pytest.LogCaptureFixtu
         with caplog.at_level(logging.INFO, logger="callqa"):
             logging.getLogger("callqa").info("客户说：%s", "身份证号是370283199003152214，电话13812345678")
         assert caplog.records[-1].getMessage() == "客户说：身份证号是[身份证号]，电话138****5678"
+        try:
+            raise ValueError("无法解析：身份证号是370283199003152214")
+        except ValueError:
+            logging.getLogger("callqa").exception("处理失败")
+        formatted = logging.Formatter().format(caplog.records[-1])
+        assert "身份证号是[身份证号]" in formatted and "370283199003152214" not in formatted
+        assert "ValueError" in formatted and "Traceback" in formatted
         logging.setLogRecordFactory(logging.LogRecord)
         install_log_redaction(PrivacyConfig(unredacted_outputs=("logs",)))
         with caplog.at_level(logging.INFO, logger="callqa"):
