@@ -255,11 +255,16 @@ def test_evidence_quoting_hidden_digits_is_masked_in_every_output(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Evidence that quotes only the middle of the customer's mobile (一二三四: harmless alone) is
-    redacted with the call around it in the export, `callqa show` and the report pages."""
+    """Evidence and a CRM note that quote only the middle of the customer's mobile (一二三四: harmless
+    alone) are redacted with the call around them in the export, `callqa show` and the report pages."""
     db, call_id = month_with_pii
     with Store(db) as store:
         store.db.execute("UPDATE findings SET evidence = '客户说中间是一二三四' WHERE call_id = ?", [call_id])
+        store.db.execute(  # a CRM complaint about the call, its note quoting the same digits
+            "INSERT INTO agent_events VALUES ('crm-1', DATE '2026-11-12', 'A02', 'complaint', true, ?, "
+            "'客户投诉：客服把中间是一二三四念出来了', 'crm.csv', 2, now())",
+            [call_id],
+        )
     monkeypatch.chdir(tmp_path)
     assert callqa(["export", "--db", str(db), "--out", str(tmp_path / "calls.jsonl")]) == 0
     assert callqa(["show", call_id, "--db", str(db)]) == 0
@@ -268,6 +273,8 @@ def test_evidence_quoting_hidden_digits_is_masked_in_every_output(
     page = (tmp_path / "reports" / "2026-11" / "calls" / f"{call_id}.html").read_text(encoding="utf-8")
     for output in (exported, capsys.readouterr().out, page):
         assert "客户说中间是****" in output and "客户说中间是一二三四" not in output
+    agent_page = (tmp_path / "reports" / "2026-11" / "agents" / "A02.html").read_text(encoding="utf-8")
+    assert "客服把中间是****念出来了" in agent_page and "一二三四" not in agent_page
 
 
 # Digits as the recogniser may write them: numerals, telephone readings and their homophones.

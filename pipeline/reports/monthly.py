@@ -599,12 +599,15 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
             rules=_records(RuleFailures, store.query(RULES_SQL)),
             agent_rules=_records(AgentRuleFailures, store.query(AGENT_RULES_SQL)),
             bins=_records(ScoreBin, store.query(BINS_SQL)),
-            events=_records(EventRow, store.query(EVENTS_SQL)),
+            events=_records(EventRow, _with_calls(store, store.query(EVENTS_SQL), "note")),
             candidates=_records(
-                GrievanceCandidate, store.query(CANDIDATES_SQL, {"min_score": p.grievance.min_score})
+                GrievanceCandidate,
+                _with_calls(
+                    store, store.query(CANDIDATES_SQL, {"min_score": p.grievance.min_score}), "example"
+                ),
             ),
             calls=_records(CallRow, store.query(CALLS_SQL)),
-            findings=_records(FindingRow, _evidence_with_calls(store, store.query(FINDINGS_SQL))),
+            findings=_records(FindingRow, _with_calls(store, store.query(FINDINGS_SQL), "evidence")),
             notes=_records(MonthNotes, store.query(NOTES_SQL))[0],
             generated_at=datetime.now(tz),
         )
@@ -642,10 +645,11 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
     return transcripts
 
 
-def _evidence_with_calls(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Findings with their evidence redacted with the call around it (it may quote the hidden part
-    of a number said in the call); `_records` then leaves it as it is."""
-    call_ids = sorted({row["call_id"] for row in rows if row["evidence"]})
+def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """Rows whose text `field` (a finding's evidence, a CRM note, an abuse example) quotes a call,
+    redacted with that call around it: it may hold the hidden part of a number said in the call.
+    `_records` then leaves it as it is (redacting twice changes nothing)."""
+    call_ids = sorted({row["call_id"] for row in rows if row[field] and row["call_id"]})
     if not call_ids:
         return rows
     lines: dict[str, list[tuple[str, str]]] = {}
@@ -655,8 +659,8 @@ def _evidence_with_calls(store: Store, rows: list[dict[str, Any]]) -> list[dict[
     ):
         lines.setdefault(u["call_id"], []).append((u["speaker"], u["text"]))
     return [
-        {**row, "evidence": evidence_for_output(row["evidence"], lines.get(row["call_id"], []))}
-        if row["evidence"]
+        {**row, field: evidence_for_output(row[field], lines.get(row["call_id"], []))}
+        if row[field] and row["call_id"]
         else row
         for row in rows
     ]

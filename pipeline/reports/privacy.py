@@ -45,5 +45,6 @@ def transcript_for_output(lines: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def evidence_for_output(text: str | None, lines: Sequence[tuple[str, str]]) -> str | None:
-    """A finding's evidence, redacted with its call's utterances (speaker, text) around it."""
+    """A text quoting a call (a finding's evidence, a CRM note), redacted with the call's utterances
+    (speaker, text) around it."""
     return _current().with_call(text, lines)
