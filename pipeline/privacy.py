@@ -38,7 +38,7 @@ from pipeline.privacy_numbers import (
     number_hits,
     runs,
 )
-from pipeline.privacy_words import ADDRESS, EMAIL, NAME, word_hits
+from pipeline.privacy_words import ADDRESS, EMAIL, NAME, asked_credential, word_hits
 
 __all__ = [
     "ADDRESS",
@@ -167,13 +167,43 @@ def _redact_call(lines: Sequence[tuple[str, str]]) -> tuple[list[str], list[Hit]
     by_speaker: dict[str, list[int]] = {}
     for index, (speaker, _) in enumerate(lines):
         by_speaker.setdefault(speaker, []).append(index)
-    # First the whole call in time order: a number that a diarization error cut between two
+    found = _asked_credentials(lines, out)
+    # Then the whole call in time order: a number that a diarization error cut between two
     # speakers' turns (read before either part is masked on its own). Only complete numbers across
     # a boundary count here, not guesses from the words before them.
-    found = _redact_reading(out, range(len(lines)), _cut_by_diarization)
+    found += _redact_reading(out, range(len(lines)), _cut_by_diarization)
     for indices in by_speaker.values():
         found += _redact_reading(out, indices, lambda joined, hit: True)
     return out, found
+
+
+_REPLY_WINDOW = 4  # utterances after a question in which its answer is looked for
+_CODE_DIGITS = range(3, 9)
+
+
+def _asked_credentials(lines: Sequence[tuple[str, str]], out: list[str]) -> list[Hit]:
+    """A code or password the other party says in reply to a question asking for it: masked in
+    `out`, in place; one hit per question with the digits said, to mask them when read back."""
+    found: list[Hit] = []
+    for i, (asker, question) in enumerate(lines):
+        label = asked_credential(question) if question else None
+        if label is None:
+            continue
+        said = ""
+        for k in range(i + 1, min(i + 1 + _REPLY_WINDOW, len(lines))):
+            if lines[k][0] == asker:
+                continue  # the asker's 嗯 or 您说 between the parts of the answer
+            hits = [
+                Hit(r.groups[0].start, r.groups[-1].end, None, label, digits, r.groups)
+                for r in runs(out[k])
+                if len(digits := "".join(g.digits for g in r.groups)) in _CODE_DIGITS
+                and not followed_by_unit(out[k], r.groups[-1].end)
+            ]
+            said += "".join(h.digits for h in hits)
+            out[k] = _apply(out[k], hits)
+        if said:
+            found.append(Hit(0, 0, None, label, said))
+    return found
 
 
 def _cut_by_diarization(joined: str, hit: Hit) -> bool:

@@ -110,6 +110,24 @@ _CREDENTIALS = (
     ),
 )
 
+# A credential asked for in one utterance and said in the other party's reply (请您报一下验证码 /
+# 三八五七二一); a warning (不要把验证码告诉任何人) asks for nothing.
+_ASKED = (
+    (re.compile("验证码|校验码|动态码|短信码"), CODE),
+    (re.compile("安全码|CVV|cvv"), CVV),
+    (re.compile("密码"), PASSWORD),
+)
+_ASKING = re.compile("多少|报一下|说一下|念一下|读一下|告诉我|提供|是什么|[？?]")
+_WARNING = re.compile("不要|别|切勿|请勿|不会|不能")
+
+
+def asked_credential(text: str) -> str | None:
+    """The label of the credential `text` asks the other party for, if it asks for one."""
+    if not _ASKING.search(text) or _WARNING.search(text):
+        return None
+    return next((label for pattern, label in _ASKED if pattern.search(text)), None)
+
+
 _NAME_CUES = re.compile(
     r"(?:我叫|我的名字(?:是|叫做|叫)|名字(?:是|叫做|叫)|姓名(?:是|叫)?|收件人(?:是|叫)?|联系人(?:是|叫)?|"
     r"持卡人(?:姓名)?(?:是|叫)?|户主(?:是|叫)?|本人(?:姓名)?是)\s*"
