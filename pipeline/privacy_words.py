@@ -7,7 +7,7 @@ names after the words that introduce them (我叫张伟; jieba's part-of-speech 
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 
 from pipeline.privacy_numbers import JOIN, SENTENCE_END, Hit
 
@@ -206,7 +206,7 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged if b > a]
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _jieba_names(text: str) -> tuple[str, ...]:
     """The words jieba tags as person names (nr…) in `text`."""
     import jieba

@@ -50,7 +50,18 @@ def test_the_fixture_set_tests_both_directions() -> None:
     kept = [s for s, e, _ in SENTENCES if s == e]
     changed = [s for s, e, _ in SENTENCES if s != e]
     assert len(kept) >= 20 and len(changed) >= 25
-    for label in ("****", "[座机号码]", "[电话号码]", "[身份证号]", "[银行卡号]", "[详细地址]", "[邮箱]"):
+    labels = (
+        "****",
+        "[座机号码]",
+        "[电话号码]",
+        "[身份证号]",
+        "[银行卡号]",
+        "[详细地址]",
+        "[邮箱]",
+        "[微信号]",
+    )
+    labels += ("[QQ号]", "[车牌号]", "[护照号]", "[验证码]", "[安全码]", "[有效期]", "[密码]", "[姓名]")
+    for label in labels:
         assert any(label in e for _, e, _ in SENTENCES), label
 
 
