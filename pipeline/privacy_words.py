@@ -89,6 +89,7 @@ _PASSPORT = re.compile(
     r"(?:护照|通行证)(?:号码|号)?(?:是|为|：|:)?\s*(?P<v>[A-Za-z]{1,2}[0-9]{7,8})(?![0-9])"
     r"|(?<![A-Za-z0-9])(?P<e>[EG][0-9]{8})(?![0-9])"
 )
+_CODE_WORDS = re.compile("款号|型号|货号|编号|单号|订单|批号|车次|航班|工号")
 _VALUE = rf"[A-Za-z0-9{_NUMERALS}]"
 # After a credential's name: 是/为 directly, or a short clause ending in one (密码我设的是888888).
 _SAID_CLAUSE = r"(?:[\u4e00-\u9fff]{0,5}?(?:是|为)|：|:)?\s*"
@@ -247,6 +248,8 @@ def word_hits(text: str) -> list[Hit]:
     hits += [Hit(m.start(), m.end(), None, PLATE) for m in _PLATE.finditer(text)]
     for m in _PASSPORT.finditer(text):
         group = "v" if m.group("v") else "e"
+        if group == "e" and _CODE_WORDS.search(text, max(0, m.start() - 6), m.start()):
+            continue  # 款号是E12345678: a product or order code of the same shape
         hits.append(Hit(m.start(group), m.end(group), None, PASSPORT))
     for m in _NAME_CUES.finditer(text):
         end = _name_end(text, m.end())
