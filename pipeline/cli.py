@@ -414,7 +414,8 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
         history = store.score_history(call_id)
         store.add_audit("show", target=call_id, records=1, redacted=redactor.enabled, **audit_kwargs(command))
     # the one place where what `show` prints is redacted
-    texts = redactor.utterances([(u["speaker"], u["text"]) for u in utterances])
+    lines = [(u["speaker"], u["text"]) for u in utterances]
+    texts = redactor.utterances(lines)
     utterances = [{**u, "text": text} for u, text in zip(utterances, texts, strict=True)]
     if metrics is not None:
         metrics = replace(
@@ -426,7 +427,10 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
         )
     if scored is not None:
         scored = replace(
-            scored, findings=tuple(replace(f, evidence=redactor.text(f.evidence)) for f in scored.findings)
+            scored,
+            findings=tuple(
+                replace(f, evidence=redactor.with_call(f.evidence, lines)) for f in scored.findings
+            ),
         )
     started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"

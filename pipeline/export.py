@@ -84,10 +84,12 @@ def _record(store: Store, row: dict) -> dict:
 
 def redact_record(record: dict, redactor: Redactor) -> dict:
     """The one place where an export record's free text is redacted: the transcript (read as a whole,
-    so a number split over two utterances is caught), evidence, interruption texts, the error."""
+    so a number split over two utterances is caught), evidence (with the call around it: it may quote
+    the hidden part of a number), interruption texts, the error."""
     if not redactor.enabled:
         return record
-    texts = redactor.utterances([(u["speaker"], u["text"]) for u in record["utterances"]])
+    lines = [(u["speaker"], u["text"]) for u in record["utterances"]]
+    texts = redactor.utterances(lines)
     metrics = record["metrics"]
     if metrics.get("interruptions"):
         metrics = {
@@ -106,7 +108,7 @@ def redact_record(record: dict, redactor: Redactor) -> dict:
         "error": redactor.text(record["error"]),
         "utterances": [{**u, "text": text} for u, text in zip(record["utterances"], texts, strict=True)],
         "metrics": metrics,
-        "findings": [{**f, "evidence": redactor.text(f["evidence"])} for f in record["findings"]],
+        "findings": [{**f, "evidence": redactor.with_call(f["evidence"], lines)} for f in record["findings"]],
     }
 
 

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pipeline.errors import CallQAError
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
-from pipeline.reports.privacy import for_output, transcript_for_output
+from pipeline.reports.privacy import evidence_for_output, for_output, transcript_for_output
 from pipeline.store import Store
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -599,12 +599,15 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
             rules=_records(RuleFailures, store.query(RULES_SQL)),
             agent_rules=_records(AgentRuleFailures, store.query(AGENT_RULES_SQL)),
             bins=_records(ScoreBin, store.query(BINS_SQL)),
-            events=_records(EventRow, store.query(EVENTS_SQL)),
+            events=_records(EventRow, _with_calls(store, store.query(EVENTS_SQL), "note")),
             candidates=_records(
-                GrievanceCandidate, store.query(CANDIDATES_SQL, {"min_score": p.grievance.min_score})
+                GrievanceCandidate,
+                _with_calls(
+                    store, store.query(CANDIDATES_SQL, {"min_score": p.grievance.min_score}), "example"
+                ),
             ),
             calls=_records(CallRow, store.query(CALLS_SQL)),
-            findings=_records(FindingRow, store.query(FINDINGS_SQL)),
+            findings=_records(FindingRow, _with_calls(store, store.query(FINDINGS_SQL), "evidence")),
             notes=_records(MonthNotes, store.query(NOTES_SQL))[0],
             generated_at=datetime.now(tz),
         )
@@ -640,6 +643,27 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
             for line, text in zip(lines, texts, strict=True)
         )
     return transcripts
+
+
+def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """Rows whose text `field` (a finding's evidence, a CRM note, an abuse example) quotes a call,
+    redacted with that call around it: it may hold the hidden part of a number said in the call.
+    `_records` then leaves it as it is (redacting twice changes nothing)."""
+    call_ids = sorted({row["call_id"] for row in rows if row[field] and row["call_id"]})
+    if not call_ids:
+        return rows
+    lines: dict[str, list[tuple[str, str]]] = {}
+    for u in store.query(
+        "SELECT call_id, speaker, text FROM utterances WHERE list_contains(?, call_id) ORDER BY call_id, idx",
+        [call_ids],
+    ):
+        lines.setdefault(u["call_id"], []).append((u["speaker"], u["text"]))
+    return [
+        {**row, field: evidence_for_output(row[field], lines.get(row["call_id"], []))}
+        if row[field] and row["call_id"]
+        else row
+        for row in rows
+    ]
 
 
 def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, ...]:

@@ -42,3 +42,9 @@ def for_output(text: str | None) -> str | None:
 def transcript_for_output(lines: Sequence[tuple[str, str]]) -> list[str]:
     """A call's utterance texts, (speaker, text) in time order, as the report may show them."""
     return _current().utterances(lines)
+
+
+def evidence_for_output(text: str | None, lines: Sequence[tuple[str, str]]) -> str | None:
+    """A text quoting a call (a finding's evidence, a CRM note), redacted with the call's utterances
+    (speaker, text) around it."""
+    return _current().with_call(text, lines)

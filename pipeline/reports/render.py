@@ -36,12 +36,26 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 T = TypeVar("T")
 
 
+# Plain ids are their own page names: capitals, digits, . _ - (HX20261101-0001, A03). Every other id
+# gets a readable part plus a hash of the id (64 bits: no two of a month's calls share one), and a
+# hashed name always ends in -<16 hex digits>, which a plain name never does: no two ids share a page,
+# not even on a case-insensitive share (a01 and A01) or when one id is another's hashed name.
+_PLAIN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,99}")
+_HASHED_END = re.compile(r"-[0-9A-Fa-f]{16}$")
+_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(10)})
+
+
 def page_name(identifier: str) -> str:
-    """A file name for an id: the id itself when it is plain, else a readable part plus a hash."""
-    safe = _SAFE.sub("_", identifier)
-    if safe == identifier and not identifier.startswith("."):
+    """A file name for an id, unique per id: the id itself when it is plain, else a readable part
+    plus a hash."""
+    if (
+        _PLAIN.fullmatch(identifier)
+        and not _HASHED_END.search(identifier)
+        and identifier.split(".")[0] not in _RESERVED
+    ):
         return f"{identifier}.html"
-    return f"{safe.strip('.')[:40]}-{hashlib.sha256(identifier.encode()).hexdigest()[:8]}.html"
+    safe = _SAFE.sub("_", identifier).strip(".").lower()[:40]
+    return f"{safe}-{hashlib.sha256(identifier.encode()).hexdigest()[:16]}.html"
 
 
 @dataclass(frozen=True)

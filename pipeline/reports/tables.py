@@ -4,6 +4,7 @@ ranking.xlsx (ranking, money lines with their rule and basis, grievance candidat
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -115,11 +116,27 @@ def candidate_rows(report: MonthReport) -> list[list[object]]:
     ]
 
 
+# A text cell starting with one of these is a formula to Excel and LibreOffice (=HYPERLINK(…),
+# +cmd|…, @SUM(…)): an agent's name or a customer's words must never run in the payroll sheet.
+_FORMULA_START = tuple("=+-@\t\r＝＋－＠")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def is_formula_like(value: object) -> bool:
+    """A text that a spreadsheet would read as a formula (a plain signed number is not one)."""
+    return isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value)
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell as text: a formula-like text gets a leading apostrophe (OWASP's advice)."""
+    return f"'{value}" if is_formula_like(value) else value
+
+
 def write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> None:
     with replacing(path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([csv_cell(v) for v in row] for row in rows)
 
 
 def write_xlsx(path: Path, report: MonthReport) -> None:
@@ -142,6 +159,10 @@ def _fill(sheet: Worksheet, header: Sequence[str], rows: list[list[object]]) -> 
     sheet.append(list(header))
     for row in rows:
         sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            if is_formula_like(cell.value):  # openpyxl made it a formula: write it as text
+                cell.data_type = "s"
+                cell.quotePrefix = True
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDE6F4")
     for cell in sheet[1]:
