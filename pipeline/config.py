@@ -10,8 +10,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.errors import CallQAError
 
@@ -31,6 +32,16 @@ class InputConfig(_Section):
     # Zone for timestamps taken from file names (sidecars carry their own zone).
     timezone: str = "Asia/Shanghai"
     extensions: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        # Only a real IANA zone name passes: the value reaches the database session and every clock.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"未知的时区“{value}”（例如 Asia/Shanghai）") from exc
+        return value
 
 
 class AsrConfig(_Section):

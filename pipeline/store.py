@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
@@ -141,6 +142,12 @@ class Store:
             self.db.close()
             Store(self.path, timezone=timezone, lock_wait_s=lock_wait_s).close()
             self.db = _connect(self.path, read_only, lock_wait_s)
+        # SET takes no bound parameter: the zone must be a known IANA name (nothing else can be pasted)
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            self.db.close()
+            raise CallQAError(f"未知的时区“{timezone}”（input.timezone）") from exc
         self.db.execute(f"SET TimeZone = '{timezone}'")
         if not read_only:
             self.db.execute(files("pipeline").joinpath("schema.sql").read_text(encoding="utf-8"))
