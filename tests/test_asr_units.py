@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.asr.guards import WindowEvidence, evidence_summary_zh, find_loops
 from pipeline.asr.model import BUNDLED_MODEL_BYTES, bundled_model_dir, check_model_dir
 from pipeline.asr.transcribe import (
     AsrWord,
@@ -91,3 +92,64 @@ def test_user_model_folder_without_tokenizer_is_refused(tmp_path: Path) -> None:
         check_model_dir(user)
     with pytest.raises(CallQAError, match="no such folder"):
         check_model_dir(tmp_path / "missing")
+
+
+# ---- loop guards and recogniser evidence (pipeline/asr/guards.py) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "loop"),
+    [
+        ("请您稍后对等从不仅仅仅仅仅仅仅仅", "仅"),  # the pilot's drawn-out closing
+        ("请问还有其他的忙的忙的忙的忙", "的忙"),
+        ("谢谢您，谢谢您，谢谢您，谢谢您", "谢谢您"),  # punctuation inside the loop
+        ("哈哈哈哈哈", "哈"),
+    ],
+)
+def test_loops_are_found(text: str, loop: str) -> None:
+    (found,) = find_loops(text)
+    assert found.unit == loop and text[found.start : found.end].replace("，", "").startswith(loop * 3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "对对对对",  # people say this
+        "好的好的好的",
+        "您好您好",
+        "请问还有请还是需要帮助的忙",  # garbled, but not a loop: the word probabilities tell
+        "我的电话是四零零八八八八八八八",  # digit runs repeat legitimately
+        "要零要零要零要九九零零三零七要二三四",  # an ID number read with 幺
+    ],
+)
+def test_ordinary_repetition_is_not_a_loop(text: str) -> None:
+    assert find_loops(text) == []
+
+
+def test_utterances_carry_the_weakest_window_and_the_loop_flag() -> None:
+    good = WindowEvidence(avg_logprob=-0.2, no_speech_prob=0.01, compression_ratio=1.2, temperature=0.0)
+    bad = WindowEvidence(avg_logprob=-1.3, no_speech_prob=0.4, compression_ratio=2.6, temperature=0.4)
+    turns = [SpeechTurn("agent", 0.0, 3.0), SpeechTurn("agent", 5.0, 9.0)]
+    words = [
+        AsrWord("您好", 0.1, 0.5, 0.9, good),
+        AsrWord("请您稍后对等从不", 5.1, 6.5, 0.7, good),
+        AsrWord("仅仅仅仅仅仅仅仅", 6.5, 8.9, 0.6, bad),
+    ]
+    first, second = words_to_utterances(words, turns)
+    assert (first.avg_logprob, first.no_speech_prob, first.compression_ratio, first.looping) == (
+        -0.2,
+        0.01,
+        1.2,
+        False,
+    )
+    assert (second.avg_logprob, second.no_speech_prob, second.compression_ratio, second.looping) == (
+        -1.3,
+        0.4,
+        2.6,
+        True,
+    )
+    assert "疑似识别循环" in evidence_summary_zh(second) and "平均对数概率 -1.30" in evidence_summary_zh(
+        second
+    )
+    (typed,) = words_to_utterances([AsrWord("您好", 0.1, 0.5, 0.9)], turns[:1])
+    assert typed.avg_logprob is None and not typed.looping

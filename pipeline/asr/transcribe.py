@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.asr.guards import WindowEvidence, utterance_evidence
 from pipeline.asr.model import bundled_model_dir, check_model_dir
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
@@ -42,6 +43,7 @@ class AsrWord:
     start: float
     end: float
     probability: float
+    window: WindowEvidence | None = None  # whisper's figures for the window the word came from
 
 
 class Recognizer:
@@ -81,6 +83,12 @@ class Recognizer:
                 beam_size=self.config.beam_size,
                 temperature=list(self.config.temperatures),
                 condition_on_previous_text=False,
+                compression_ratio_threshold=self.config.compression_ratio_threshold,
+                log_prob_threshold=self.config.log_prob_threshold,
+                no_speech_threshold=self.config.no_speech_threshold,
+                no_repeat_ngram_size=self.config.no_repeat_ngram_size,
+                repetition_penalty=self.config.repetition_penalty,
+                hallucination_silence_threshold=self.config.hallucination_silence_threshold,
                 word_timestamps=True,
                 vad_filter=vad,
                 vad_parameters={
@@ -89,11 +97,26 @@ class Recognizer:
                 },
             )
             words = [
-                AsrWord(to_simplified(w.word), float(w.start), float(w.end), float(w.probability))
+                AsrWord(
+                    to_simplified(w.word),
+                    float(w.start),
+                    float(w.end),
+                    float(w.probability),
+                    _window(segment),
+                )
                 for segment in segments
                 for w in (segment.words or [])
             ]
         return [w for w in words if w.text.strip()]
+
+
+def _window(segment: object) -> WindowEvidence:
+    return WindowEvidence(
+        avg_logprob=float(segment.avg_logprob),  # type: ignore[attr-defined]
+        no_speech_prob=float(segment.no_speech_prob),  # type: ignore[attr-defined]
+        compression_ratio=float(segment.compression_ratio),  # type: ignore[attr-defined]
+        temperature=float(segment.temperature or 0.0),  # type: ignore[attr-defined]
+    )
 
 
 @lru_cache(maxsize=2)
@@ -180,7 +203,7 @@ def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, f
     shift = recording_start - joined_start
     start = min(max(word.start, joined_start), joined_start + length)
     end = min(max(word.end, start), joined_start + length)
-    return AsrWord(word.text, round(start + shift, 3), round(end + shift, 3), word.probability)
+    return replace(word, start=round(start + shift, 3), end=round(end + shift, 3))
 
 
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:
@@ -204,6 +227,7 @@ def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -
                 text=text,
                 chars=chars,
                 confidence=round(float(np.mean([w.probability for w in bucket])), 3),
+                **utterance_evidence((w.window for w in bucket if w.window is not None), text),  # type: ignore[arg-type]
             )
         )
     return utterances

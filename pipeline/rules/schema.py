@@ -372,6 +372,13 @@ class Matching(Strict):
     time_slack_s: float = Field(1.0, ge=0)
     metric_margin: float = Field(0.05, ge=0, lt=1)
     near_miss_margin: float = Field(1.0, ge=0)
+    # The recogniser's evidence (pipeline/rules/evidence.py): an utterance beyond any of these is too
+    # weak to judge by, and absence findings over it or phrase hits in it go to review.
+    asr_min_word_probability: float = Field(0.4, ge=0, le=1)
+    asr_min_avg_logprob: float = Field(-1.0, le=0)
+    asr_max_no_speech_prob: float = Field(0.6, ge=0, le=1)
+    asr_max_compression_ratio: float = Field(2.4, gt=0)
+    asr_review_loops: bool = True
 
 
 class AppliesTo(Strict):
