@@ -59,6 +59,9 @@ class AsrConfig(_Section):
     no_repeat_ngram_size: int = Field(0, ge=0)
     repetition_penalty: float = Field(1.0, gt=0)
     hallucination_silence_threshold: float | None = None
+    # A turn whose text loops (pipeline/asr/guards.py) is decoded again on its own with repeats of
+    # this many tokens blocked (0 = no retry); the text that loops less is kept, a loop left is flagged.
+    loop_retry_no_repeat_ngram_size: int = Field(3, ge=0)
     # faster-whisper's Silero VAD: its 2000 ms default keeps 1 s pauses inside one chunk.
     vad_min_silence_ms: int = Field(500, ge=0)
     vad_speech_pad_ms: int = Field(200, ge=0)

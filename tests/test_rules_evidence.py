@@ -3,17 +3,22 @@ recogniser was sure of it and becomes a review item (deduction 0) when it looped
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from fixtures.reports.monthdata import build as build_month
 from test_rules_helpers import card, hold, metrics, only, score, utt
 
+from pipeline.cli import main as callqa
 from pipeline.records import Utterance
 from pipeline.rules.evidence import unreliable
 from pipeline.rules.schema import Matching
 from pipeline.rules.scorecard import load_scorecard
 from pipeline.rules.transcript import Line
+from pipeline.store import Store
 
 DEFAULT = load_scorecard(ROOT / "rules" / "default.yaml")
 
@@ -168,3 +173,29 @@ def test_typed_and_older_transcripts_carry_no_evidence_against_them() -> None:
     assert older.avg_logprob is None and unreliable(Line(0, older), matching) is None
     garbled = replace(older, confidence=0.2)
     assert "识别把握 0.20" in (unreliable(Line(0, garbled), matching) or "")
+
+
+# ---- where people see it: `callqa show` and the call page ----------------------------------------
+
+
+def test_show_and_the_call_page_print_the_recogniser_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "qa.duckdb"
+    built = build_month(db, tmp_path)
+    call_id = built.calls["A02"][0]
+    with Store(db) as store:
+        first = store.utterances(call_id)[0]
+        store.db.execute(
+            "INSERT INTO utterance_evidence VALUES (?, ?, -1.31, 0.05, 2.7, true)", [call_id, first["idx"]]
+        )
+    assert callqa(["show", call_id, "--db", str(db)]) == 0
+    shown = capsys.readouterr().out
+    weak = next(line for line in shown.splitlines() if first["text"] in line)
+    assert "转写不可靠" in weak and "疑似识别循环" in weak and "平均对数概率 -1.31 低于 -1" in weak
+    assert sum("转写不可靠" in line for line in shown.splitlines()) == 1
+    monkeypatch.chdir(tmp_path)
+    assert callqa(["report", "--month", "2026-11", "--db", str(db), "--no-audio"]) == 0
+    page = (tmp_path / "reports" / "2026-11" / "calls" / f"{call_id}.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'class="line [^"]*\bweak"', page)) == 1
+    assert "⚠ " in page and "疑似识别循环" in page and "压缩比 2.70 高于 2.4" in page

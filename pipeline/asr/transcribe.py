@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.asr.guards import WindowEvidence, utterance_evidence
+from pipeline.asr.guards import WindowEvidence, find_loops, utterance_evidence
 from pipeline.asr.model import bundled_model_dir, check_model_dir
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
@@ -67,11 +67,14 @@ class Recognizer:
         )
         self._lock = threading.Lock()  # CTranslate2 models are shared; decode one call at a time
 
-    def words(self, signal: np.ndarray, vad: bool = True) -> list[AsrWord]:
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
         """Words with times (seconds on `signal`'s timeline), simplified Chinese.
 
         `vad` lets faster-whisper's Silero VAD skip non-speech first (for whole recordings);
-        turns that diarization already cut need none.
+        turns that diarization already cut need none. `no_repeat_ngram_size` overrides the
+        configured one (a turn that looped is decoded again with it).
         """
         import ctranslate2
 
@@ -86,7 +89,9 @@ class Recognizer:
                 compression_ratio_threshold=self.config.compression_ratio_threshold,
                 log_prob_threshold=self.config.log_prob_threshold,
                 no_speech_threshold=self.config.no_speech_threshold,
-                no_repeat_ngram_size=self.config.no_repeat_ngram_size,
+                no_repeat_ngram_size=(
+                    self.config.no_repeat_ngram_size if no_repeat_ngram_size is None else no_repeat_ngram_size
+                ),
                 repetition_penalty=self.config.repetition_penalty,
                 hallucination_silence_threshold=self.config.hallucination_silence_threshold,
                 word_timestamps=True,
@@ -148,6 +153,8 @@ def transcribe_turns(
     joined_words = recognizer.words(np.concatenate(pieces), vad=False)
     words = [_to_recording_time(w, placements) for w in joined_words]
     words = _redo_skipped_turns(track, sample_rate, turns, words, recognizer)
+    if recognizer.config.loop_retry_no_repeat_ngram_size:
+        words = _redo_looping_turns(track, sample_rate, turns, words, recognizer)
     return words_to_utterances(words, turns)
 
 
@@ -179,6 +186,44 @@ def _redo_skipped_turns(
             dropped.update(id(w) for w in heard)
             extra += alone
     return [w for w in words if id(w) not in dropped] + extra
+
+
+def _redo_looping_turns(
+    track: np.ndarray,
+    sample_rate: int,
+    turns: Sequence[SpeechTurn],
+    words: list[AsrWord],
+    recognizer: Recognizer,
+) -> list[AsrWord]:
+    """Decode alone, with repeated n-grams blocked, each turn whose text loops; keep the new text
+    when it loops less. Blocking repeats everywhere costs CER on ordinary speech (digits, 好的好的:
+    bench/asr_guards.py), so it is used only where a loop was seen. A loop that stays is flagged."""
+    ordered = sorted(turns, key=lambda t: t.start)
+    dropped: set[int] = set()
+    extra: list[AsrWord] = []
+    for turn, heard in zip(ordered, _words_by_turn(words, ordered), strict=True):
+        looped = _looped_chars("".join(w.text for w in sorted(heard, key=lambda w: w.start)))
+        if not looped:
+            continue
+        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
+        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
+        offset = lo / sample_rate
+        alone = [
+            replace(w, start=w.start + offset, end=w.end + offset)
+            for w in recognizer.words(
+                track[lo:hi].astype(np.float32),
+                vad=False,
+                no_repeat_ngram_size=recognizer.config.loop_retry_no_repeat_ngram_size,
+            )
+        ]
+        if alone and _looped_chars("".join(w.text for w in alone)) < looped:
+            dropped.update(id(w) for w in heard)
+            extra += alone
+    return [w for w in words if id(w) not in dropped] + extra
+
+
+def _looped_chars(text: str) -> int:
+    return sum(loop.end - loop.start for loop in find_loops(text))
 
 
 def _words_by_turn(words: Sequence[AsrWord], ordered: Sequence[SpeechTurn]) -> list[list[AsrWord]]:

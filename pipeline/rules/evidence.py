@@ -11,21 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pipeline.records import Utterance
 from pipeline.rules.schema import Matching
 from pipeline.rules.transcript import Line
 
 
 def unreliable(line: Line, matching: Matching) -> str | None:
+    return weak_evidence(line.utterance, matching)
+
+
+def weak_evidence(u: Utterance, matching: Matching, recognised: bool | None = None) -> str | None:
     """Why the recogniser's text of this utterance is too weak to judge by (Chinese), or None.
 
     Word probabilities count only for recognised text (with character timings); a typed
     transcript carries none. Evidence a stored utterance lacks (older rows) is not held against it.
+    `recognised` overrides the character-timing test (a page that reads no timings).
     """
-    u = line.utterance
+    recognised = bool(u.chars) if recognised is None else recognised
     reasons = []
     if matching.asr_review_loops and u.looping:
         reasons.append("疑似识别循环（同一字词反复出现）")
-    if u.chars and u.confidence < matching.asr_min_word_probability:
+    if recognised and u.confidence < matching.asr_min_word_probability:
         reasons.append(f"识别把握 {u.confidence:.2f} 低于 {matching.asr_min_word_probability:g}")
     if u.avg_logprob is not None and u.avg_logprob < matching.asr_min_avg_logprob:
         reasons.append(f"平均对数概率 {u.avg_logprob:.2f} 低于 {matching.asr_min_avg_logprob:g}")
@@ -43,6 +49,32 @@ def doubt(lines: Iterable[Line], matching: Matching) -> str | None:
         if reason is not None:
             return f"{_clock(line.start)} 的转写不可靠（{reason}）"
     return None
+
+
+def recogniser_note_zh(u: Utterance, matching: Matching, recognised: bool | None = None) -> str:
+    """What `callqa show` and the call page print beside an utterance: 识别把握 0.91, or, for weak
+    text, 识别把握 0.31，转写不可靠：平均对数概率 -1.20 低于 -1."""
+    recognised = bool(u.chars) if recognised is None else recognised
+    known = recognised or u.avg_logprob is not None or u.confidence > 0
+    note = f"识别把握 {u.confidence:.2f}" if known else "无识别把握数据"
+    weak = weak_evidence(u, matching, recognised)
+    return f"{note}，转写不可靠：{weak}" if weak else note
+
+
+def scorecard_matching(content: str | None) -> Matching:
+    """The `matching` section of a stored scorecard's text; the defaults when it cannot be read."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        data = yaml.safe_load(content or "")
+    except yaml.YAMLError:
+        return Matching()
+    section = data.get("matching") if isinstance(data, dict) else None
+    try:
+        return Matching.model_validate(section or {})
+    except ValidationError:  # a scorecard stored by an older version: judge by the defaults
+        return Matching()
 
 
 def _clock(seconds: float) -> str:
