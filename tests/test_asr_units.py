@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.asr.guards import WindowEvidence, evidence_summary_zh, find_loops
@@ -14,8 +15,10 @@ from pipeline.asr.transcribe import (
     _to_recording_time,
     char_timings,
     normalize_punctuation,
+    transcribe_turns,
     words_to_utterances,
 )
+from pipeline.config import AsrConfig
 from pipeline.errors import CallQAError
 from pipeline.records import SpeechTurn
 
@@ -153,3 +156,44 @@ def test_utterances_carry_the_weakest_window_and_the_loop_flag() -> None:
     )
     (typed,) = words_to_utterances([AsrWord("您好", 0.1, 0.5, 0.9)], turns[:1])
     assert typed.avg_logprob is None and not typed.looping
+
+
+class _ScriptedRecognizer:
+    """Stands in for whisper: the joined pass loops on the second turn; decoding that turn alone
+    with repeats blocked gives `retry` (what the real model does is measured in bench/asr_guards.py)."""
+
+    def __init__(self, retry: str, loop_retry: int = 3) -> None:
+        self.config = AsrConfig(loop_retry_no_repeat_ngram_size=loop_retry)
+        self.retry = retry
+        self.calls: list[int | None] = []
+
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
+        self.calls.append(no_repeat_ngram_size)
+        if no_repeat_ngram_size is None:  # the joined pass: turn 1 at 0.2 s, turn 2 at 2.9 s
+            return [
+                AsrWord("您好", 0.3, 0.9, 0.9),
+                AsrWord("请您稍后对等从不", 3.0, 4.0, 0.7),
+                AsrWord("仅仅仅仅仅仅仅仅", 4.0, 5.5, 0.6),
+            ]
+        return [AsrWord(self.retry, 0.3, 2.0, 0.8)]
+
+
+@pytest.mark.parametrize(
+    ("retry", "expected", "looping"),
+    [
+        ("请您稍后对本次服务进行评价", "请您稍后对本次服务进行评价", False),  # the retry is kept
+        ("请您仅仅仅仅仅仅仅仅仅仅", "请您稍后对等从不仅仅仅仅仅仅仅仅", True),  # loops more: first kept, flagged
+        ("请您稍后对等仅仅仅仅仅仅", "请您稍后对等仅仅仅仅仅仅", True),  # loops less: kept, still flagged
+    ],
+)
+def test_a_looping_turn_is_decoded_again_alone(retry: str, expected: str, looping: bool) -> None:
+    track = np.zeros(16000 * 10, dtype=np.float32)
+    turns = [SpeechTurn("agent", 0.5, 1.5), SpeechTurn("agent", 4.0, 6.5)]
+    recognizer = _ScriptedRecognizer(retry)
+    first, second = transcribe_turns(track, 16000, turns, recognizer)  # type: ignore[arg-type]
+    assert first.text == "您好" and (second.text, second.looping) == (expected, looping)
+    assert recognizer.calls == [None, 3]  # one joined pass, one retry of the looping turn only
+    off = _ScriptedRecognizer(retry, loop_retry=0)
+    assert transcribe_turns(track, 16000, turns, off)[1].looping and off.calls == [None]  # type: ignore[arg-type]
