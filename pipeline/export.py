@@ -76,6 +76,7 @@ def _record(store: Store, row: dict) -> dict:
                 "no_speech_prob": _round(u["no_speech_prob"]),
                 "compression_ratio": _round(u["compression_ratio"]),
                 "looping": bool(u["looping"]),
+                "unheard_s": _round(u["unheard_s"]),
             }
             for u in utterances
         ],

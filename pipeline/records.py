@@ -119,6 +119,7 @@ class Utterance:
     no_speech_prob: float | None = None  # highest no-speech probability of those windows
     compression_ratio: float | None = None  # highest gzip ratio of those windows' text
     looping: bool = False  # a unit repeated back to back (仅仅仅仅仅): a decoding loop
+    unheard_s: float | None = None  # seconds of the turn no recognised word covers (speech left out)
 
 
 @dataclass(frozen=True)

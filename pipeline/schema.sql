@@ -282,5 +282,6 @@ CREATE TABLE IF NOT EXISTS utterance_evidence (
     no_speech_prob     DOUBLE,            -- highest no-speech probability
     compression_ratio  DOUBLE,            -- highest gzip compression ratio of the window's text
     looping            BOOLEAN NOT NULL,  -- a unit repeated back to back (仅仅仅仅仅)
+    unheard_s          DOUBLE,            -- seconds of the turn no recognised word covers
     PRIMARY KEY (call_id, utterance_idx)
 );

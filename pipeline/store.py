@@ -276,9 +276,17 @@ class Store:
                 db,
                 "utterance_evidence",
                 [
-                    [meta.call_id, i, u.avg_logprob, u.no_speech_prob, u.compression_ratio, u.looping]
+                    [
+                        meta.call_id,
+                        i,
+                        u.avg_logprob,
+                        u.no_speech_prob,
+                        u.compression_ratio,
+                        u.looping,
+                        u.unheard_s,
+                    ]
                     for i, u in enumerate(utterances)
-                    if u.avg_logprob is not None or u.looping
+                    if u.avg_logprob is not None or u.looping or u.unheard_s is not None
                 ],
             )
             _insert_many(
@@ -512,6 +520,7 @@ class Store:
                 u["no_speech_prob"],
                 u["compression_ratio"],
                 bool(u["looping"]),
+                u["unheard_s"],
             )
             for u in self.utterances(call_id)
         )
@@ -612,7 +621,7 @@ class Store:
         return self._dicts(
             "SELECT u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, u.role_source, "
             "u.role_confidence, e.avg_logprob, e.no_speech_prob, e.compression_ratio, "
-            "coalesce(e.looping, false) AS looping "
+            "coalesce(e.looping, false) AS looping, e.unheard_s "
             "FROM utterances u LEFT JOIN utterance_evidence e "
             "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
             "WHERE u.call_id = ? ORDER BY u.idx",

@@ -62,6 +62,7 @@ WEAK = {
     "log-probability": {"avg_logprob": -1.4},
     "no speech": {"no_speech_prob": 0.9},
     "compression": {"compression_ratio": 3.1},
+    "speech without text": {"unheard_s": 3.5},  # 3.5 of the closing's 6 s: whisper dropped its end
 }
 STRONG = {
     "confidence": 0.9,
@@ -83,6 +84,16 @@ def test_an_absence_over_weak_text_is_a_review_item(weak: dict) -> None:
     f = only(unsure, "CLOSE-ASK")
     assert not f.passed and f.needs_review and f.deduction == 0 and unsure.score == 100
     assert "转写不可靠" in f.evidence and "00:14.0" in f.evidence and "确认后扣 3 分" in f.evidence
+
+
+def test_speech_without_text_weakens_an_absence_not_a_hit() -> None:
+    short_gap = _closing("好的，那就这样。", **{**STRONG, "unheard_s": 1.5})  # pauses between words
+    assert not only(score(card(CLOSE_ASK), short_gap), "CLOSE-ASK").needs_review
+    dropped = _closing("这个你自己看着办吧", **{**STRONG, "unheard_s": 4.0})
+    result = score(card(CLOSE_ASK + FORBIDDEN), dropped)
+    assert only(result, "CLOSE-ASK").needs_review and "4.0 秒语音" in only(result, "CLOSE-ASK").evidence
+    forbidden = only(result, "FORBIDDEN")  # what was heard was heard: it deducts
+    assert not forbidden.needs_review and forbidden.deduction == 5
 
 
 def test_weak_text_outside_the_rules_window_changes_nothing() -> None:
@@ -187,7 +198,8 @@ def test_show_and_the_call_page_print_the_recogniser_evidence(
     with Store(db) as store:
         first = store.utterances(call_id)[0]
         store.db.execute(
-            "INSERT INTO utterance_evidence VALUES (?, ?, -1.31, 0.05, 2.7, true)", [call_id, first["idx"]]
+            "INSERT INTO utterance_evidence VALUES (?, ?, -1.31, 0.05, 2.7, true, 0.3)",
+            [call_id, first["idx"]],
         )
     assert callqa(["show", call_id, "--db", str(db)]) == 0
     shown = capsys.readouterr().out

@@ -194,6 +194,7 @@ def test_recogniser_evidence_round_trips_and_goes_with_the_call(tmp_path: Path) 
             no_speech_prob=0.1,
             compression_ratio=2.6,
             looping=True,
+            unheard_s=0.4,
         ),
         transcript.utterances[1],  # a typed line: no whisper figures, nothing stored for it
     )

@@ -14,8 +14,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pipeline.records import Utterance
-
 # Back-to-back repeats of a unit of n characters that make a loop. Short units need more repeats:
 # people do say 对对对对 or 好的好的好的, whisper's loops run on far longer.
 LOOP_MIN_REPEATS: dict[int, int] = {1: 5, 2: 4, 3: 3, 4: 3, 5: 3, 6: 3}
@@ -81,14 +79,22 @@ def _is_shorter_unit(unit: str) -> bool:
     return any(len(unit) % k == 0 and unit == unit[:k] * (len(unit) // k) for k in range(1, len(unit)))
 
 
-def utterance_evidence(windows: Iterable[WindowEvidence], text: str) -> dict[str, float | bool | None]:
+def utterance_evidence(
+    windows: Iterable[WindowEvidence],
+    text: str,
+    spans: Iterable[tuple[float, float]],
+    turn: tuple[float, float],
+) -> dict[str, float | bool | None]:
     """The recogniser evidence an Utterance carries, from the windows its words came from.
 
     The weakest window counts: the lowest log-probability, the highest no-speech probability and
-    compression ratio. `looping` is our own detector on the utterance's text.
+    compression ratio. `looping` is our own detector on the utterance's text; `unheard_s` the part
+    of the turn that no word's time covers (whisper drops drawn-out speech without a trace in its
+    figures: a sentence slowed to a third at its end came back as its first half).
     """
     seen = list(windows)
     return {
+        "unheard_s": round(unheard_seconds(spans, turn), 2),
         "avg_logprob": round(min(w.avg_logprob for w in seen), 3) if seen else None,
         "no_speech_prob": round(max(w.no_speech_prob for w in seen), 3) if seen else None,
         "compression_ratio": round(max(w.compression_ratio for w in seen), 3) if seen else None,
@@ -96,15 +102,13 @@ def utterance_evidence(windows: Iterable[WindowEvidence], text: str) -> dict[str
     }
 
 
-def evidence_summary_zh(utterance: Utterance) -> str:
-    """The recogniser evidence of one utterance for people: 识别把握 0.62，平均对数概率 -0.85，疑似重复循环."""
-    parts = [f"识别把握 {utterance.confidence:.2f}"]
-    if utterance.avg_logprob is not None:
-        parts.append(f"平均对数概率 {utterance.avg_logprob:.2f}")
-    if utterance.no_speech_prob is not None:
-        parts.append(f"无语音概率 {utterance.no_speech_prob:.2f}")
-    if utterance.compression_ratio is not None:
-        parts.append(f"压缩比 {utterance.compression_ratio:.2f}")
-    if utterance.looping:
-        parts.append("疑似识别循环（重复字词）")
-    return "，".join(parts)
+def unheard_seconds(spans: Iterable[tuple[float, float]], turn: tuple[float, float]) -> float:
+    """Seconds of `turn` (start, end) outside every (start, end) span."""
+    start, end = turn
+    covered, reached = 0.0, start
+    for a, b in sorted(spans):
+        a, b = max(a, reached), min(b, end)
+        if b > a:
+            covered += b - a
+            reached = b
+    return max(0.0, end - start - covered)

@@ -272,7 +272,12 @@ def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -
                 text=text,
                 chars=chars,
                 confidence=round(float(np.mean([w.probability for w in bucket])), 3),
-                **utterance_evidence((w.window for w in bucket if w.window is not None), text),  # type: ignore[arg-type]
+                **utterance_evidence(  # type: ignore[arg-type]
+                    (w.window for w in bucket if w.window is not None),
+                    text,
+                    ((w.start, w.end) for w in bucket),
+                    (turn.start, turn.end),
+                ),
             )
         )
     return utterances

@@ -632,7 +632,7 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
     """The utterances of these calls, in one query."""
     rows = store.query(
         "SELECT u.call_id, u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, e.avg_logprob, "
-        "e.no_speech_prob, e.compression_ratio, coalesce(e.looping, false) AS looping, "
+        "e.no_speech_prob, e.compression_ratio, coalesce(e.looping, false) AS looping, e.unheard_s, "
         "EXISTS (SELECT 1 FROM char_timings c WHERE c.call_id = u.call_id AND c.utterance_idx = u.idx) "
         "AS recognised FROM utterances u LEFT JOIN utterance_evidence e "
         "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
@@ -688,6 +688,7 @@ def _evidence(line: dict[str, Any], matching: Matching) -> tuple[str, bool]:
         no_speech_prob=line["no_speech_prob"],
         compression_ratio=line["compression_ratio"],
         looping=bool(line["looping"]),
+        unheard_s=line["unheard_s"],
     )
     recognised = bool(line["recognised"])
     return (

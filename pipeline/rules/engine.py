@@ -263,7 +263,7 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
                     "end": hit.end,
                     "speaker": hit.line.speaker,
                     "replacement": replacement,
-                    "unsure": doubt([hit.line], view.matching),
+                    "unsure": doubt([hit.line], view.matching, absence=False),
                 },
             )
             for hit, replacement in hits
@@ -271,7 +271,11 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
         return _occurrences(rule, view, items)
     best, replacement = max(
         hits,
-        key=lambda x: (doubt([x[0].line], view.matching) is None, x[0].confidence(trust), -x[0].start),
+        key=lambda x: (
+            doubt([x[0].line], view.matching, absence=False) is None,
+            x[0].confidence(trust),
+            -x[0].start,
+        ),
     )
     count = f"（共 {len(hits)} 处，首次 {_clock(hits[0][0].start)}）" if len(hits) > 1 else ""
     return [
@@ -284,7 +288,7 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
             end=best.end,
             speaker=best.line.speaker,
             replacement=replacement,
-            unsure=doubt([best.line], view.matching),
+            unsure=doubt([best.line], view.matching, absence=False),
         )
     ]
 

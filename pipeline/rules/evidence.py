@@ -16,16 +16,19 @@ from pipeline.rules.schema import Matching
 from pipeline.rules.transcript import Line
 
 
-def unreliable(line: Line, matching: Matching) -> str | None:
-    return weak_evidence(line.utterance, matching)
+def unreliable(line: Line, matching: Matching, absence: bool = True) -> str | None:
+    return weak_evidence(line.utterance, matching, absence=absence)
 
 
-def weak_evidence(u: Utterance, matching: Matching, recognised: bool | None = None) -> str | None:
+def weak_evidence(
+    u: Utterance, matching: Matching, recognised: bool | None = None, absence: bool = True
+) -> str | None:
     """Why the recogniser's text of this utterance is too weak to judge by (Chinese), or None.
 
     Word probabilities count only for recognised text (with character timings); a typed
     transcript carries none. Evidence a stored utterance lacks (older rows) is not held against it.
-    `recognised` overrides the character-timing test (a page that reads no timings).
+    `recognised` overrides the character-timing test (a page that reads no timings). Speech left
+    without text weakens an absence ("did not say X": X may be in it), not a phrase that was heard.
     """
     recognised = bool(u.chars) if recognised is None else recognised
     reasons = []
@@ -39,13 +42,18 @@ def weak_evidence(u: Utterance, matching: Matching, recognised: bool | None = No
         reasons.append(f"无语音概率 {u.no_speech_prob:.2f} 高于 {matching.asr_max_no_speech_prob:g}")
     if u.compression_ratio is not None and u.compression_ratio > matching.asr_max_compression_ratio:
         reasons.append(f"压缩比 {u.compression_ratio:.2f} 高于 {matching.asr_max_compression_ratio:g}")
+    if absence and u.unheard_s is not None and u.unheard_s > matching.asr_max_unheard_s:
+        share = u.unheard_s / (u.end - u.start) if u.end > u.start else 1.0
+        if share > matching.asr_max_unheard_share:
+            reasons.append(f"{u.unheard_s:.1f} 秒语音（本句的 {share:.0%}）没有识别出文字")
     return "，".join(reasons) or None
 
 
-def doubt(lines: Iterable[Line], matching: Matching) -> str | None:
-    """Why a finding read from these lines needs a person: the first weak utterance, or None."""
+def doubt(lines: Iterable[Line], matching: Matching, absence: bool = True) -> str | None:
+    """Why a finding read from these lines needs a person: the first weak utterance, or None.
+    `absence`: the finding is that something was not said (else: a phrase was heard)."""
     for line in lines:
-        reason = unreliable(line, matching)
+        reason = unreliable(line, matching, absence)
         if reason is not None:
             return f"{_clock(line.start)} 的转写不可靠（{reason}）"
     return None

@@ -379,6 +379,9 @@ class Matching(Strict):
     asr_max_no_speech_prob: float = Field(0.6, ge=0, le=1)
     asr_max_compression_ratio: float = Field(2.4, gt=0)
     asr_review_loops: bool = True
+    # Speech without text: more than this many seconds of a turn, and more than this share of it.
+    asr_max_unheard_s: float = Field(2.5, ge=0)
+    asr_max_unheard_share: float = Field(0.35, ge=0, le=1)
 
 
 class AppliesTo(Strict):
