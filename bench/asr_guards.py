@@ -218,6 +218,8 @@ def main() -> None:
     conditions = {"normal": tracks(chosen, None)}
     for speed in (float(x) for x in args.slow.split(",") if x):
         conditions[f"slow x{speed:g}"] = tracks(chosen, speed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / args.name
     results = []
     for label, condition in conditions.items():
         seconds = sum(len(t.signal) for t in condition) / RATE
@@ -227,10 +229,14 @@ def main() -> None:
                 "audio_s": round(seconds, 1),
                 **run(name, CONFIGS[name], condition, seconds),
             }
-            print(json.dumps(result, ensure_ascii=False), flush=True)
+            print(
+                json.dumps({k: v for k, v in result.items() if k != "sentences_detail"}, ensure_ascii=False)
+            )
             results.append(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / args.name
+            write(stem, results)  # after each run: a long bench stopped early keeps what it measured
+
+
+def write(stem: Path, results: list[dict]) -> None:
     stem.with_suffix(".json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     table = [
         "| condition | config | CER | looping sentences | flagged unreliable | of CER > 0.5 flagged "
@@ -244,7 +250,6 @@ def main() -> None:
         for r in results
     ]
     stem.with_suffix(".md").write_text("\n".join(table) + "\n", encoding="utf-8")
-    print("\n".join(table))
 
 
 if __name__ == "__main__":
