@@ -236,9 +236,47 @@ def main() -> None:
             write(stem, results)  # after each run: a long bench stopped early keeps what it measured
 
 
+PREAMBLE = """# Whisper loop guards on real speech (bench/asr_guards.py)
+
+30 real customer-service sentences (magicdata_cs, every 8th), telephone band (300–3400 Hz, 8 kHz),
+five to a track with 1.2 s pauses, recognised as the batch does (`transcribe_turns`); "slow xF" is
+the same audio time-stretched to F of its speed (librosa phase vocoder: every syllable dragged).
+CER pools all text (normalised as `callqa eval` does). "looping": our detector
+(`pipeline/asr/guards.py`) flags a heard sentence; "flagged unreliable": any of its utterances
+beyond the default scorecard's `asr_*` limits (docs/scorecard.md); "of CER > 0.5 flagged": how many
+badly recognised sentences the evidence catches, "of CER < 0.2 flagged": how many good ones it
+sends to review needlessly. "windows decoded again": faster-whisper's temperature fallbacks.
+Throughput is noisy: 2 shared cores, other jobs running.
+
+What each option does in faster-whisper 1.2.1 (`faster_whisper/transcribe.py`,
+`generate_with_fallback` and `generate_segments`):
+
+* `compression_ratio_threshold` (2.4), `log_prob_threshold` (-1.0): tested per 30 s window after
+  decoding; above / below, the window is decoded again at the next temperature (sampling,
+  `best_of` candidates); if every temperature fails, the candidate with the best avg_logprob
+  among those under the compression limit is kept. With `temperatures=(0,)` nothing is re-decoded.
+  The pipeline lays a party's turns end to end, so one window holds several turns and a loop in a
+  short turn hardly moves the window's ratio (a 3-character loop in a 30-character window).
+* `no_speech_threshold` (0.6): with avg_logprob under `log_prob_threshold`, a window whose
+  no-speech probability is above it is skipped as silence (no fallback, no text).
+* `no_repeat_ngram_size`: CTranslate2 bans any token n-gram from repeating, in every window at
+  every temperature — digits (幺三八幺三八) and 好的好的 included.
+* `repetition_penalty`: lowers the score of every token already produced in the window, at
+  every temperature.
+* `hallucination_silence_threshold` (needs word timestamps): a segment whose words look
+  anomalous (probability < 0.15, very short or > 2 s long) and that sits between silences longer
+  than this is dropped, and decoding continues after it.
+* `retry3` (ours, `asr.loop_retry_no_repeat_ngram_size = 3`): only a turn whose text our detector
+  finds looping is decoded again on its own with 3-gram repeats banned; the text that loops less
+  is kept, a loop that stays is flagged.
+
+"""
+
+
 def write(stem: Path, results: list[dict]) -> None:
     stem.with_suffix(".json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     table = [
+        PREAMBLE,
         "| condition | config | CER | looping sentences | flagged unreliable | of CER > 0.5 flagged "
         "| of CER < 0.2 flagged | windows decoded again | audio s / wall s |",
         "|---|---|---|---|---|---|---|---|---|",

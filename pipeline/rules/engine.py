@@ -2,8 +2,9 @@
 
 `score_call` is a pure function over records. Score = 100 minus the deductions of failed findings,
 never below 0; a confirmed fatal finding (一票否决) sets it to 0. A finding the pipeline is unsure of
-(confidence below the scorecard's `review_below`, or a value it could not measure) is marked
-`needs_review` and deducts nothing until a person confirms it.
+(confidence below the scorecard's `review_below`, a value it could not measure, or text the
+recogniser itself was unsure of: pipeline/rules/evidence.py) is marked `needs_review` and deducts
+nothing until a person confirms it.
 """
 
 from __future__ import annotations
