@@ -60,7 +60,6 @@ WEAK = {
     "loop": {"looping": True},
     "word probability": {"confidence": 0.2},
     "log-probability": {"avg_logprob": -1.4},
-    "no speech": {"no_speech_prob": 0.9},
     "compression": {"compression_ratio": 3.1},
     "speech without text": {"unheard_s": 3.5},  # 3.5 of the closing's 6 s: whisper dropped its end
 }
@@ -124,6 +123,10 @@ def test_the_thresholds_are_scorecard_data() -> None:
     lenient = card(CLOSE_ASK, matching="asr_min_word_probability: 0.2\nasr_min_avg_logprob: -1.5\n")
     f = only(score(lenient, call), "CLOSE-ASK")
     assert not f.needs_review and f.deduction == 3
+    silent = _closing("好的，那就这样。", **{**STRONG, "no_speech_prob": 0.9})  # not looked at by default
+    assert not only(score(card(CLOSE_ASK), silent), "CLOSE-ASK").needs_review
+    strict = card(CLOSE_ASK, matching="asr_max_no_speech_prob: 0.6\n")
+    assert "无语音概率 0.90 高于 0.6" in only(score(strict, silent), "CLOSE-ASK").evidence
     looping = _closing("好的，那就这样。", **{**STRONG, "looping": True})
     assert only(score(card(CLOSE_ASK), looping), "CLOSE-ASK").needs_review
     f = only(score(card(CLOSE_ASK, matching="asr_review_loops: false\n"), looping), "CLOSE-ASK")

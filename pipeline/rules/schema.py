@@ -376,7 +376,9 @@ class Matching(Strict):
     # weak to judge by, and absence findings over it or phrase hits in it go to review.
     asr_min_word_probability: float = Field(0.4, ge=0, le=1)
     asr_min_avg_logprob: float = Field(-1.0, le=0)
-    asr_max_no_speech_prob: float = Field(0.6, ge=0, le=1)
+    # Off by default (1.0): whisper measures it at the start of a 30 s window of joined turns, often
+    # a pause, and on drawn-out speech it flagged well-recognised sentences (bench/asr_guards.py).
+    asr_max_no_speech_prob: float = Field(1.0, ge=0, le=1)
     asr_max_compression_ratio: float = Field(2.4, gt=0)
     asr_review_loops: bool = True
     # Speech without text: more than this many seconds of a turn, and more than this share of it.
