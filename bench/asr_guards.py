@@ -33,7 +33,7 @@ from pipeline.asr import load_recognizer, transcribe_turns  # noqa: E402
 from pipeline.config import AsrConfig  # noqa: E402
 from pipeline.evaluate import character_error_rate  # noqa: E402
 from pipeline.records import SpeechTurn, Utterance  # noqa: E402
-from pipeline.rules.evidence import unreliable  # noqa: E402
+from pipeline.rules.evidence import unreliable, weak_evidence  # noqa: E402
 from pipeline.rules.schema import Matching  # noqa: E402
 from pipeline.rules.transcript import Line  # noqa: E402
 from pipeline.text import normalize  # noqa: E402
@@ -99,10 +99,10 @@ def load(files: list[str], slow: float | None) -> np.ndarray:
     return out
 
 
-def tracks(rows: list[tuple[str, str]], slow: float | None) -> list[Track]:
+def tracks(rows: list[tuple[str, str]], slow: float | None, per_track: int = PER_TRACK) -> list[Track]:
     built = []
-    for i in range(0, len(rows), PER_TRACK):
-        group = rows[i : i + PER_TRACK]
+    for i in range(0, len(rows), per_track):
+        group = rows[i : i + per_track]
         clips = load([name for name, _ in group], slow)
         pause = np.zeros(int(PAUSE_S * RATE), np.float32)
         pieces, turns, cursor = [pause], [], PAUSE_S
@@ -208,6 +208,10 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--name", default=f"asr-guards-{date.today().isoformat()}", help="file name stem")
+    parser.add_argument("--per-track", type=int, default=PER_TRACK, help="sentences recognised in one pass")
+    parser.add_argument(
+        "--reflag", action="store_true", help="judge the stored evidence again by today's scorecard limits"
+    )
     args = parser.parse_args()
     logging.getLogger("faster_whisper").setLevel(logging.DEBUG)
     logging.getLogger("faster_whisper").propagate = False
@@ -215,11 +219,14 @@ def main() -> None:
     rows = sorted((f, t) for f, _, t in (line.split("\t") for line in lines))
     step = max(1, len(rows) // args.clips)
     chosen = rows[::step][: args.clips]
-    conditions = {"normal": tracks(chosen, None)}
+    conditions = {"normal": tracks(chosen, None, args.per_track)}
     for speed in (float(x) for x in args.slow.split(",") if x):
-        conditions[f"slow x{speed:g}"] = tracks(chosen, speed)
+        conditions[f"slow x{speed:g}"] = tracks(chosen, speed, args.per_track)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / args.name
+    if args.reflag:
+        write(stem, reflag(json.loads(stem.with_suffix(".json").read_text(encoding="utf-8")), conditions))
+        return
     results = []
     for label, condition in conditions.items():
         seconds = sum(len(t.signal) for t in condition) / RATE
@@ -271,6 +278,41 @@ What each option does in faster-whisper 1.2.1 (`faster_whisper/transcribe.py`,
   is kept, a loop that stays is flagged.
 
 """
+
+
+def reflag(results: list[dict], conditions: dict[str, list[Track]]) -> list[dict]:
+    """The flag columns again from each sentence's stored evidence, by the default scorecard's
+    limits as they are now (the recognition is not repeated)."""
+    matching = Matching()
+    for r in results:
+        turns = [t for track in conditions[r["condition"]] for t in track.turns]
+        flags = []
+        for turn, d in zip(turns, r["sentences_detail"], strict=True):
+            heard = [
+                Utterance(
+                    "agent",
+                    turn.start,
+                    turn.end,
+                    "",
+                    (),
+                    confidence,
+                    avg_logprob=logprob,
+                    no_speech_prob=no_speech,
+                    compression_ratio=ratio,
+                    looping=looping,
+                    unheard_s=unheard,
+                )
+                for confidence, logprob, no_speech, ratio, looping, unheard in d["evidence"]
+            ]
+            reasons = [x for u in heard if (x := weak_evidence(u, matching, recognised=True))]
+            d["unreliable"] = "；".join(reasons)
+            flags.append((d["cer"], bool(reasons)))
+        r["flagged_sentences"] = sum(f for _, f in flags)
+        r["bad_sentences"] = sum(1 for c, _ in flags if c > BAD_CER)
+        r["bad_flagged"] = sum(1 for c, f in flags if c > BAD_CER and f)
+        r["good_sentences"] = sum(1 for c, _ in flags if c < GOOD_CER)
+        r["good_flagged"] = sum(1 for c, f in flags if c < GOOD_CER and f)
+    return results
 
 
 def write(stem: Path, results: list[dict]) -> None:
