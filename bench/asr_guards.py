@@ -140,8 +140,6 @@ def run(name: str, options: dict, condition: list[Track], seconds: float) -> dic
             flagged.append(bool(reasons))
             details.append(
                 {
-                    "truth": text,
-                    "heard": said,
                     "cer": round(character_error_rate(refs[-1], hyps[-1]), 3),
                     "unreliable": "；".join(reasons),
                     "evidence": [
