@@ -401,6 +401,7 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
 
     from pipeline.audit import audit_kwargs
     from pipeline.privacy import redactor_for
+    from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching
     from pipeline.store import Store
 
     redactor = redactor_for(settings.privacy, "show")
@@ -409,9 +410,11 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
         if call is None:
             raise CallQAError(_not_processed(call_id, store.recordings_with_call_id(call_id), settings))
         utterances = store.utterances(call_id)
+        recognised = store.load_utterances(call_id)
         metrics = store.load_metrics(call_id)
         scored = store.current_score(call_id)
         history = store.score_history(call_id)
+        matching = scorecard_matching(store.scorecard_content(scored.scorecard_hash) if scored else None)
         store.add_audit("show", target=call_id, records=1, redacted=redactor.enabled, **audit_kwargs(command))
     # the one place where what `show` prints is redacted
     lines = [(u["speaker"], u["text"]) for u in utterances]
@@ -442,8 +445,11 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     for warning in call["warnings"] or []:
         print(f"注意：{warning}")
     print()
-    for u in utterances:
-        print(f"{_clock(u['start_s'])}–{_clock(u['end_s'])}  {ROLE_LABELS_ZH[u['speaker']]}  {u['text']}")
+    for u, heard in zip(utterances, recognised, strict=True):
+        note = recogniser_note_zh(heard, matching)
+        print(
+            f"{_clock(u['start_s'])}–{_clock(u['end_s'])}  {ROLE_LABELS_ZH[u['speaker']]}  {u['text']}  〔{note}〕"
+        )
     if not utterances:
         print("（没有识别出话语）")
     if metrics is not None:

@@ -58,6 +58,21 @@ class AsrConfig(_Section):
     # that re-running a batch gives the same transcript.
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
     seed: int = 0
+    # Loop guards (faster-whisper; bench/asr_guards.py measured them, docs/metrics.md): a window
+    # is decoded again at the next temperature when its text compresses above this ratio (UTF-8
+    # bytes, so Chinese text sits higher than English) or its mean log-probability is below
+    # log_prob_threshold, unless no_speech_prob says it is silence. None switches a test off.
+    compression_ratio_threshold: float | None = 2.4
+    log_prob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    # Beam search never repeats a token n-gram of this size (0 = off); > 1.0 penalises tokens
+    # already produced; seconds of silence before a suspected hallucination that make whisper skip it.
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    repetition_penalty: float = Field(1.0, gt=0)
+    hallucination_silence_threshold: float | None = None
+    # A turn whose text loops (pipeline/asr/guards.py) is decoded again on its own with repeats of
+    # this many tokens blocked (0 = no retry); the text that loops less is kept, a loop left is flagged.
+    loop_retry_no_repeat_ngram_size: int = Field(3, ge=0)
     # faster-whisper's Silero VAD: its 2000 ms default keeps 1 s pauses inside one chunk.
     vad_min_silence_ms: int = Field(500, ge=0)
     vad_speech_pad_ms: int = Field(200, ge=0)

@@ -71,6 +71,12 @@ def _record(store: Store, row: dict) -> dict:
                 "end": _round(u["end_s"]),
                 "text": u["text"],
                 "confidence": _round(u["confidence"]),
+                # the recogniser's evidence (docs/scorecard.md): null where not known
+                "avg_logprob": _round(u["avg_logprob"]),
+                "no_speech_prob": _round(u["no_speech_prob"]),
+                "compression_ratio": _round(u["compression_ratio"]),
+                "looping": bool(u["looping"]),
+                "unheard_s": _round(u["unheard_s"]),
             }
             for u in utterances
         ],

@@ -114,6 +114,12 @@ class Utterance:
     confidence: float = 0.0  # mean word probability from the recogniser
     role_source: str = ""
     role_confidence: float = 1.0
+    # Recogniser evidence (pipeline/asr/guards.py); None where unknown (typed transcripts, old rows).
+    avg_logprob: float | None = None  # lowest mean token log-probability of whisper's windows
+    no_speech_prob: float | None = None  # highest no-speech probability of those windows
+    compression_ratio: float | None = None  # highest gzip ratio of those windows' text
+    looping: bool = False  # a unit repeated back to back (仅仅仅仅仅): a decoding loop
+    unheard_s: float | None = None  # seconds of the turn no recognised word covers (speech left out)
 
 
 @dataclass(frozen=True)

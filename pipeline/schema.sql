@@ -270,3 +270,18 @@ CREATE TABLE IF NOT EXISTS audit_log (
     redacted  BOOLEAN,                  -- whether personal data was masked in what left the store
     details   VARCHAR                   -- JSON: the month, --before, counts …
 );
+
+-- What the recogniser says about each utterance (pipeline/asr/guards.py): whisper's figures for the
+-- weakest decoding window its words came from, and whether our detector found a decoding loop in
+-- its text. The scorecard sends findings read from weak text to review. No row: not known (typed
+-- transcripts, calls processed before this table existed).
+CREATE TABLE IF NOT EXISTS utterance_evidence (
+    call_id            VARCHAR NOT NULL,
+    utterance_idx      INTEGER NOT NULL,
+    avg_logprob        DOUBLE,            -- lowest mean token log-probability
+    no_speech_prob     DOUBLE,            -- highest no-speech probability
+    compression_ratio  DOUBLE,            -- highest gzip compression ratio of the window's text
+    looping            BOOLEAN NOT NULL,  -- a unit repeated back to back (仅仅仅仅仅)
+    unheard_s          DOUBLE,            -- seconds of the turn no recognised word covers
+    PRIMARY KEY (call_id, utterance_idx)
+);

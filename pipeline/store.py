@@ -58,6 +58,7 @@ CALL_TABLES = (
     "scores",
     *METRIC_TABLES,
     "audio_events",
+    "utterance_evidence",
     "char_timings",
     "utterances",
     "voice_activity",
@@ -159,8 +160,10 @@ class Store:
         """Whether the newest table of schema.sql is there (read-only connections cannot add it)."""
         return bool(
             self.db.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_log'"
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_name IN ('audit_log', 'utterance_evidence')"
             ).fetchone()[0]
+            == 2
         )
 
     def __enter__(self) -> Store:
@@ -281,6 +284,23 @@ class Store:
                         u.role_confidence,
                     ]
                     for i, u in enumerate(utterances)
+                ],
+            )
+            _insert_many(
+                db,
+                "utterance_evidence",
+                [
+                    [
+                        meta.call_id,
+                        i,
+                        u.avg_logprob,
+                        u.no_speech_prob,
+                        u.compression_ratio,
+                        u.looping,
+                        u.unheard_s,
+                    ]
+                    for i, u in enumerate(utterances)
+                    if u.avg_logprob is not None or u.looping or u.unheard_s is not None
                 ],
             )
             _insert_many(
@@ -510,6 +530,11 @@ class Store:
                 u["confidence"],
                 u["role_source"],
                 u["role_confidence"],
+                u["avg_logprob"],
+                u["no_speech_prob"],
+                u["compression_ratio"],
+                bool(u["looping"]),
+                u["unheard_s"],
             )
             for u in self.utterances(call_id)
         )
@@ -608,8 +633,12 @@ class Store:
 
     def utterances(self, call_id: str) -> list[dict]:
         return self._dicts(
-            "SELECT idx, speaker, start_s, end_s, text, confidence, role_source, role_confidence "
-            "FROM utterances WHERE call_id = ? ORDER BY idx",
+            "SELECT u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, u.role_source, "
+            "u.role_confidence, e.avg_logprob, e.no_speech_prob, e.compression_ratio, "
+            "coalesce(e.looping, false) AS looping, e.unheard_s "
+            "FROM utterances u LEFT JOIN utterance_evidence e "
+            "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
+            "WHERE u.call_id = ? ORDER BY u.idx",
             [call_id],
         )
 

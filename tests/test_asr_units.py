@@ -5,16 +5,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from pipeline.asr.guards import WindowEvidence, find_loops, unheard_seconds
 from pipeline.asr.model import BUNDLED_MODEL_BYTES, bundled_model_dir, check_model_dir
 from pipeline.asr.transcribe import (
     AsrWord,
     _to_recording_time,
     char_timings,
     normalize_punctuation,
+    transcribe_turns,
     words_to_utterances,
 )
+from pipeline.config import AsrConfig
 from pipeline.errors import CallQAError
 from pipeline.records import SpeechTurn
 
@@ -91,3 +95,117 @@ def test_user_model_folder_without_tokenizer_is_refused(tmp_path: Path) -> None:
         check_model_dir(user)
     with pytest.raises(CallQAError, match="no such folder"):
         check_model_dir(tmp_path / "missing")
+
+
+# ---- loop guards and recogniser evidence (pipeline/asr/guards.py) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "loop"),
+    [
+        ("请您稍后对等从不仅仅仅仅仅仅仅仅", "仅"),  # the pilot's drawn-out closing
+        ("请问还有其他的忙的忙的忙的忙", "的忙"),
+        ("谢谢您，谢谢您，谢谢您，谢谢您", "谢谢您"),  # punctuation inside the loop
+        ("哈哈哈哈哈", "哈"),
+    ],
+)
+def test_loops_are_found(text: str, loop: str) -> None:
+    (found,) = find_loops(text)
+    assert found.unit == loop and text[found.start : found.end].replace("，", "").startswith(loop * 3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "对对对对",  # people say this
+        "好的好的好的",
+        "您好您好",
+        "请问还有请还是需要帮助的忙",  # garbled, but not a loop: the word probabilities tell
+        "我的电话是四零零八八八八八八八",  # digit runs repeat legitimately
+        "要零要零要零要九九零零三零七要二三四",  # an ID number read with 幺
+    ],
+)
+def test_ordinary_repetition_is_not_a_loop(text: str) -> None:
+    assert find_loops(text) == []
+
+
+def test_utterances_carry_the_weakest_window_and_the_loop_flag() -> None:
+    good = WindowEvidence(avg_logprob=-0.2, no_speech_prob=0.01, compression_ratio=1.2, temperature=0.0)
+    bad = WindowEvidence(avg_logprob=-1.3, no_speech_prob=0.4, compression_ratio=2.6, temperature=0.4)
+    turns = [SpeechTurn("agent", 0.0, 3.0), SpeechTurn("agent", 5.0, 9.0)]
+    words = [
+        AsrWord("您好", 0.1, 0.5, 0.9, good),
+        AsrWord("请您稍后对等从不", 5.1, 6.5, 0.7, good),
+        AsrWord("仅仅仅仅仅仅仅仅", 6.5, 8.9, 0.6, bad),
+    ]
+    first, second = words_to_utterances(words, turns)
+    assert (first.avg_logprob, first.no_speech_prob, first.compression_ratio, first.looping) == (
+        -0.2,
+        0.01,
+        1.2,
+        False,
+    )
+    assert (second.avg_logprob, second.no_speech_prob, second.compression_ratio, second.looping) == (
+        -1.3,
+        0.4,
+        2.6,
+        True,
+    )
+    assert second.unheard_s == 0.2  # words from 5.1 to 8.9 in a turn from 5.0 to 9.0
+    (typed,) = words_to_utterances([AsrWord("您好", 0.1, 0.5, 0.9)], turns[:1])
+    assert typed.avg_logprob is None and not typed.looping
+
+
+class _ScriptedRecognizer:
+    """Stands in for whisper: the joined pass loops on the second turn; decoding that turn alone
+    with repeats blocked gives `retry` (what the real model does is measured in bench/asr_guards.py)."""
+
+    def __init__(self, retry: str, loop_retry: int = 3) -> None:
+        self.config = AsrConfig(loop_retry_no_repeat_ngram_size=loop_retry)
+        self.retry = retry
+        self.calls: list[int | None] = []
+
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
+        self.calls.append(no_repeat_ngram_size)
+        if no_repeat_ngram_size is None:  # the joined pass: turn 1 at 0.2 s, turn 2 at 2.9 s
+            return [
+                AsrWord("您好", 0.3, 0.9, 0.9),
+                AsrWord("请您稍后对等从不", 3.0, 4.0, 0.7),
+                AsrWord("仅仅仅仅仅仅仅仅", 4.0, 5.5, 0.6),
+            ]
+        return [AsrWord(self.retry, 0.3, 2.0, 0.8)]
+
+
+@pytest.mark.parametrize(
+    ("retry", "expected", "looping"),
+    [
+        ("请您稍后对本次服务进行评价", "请您稍后对本次服务进行评价", False),  # the retry is kept
+        (
+            "请您仅仅仅仅仅仅仅仅仅仅",
+            "请您稍后对等从不仅仅仅仅仅仅仅仅",
+            True,
+        ),  # loops more: first kept, flagged
+        ("请您稍后对等仅仅仅仅仅仅", "请您稍后对等仅仅仅仅仅仅", True),  # loops less: kept, still flagged
+    ],
+)
+def test_a_looping_turn_is_decoded_again_alone(retry: str, expected: str, looping: bool) -> None:
+    track = np.zeros(16000 * 10, dtype=np.float32)
+    turns = [SpeechTurn("agent", 0.5, 1.5), SpeechTurn("agent", 4.0, 6.5)]
+    recognizer = _ScriptedRecognizer(retry)
+    first, second = transcribe_turns(track, 16000, turns, recognizer)  # type: ignore[arg-type]
+    assert first.text == "您好" and (second.text, second.looping) == (expected, looping)
+    assert recognizer.calls == [None, 3]  # one joined pass, one retry of the looping turn only
+    off = _ScriptedRecognizer(retry, loop_retry=0)
+    assert transcribe_turns(track, 16000, turns, off)[1].looping and off.calls == [None]  # type: ignore[arg-type]
+
+
+def test_speech_left_without_text_is_measured() -> None:
+    assert unheard_seconds([(1.0, 2.0), (1.5, 3.0), (5.0, 6.0)], (0.5, 10.0)) == pytest.approx(9.5 - 3.0)
+    assert unheard_seconds([], (0.0, 4.0)) == 4.0
+    assert unheard_seconds([(-1.0, 11.0)], (0.0, 4.0)) == 0.0
+    # a turn of 10 s whose words stop after 2.5 s: whisper dropped its drawn-out end
+    turn = SpeechTurn("agent", 20.0, 30.0)
+    (heard,) = words_to_utterances([AsrWord("请问还有其他", 20.1, 22.5, 0.9)], [turn])
+    assert heard.unheard_s == pytest.approx(7.6)

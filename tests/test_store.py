@@ -181,3 +181,30 @@ def test_metrics_and_audio_events_round_trip(tmp_path: Path) -> None:
         assert store.load_meta("C1").ring_seconds == 6.0
         store.save_call(recording, meta, audio, transcript, 1.0)  # redone without metrics: none left over
         assert store.load_metrics("C1") is None and store.load_audio_events("C1") == ()
+
+
+def test_recogniser_evidence_round_trips_and_goes_with_the_call(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    recording, meta, audio, transcript = _call()
+    heard = (
+        replace(
+            transcript.utterances[0],
+            avg_logprob=-1.25,
+            no_speech_prob=0.1,
+            compression_ratio=2.6,
+            looping=True,
+            unheard_s=0.4,
+        ),
+        transcript.utterances[1],  # a typed line: no whisper figures, nothing stored for it
+    )
+    transcript = replace(transcript, utterances=heard)
+    with Store(tmp_path / "qa.duckdb") as store:
+        store.save_call(recording, meta, audio, transcript, 1.0)
+        assert store.load_utterances("C1") == heard
+        rows = store.utterances("C1")
+        assert (rows[0]["avg_logprob"], rows[0]["looping"]) == (-1.25, True)
+        assert (rows[1]["avg_logprob"], rows[1]["looping"]) == (None, False)
+        assert store.db.execute("SELECT count(*) FROM utterance_evidence").fetchone()[0] == 1
+        store.save_call(recording, meta, audio, replace(transcript, utterances=heard[1:]), 1.0)  # redone
+        assert store.db.execute("SELECT count(*) FROM utterance_evidence").fetchone()[0] == 0

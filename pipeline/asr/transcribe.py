@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.asr.guards import WindowEvidence, find_loops, utterance_evidence
 from pipeline.asr.model import bundled_model_dir, check_model_dir
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
@@ -42,6 +43,7 @@ class AsrWord:
     start: float
     end: float
     probability: float
+    window: WindowEvidence | None = None  # whisper's figures for the window the word came from
 
 
 class Recognizer:
@@ -65,11 +67,14 @@ class Recognizer:
         )
         self._lock = threading.Lock()  # CTranslate2 models are shared; decode one call at a time
 
-    def words(self, signal: np.ndarray, vad: bool = True) -> list[AsrWord]:
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
         """Words with times (seconds on `signal`'s timeline), simplified Chinese.
 
         `vad` lets faster-whisper's Silero VAD skip non-speech first (for whole recordings);
-        turns that diarization already cut need none.
+        turns that diarization already cut need none. `no_repeat_ngram_size` overrides the
+        configured one (a turn that looped is decoded again with it).
         """
         import ctranslate2
 
@@ -81,6 +86,14 @@ class Recognizer:
                 beam_size=self.config.beam_size,
                 temperature=list(self.config.temperatures),
                 condition_on_previous_text=False,
+                compression_ratio_threshold=self.config.compression_ratio_threshold,
+                log_prob_threshold=self.config.log_prob_threshold,
+                no_speech_threshold=self.config.no_speech_threshold,
+                no_repeat_ngram_size=(
+                    self.config.no_repeat_ngram_size if no_repeat_ngram_size is None else no_repeat_ngram_size
+                ),
+                repetition_penalty=self.config.repetition_penalty,
+                hallucination_silence_threshold=self.config.hallucination_silence_threshold,
                 word_timestamps=True,
                 vad_filter=vad,
                 vad_parameters={
@@ -89,11 +102,26 @@ class Recognizer:
                 },
             )
             words = [
-                AsrWord(to_simplified(w.word), float(w.start), float(w.end), float(w.probability))
+                AsrWord(
+                    to_simplified(w.word),
+                    float(w.start),
+                    float(w.end),
+                    float(w.probability),
+                    _window(segment),
+                )
                 for segment in segments
                 for w in (segment.words or [])
             ]
         return [w for w in words if w.text.strip()]
+
+
+def _window(segment: object) -> WindowEvidence:
+    return WindowEvidence(
+        avg_logprob=float(segment.avg_logprob),  # type: ignore[attr-defined]
+        no_speech_prob=float(segment.no_speech_prob),  # type: ignore[attr-defined]
+        compression_ratio=float(segment.compression_ratio),  # type: ignore[attr-defined]
+        temperature=float(segment.temperature or 0.0),  # type: ignore[attr-defined]
+    )
 
 
 @lru_cache(maxsize=2)
@@ -125,6 +153,8 @@ def transcribe_turns(
     joined_words = recognizer.words(np.concatenate(pieces), vad=False)
     words = [_to_recording_time(w, placements) for w in joined_words]
     words = _redo_skipped_turns(track, sample_rate, turns, words, recognizer)
+    if recognizer.config.loop_retry_no_repeat_ngram_size:
+        words = _redo_looping_turns(track, sample_rate, turns, words, recognizer)
     return words_to_utterances(words, turns)
 
 
@@ -158,6 +188,44 @@ def _redo_skipped_turns(
     return [w for w in words if id(w) not in dropped] + extra
 
 
+def _redo_looping_turns(
+    track: np.ndarray,
+    sample_rate: int,
+    turns: Sequence[SpeechTurn],
+    words: list[AsrWord],
+    recognizer: Recognizer,
+) -> list[AsrWord]:
+    """Decode alone, with repeated n-grams blocked, each turn whose text loops; keep the new text
+    when it loops less. Blocking repeats everywhere costs CER on ordinary speech (digits, 好的好的:
+    bench/asr_guards.py), so it is used only where a loop was seen. A loop that stays is flagged."""
+    ordered = sorted(turns, key=lambda t: t.start)
+    dropped: set[int] = set()
+    extra: list[AsrWord] = []
+    for turn, heard in zip(ordered, _words_by_turn(words, ordered), strict=True):
+        looped = _looped_chars("".join(w.text for w in sorted(heard, key=lambda w: w.start)))
+        if not looped:
+            continue
+        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
+        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
+        offset = lo / sample_rate
+        alone = [
+            replace(w, start=w.start + offset, end=w.end + offset)
+            for w in recognizer.words(
+                track[lo:hi].astype(np.float32),
+                vad=False,
+                no_repeat_ngram_size=recognizer.config.loop_retry_no_repeat_ngram_size,
+            )
+        ]
+        if alone and _looped_chars("".join(w.text for w in alone)) < looped:
+            dropped.update(id(w) for w in heard)
+            extra += alone
+    return [w for w in words if id(w) not in dropped] + extra
+
+
+def _looped_chars(text: str) -> int:
+    return sum(loop.end - loop.start for loop in find_loops(text))
+
+
 def _words_by_turn(words: Sequence[AsrWord], ordered: Sequence[SpeechTurn]) -> list[list[AsrWord]]:
     """Each word under the turn it overlaps most (or the nearest one); far-off words are dropped."""
     buckets: list[list[AsrWord]] = [[] for _ in ordered]
@@ -180,7 +248,7 @@ def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, f
     shift = recording_start - joined_start
     start = min(max(word.start, joined_start), joined_start + length)
     end = min(max(word.end, start), joined_start + length)
-    return AsrWord(word.text, round(start + shift, 3), round(end + shift, 3), word.probability)
+    return replace(word, start=round(start + shift, 3), end=round(end + shift, 3))
 
 
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:
@@ -204,6 +272,12 @@ def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -
                 text=text,
                 chars=chars,
                 confidence=round(float(np.mean([w.probability for w in bucket])), 3),
+                **utterance_evidence(  # type: ignore[arg-type]
+                    (w.window for w in bucket if w.window is not None),
+                    text,
+                    ((w.start, w.end) for w in bucket),
+                    (turn.start, turn.end),
+                ),
             )
         )
     return utterances

@@ -16,6 +16,7 @@ Definitions (docs/reports.md explains them for people):
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -24,9 +25,12 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.errors import CallQAError
+from pipeline.records import Utterance
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
 from pipeline.reports.privacy import evidence_for_output, for_output, transcript_for_output
+from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching, weak_evidence
+from pipeline.rules.schema import Matching
 from pipeline.store import Store
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -623,15 +627,22 @@ class TranscriptLine:
     start_s: float
     end_s: float
     text: str
+    recogniser: str = ""  # the recogniser's confidence, in Chinese (pipeline/rules/evidence.py)
+    weak: bool = False  # too weak for the scorecard to judge by
 
 
 def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[TranscriptLine, ...]]:
     """The utterances of these calls, in one query."""
     rows = store.query(
-        "SELECT call_id, idx, speaker, start_s, end_s, text FROM utterances "
-        "WHERE list_contains(?, call_id) ORDER BY call_id, idx",
+        "SELECT u.call_id, u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, e.avg_logprob, "
+        "e.no_speech_prob, e.compression_ratio, coalesce(e.looping, false) AS looping, e.unheard_s, "
+        "EXISTS (SELECT 1 FROM char_timings c WHERE c.call_id = u.call_id AND c.utterance_idx = u.idx) "
+        "AS recognised FROM utterances u LEFT JOIN utterance_evidence e "
+        "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
+        "WHERE list_contains(?, u.call_id) ORDER BY u.call_id, u.idx",
         [list(call_ids)],
     )
+    matching = _scorecard_matching(store, call_ids)
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         out.setdefault(row["call_id"], []).append(row)
@@ -639,7 +650,14 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
     for call_id, lines in out.items():  # a call's text is redacted as a whole (numbers split over utterances)
         texts = transcript_for_output([(line["speaker"], line["text"]) for line in lines])
         transcripts[call_id] = tuple(
-            TranscriptLine(line["idx"], line["speaker"], line["start_s"], line["end_s"], text)
+            TranscriptLine(
+                line["idx"],
+                line["speaker"],
+                line["start_s"],
+                line["end_s"],
+                text,
+                *_evidence(line, matching[call_id]),
+            )
             for line, text in zip(lines, texts, strict=True)
         )
     return transcripts
@@ -664,6 +682,43 @@ def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[di
         else row
         for row in rows
     ]
+
+
+def _scorecard_matching(store: Store, call_ids: Sequence[str]) -> defaultdict[str, Matching]:
+    """Each call's current scorecard's `matching` limits (the defaults for calls not scored)."""
+    rows = store.query(
+        "SELECT s.call_id, c.content FROM scores s JOIN scorecards c USING (scorecard_hash) "
+        "WHERE s.is_current AND list_contains(?, s.call_id)",
+        [list(call_ids)],
+    )
+    parsed: dict[str, Matching] = {}
+    out: defaultdict[str, Matching] = defaultdict(Matching)
+    for row in rows:
+        content = row["content"] or ""
+        if content not in parsed:
+            parsed[content] = scorecard_matching(content)
+        out[row["call_id"]] = parsed[content]
+    return out
+
+
+def _evidence(line: dict[str, Any], matching: Matching) -> tuple[str, bool]:
+    heard = Utterance(
+        line["speaker"],
+        line["start_s"],
+        line["end_s"],
+        line["text"],
+        confidence=line["confidence"],
+        avg_logprob=line["avg_logprob"],
+        no_speech_prob=line["no_speech_prob"],
+        compression_ratio=line["compression_ratio"],
+        looping=bool(line["looping"]),
+        unheard_s=line["unheard_s"],
+    )
+    recognised = bool(line["recognised"])
+    return (
+        recogniser_note_zh(heard, matching, recognised),
+        weak_evidence(heard, matching, recognised) is not None,
+    )
 
 
 def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, ...]:

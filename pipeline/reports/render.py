@@ -72,6 +72,8 @@ class LineView:
     end_s: float
     segments: tuple[Segment, ...]
     hits: tuple[str, ...]
+    recogniser: str = ""  # 识别把握 0.91 (…，转写不可靠：…)
+    weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,13 @@ def _line_view(line: TranscriptLine, findings: Sequence[FindingRow]) -> LineView
     if pos < len(line.text) or not segments:
         segments.append(Segment(line.text[pos:], False))
     return LineView(
-        line.speaker, line.start_s, line.end_s, tuple(segments), tuple(f.title or f.rule_id for f in hits)
+        line.speaker,
+        line.start_s,
+        line.end_s,
+        tuple(segments),
+        tuple(f.title or f.rule_id for f in hits),
+        line.recogniser,
+        line.weak,
     )
 
 

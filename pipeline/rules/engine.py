@@ -2,8 +2,9 @@
 
 `score_call` is a pure function over records. Score = 100 minus the deductions of failed findings,
 never below 0; a confirmed fatal finding (一票否决) sets it to 0. A finding the pipeline is unsure of
-(confidence below the scorecard's `review_below`, or a value it could not measure) is marked
-`needs_review` and deducts nothing until a person confirms it.
+(confidence below the scorecard's `review_below`, a value it could not measure, or text the
+recogniser itself was unsure of: pipeline/rules/evidence.py) is marked `needs_review` and deducts
+nothing until a person confirms it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from pipeline.records import CallMeta, CallMetrics, CallScore, Finding, Hold, Utterance
+from pipeline.rules.evidence import doubt
 from pipeline.rules.questions import count_questions
 from pipeline.rules.schema import (
     LIST_METRIC_ITEMS,
@@ -76,11 +78,20 @@ def failed(
     *,
     deduction: float | None = None,
     replacement: str | None = None,
+    unsure: str | None = None,
     **where: object,
 ) -> Finding:
-    """A violation; it deducts only when the pipeline is sure enough, else a person reviews it."""
+    """A violation; it deducts only when the pipeline is sure enough, else a person reviews it.
+
+    `unsure` says why the transcript it was read from is too weak to deduct on (evidence.doubt)."""
     amount = rule.deduction if deduction is None else deduction
-    review = rule.always_review or (confidence is not None and confidence < _threshold(rule, view))
+    review = (
+        rule.always_review
+        or unsure is not None
+        or (confidence is not None and confidence < _threshold(rule, view))
+    )
+    if unsure is not None:
+        evidence = f"{evidence}；{unsure}"
     if review:
         evidence = f"{evidence}（待人工复核{f'，确认后扣 {amount:g} 分' if amount else ''}）"
     return Finding(
@@ -215,7 +226,10 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
     if near is not None and confidence < 1.0:
         evidence += f"；最接近的是 {near.quote()}"
     start, end = scope.span
-    return [failed(rule, view, evidence, confidence, start=start, end=end, speaker=rule.speaker)]
+    unsure = doubt(scope.lines, view.matching)
+    return [
+        failed(rule, view, evidence, confidence, start=start, end=end, speaker=rule.speaker, unsure=unsure)
+    ]
 
 
 # ---- forbidden_phrase ----------------------------------------------------------------------------
@@ -245,12 +259,25 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
             (
                 f"{hit.quote()}" + _confidence_note(hit, trust),
                 hit.confidence(trust),
-                {"start": hit.start, "end": hit.end, "speaker": hit.line.speaker, "replacement": replacement},
+                {
+                    "start": hit.start,
+                    "end": hit.end,
+                    "speaker": hit.line.speaker,
+                    "replacement": replacement,
+                    "unsure": doubt([hit.line], view.matching, absence=False),
+                },
             )
             for hit, replacement in hits
         ]
         return _occurrences(rule, view, items)
-    best, replacement = max(hits, key=lambda x: (x[0].confidence(trust), -x[0].start))
+    best, replacement = max(
+        hits,
+        key=lambda x: (
+            doubt([x[0].line], view.matching, absence=False) is None,
+            x[0].confidence(trust),
+            -x[0].start,
+        ),
+    )
     count = f"（共 {len(hits)} 处，首次 {_clock(hits[0][0].start)}）" if len(hits) > 1 else ""
     return [
         failed(
@@ -262,6 +289,7 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
             end=best.end,
             speaker=best.line.speaker,
             replacement=replacement,
+            unsure=doubt([best.line], view.matching, absence=False),
         )
     ]
 
@@ -312,7 +340,19 @@ def check_sequence(rule: SequenceRule, view: CallView) -> list[Finding]:
             if near is not None and confidence < 1.0:
                 evidence += f"；最接近的是 {near.quote()}"
             start, end = (done[0].start, done[-1].end) if done else scope.span
-            return [failed(rule, view, evidence, confidence, start=start, end=end, speaker=rule.speaker)]
+            unsure = doubt(scope.lines, view.matching)
+            return [
+                failed(
+                    rule,
+                    view,
+                    evidence,
+                    confidence,
+                    start=start,
+                    end=end,
+                    speaker=rule.speaker,
+                    unsure=unsure,
+                )
+            ]
         done.append(hits[0])
     return [
         passed(
@@ -495,10 +535,23 @@ def check_hold(rule: HoldRule, view: CallView) -> list[Finding]:
     bad = [(h, e, c) for h, ok, e, c in verdicts if ok is False]
     unsure = [(h, e) for h, ok, e, _ in verdicts if ok is None]
     if bad:
-        items = [(e, c, {"start": h.start, "end": h.end, "speaker": rule.speaker}) for h, e, c in bad]
+        items = [
+            (
+                e,
+                c,
+                {
+                    "start": h.start,
+                    "end": h.end,
+                    "speaker": rule.speaker,
+                    "unsure": _hold_doubt(rule, view, h),
+                },
+            )
+            for h, e, c in bad
+        ]
         if rule.per_occurrence:
             return _occurrences(rule, view, items)
-        evidence, confidence, where = items[0]
+        # the first hold judged on good text speaks for the rule: one is enough to deduct
+        evidence, confidence, where = min(items, key=lambda x: x[2]["unsure"] is not None)
         if len(bad) > 1:
             evidence += f"（共 {len(bad)} 次等待不合规）"
         return [failed(rule, view, evidence, min(c for _, c, _ in items), **where)]
@@ -512,6 +565,16 @@ def check_hold(rule: HoldRule, view: CallView) -> list[Finding]:
             rule, evidence + more, confidence=confidence, start=hold.start, end=hold.end, speaker=rule.speaker
         )
     ]
+
+
+def _hold_doubt(rule: HoldRule, view: CallView, hold: Hold) -> str | None:
+    """A missing ask or thanks is only as sure as the text of the window it should be in."""
+    if rule.check not in ("asked", "thanked") or rule.window is None:
+        return None
+    window = rule.window
+    return doubt(
+        view.hold_scope(rule.speaker, hold, window.before_hold_s, window.after_hold_s).lines, view.matching
+    )
 
 
 def _judge_hold(rule: HoldRule, view: CallView, hold: Hold) -> tuple[bool | None, str, float]:

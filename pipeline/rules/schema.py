@@ -390,6 +390,20 @@ class Matching(Strict):
     metric_margin: float = Field(0.05, ge=0, lt=1)
     near_miss_margin: float = Field(1.0, ge=0)
     metrics_slack: float = Field(0.5, ge=0)
+    # The recogniser's evidence (pipeline/rules/evidence.py): an utterance beyond any of these is too
+    # weak to judge by, and absence findings over it or phrase hits in it go to review.
+    # 0.6: real speech through the telephone band never fell below 0.77, garbled drawn-out speech
+    # (CER > 0.5) mostly did (bench/results/asr-guards-2026-11-28.md).
+    asr_min_word_probability: float = Field(0.6, ge=0, le=1)
+    asr_min_avg_logprob: float = Field(-1.0, le=0)
+    # Off by default (1.0): whisper measures it at the start of a 30 s window of joined turns, often
+    # a pause, and on drawn-out speech it flagged well-recognised sentences (bench/asr_guards.py).
+    asr_max_no_speech_prob: float = Field(1.0, ge=0, le=1)
+    asr_max_compression_ratio: float = Field(2.4, gt=0)
+    asr_review_loops: bool = True
+    # Speech without text: more than this many seconds of a turn, and more than this share of it.
+    asr_max_unheard_s: float = Field(2.5, ge=0)
+    asr_max_unheard_share: float = Field(0.35, ge=0, le=1)
 
 
 PHRASE_REFERENCE = "phrases."
