@@ -4,8 +4,9 @@ stereo and mono.
 Silero VAD scores a drawn-out vowel like a steady tone, so frame by frame it cut slow speakers'
 words into pieces and the rate came out too high. The calls here are real agent sentences
 (../shared/audio/magicdata_cs) time-stretched with librosa, laid out by tools/callsim.py with a
-real customer, rendered as 8 kHz telephone stereo with cross-talk; the truth is callsim's voiced
-stretches (what a person with a stopwatch counts), joined across pauses ≤ pause_excluded_s.
+real customer, rendered as 8 kHz telephone audio (stereo with cross-talk, or mono); the truth is
+callsim's voiced stretches (what a person with a stopwatch counts), joined across pauses
+≤ pause_excluded_s.
 """
 
 from __future__ import annotations
