@@ -98,6 +98,10 @@ class StereoConfig(_Section):
     echo_min_erle_db: float = Field(3.0, ge=0.0)
     min_speech_s: float = Field(0.12, ge=0.0)
     fill_gap_s: float = Field(0.2, ge=0.0)
+    # A run of sound without a 0.1 s break that Silero confirms anywhere is voiced throughout, up
+    # to this length: Silero drops out on a slow speaker's drawn-out vowels. Longer runs are not
+    # one breath of speech (hold music, tones, noise): there Silero decides frame by frame.
+    voiced_island_max_s: float = Field(10.0, ge=0.0)
 
 
 class MonoConfig(_Section):

@@ -26,8 +26,12 @@ from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-from pipeline.diarize.timeline import extend_onsets
+from pipeline.diarize.timeline import confirmed_islands, extend_onsets
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
+
+# A sound island Silero confirms anywhere is voiced throughout up to this length (as in stereo:
+# StereoConfig.voiced_island_max_s, 10 s); Silero drops out on drawn-out vowels.
+ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
 
 
 class SpeechIslandSegmentation(Model):
@@ -157,7 +161,8 @@ def onset_corrected(
     energy = frame_energy_db(signal)[: len(speech)]
     floor = float(np.percentile(energy, 10)) if energy.size else -100.0
     loud = energy >= floor + margin_db
-    extended = extend_onsets(loud, loud & (speech[: len(loud)] >= threshold), ONSET_FRAMES)
+    anchors = loud & (speech[: len(loud)] >= threshold)
+    extended = extend_onsets(loud, anchors, ONSET_FRAMES) | confirmed_islands(loud, anchors, ISLAND_FRAMES)
     raised = speech.copy()
     raised[: len(extended)][extended] = np.maximum(raised[: len(extended)][extended], threshold + 0.05)
     return raised

@@ -5,7 +5,9 @@ leaked voice as speech, so a frame counts as a party's speech only where
 
 * Silero VAD hears speech on the party's channel (rejects ring tones, hum and clicks); because
   Silero reacts late to an onset after a long silence, each confirmed stretch starts earlier
-  through the loud frames just before it (at most `ONSET_FRAMES`),
+  through the loud frames just before it (at most `ONSET_FRAMES`), and because it drops out on
+  drawn-out vowels, a sound island it confirms anywhere (one breath: no 0.1 s break, at most
+  `voiced_island_max_s` long) counts whole,
 * the channel stands well above its own noise floor, and
 * the channel is louder than what the other channel's leak alone would put there, by
   `louder_db` (the leak level is measured per call; with no measurable leak this reduces to
@@ -20,7 +22,13 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from pipeline.config import StereoConfig, TurnConfig
-from pipeline.diarize.timeline import build_turns, clean_segments, extend_onsets, mask_to_segments
+from pipeline.diarize.timeline import (
+    build_turns,
+    clean_segments,
+    confirmed_islands,
+    extend_onsets,
+    mask_to_segments,
+)
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
 from pipeline.records import ROLES, CallAudio, Diarization, SpeechTurn
 
@@ -58,8 +66,12 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
         other_nearby = maximum_filter1d(energy[other], size=2 * _ECHO_FRAMES + 1)
         above_leak = energy[role] >= other_nearby + leak + config.louder_db
         audible = above_floor & above_leak
-        # Silero confirms the voice; loudness gives its true start (Silero is late after silence).
-        mask = extend_onsets(audible, speechlike[role] & audible, ONSET_FRAMES)
+        # Silero confirms the voice; loudness gives its true start (Silero is late after silence)
+        # and its extent within one breath (Silero drops out on a slow speaker's drawn-out vowels).
+        anchors = speechlike[role] & audible
+        mask = extend_onsets(audible, anchors, ONSET_FRAMES) | confirmed_islands(
+            audible, anchors, round(config.voiced_island_max_s / frame_s)
+        )
         segments = clean_segments(mask_to_segments(mask, frame_s), config.fill_gap_s, config.min_speech_s)
         voice_activity += [SpeechTurn(role, start, min(end, audio.duration_s)) for start, end in segments]
     voice_activity.sort(key=lambda s: (s.start, s.end))

@@ -5,7 +5,10 @@ chars          spoken characters of the party's utterances: Chinese characters, 
                and spaces never count.
 speaking time  the party's voiced stretches inside its utterances (each widened by `voicing_pad_s`,
                0 by default, for a voice detector that trims soft onsets), where pauses up to
-               `pause_excluded_s` (0.3 s) count as speaking and longer pauses do not.
+               `pause_excluded_s` (0.3 s) count as speaking and longer pauses do not. A voiced
+               stretch is what a stopwatch counts: a run of sound without a 0.1 s break that the
+               voice detector confirms anywhere, drawn-out vowels included (see
+               pipeline/diarize/timeline.confirmed_islands and docs/metrics.md).
 rate           chars / speaking time × 60.
 """
 
