@@ -5,6 +5,8 @@ callqa run DIR [--db PATH] [--recheck]
                                    exit status 1 when any recording failed
 callqa failures [--all] [--db PATH]
                                    recordings that failed (and, with --all, were skipped), and why
+callqa roles [CALL_ID --swap|--confirm] [--db PATH]
+                                   calls whose roles wait for a person; swap or confirm, then re-score
 callqa show CALL_ID [--db PATH]    a call's transcript: time, 客服/客户, text (redacted, audited)
 callqa export [--db PATH] [--out FILE]
                                    JSON Lines, one call per line (the export contract; redacted, audited)
@@ -74,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="list exports, reports, shown transcripts and purges")
     audit.add_argument("--since", type=_date, help="YYYY-MM-DD (default: everything)")
     audit.add_argument("--db", type=Path)
+
+    roles = commands.add_parser(
+        "roles", help="角色待确认的通话：不带参数列出；--swap 对调客服与客户后重新评分，--confirm 确认无误"
+    )
+    roles.add_argument("call_id", nargs="?", help="通话编号")
+    decision = roles.add_mutually_exclusive_group()
+    decision.add_argument(
+        "--swap", action="store_true", help="声道接反了：对调客服与客户，重算指标并重新评分"
+    )
+    decision.add_argument("--confirm", action="store_true", help="角色没有问题：计入排名和奖惩")
+    roles.add_argument("--db", type=Path)
 
     show = commands.add_parser("show", help="print a call's transcript")
     show.add_argument("call_id")
@@ -163,6 +176,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
         if args.command == "audit":
             return _audit(args.since, settings)
+        if args.command == "roles":
+            return _roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
         if args.command == "show":
             return _show(args.call_id, settings, args.command_line)
         if args.command == "rescore":
@@ -194,6 +209,38 @@ def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
     return 1 if summary.failed else 0
 
 
+def _roles(call_id: str | None, swap: bool, confirm: bool, settings: Settings, command: str) -> int:
+    from pipeline.review import decide_roles
+
+    if call_id is None:
+        return _print_role_reviews(settings)
+    if not (swap or confirm):
+        raise CallQAError("请选择 --swap（对调客服与客户）或 --confirm（角色无误）")
+    decided = decide_roles(settings, call_id, swap, command)
+    before = "—" if decided.rescored.before is None else f"{decided.rescored.before:.1f}"
+    action = "已对调客服与客户，重算指标并重新评分" if swap else "已确认角色无误"
+    print(f"{call_id}：{action}；得分 {before} → {decided.rescored.after:.1f}，现在计入排名和奖惩")
+    return 0
+
+
+def _print_role_reviews(settings: Settings) -> int:
+    from pipeline.diarize.roles import ROLE_REVIEW_BELOW
+    from pipeline.privacy import redactor_for
+    from pipeline.store import Store
+
+    redactor = redactor_for(settings.privacy, "show")
+    with Store.from_settings(settings, read_only=True) as store:
+        rows = store.role_reviews(ROLE_REVIEW_BELOW)
+    print(f"{settings.db}：{len(rows)} 通通话分不清哪一方是客服，待人工确认（确认前不计入排名和奖惩）")
+    for r in rows:
+        print(f"  {r['call_id']}  {redactor.text(r['path'])}  客服工号 {r['agent_id'] or '—'}")
+        for warning in r["warnings"]:
+            print(f"      {redactor.text(warning)}")
+    if rows:
+        print("用 callqa roles 通话编号 --swap（声道接反）或 --confirm（角色无误）处理。")
+    return 0
+
+
 def _failures(settings: Settings, include_skipped: bool) -> int:
     from pipeline.privacy import redactor_for
     from pipeline.problems import title
@@ -223,7 +270,8 @@ def _failures(settings: Settings, include_skipped: bool) -> int:
                 when = f"{r['processed_at']:%Y-%m-%d %H:%M}"
                 print(f"    {r['path']}  第 {r['attempts']} 次，{when}")
                 print(f"      {redactor.text(r['error']) or ''}")
-    return 0
+    print()
+    return _print_role_reviews(settings)
 
 
 def _purge(

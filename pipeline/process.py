@@ -27,7 +27,7 @@ from pipeline.asr import load_recognizer, transcribe_turns
 from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
-from pipeline.diarize.roles import assign_roles, check_stereo_roles
+from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, discover, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
@@ -144,6 +144,7 @@ class Outcome:
     retryable: bool = False  # a retry in a few seconds can pass (database busy, I/O error)
     score: float | None = None  # the call's score, for processed calls
     review_findings: int = 0  # findings waiting for a person (deduct nothing until confirmed)
+    roles_doubtful: bool = False  # who is the agent waits for a person (`callqa roles`): not ranked yet
 
 
 def process_recording(
@@ -241,6 +242,7 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
             len(result.transcript.utterances),
             score=result.score.score if result.score else None,
             review_findings=sum(f.needs_review for f in result.score.findings) if result.score else 0,
+            roles_doubtful=result.transcript.roles.confidence < ROLE_REVIEW_BELOW,
         )
     except RecordingError as exc:
         return failed(exc.status, str(exc), exc.problem)
@@ -314,7 +316,12 @@ class BatchSummary:
         return (
             f"共 {len(self.outcomes)} 个录音：完成 {self.count('ok')}，已处理过 {self.count('unchanged')}，"
             f"跳过 {self.count('skipped')}，失败 {self.failed}"
+            + (f"；{self.roles_doubtful} 通角色待确认（callqa roles）" if self.roles_doubtful else "")
         )
+
+    @property
+    def roles_doubtful(self) -> int:
+        return sum(o.roles_doubtful for o in self.outcomes)
 
     def counts(self) -> dict[str, int]:
         return {

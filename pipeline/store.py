@@ -200,6 +200,44 @@ class Store:
         ).fetchall()
         return [RecordingRow(*row) for row in rows]
 
+    def role_reviews(self, below: float) -> list[dict]:
+        """Calls whose roles wait for a person (role confidence under `below`), oldest first."""
+        return self._dicts(
+            "SELECT call_id, path, agent_id, started_at, channels, role_source, role_confidence, warnings "
+            "FROM calls WHERE role_confidence < ? ORDER BY started_at, call_id",
+            [below],
+        )
+
+    def set_roles(self, call_id: str, swap: bool, source: str) -> None:
+        """A person's decision on who is the agent: swap the parties (utterances, voice activity, the
+        analysed layout) or keep them; either way the roles are then certain (confidence 1)."""
+        other = {"agent": "customer", "customer": "agent"}
+        layouts = {"stereo-agent-left": "stereo-agent-right", "stereo-agent-right": "stereo-agent-left"}
+        with self.transaction() as db:
+            if swap:
+                # rewritten rather than updated in place: the swap must not collide on the primary key
+                activity = db.execute(
+                    "SELECT speaker, start_s, end_s FROM voice_activity WHERE call_id = ?", [call_id]
+                ).fetchall()
+                db.execute("DELETE FROM voice_activity WHERE call_id = ?", [call_id])
+                _insert_many(db, "voice_activity", [[call_id, other[sp], a, b] for sp, a, b in activity])
+                db.execute(
+                    "UPDATE utterances SET speaker = CASE speaker WHEN 'agent' THEN 'customer' ELSE 'agent' END "
+                    "WHERE call_id = ?",
+                    [call_id],
+                )
+                (layout,) = db.execute("SELECT channels FROM calls WHERE call_id = ?", [call_id]).fetchone()
+                db.execute(
+                    "UPDATE calls SET channels = ? WHERE call_id = ?", [layouts.get(layout, layout), call_id]
+                )
+            db.execute(
+                "UPDATE utterances SET role_source = ?, role_confidence = 1.0 WHERE call_id = ?",
+                [source, call_id],
+            )
+            db.execute(
+                "UPDATE calls SET role_source = ?, role_confidence = 1.0 WHERE call_id = ?", [source, call_id]
+            )
+
     def ok_recording_with_sha(self, sha256: str) -> RecordingRow | None:
         row = self.db.execute(
             f"SELECT {_RECORDING_COLUMNS} FROM recordings WHERE sha256 = ? AND status = 'ok'", [sha256]

@@ -52,6 +52,12 @@ def assign_roles(utterances: Sequence[Utterance], cues: Sequence[str], first_tur
     return RoleAssignment(mapping=mapping, source=source, confidence=confidence)
 
 
+# Roles decided with less confidence than this (a layout the text contradicts, no service phrase on
+# either side, a mono call whose agent is only guessed) wait for a person: the call is stored with its
+# transcript, metrics and score, but stays out of the ranking and money until `callqa roles` decides.
+ROLE_REVIEW_BELOW = 0.6
+
+
 def check_stereo_roles(
     utterances: Sequence[Utterance], layout: str, layout_source: str, cues: Sequence[str], first_turns: int
 ) -> tuple[RoleAssignment, str | None]:
@@ -64,6 +70,12 @@ def check_stereo_roles(
         warning = (
             f"客户声道听起来像客服（客服用语 {customer_score} 次，客服声道只有 {agent_score} 次）："
             f"请检查声道设置（{layout}，来自 {layout_source}）"
+        )
+        return RoleAssignment(identity, source, 0.5), warning
+    if agent_score == 0 and customer_score == 0:
+        warning = (
+            f"两个声道都没有听到客服用语，无法确认哪一方是客服（{layout}，来自 {layout_source}）："
+            "待人工确认角色"
         )
         return RoleAssignment(identity, source, 0.5), warning
     return RoleAssignment(identity, source, 1.0), None

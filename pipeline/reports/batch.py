@@ -23,6 +23,7 @@ def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Pat
         f"- 录音总数：{len(summary.outcomes)}；完成 {summary.count('ok')}，已处理过 "
         f"{summary.count('unchanged')}，跳过 {summary.count('skipped')}，失败 {summary.failed}",
         f"- 待人工复核的发现：{sum(o.review_findings for o in summary.outcomes)}（确认前不扣分）",
+        f"- 分不清哪一方是客服的通话：{summary.roles_doubtful}（callqa roles 确认前不计入排名和奖惩）",
         "",
         "| 文件 | 通话编号 | 状态 | 时长 (秒) | 话语数 | 得分 | 待复核 | 用时 (秒) | 说明 |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -24,6 +24,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.diarize.roles import ROLE_REVIEW_BELOW
 from pipeline.errors import CallQAError
 from pipeline.records import Utterance
 from pipeline.reports.matching import abuse_phrases_in
@@ -228,6 +229,7 @@ class MonthNotes:
     unscored_calls: int
     calls_without_agent: int
     events: int
+    calls_awaiting_roles: int  # roles doubtful (swapped channels, no service phrase): not ranked yet
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,16 @@ STAGES: tuple[tuple[str, str], ...] = (
         FROM calls c
         LEFT JOIN scores s ON s.call_id = c.call_id AND s.is_current
         WHERE c.started_at >= $prev_start AND c.started_at < $end
+          AND c.role_confidence >= $role_review_below  -- roles waiting for a person: not ranked yet
         QUALIFY row_number() OVER (PARTITION BY c.call_id ORDER BY s.scored_at DESC NULLS LAST) = 1
+        """,
+    ),
+    (
+        "rpt_role_review",
+        # This month's calls whose roles wait for a person (`callqa roles`): listed, not ranked.
+        """
+        SELECT c.call_id, c.agent_id FROM calls c
+        WHERE c.started_at >= $start AND c.started_at < $end AND c.role_confidence < $role_review_below
         """,
     ),
     (
@@ -562,7 +573,8 @@ SELECT count(*)::INTEGER AS calls_in_month,
        count(*) FILTER (WHERE score IS NOT NULL AND agent_id IS NOT NULL)::INTEGER AS scored_calls,
        count(*) FILTER (WHERE score IS NULL AND agent_id IS NOT NULL)::INTEGER AS unscored_calls,
        count(*) FILTER (WHERE agent_id IS NULL)::INTEGER AS calls_without_agent,
-       (SELECT count(*) FROM rpt_events)::INTEGER AS events
+       (SELECT count(*) FROM rpt_events)::INTEGER AS events,
+       (SELECT count(*) FROM rpt_role_review)::INTEGER AS calls_awaiting_roles
 FROM rpt_calls WHERE period = 'cur'
 """
 
@@ -576,6 +588,7 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
     p = policy.policy
     stage_params: dict[str, object] = {
         "prev_start": month.previous().start(tz),
+        "role_review_below": ROLE_REVIEW_BELOW,
         "start": month.start(tz),
         "end": month.next().start(tz),
         "ev_start": month.first_day(),

@@ -219,6 +219,11 @@ class Renderer:
         out = []
         if n.unscored_calls:
             out.append(f"有 {n.unscored_calls} 通本月通话还没有评分，未计入排名（评分后重新生成报表）。")
+        if n.calls_awaiting_roles:
+            out.append(
+                f"有 {n.calls_awaiting_roles} 通本月通话分不清哪一方是客服（声道可能接反，或没有听到客服用语），"
+                "待质检员用 callqa roles 确认后才计入排名和奖惩。"
+            )
         if n.calls_without_agent:
             out.append(f"有 {n.calls_without_agent} 通本月通话没有客服工号，无法计入任何人。")
         if not self.report.agents:

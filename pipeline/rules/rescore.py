@@ -35,16 +35,17 @@ def scorecards_from(path: Path | None, folder: Path | None = None) -> list[Score
 
 def rescore(store: Store, scorecards: list[Scorecard], since: date | None = None) -> list[Rescored]:
     """Score every stored call (started on or after `since`) again and store the results."""
-    results = []
-    for call_id in store.call_ids_since(since):
-        meta = store.load_meta(call_id)
-        if meta is None:
-            continue
-        card = scorecards[0] if len(scorecards) == 1 else scorecard_for(meta, scorecards)
-        before = store.current_score(call_id)
-        score = score_call(store.load_utterances(call_id), store.load_metrics(call_id), meta, card)
-        stored = store.save_score(call_id, score, card)
-        results.append(
-            Rescored(call_id, before.score if before else None, score.score, score.fatal, stored, card)
-        )
-    return results
+    results = [rescore_call(store, call_id, scorecards) for call_id in store.call_ids_since(since)]
+    return [r for r in results if r is not None]
+
+
+def rescore_call(store: Store, call_id: str, scorecards: list[Scorecard]) -> Rescored | None:
+    """Score one stored call again and store the result (None for an unknown call)."""
+    meta = store.load_meta(call_id)
+    if meta is None:
+        return None
+    card = scorecards[0] if len(scorecards) == 1 else scorecard_for(meta, scorecards)
+    before = store.current_score(call_id)
+    score = score_call(store.load_utterances(call_id), store.load_metrics(call_id), meta, card)
+    stored = store.save_score(call_id, score, card)
+    return Rescored(call_id, before.score if before else None, score.score, score.fatal, stored, card)
