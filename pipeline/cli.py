@@ -425,6 +425,7 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
     for key, value, bar, met in bars:
         shown = f"{value:.3f}" if value is not None else "无数据"
         print(f"{key} | {shown} | ≥ {bar} | {'达标' if met else '未达标'}")
+    _print_accuracy(summary)
     if problems:
         print(f"\n与真值不符的 {len(problems)} 处（完整列表见 {out}）：")
         print("\n".join(problems[:40]))
@@ -442,6 +443,38 @@ def _not_processed(call_id: str, files: list, settings: Settings) -> str:
     lines = [f"{settings.db} 中通话 {call_id} 还没有分析结果："]
     lines += [f"  {status_zh.get(f.status, f.status)}：{redactor.text(f.error or '')}" for f in files]
     return "\n".join(lines)
+
+
+def _print_accuracy(summary: dict) -> None:
+    """Role, transcript and rule-verdict accuracy, when the truth allows them."""
+    transcripts = summary.get("transcripts", {})
+    roles = transcripts.get("role_accuracy", {})
+
+    def shown(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "无数据"
+
+    if roles:
+        print(
+            f"\n角色准确率（0.1 秒帧）：双声道 {shown(roles.get('stereo'))}，单声道 {shown(roles.get('mono'))}"
+        )
+        print(f"客服字错率（CER）：{shown(transcripts.get('agent_cer_mean'))}")
+        print(
+            f"客服文本中的回声字（双声道，落在客户独自说话时段的字）：{shown(transcripts.get('echo_char_share_stereo'))}"
+        )
+    verdicts = summary.get("verdicts")
+    if not verdicts:
+        return
+    print("\n规则判定（“不合格”为正类；转人工复核的不算扣分）")
+    print("规则 | 查准率 | 查全率 | F1 | 正确扣分 | 误扣 | 漏判 | 转复核")
+    for rule, r in verdicts["rules"].items():
+        print(
+            f"{rule} | {shown(r['precision'])} | {shown(r['recall'])} | {shown(r['f1'])} | "
+            f"{r['tp']} | {r['fp']} | {r['fn']} | {r['review']}"
+        )
+    print(
+        f"至少一处误扣分的通话占比：{shown(verdicts['wrong_deduction_call_share'])}"
+        f"（共 {verdicts['calls']} 通），转人工复核 {verdicts['reviews']} 项"
+    )
 
 
 def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int:

@@ -292,11 +292,13 @@ BARS = {  # the metrics issue's acceptance bars
 def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str]]:
     """Compare the stored metrics and transcripts of every call in `directory` that has a
     ground-truth file with that truth. The calls must have been processed into settings.db."""
+    from pipeline.eval_scores import TranscriptTally, VerdictTally
     from pipeline.ingest import read_meta, sidecar_path
     from pipeline.store import Store
 
     evaluation = MetricsEvaluation()
     transcripts: list[TranscriptScore] = []
+    tally, verdicts = TranscriptTally(), VerdictTally()
     with Store.from_settings(settings, read_only=True) as store:
         for truth_path in sorted(directory.glob("*.truth.json")):
             truth = json.loads(truth_path.read_text(encoding="utf-8"))
@@ -311,15 +313,23 @@ def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str
             evaluation.add(
                 meta.call_id, truth_facts(truth, sidecar, settings.metrics, settings.acoustic.ring), metrics
             )
-            transcripts.append(score_transcript(store.load_utterances(meta.call_id), truth))
+            utterances = store.load_utterances(meta.call_id)
+            transcripts.append(score_transcript(utterances, truth))
+            tally.add(utterances, truth, transcripts[-1].cer_by_role.get("agent"))
+            if "verdicts" in truth:
+                scored = store.current_score(meta.call_id)
+                verdicts.add(meta.call_id, truth["verdicts"], scored.findings if scored else ())
     summary = evaluation.summary()
     if transcripts:
         summary["transcripts"] = {
             "cer_mean": round(sum(t.cer for t in transcripts) / len(transcripts), 3),
             "role_confusion_mean": round(sum(t.role_confusion for t in transcripts) / len(transcripts), 3),
             "role_error_mean": round(sum(t.role_error for t in transcripts) / len(transcripts), 3),
+            **tally.summary(),
         }
-    return summary, evaluation.problems
+    if verdicts.calls:
+        summary["verdicts"] = verdicts.summary()
+    return summary, evaluation.problems + verdicts.problems
 
 
 def bar_results(summary: dict) -> list[tuple[str, float | None, float, bool]]:

@@ -185,8 +185,12 @@ class CallScript:
         telephone: bool = True,
         out_rate: int = 8000,
         tail_s: float = 1.5,
+        echo: dict | None = None,
     ) -> tuple[np.ndarray, int, dict]:
-        """(samples [frames, channels], rate, truth). Stereo leaks each party into the other's channel."""
+        """(samples [frames, channels], rate, truth). Stereo leaks each party into the other's channel:
+        by default a plain copy at `leak_db` 12 ms late; with `echo` ({"agent_to_customer_db",
+        "agent_to_customer_ms", "customer_to_agent_db", "customer_to_agent_ms"}) each direction is a
+        line echo of its own level and delay through a hybrid's band-limited, smeared echo path."""
         rng = np.random.default_rng(self.seed)
         total = self.cursor + tail_s
         n = int(total * RATE)
@@ -198,7 +202,18 @@ class CallScript:
         ringback = self._ringback(n)
         music = self._hold_music(n, rng)
 
-        if stereo:
+        if stereo and echo is not None:
+            agent_side = tracks["agent"] + music
+            agent = agent_side + _line_echo(
+                tracks["customer"], echo["customer_to_agent_db"], echo["customer_to_agent_ms"]
+            )
+            customer = (
+                tracks["customer"]
+                + ringback
+                + _line_echo(agent_side, echo["agent_to_customer_db"], echo["agent_to_customer_ms"])
+            )
+            channels = [agent, customer] if agent_left else [customer, agent]
+        elif stereo:
             leak = 10 ** (leak_db / 20)
             delay = int(0.012 * RATE)  # line echo arrives a little late
             agent = tracks["agent"] + music + leak * _delayed(tracks["customer"], delay)
@@ -278,7 +293,20 @@ class CallScript:
         return out
 
 
+def _line_echo(signal: np.ndarray, level_db: float, delay_ms: float) -> np.ndarray:
+    """What a 2-to-4-wire hybrid returns: the far signal `delay_ms` late, band-limited (the echo
+    path passes 300-2800 Hz best) and smeared by a second, weaker reflection 2.5 ms after the first."""
+    delayed = _delayed(signal, round(delay_ms / 1000 * RATE))
+    shaped = sosfilt(butter(2, [300, 2800], btype="band", fs=RATE, output="sos"), delayed)
+    shaped = shaped + 0.4 * _delayed(shaped, int(0.0025 * RATE))
+    # the level is the echo's power relative to the talker's, over the whole track
+    power_ratio = float(np.sqrt(np.mean(shaped**2) / (np.mean(signal**2) or 1.0))) or 1.0
+    return (shaped / power_ratio * 10 ** (level_db / 20)).astype(np.float32)
+
+
 def _delayed(signal: np.ndarray, samples: int) -> np.ndarray:
+    if samples <= 0:
+        return signal
     return np.concatenate([np.zeros(samples, signal.dtype), signal[: len(signal) - samples]])
 
 
