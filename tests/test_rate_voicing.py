@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 from callsim import CallScript, load_clip, make_clip
 from conftest import MAGICDATA
+from realcalls import AGENT_LINES, CUSTOMER_LINES
 
 from pipeline.config import MetricsConfig, MonoConfig, StereoConfig, TurnConfig
 from pipeline.diarize.mono import diarize_mono
@@ -26,20 +27,6 @@ from pipeline.metrics.intervals import intersect, total, union
 from pipeline.metrics.rate import party_rate
 from pipeline.records import CallAudio, Utterance
 from pipeline.text import spoken_chars
-
-AGENT_LINES = [
-    "general_400005.flac",
-    "insurance_000013.flac",
-    "finance_200008.flac",
-    "tourism_300012.flac",
-    "education_100010.flac",
-]
-CUSTOMER_LINES = [
-    "general_400008.flac",
-    "tourism_300019.flac",
-    "finance_200016.flac",
-    "insurance_000020.flac",
-]
 
 
 def _frames(*runs: tuple[int, int], total_frames: int = 400) -> np.ndarray:

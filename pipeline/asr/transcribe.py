@@ -175,13 +175,7 @@ def _redo_skipped_turns(
         span = max(w.end for w in heard) - min(w.start for w in heard) if heard else 0.0
         if length < RETRY_MIN_TURN_S or span >= RETRY_COVERAGE * length:
             continue
-        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
-        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
-        offset = lo / sample_rate
-        alone = [
-            replace(w, start=w.start + offset, end=w.end + offset)
-            for w in recognizer.words(track[lo:hi].astype(np.float32), vad=False)
-        ]
+        alone = _decode_alone(track, sample_rate, turn, recognizer)
         if sum(len(w.text) for w in alone) > sum(len(w.text) for w in heard):
             dropped.update(id(w) for w in heard)
             extra += alone
@@ -205,21 +199,30 @@ def _redo_looping_turns(
         looped = _looped_chars("".join(w.text for w in sorted(heard, key=lambda w: w.start)))
         if not looped:
             continue
-        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
-        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
-        offset = lo / sample_rate
-        alone = [
-            replace(w, start=w.start + offset, end=w.end + offset)
-            for w in recognizer.words(
-                track[lo:hi].astype(np.float32),
-                vad=False,
-                no_repeat_ngram_size=recognizer.config.loop_retry_no_repeat_ngram_size,
-            )
-        ]
+        alone = _decode_alone(
+            track,
+            sample_rate,
+            turn,
+            recognizer,
+            no_repeat_ngram_size=recognizer.config.loop_retry_no_repeat_ngram_size,
+        )
         if alone and _looped_chars("".join(w.text for w in alone)) < looped:
             dropped.update(id(w) for w in heard)
             extra += alone
     return [w for w in words if id(w) not in dropped] + extra
+
+
+def _decode_alone(
+    track: np.ndarray, sample_rate: int, turn: SpeechTurn, recognizer: Recognizer, **options: int
+) -> list[AsrWord]:
+    """One turn decoded on its own (with a little padding), its words on the call's clock."""
+    lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
+    hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
+    offset = lo / sample_rate
+    return [
+        replace(w, start=w.start + offset, end=w.end + offset)
+        for w in recognizer.words(track[lo:hi].astype(np.float32), vad=False, **options)
+    ]
 
 
 def _looped_chars(text: str) -> int:
