@@ -285,3 +285,34 @@ CREATE TABLE IF NOT EXISTS utterance_evidence (
     unheard_s          DOUBLE,            -- seconds of the turn no recognised word covers
     PRIMARY KEY (call_id, utterance_idx)
 );
+
+-- ---- for analysts: the current state without knowing how history is kept ------------------------
+
+-- Each call's current score (re-scoring keeps the old ones in `scores` with is_current = false).
+CREATE OR REPLACE VIEW current_scores AS
+SELECT c.call_id, c.agent_id, c.agent_name, c.started_at, c.duration_s, c.channels,
+       s.score, s.fatal, s.scored_at, s.scorecard_hash,
+       c.role_confidence < 0.6 AS roles_awaiting_review  -- pipeline.diarize.roles.ROLE_REVIEW_BELOW
+FROM calls c JOIN scores s ON s.call_id = c.call_id AND s.is_current;
+
+-- The findings of each call's current score, with the call's agent and start.
+CREATE OR REPLACE VIEW current_findings AS
+SELECT f.*, c.agent_id, c.started_at
+FROM findings f
+JOIN scores s ON s.call_id = f.call_id AND s.scored_at = f.scored_at AND s.is_current
+JOIN calls c ON c.call_id = f.call_id;
+
+COMMENT ON TABLE recordings IS '每个录音文件一行：状态（ok/failed/skipped）、原因、内容哈希、尝试次数';
+COMMENT ON TABLE calls IS '每通已分析的通话一行：随录音信息、声道、时长、识别与分角色的方法';
+COMMENT ON TABLE utterances IS '转写：每句话的说话人（agent 客服 / customer 客户）、起止秒数（从录音开头算）、文字';
+COMMENT ON TABLE call_metrics IS '每通通话的指标：语速、振铃、接听延迟、静音、挂机方等，及每个数的来源';
+COMMENT ON TABLE scores IS '评分历史：每次评分一行，is_current 标出当前的一次；当前评分见视图 current_scores';
+COMMENT ON TABLE findings IS '评分的发现（每条规则的结论、证据、置信度、是否待人工复核）；当前的见视图 current_findings';
+COMMENT ON TABLE audit_log IS '审计：每次导出、显示、报表、清除、角色决定，谁在何时做了什么';
+COMMENT ON VIEW current_scores IS '每通通话的当前评分（不必了解 is_current 与 (call_id, scored_at) 的关联）';
+COMMENT ON VIEW current_findings IS '每通通话当前评分的全部发现';
+COMMENT ON COLUMN calls.started_at IS '通话开始时间（带时区；会话时区为中心时区 input.timezone）';
+COMMENT ON COLUMN calls.role_confidence IS '分角色的把握：低于 0.6 待人工确认（callqa roles），不计入排名';
+COMMENT ON COLUMN findings.needs_review IS '待人工复核：确认前不扣分';
+COMMENT ON COLUMN findings.deduction IS '扣分（未通过且无需复核时计入）';
+COMMENT ON COLUMN scores.is_current IS '是否为该通话的当前评分';

@@ -44,3 +44,33 @@ def test_a_timezone_that_is_not_a_zone_is_refused_before_it_reaches_sql(tmp_path
         Store(db, timezone="UTC'; CREATE TABLE pwned(x INT); --")
     with duckdb.connect(str(db)) as connection:
         assert ("pwned",) not in connection.execute("SHOW TABLES").fetchall()
+
+
+def test_analyst_views_give_the_current_score_and_findings(tmp_path: Path) -> None:
+    db = tmp_path / "qa.duckdb"
+    with Store(db) as store:
+        store.db.execute(
+            "INSERT INTO calls (call_id, path, sha256, agent_id, started_at, channels, channels_source, "
+            "meta_source, duration_s, source_format, source_sample_rate, source_channels, "
+            "diarization_method, asr_model, role_source, role_confidence, warnings) VALUES "
+            "('C1', '/a.wav', 'x', 'A01', TIMESTAMPTZ '2026-11-20 10:00:00+08', 'mono', 'file', 'none', "
+            "60, 'WAV', 8000, 1, 'm', 'w', 'text-cues', 1.0, [])"
+        )
+        for scored_at, score, current in (
+            ("2026-11-21 01:00:00+00", 80.0, False),
+            ("2026-11-22 01:00:00+00", 95.0, True),
+        ):
+            store.db.execute(
+                "INSERT INTO scores VALUES ('C1', ?, 'h', ?, false, ?)", [scored_at, score, current]
+            )
+            store.db.execute(
+                "INSERT INTO findings (call_id, scored_at, idx, rule_id, title, category, passed, deduction, "
+                "fatal, needs_review, scorecard_hash) VALUES ('C1', ?, 0, 'RATE', '语速', '过程', ?, ?, false, false, 'h')",
+                [scored_at, current, 0.0 if current else 5.0],
+            )
+        (row,) = store.query("SELECT call_id, score, roles_awaiting_review FROM current_scores")
+        assert row == {"call_id": "C1", "score": 95.0, "roles_awaiting_review": False}
+        (finding,) = store.query("SELECT rule_id, passed, agent_id FROM current_findings")
+        assert finding == {"rule_id": "RATE", "passed": True, "agent_id": "A01"}
+        comment = store.query("SELECT comment FROM duckdb_views() WHERE view_name = 'current_scores'")
+        assert comment and "当前评分" in comment[0]["comment"]
