@@ -88,7 +88,7 @@ def nightly_qa(
     summary = BatchSummary()
     with batch_lock(settings.db):  # a second batch on the same database stops here with the reason
         plan = plan_batch(folder, settings, recheck)
-        logger.info("%d recordings in %s → %s", len(plan.paths), folder, settings.db)
+        logger.info("%d 个录音：%s → %s", len(plan.paths), folder, settings.db)
         process = process_recording_task.with_options(
             retries=settings.batch.retries, retry_delay_seconds=settings.batch.retry_delay_s
         )
@@ -168,7 +168,7 @@ def monthly_report(
         Month.parse(month) if month else Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
     )
     load_policy(Path(policy) if policy else None)  # a malformed policy fails now, not after retries
-    logger.info("monthly report for %s from %s", target, settings.db)
+    logger.info("生成 %s 的月度报表，数据来自 %s", target, settings.db)
     data = load_month_task(settings, target, policy)
     command = f"prefect flow monthly-report (run {flow_run.get_name() or flow_run.get_id()}) month={target}"
     audit_report_task(settings, data, command, with_audio)  # before any page is written

@@ -47,35 +47,35 @@ LAYOUT_ZH = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="callqa", description="Call-centre speech QA (质检) pipeline")
-    parser.add_argument("--config", type=Path, help="TOML configuration file (default ./callqa.toml)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="callqa", description="客服通话质检：转写、分角色、指标、评分、入库、报表"
+    )
+    parser.add_argument("--config", type=Path, help="配置文件（TOML，默认 ./callqa.toml）")
+    commands = parser.add_subparsers(dest="command", required=True, title="命令")
 
-    run = commands.add_parser("run", help="process every recording in a folder into the QA database")
-    run.add_argument("directory", type=Path)
-    run.add_argument("--db", type=Path, help="DuckDB file (default qa.duckdb)")
+    run = commands.add_parser("run", help="分析目录中的每个录音并写入质检数据库")
+    run.add_argument("directory", type=Path, help="录音目录")
+    run.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
     run.add_argument(
         "--recheck",
         action="store_true",
-        help="also look again at skipped recordings and at those the batch crashed on (e.g. after a limit was raised)",
+        help="也重新检查跳过的录音和批处理中断过的录音（例如调高限制之后）",
     )
 
-    failures = commands.add_parser("failures", help="list the recordings that failed, and why")
-    failures.add_argument("--all", action="store_true", help="also list the skipped recordings")
-    failures.add_argument("--db", type=Path)
+    failures = commands.add_parser("failures", help="列出失败的录音及原因，以及角色待确认的通话")
+    failures.add_argument("--all", action="store_true", help="同时列出跳过的录音")
+    failures.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
-    purge = commands.add_parser("purge", help="remove calls older than a month (records are kept 3 years)")
-    purge.add_argument("--before", required=True, help="YYYY-MM: calls that started before this month")
-    purge.add_argument("--dry-run", action="store_true", help="only say what would be removed")
-    purge.add_argument(
-        "--delete-audio", action="store_true", help="also delete the recordings' audio files and sidecars"
-    )
-    purge.add_argument("--force", action="store_true", help="even inside the retention period")
-    purge.add_argument("--db", type=Path)
+    purge = commands.add_parser("purge", help="清除某月之前的通话（记录保留 3 年）")
+    purge.add_argument("--before", required=True, help="YYYY-MM：清除在此月之前开始的通话")
+    purge.add_argument("--dry-run", action="store_true", help="只列出会清除什么，不实际清除")
+    purge.add_argument("--delete-audio", action="store_true", help="同时删除录音文件和随录音信息")
+    purge.add_argument("--force", action="store_true", help="即使仍在保留期内也清除")
+    purge.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
-    audit = commands.add_parser("audit", help="list exports, reports, shown transcripts and purges")
-    audit.add_argument("--since", type=_date, help="YYYY-MM-DD (default: everything)")
-    audit.add_argument("--db", type=Path)
+    audit = commands.add_parser("audit", help="列出导出、报表、查看转写、清除等审计记录")
+    audit.add_argument("--since", type=_date, help="YYYY-MM-DD（默认：全部）")
+    audit.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     roles = commands.add_parser(
         "roles", help="角色待确认的通话：不带参数列出；--swap 对调客服与客户后重新评分，--confirm 确认无误"
@@ -86,63 +86,54 @@ def main(argv: list[str] | None = None) -> int:
         "--swap", action="store_true", help="声道接反了：对调客服与客户，重算指标并重新评分"
     )
     decision.add_argument("--confirm", action="store_true", help="角色没有问题：计入排名和奖惩")
-    roles.add_argument("--db", type=Path)
+    roles.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
-    show = commands.add_parser("show", help="print a call's transcript")
-    show.add_argument("call_id")
-    show.add_argument("--db", type=Path)
+    show = commands.add_parser("show", help="显示一通通话的转写和评分")
+    show.add_argument("call_id", help="通话编号")
+    show.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
-    evaluate = commands.add_parser("eval", help="compare metrics with the ground truth beside each recording")
-    evaluate.add_argument("directory", type=Path, help="folder of recordings with NAME.truth.json files")
-    evaluate.add_argument("--db", type=Path, help="DuckDB file (default DIRECTORY/callqa-eval.duckdb)")
-    evaluate.add_argument("--out", type=Path, help="JSON report (default DIRECTORY/eval-report.json)")
+    evaluate = commands.add_parser("eval", help="把指标和评分与录音旁的真值比较（评测集）")
+    evaluate.add_argument("directory", type=Path, help="录音目录（每个录音旁有 NAME.truth.json 真值）")
+    evaluate.add_argument("--db", type=Path, help="数据库文件（默认 目录/callqa-eval.duckdb）")
+    evaluate.add_argument("--out", type=Path, help="JSON 报告（默认 目录/eval-report.json）")
     evaluate.add_argument(
         "--metrics",
         action="store_true",
-        help="recompute the stored calls' metrics first (after tuning [metrics] or the scorecard's phrases)",
+        help="先重算已存通话的指标（调整 [metrics] 设置或评分表词表之后）",
     )
 
-    export = commands.add_parser("export", help="write all calls as JSON Lines")
-    export.add_argument("--db", type=Path)
-    export.add_argument("--out", type=Path, help="output file (default: standard output)")
+    export = commands.add_parser("export", help="把全部通话导出为 JSON Lines（已脱敏，留审计）")
+    export.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
+    export.add_argument("--out", type=Path, help="输出文件（默认：标准输出）")
 
-    rescore = commands.add_parser(
-        "rescore", help="score stored calls again from their utterances and metrics (no ASR)"
-    )
-    rescore.add_argument(
-        "--scorecard", type=Path, help="scorecard YAML for every call (default: rules/*.yaml)"
-    )
-    rescore.add_argument("--since", type=_date, help="only calls that started on or after YYYY-MM-DD")
+    rescore = commands.add_parser("rescore", help="按已存的转写和指标重新评分（不重新识别），保留评分历史")
+    rescore.add_argument("--scorecard", type=Path, help="所有通话都用这个评分表（YAML；默认 rules/*.yaml）")
+    rescore.add_argument("--since", type=_date, help="只处理在 YYYY-MM-DD 当天或之后开始的通话")
     rescore.add_argument(
         "--metrics",
         action="store_true",
-        help="recompute the metrics first (after changing [metrics] settings or the scorecard's phrases)",
+        help="先重算指标（调整 [metrics] 设置或评分表词表之后）",
     )
-    rescore.add_argument("--db", type=Path)
+    rescore.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
-    calibrate = commands.add_parser(
-        "calibrate", help="agreement between people's QA verdicts and the pipeline's"
-    )
-    calibrate.add_argument("labels", type=Path, help="CSV: call_id, rule_id, passed[, score]")
-    calibrate.add_argument(
-        "--scorecard", type=Path, help="judge with this scorecard (in memory) instead of the stored findings"
-    )
-    calibrate.add_argument("--db", type=Path)
+    calibrate = commands.add_parser("calibrate", help="人工质检结论与系统结论的一致性（按规则）")
+    calibrate.add_argument("labels", type=Path, help="CSV：call_id, rule_id, passed[, score]")
+    calibrate.add_argument("--scorecard", type=Path, help="用这个评分表（不写库）判定，而不用已存的结论")
+    calibrate.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     events = commands.add_parser(
-        "import-events", help="load customer evaluations and complaints (CSV from the phone/CRM system)"
+        "import-events", help="导入客户表扬、投诉、丢单、差评（话务/CRM 系统导出的 CSV）"
     )
-    events.add_argument("file", type=Path)
-    events.add_argument("--db", type=Path)
+    events.add_argument("file", type=Path, help="CSV 文件")
+    events.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
-    report = commands.add_parser("report", help="write the monthly ranking, money table and review pages")
-    report.add_argument("--month", help="YYYY-MM (default: the previous month)")
-    report.add_argument("--db", type=Path)
-    report.add_argument("--policy", type=Path, help="reward/penalty policy (default rules/policy.yaml)")
-    report.add_argument(
-        "--no-audio", action="store_true", help="do not copy recordings next to the call pages"
-    )
+    report = commands.add_parser("report", help="生成月度排名、奖惩表和复核页面")
+    report.add_argument("--month", help="YYYY-MM（默认：上个月）")
+    report.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
+    report.add_argument("--policy", type=Path, help="奖惩规则（默认 rules/policy.yaml）")
+    report.add_argument("--no-audio", action="store_true", help="不把录音复制到通话页面旁")
 
+    _in_chinese(parser)
     args = parser.parse_args(argv)
     args.command_line = command_line(sys.argv[1:] if argv is None else argv)
     try:
@@ -151,6 +142,42 @@ def main(argv: list[str] | None = None) -> int:
         # `callqa show X | head`: the reader stopped listening, which is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+_METAVARS_ZH = {
+    "config": "文件",
+    "db": "文件",
+    "scorecard": "文件",
+    "out": "文件",
+    "policy": "文件",
+    "labels": "文件",
+    "file": "文件",
+    "directory": "目录",
+    "call_id": "通话编号",
+    "since": "日期",
+    "before": "年月",
+    "month": "年月",
+}
+
+
+class _ChineseHelp(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, "用法：")
+
+
+def _in_chinese(parser: argparse.ArgumentParser) -> None:
+    """argparse's own words (usage, section titles, -h) in Chinese, for the parser and every command."""
+    parser.formatter_class = _ChineseHelp
+    parser._positionals.title = "参数"
+    parser._optionals.title = "选项"
+    for action in parser._actions:
+        if action.metavar is None and action.nargs != 0 and action.dest in _METAVARS_ZH:
+            action.metavar = _METAVARS_ZH[action.dest]
+        if isinstance(action, argparse._HelpAction):
+            action.help = "显示本帮助并退出"
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _in_chinese(sub)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

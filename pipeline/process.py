@@ -191,7 +191,7 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
             previous = store.recording_at(path)
             if previous and previous.sha256 == recording.sha256:
                 if previous.status == "ok":
-                    return Outcome(path, previous.call_id, "unchanged", "已处理过")
+                    return Outcome(path, previous.call_id, "unchanged")  # the status says it: 已处理过
                 if previous.status == "skipped" and not recheck:
                     return Outcome(path, previous.call_id, "unchanged", f"以前已跳过：{previous.error}")
             check_duration(path, probe(path, settings.intake), settings.intake)
