@@ -83,7 +83,7 @@ def nightly_qa(
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     settings = load_settings(Path(config) if config else None, db=db)
     install_log_redaction(settings.privacy)
-    started = datetime.now().astimezone()
+    started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     folder = Path(directory)
     summary = BatchSummary()
     with batch_lock(settings.db):  # a second batch on the same database stops here with the reason

@@ -32,6 +32,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pipeline.audit import command_line
 from pipeline.config import Settings, load_settings
@@ -225,7 +226,7 @@ def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
     from pipeline.process import describe, run_batch
     from pipeline.reports.batch import write_batch_summary
 
-    started = datetime.now().astimezone()
+    started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     print(f"callqa：分析 {directory} 中的录音，写入 {settings.db}", file=sys.stderr)
     summary = run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), flush=True), recheck)
     report = write_batch_summary(summary, directory, settings.reports_dir, started)

@@ -74,3 +74,25 @@ def test_analyst_views_give_the_current_score_and_findings(tmp_path: Path) -> No
         assert finding == {"rule_id": "RATE", "passed": True, "agent_id": "A01"}
         comment = store.query("SELECT comment FROM duckdb_views() WHERE view_name = 'current_scores'")
         assert comment and "当前评分" in comment[0]["comment"]
+
+
+def test_the_batch_summary_reads_in_the_centres_time_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    config = tmp_path / "callqa.toml"
+    config.write_text(
+        f'db = "{tmp_path / "qa.duckdb"}"\nreports_dir = "{tmp_path / "reports"}"\n'
+        '[input]\ntimezone = "America/Los_Angeles"\n',
+        encoding="utf-8",
+    )
+    main(["--config", str(config), "run", str(folder)])
+    capsys.readouterr()
+    (summary,) = (tmp_path / "reports" / "batches").glob("*.md")
+    centre = datetime.now(ZoneInfo("America/Los_Angeles"))
+    heading = summary.read_text(encoding="utf-8").splitlines()[0]
+    assert "America/Los_Angeles 时间" in heading and f"{centre:%Y-%m-%d %H}:" in heading

@@ -17,7 +17,7 @@ def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{when:%Y-%m-%d_%H%M%S}.md"
     lines = [
-        f"# 质检批处理汇总 {when:%Y-%m-%d %H:%M}",
+        f"# 质检批处理汇总 {when:%Y-%m-%d %H:%M}（{getattr(when.tzinfo, 'key', when.tzname())} 时间）",
         "",
         f"- 录音目录：`{directory}`",
         f"- 录音总数：{len(summary.outcomes)}；完成 {summary.count('ok')}，已处理过 "
