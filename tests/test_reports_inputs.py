@@ -7,7 +7,7 @@ the same export twice changes nothing.
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -231,6 +231,22 @@ def test_report_command_writes_the_folder_and_the_money_table(
     complaint = next(line for line in lines if line[0] == "A03" and line[2] == "服务态度投诉")
     assert complaint[3] == "服务态度投诉（属实）2 次 × −50 元" and complaint[5] == -100
     assert len(list(book["委屈奖候选"].iter_rows(values_only=True))) == 1 + 2
+    candidates = list(book["委屈奖候选"].iter_rows(values_only=True))
+    assert all(isinstance(row[3], datetime) for row in candidates[1:])  # a real date/time cell
+
+    # print-ready for payroll: landscape, one page wide, header repeated, formats and wrapping
+    printable = load_workbook(out / "ranking.xlsx")
+    for sheet in printable.worksheets:
+        setup = sheet.page_setup
+        assert (setup.orientation, setup.fitToWidth, setup.fitToHeight) == ("landscape", 1, 0)
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_title_rows == "$1:$1"
+        assert all(cell.alignment.wrap_text for row in sheet.iter_rows(min_row=2) for cell in row)
+    ranking_sheet = printable["排名与奖惩"]
+    columns = [c.value for c in ranking_sheet[1]]
+    row = ranking_sheet[2]
+    assert row[columns.index("均分")].number_format == "0.00"
+    assert "元" in row[columns.index("合计（元）")].number_format
+    assert printable["委屈奖候选"]["D2"].number_format == "yyyy-mm-dd hh:mm"
 
     # A re-run for a month whose data changed removes the pages that no longer belong to it.
     (out / "calls" / "stale-call.html").write_text("old", encoding="utf-8")

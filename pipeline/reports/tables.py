@@ -7,6 +7,7 @@ import csv
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -106,7 +107,7 @@ def candidate_rows(report: MonthReport) -> list[list[object]]:
             c.call_id,
             c.agent_id,
             c.agent_name or "",
-            f"{c.started_at:%Y-%m-%d %H:%M}",
+            c.started_at.astimezone(ZoneInfo(report.timezone)).replace(tzinfo=None, second=0, microsecond=0),
             round(c.score, 2),
             "、".join(c.phrases),
             round(c.first_s, 1),
@@ -168,11 +169,37 @@ def _fill(sheet: Worksheet, header: Sequence[str], rows: list[list[object]]) -> 
     for cell in sheet[1]:
         cell.font = bold
         cell.fill = fill
-        cell.alignment = Alignment(vertical="center")
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+    formats = [_number_format(name) for name in header]
+    for row in sheet.iter_rows(min_row=2):
+        for cell, number_format in zip(row, formats, strict=False):
+            cell.alignment = Alignment(vertical="top", wrap_text=True)
+            if number_format and not isinstance(cell.value, str):
+                cell.number_format = number_format
     sheet.freeze_panes = "A2"
     for i, name in enumerate(header, 1):
         width = max([_width(name)] + [_width(row[i - 1]) for row in rows[:500]])
-        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
+        # narrow enough to print: long text wraps inside its cell instead of widening the page
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), 28)
+    # For payroll on paper: landscape A4, one page wide (as many pages down as needed), the header
+    # row repeated on every page.
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
+    sheet.print_options.gridLines = True
+
+
+def _number_format(column: str) -> str | None:
+    if column.endswith("（元）"):
+        return '#,##0" 元";-#,##0" 元";0" 元"'
+    if column in ("均分", "中位数", "置信区间下限", "置信区间上限", "上月均分", "均分变化", "得分"):
+        return "0.00"
+    if column == "通话时间":
+        return "yyyy-mm-dd hh:mm"
+    return None
 
 
 def _width(value: object) -> int:
