@@ -38,13 +38,7 @@ from pipeline.audit import command_line
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
 from pipeline.privacy import install_log_redaction
-from pipeline.records import ROLE_LABELS_ZH, CallMetrics, CallScore
-
-LAYOUT_ZH = {
-    "stereo-agent-left": "立体声（客服左声道）",
-    "stereo-agent-right": "立体声（客服右声道）",
-    "mono": "单声道",
-}
+from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -548,7 +542,7 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
     print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
     print(
-        f"文件 {call['path']}   {LAYOUT_ZH.get(call['channels'], call['channels'])}   "
+        f"文件 {call['path']}   {LAYOUT_LABELS_ZH.get(call['channels'], call['channels'])}   "
         f"角色判定：{role_source_zh(call['role_source'])}（置信度 {call['role_confidence']:.2f}）"
     )
     for warning in call["warnings"] or []:
@@ -569,7 +563,6 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     return 0
 
 
-SOURCE_ZH = {"metadata": "随录音信息", "audio": "录音", "recording-start": "录音开头"}
 YES_NO = {True: "是", False: "否"}
 
 
@@ -583,7 +576,7 @@ def describe_metrics(m: CallMetrics) -> list[str]:
         return f"{seconds / m.duration_s:.0%}" if m.duration_s else "-"
 
     def source(name: str | None) -> str:
-        return SOURCE_ZH.get(name or "", "未知")
+        return SOURCE_LABELS_ZH.get(name or "", "未知")
 
     outside = ""
     if m.agent_rate_outside_share is not None:

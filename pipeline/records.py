@@ -16,6 +16,20 @@ import numpy as np
 Role = Literal["agent", "customer"]
 ROLES: tuple[Role, Role] = ("agent", "customer")
 ROLE_LABELS_ZH: dict[str, str] = {"agent": "客服", "customer": "客户"}
+# Where a number or a layout came from, as users read it (stored as the codes on the left).
+SOURCE_LABELS_ZH: dict[str, str] = {
+    "metadata": "话务系统记录",
+    "audio": "录音分析",
+    "recording-start": "录音开头（没有听到振铃音）",
+    "sidecar": "随录音信息",
+    "config": "配置",
+    "file": "文件名",
+}
+LAYOUT_LABELS_ZH: dict[str, str] = {
+    "stereo-agent-left": "立体声（客服左声道）",
+    "stereo-agent-right": "立体声（客服右声道）",
+    "mono": "单声道",
+}
 
 
 @dataclass(frozen=True)

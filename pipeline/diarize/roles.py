@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from pipeline.records import RoleAssignment, Utterance
+from pipeline.records import LAYOUT_LABELS_ZH, SOURCE_LABELS_ZH, RoleAssignment, Utterance
 
 
 def agent_cue_scores(
@@ -58,6 +58,10 @@ def assign_roles(utterances: Sequence[Utterance], cues: Sequence[str], first_tur
 ROLE_REVIEW_BELOW = 0.6
 
 
+def _layout_zh(layout: str, source: str) -> str:
+    return f"{LAYOUT_LABELS_ZH.get(layout, layout)}，来自{SOURCE_LABELS_ZH.get(source, source)}"
+
+
 def check_stereo_roles(
     utterances: Sequence[Utterance], layout: str, layout_source: str, cues: Sequence[str], first_turns: int
 ) -> tuple[RoleAssignment, str | None]:
@@ -69,12 +73,12 @@ def check_stereo_roles(
     if customer_score > agent_score and customer_score >= 2:
         warning = (
             f"客户声道听起来像客服（客服用语 {customer_score} 次，客服声道只有 {agent_score} 次）："
-            f"请检查声道设置（{layout}，来自 {layout_source}）"
+            f"请检查声道设置（{_layout_zh(layout, layout_source)}）"
         )
         return RoleAssignment(identity, source, 0.5), warning
     if agent_score == 0 and customer_score == 0:
         warning = (
-            f"两个声道都没有听到客服用语，无法确认哪一方是客服（{layout}，来自 {layout_source}）："
+            f"两个声道都没有听到客服用语，无法确认哪一方是客服（{_layout_zh(layout, layout_source)}）："
             "待人工确认角色"
         )
         return RoleAssignment(identity, source, 0.5), warning

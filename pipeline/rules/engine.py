@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from pipeline.records import CallMeta, CallMetrics, CallScore, Finding, Hold, Utterance
+from pipeline.records import SOURCE_LABELS_ZH, CallMeta, CallMetrics, CallScore, Finding, Hold, Utterance
 from pipeline.rules.evidence import doubt
 from pipeline.rules.questions import count_questions
 from pipeline.rules.schema import (
@@ -388,7 +388,6 @@ SOURCE_FIELDS = {
     "answer_delay_s": "answer_delay_source",
     "hangup_by": "hangup_source",
 }
-SOURCES_ZH = {"metadata": "话务系统记录", "audio": "录音分析"}
 VALUE_ZH = {"agent": "客服", "customer": "客户"}
 
 
@@ -410,7 +409,9 @@ def check_metric(rule: MetricRule, view: CallView) -> list[Finding]:
     if value is None:
         return [unknown(rule, view, f"{label}未知（没有话务系统记录，录音里也测不出）")]
     source = getattr(m, SOURCE_FIELDS[rule.metric]) if rule.metric in SOURCE_FIELDS else None
-    said = f"{label} {_show(value, unit)}" + (f"（来源：{SOURCES_ZH.get(source, source)}）" if source else "")
+    said = f"{label} {_show(value, unit)}" + (
+        f"（来源：{SOURCE_LABELS_ZH.get(source, source)}）" if source else ""
+    )
     problem, confidence = _compare(rule, value, view.matching.metric_margin)
     where = _metric_where(rule.metric, m, view, items)
     if problem is None:
