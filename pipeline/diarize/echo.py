@@ -28,8 +28,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.signal import oaconvolve
 
+from pipeline.diarize.stereo import noise_floor_db
+from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db
 from pipeline.records import ROLES, CallAudio
 
+# A source frame this far above its own quiet level is "clearly talking" (as in stereo.leak_db).
+_TALKING_MARGIN_DB = 20.0
 _SEGMENT_S = 1.024  # Welch segment: many times the echo path (a short one biases long delays low)
 
 
@@ -86,15 +90,18 @@ def _cancel_one(
     impulse = np.fft.irfft(response, n=segment)[: int(max_delay_s * rate)]
     echo = oaconvolve(s, impulse.astype(np.float32))[:n]  # overlap-add: memory stays flat on long calls
 
-    source_only = _source_only(s, t - echo, rate)
+    residual = t - echo
+    s_db, residual_db = frame_energy_db(s), frame_energy_db(residual)
+    talking = _samples(s_db >= noise_floor_db(s_db) + _TALKING_MARGIN_DB, n)
+    # where the source talks and the target party's own voice (after cancelling) is quiet
+    source_only = talking & _samples(residual_db <= noise_floor_db(residual_db) + 10, n)
     before = float(np.sum(t[source_only] ** 2))
-    after = float(np.sum((t - echo)[source_only] ** 2))
+    after = float(np.sum(residual[source_only] ** 2))
     erle_db = 10 * np.log10(before / after) if after > 0 and before > 0 else 0.0
-    talking = _talking(s, rate)
     level_db = 10 * np.log10((np.sum(echo[talking] ** 2) + 1e-20) / (np.sum(s[talking] ** 2) + 1e-20))
     delay_s = float(np.argmax(np.abs(impulse))) / rate
     cancel = erle_db >= min_erle_db
-    cleaned = (t - echo).astype(target.dtype) if cancel else target
+    cleaned = residual.astype(target.dtype) if cancel else target
     if len(target) > n:
         cleaned = np.concatenate([cleaned, target[n:]])
     return cleaned, EchoPath(
@@ -131,26 +138,6 @@ def _echo_response(s: np.ndarray, t: np.ndarray, segment: int) -> np.ndarray:
     return np.where(power > power.max() * 1e-8, cross / np.maximum(power, 1e-30), 0.0)
 
 
-def _frame_db(x: np.ndarray, rate: int) -> np.ndarray:
-    frame = int(0.032 * rate)
-    frames = len(x) // frame
-    power = np.mean(x[: frames * frame].reshape(frames, frame) ** 2, axis=1)
-    return 10 * np.log10(power + 1e-12)
-
-
-def _talking(x: np.ndarray, rate: int) -> np.ndarray:
-    """Samples in frames where `x` stands 20 dB above its own quiet level."""
-    db = _frame_db(x, rate)
-    loud = db >= np.percentile(db, 10) + 20
-    return _pad(np.repeat(loud, int(0.032 * rate)), len(x))
-
-
-def _source_only(s: np.ndarray, residual: np.ndarray, rate: int) -> np.ndarray:
-    """Samples where the source talks and the target's own voice (after cancelling) is quiet."""
-    s_db, r_db = _frame_db(s, rate), _frame_db(residual, rate)
-    mask = (s_db >= np.percentile(s_db, 10) + 20) & (r_db <= np.percentile(r_db, 10) + 10)
-    return _pad(np.repeat(mask, int(0.032 * rate)), len(s))
-
-
-def _pad(mask: np.ndarray, n: int) -> np.ndarray:
-    return np.concatenate([mask, np.zeros(max(0, n - len(mask)), dtype=bool)])[:n]
+def _samples(frames: np.ndarray, n: int) -> np.ndarray:
+    """A per-frame mask (frame_energy_db's grid) as a per-sample mask of length n."""
+    return np.repeat(frames, SILERO_FRAME)[:n]
