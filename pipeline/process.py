@@ -47,6 +47,7 @@ from pipeline.records import (
 from pipeline.roster import check_agent, load_roster
 from pipeline.rules import Scorecard, score_call, scorecard_for
 from pipeline.rules.rescore import scorecards_from
+from pipeline.rules.scorecard import card_for_call
 from pipeline.store import Store, StoreBusyError
 
 log = logging.getLogger("callqa")
@@ -483,7 +484,7 @@ def recompute_metrics(
     if meta is None or call is None:
         return None
     cards = cards if cards is not None else scorecards(settings)
-    card = cards[0] if len(cards) == 1 else scorecard_for(meta, cards)
+    card = card_for_call(meta, cards)
     metrics = compute_metrics(
         store.load_utterances(call_id),
         store.load_voice_activity(call_id),

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.rules.engine import score_call
-from pipeline.rules.scorecard import REPO_RULES, Scorecard, load_scorecard, load_scorecards, scorecard_for
+from pipeline.rules.scorecard import REPO_RULES, Scorecard, card_for_call, load_scorecard, load_scorecards
 from pipeline.store import Store
 
 
@@ -44,7 +44,7 @@ def rescore_call(store: Store, call_id: str, scorecards: list[Scorecard]) -> Res
     meta = store.load_meta(call_id)
     if meta is None:
         return None
-    card = scorecards[0] if len(scorecards) == 1 else scorecard_for(meta, scorecards)
+    card = card_for_call(meta, scorecards)
     before = store.current_score(call_id)
     score = score_call(store.load_utterances(call_id), store.load_metrics(call_id), meta, card)
     stored = store.save_score(call_id, score, card)

@@ -153,6 +153,11 @@ def load_scorecards(folder: Path | str) -> list[Scorecard]:
     return cards
 
 
+def card_for_call(meta: CallMeta, scorecards: list[Scorecard]) -> Scorecard:
+    """One scorecard given (`--scorecard FILE`): it judges every call; several: the call's own."""
+    return scorecards[0] if len(scorecards) == 1 else scorecard_for(meta, scorecards)
+
+
 def scorecard_for(meta: CallMeta, scorecards: list[Scorecard]) -> Scorecard:
     """The business line's scorecard for this call (`applies_to`), else the one scorecard without applies_to."""
     for card in scorecards:
