@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from pipeline.audit import command_line
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
-from pipeline.privacy import install_log_redaction
+from pipeline.privacy import Redactor, install_log_redaction
 from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
 
 
@@ -235,7 +235,14 @@ def _roles(call_id: str | None, swap: bool, confirm: bool, settings: Settings, c
     from pipeline.review import decide_roles
 
     if call_id is None:
-        return _print_role_reviews(settings)
+        from pipeline.diarize.roles import ROLE_REVIEW_BELOW
+        from pipeline.privacy import redactor_for
+        from pipeline.store import Store
+
+        with Store.from_settings(settings, read_only=True) as store:
+            waiting = store.role_reviews(ROLE_REVIEW_BELOW)
+        _print_role_reviews(waiting, settings.db, redactor_for(settings.privacy, "show"))
+        return 0
     if not (swap or confirm):
         raise CallQAError("请选择 --swap（对调客服与客户）或 --confirm（角色无误）")
     decided = decide_roles(settings, call_id, swap, command)
@@ -245,25 +252,18 @@ def _roles(call_id: str | None, swap: bool, confirm: bool, settings: Settings, c
     return 0
 
 
-def _print_role_reviews(settings: Settings) -> int:
-    from pipeline.diarize.roles import ROLE_REVIEW_BELOW
-    from pipeline.privacy import redactor_for
-    from pipeline.store import Store
-
-    redactor = redactor_for(settings.privacy, "show")
-    with Store.from_settings(settings, read_only=True) as store:
-        rows = store.role_reviews(ROLE_REVIEW_BELOW)
-    print(f"{settings.db}：{len(rows)} 通通话分不清哪一方是客服，待人工确认（确认前不计入排名和奖惩）")
+def _print_role_reviews(rows: list[dict], db: Path, redactor: Redactor) -> None:
+    print(f"{db}：{len(rows)} 通通话分不清哪一方是客服，待人工确认（确认前不计入排名和奖惩）")
     for r in rows:
         print(f"  {r['call_id']}  {redactor.text(r['path'])}  客服工号 {r['agent_id'] or '—'}")
         for warning in r["warnings"]:
             print(f"      {redactor.text(warning)}")
     if rows:
         print("用 callqa roles 通话编号 --swap（声道接反）或 --confirm（角色无误）处理。")
-    return 0
 
 
 def _failures(settings: Settings, include_skipped: bool) -> int:
+    from pipeline.diarize.roles import ROLE_REVIEW_BELOW
     from pipeline.privacy import redactor_for
     from pipeline.problems import title
     from pipeline.store import Store
@@ -271,6 +271,7 @@ def _failures(settings: Settings, include_skipped: bool) -> int:
     redactor = redactor_for(settings.privacy, "show")
     with Store.from_settings(settings, read_only=True) as store:
         rows = store.problems()
+        waiting = store.role_reviews(ROLE_REVIEW_BELOW)
     failed = [r for r in rows if r["status"] == "failed"]
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(
@@ -293,7 +294,8 @@ def _failures(settings: Settings, include_skipped: bool) -> int:
                 print(f"    {r['path']}  第 {r['attempts']} 次，{when}")
                 print(f"      {redactor.text(r['error']) or ''}")
     print()
-    return _print_role_reviews(settings)
+    _print_role_reviews(waiting, settings.db, redactor)
+    return 0
 
 
 def _purge(
@@ -454,15 +456,12 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
     return 0
 
 
-def _not_processed(call_id: str, files: list, settings: Settings) -> str:
+def _not_processed(call_id: str, files: list, db: Path, redactor: Redactor) -> str:
     """Why `show` has nothing for this call: never seen, or seen and not analysed (and why)."""
-    from pipeline.privacy import redactor_for
-
     if not files:
-        return f"{settings.db} 中没有通话 {call_id}：批处理还没有见过这个录音"
+        return f"{db} 中没有通话 {call_id}：批处理还没有见过这个录音"
     status_zh = {"failed": "失败", "skipped": "跳过"}
-    redactor = redactor_for(settings.privacy, "show")
-    lines = [f"{settings.db} 中通话 {call_id} 还没有分析结果："]
+    lines = [f"{db} 中通话 {call_id} 还没有分析结果："]
     lines += [f"  {status_zh.get(f.status, f.status)}：{redactor.text(f.error or '')}" for f in files]
     return "\n".join(lines)
 
@@ -511,7 +510,9 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     with Store.from_settings(settings) as store:
         call = store.call(call_id)
         if call is None:
-            raise CallQAError(_not_processed(call_id, store.recordings_with_call_id(call_id), settings))
+            raise CallQAError(
+                _not_processed(call_id, store.recordings_with_call_id(call_id), settings.db, redactor)
+            )
         utterances = store.utterances(call_id)
         recognised = store.load_utterances(call_id)
         metrics = store.load_metrics(call_id)
