@@ -34,6 +34,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pipeline.argparse_zh import in_chinese
 from pipeline.audit import command_line
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--policy", type=Path, help="奖惩规则（默认 rules/policy.yaml）")
     report.add_argument("--no-audio", action="store_true", help="不把录音复制到通话页面旁")
 
-    _in_chinese(parser)
+    _config_after_any_command(parser)
+    in_chinese(parser)
     args = parser.parse_args(argv)
     args.command_line = command_line(sys.argv[1:] if argv is None else argv)
     try:
@@ -139,40 +141,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-_METAVARS_ZH = {
-    "config": "文件",
-    "db": "文件",
-    "scorecard": "文件",
-    "out": "文件",
-    "policy": "文件",
-    "labels": "文件",
-    "file": "文件",
-    "directory": "目录",
-    "call_id": "通话编号",
-    "since": "日期",
-    "before": "年月",
-    "month": "年月",
-}
-
-
-class _ChineseHelp(argparse.HelpFormatter):
-    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
-        super().add_usage(usage, actions, groups, "用法：")
-
-
-def _in_chinese(parser: argparse.ArgumentParser) -> None:
-    """argparse's own words (usage, section titles, -h) in Chinese, for the parser and every command."""
-    parser.formatter_class = _ChineseHelp
-    parser._positionals.title = "参数"
-    parser._optionals.title = "选项"
+def _config_after_any_command(parser: argparse.ArgumentParser) -> None:
+    """`callqa run DIR --config F` works as well as `callqa --config F run DIR`."""
     for action in parser._actions:
-        if action.metavar is None and action.nargs != 0 and action.dest in _METAVARS_ZH:
-            action.metavar = _METAVARS_ZH[action.dest]
-        if isinstance(action, argparse._HelpAction):
-            action.help = "显示本帮助并退出"
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
-                _in_chinese(sub)
+                sub.add_argument(
+                    "--config",
+                    type=Path,
+                    default=argparse.SUPPRESS,
+                    help="配置文件（TOML，默认 ./callqa.toml）",
+                )
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -212,7 +191,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
         return _export(args.out, settings, args.command_line)
     except CallQAError as exc:
-        print(f"callqa: {exc}", file=sys.stderr)
+        print(f"callqa：{exc}", file=sys.stderr)
         return 2
 
 
@@ -423,7 +402,7 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
     from pipeline.process import describe, run_batch
 
     print(
-        f"callqa: processing {directory} into {settings.db} (already processed calls are skipped)",
+        f"callqa：分析 {directory} 中的录音，写入 {settings.db}（已处理过的通话跳过）",
         file=sys.stderr,
     )
     # generated evaluation calls are complete the moment they are written: no settling time
@@ -667,7 +646,7 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
         changed += int(r.stored)
         print(f"{r.call_id}  {before} → {after}  {r.scorecard.name} {r.scorecard.short_hash}{note}")
     print(
-        f"callqa: 重新评分 {len(results)} 通电话，{changed} 通写入新评分（旧评分保留为历史）", file=sys.stderr
+        f"callqa：重新评分 {len(results)} 通电话，{changed} 通写入新评分（旧评分保留为历史）", file=sys.stderr
     )
     return 0
 
@@ -753,7 +732,7 @@ def _import_events(path: Path, settings: Settings) -> int:
     with Store.from_settings(settings) as store:
         new, updated, unchanged = store.save_agent_events(parsed.events)
     print(
-        f"callqa: {path}：新增 {new} 条，更新 {updated} 条，已导入过 {unchanged} 条，"
+        f"callqa：{path}：新增 {new} 条，更新 {updated} 条，已导入过 {unchanged} 条，"
         f"跳过 {len(parsed.problems)} 行有误的记录"
     )
     return 1 if parsed.problems else 0

@@ -7,6 +7,7 @@ handbook's value as the default, never as a literal in the code that uses it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -357,17 +358,59 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise CallQAError(f"{path}: configuration file not found") from exc
+            raise CallQAError(f"{path}：找不到配置文件") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise CallQAError(f"{path}: not valid TOML: {exc}") from exc
+            raise CallQAError(f"{path}：不是有效的 TOML（{_toml_problem(exc)}）") from exc
     if os.environ.get("CALLQA_DB"):
         data["db"] = os.environ["CALLQA_DB"]
     data.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {_MOVED_TO_SCORECARD.get(str(err['loc'][-1]), err['msg'])}"
+        problems = "；".join(
+            f"{'.'.join(str(part) for part in err['loc'])}：{_problem_in_chinese(err)}"
             for err in exc.errors()
         )
-        raise CallQAError(f"{path or 'configuration'}: {problems}") from exc
+        raise CallQAError(f"{path or '配置'}：{problems}") from exc
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib says `Expected ']' at the end of a table declaration (at line 1, column 8)`."""
+    where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    return f"第 {where.group(1)} 行第 {where.group(2)} 列附近有语法错误" if where else "语法错误"
+
+
+# pydantic's error types, as a supervisor editing callqa.toml reads them.
+_PROBLEMS_ZH = {
+    "missing": "缺少这一项",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "string_type": "应为文字（加引号）",
+    "list_type": "应为列表（[...]）",
+    "dict_type": "应为一节设置（[...] 表）",
+    "model_type": "应为一节设置（[...] 表）",
+}
+_LIMITS_ZH = {
+    "greater_than": "大于",
+    "greater_than_equal": "不小于",
+    "less_than": "小于",
+    "less_than_equal": "不大于",
+}
+_LIMIT_KEYS = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
+
+
+def _problem_in_chinese(err: dict) -> str:
+    key, kind, ctx = str(err["loc"][-1]), err["type"], err.get("ctx") or {}
+    if key in _MOVED_TO_SCORECARD:
+        return _MOVED_TO_SCORECARD[key]
+    if kind == "extra_forbidden":
+        return "没有这个设置项（拼写错误？）"
+    if kind == "value_error":  # our own validators, already in Chinese
+        return str(ctx.get("error", err["msg"]))
+    if kind == "literal_error":
+        return f"只能是 {ctx.get('expected', '')}（而不是 {err.get('input')!r}）".replace(" or ", " 或 ")
+    if kind in _LIMITS_ZH:
+        return f"应{_LIMITS_ZH[kind]} {ctx.get(_LIMIT_KEYS[kind])}（而不是 {err.get('input')!r}）"
+    return _PROBLEMS_ZH.get(kind, err["msg"])

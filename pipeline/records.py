@@ -25,6 +25,25 @@ SOURCE_LABELS_ZH: dict[str, str] = {
     "config": "配置",
     "file": "文件名",
 }
+# The handbook's call types (service-standards §6), as a supervisor names them.
+CALL_TYPE_LABELS_ZH: dict[str, str] = {
+    "A": "投诉",
+    "B": "意向商户",
+    "C": "媒体",
+    "D": "重复投诉",
+    "E": "咨询",
+    "F": "骚扰",
+}
+
+
+def call_type_zh(code: str | None) -> str:
+    """`F 类（骚扰）`; an unknown code stays as written, no code reads 未知."""
+    if not code:
+        return "未知"
+    name = CALL_TYPE_LABELS_ZH.get(code)
+    return f"{code} 类（{name}）" if name else f"{code} 类"
+
+
 LAYOUT_LABELS_ZH: dict[str, str] = {
     "stereo-agent-left": "立体声（客服左声道）",
     "stereo-agent-right": "立体声（客服右声道）",

@@ -32,7 +32,7 @@ def test_file_and_overrides(tmp_path: Path) -> None:
         ("[asr]\nbeam_sise = 3\n", "asr.beam_sise"),  # a typo is an error, not a silent default
         ("[asr]\nbeam_size = 0\n", "asr.beam_size"),
         ('[input]\ndefault_stereo_layout = "left"\n', "input.default_stereo_layout"),
-        ("[stereo\n", "not valid TOML"),
+        ("[stereo\n", "不是有效的 TOML（第 1 行"),
     ],
 )
 def test_bad_configuration_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:

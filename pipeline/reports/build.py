@@ -96,7 +96,7 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
             audio = AudioCopy(None, "生成报表时选择了不附录音（--no-audio）")
         if audio.file:
             audio_files.add(Path(audio.file).name)
-        else:
+        elif with_audio:  # a recording that could not be copied, not one left out on purpose
             missing += 1
         name = page_name(call.call_id)
         write_text(calls_dir / name, renderer.call(call, data.transcripts.get(call.call_id, ()), audio))

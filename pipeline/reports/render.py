@@ -279,6 +279,7 @@ class Renderer:
             agent_file=self.agent_files.get(call.agent_id, ""),
             audio=audio,
             findings=findings,
+            quoted={f.idx: quoted_speaker(f, transcript) for f in findings},
             lines=[_line_view(line, findings) for line in transcript],
         )
 
@@ -288,6 +289,36 @@ def _by(rows: Sequence[T], key: str) -> dict[str, list[T]]:
     for row in rows:
         out.setdefault(getattr(row, key), []).append(row)
     return out
+
+
+def quoted_speaker(finding: FindingRow, transcript: Sequence[TranscriptLine]) -> str | None:
+    """Whose words the finding's evidence quotes, or None when the evidence describes something
+    (what was not said, a count of rings, a measured rate).
+
+    Decided against the transcript, not by the evidence's wording: the evidence is that speaker's
+    words only if they appear in one of that speaker's lines. The page then says 客服说：… for a
+    quote and 依据：… for a description, never 客服说：客服没有说到…"""
+    if not finding.evidence or finding.speaker is None:
+        return None
+    words = _quoted_words(finding.evidence)
+    if len(words) < 2:
+        return None
+    if any(line.speaker == finding.speaker and words in line.text for line in transcript):
+        return finding.speaker
+    return None
+
+
+def _quoted_words(evidence: str) -> str:
+    """The words a quote (pipeline/rules/transcript.Line.quote) takes from the line: the context
+    before the 【hit】 and the hit; without a mark, the text before any cut or note."""
+    text = evidence.lstrip("…")
+    if "【" in text:
+        before, _, rest = text.partition("【")
+        hit, closed, _ = rest.partition("】")
+        return before + hit if closed else ""
+    for stop in ("…", "（", "；"):
+        text = text.split(stop, 1)[0]
+    return text
 
 
 def _line_view(line: TranscriptLine, findings: Sequence[FindingRow]) -> LineView:

@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from pipeline.records import SOURCE_LABELS_ZH, CallMeta, CallMetrics, CallScore, Finding, Hold, Utterance
+from pipeline.records import (
+    SOURCE_LABELS_ZH,
+    CallMeta,
+    CallMetrics,
+    CallScore,
+    Finding,
+    Hold,
+    Utterance,
+    call_type_zh,
+)
 from pipeline.rules.evidence import doubt
 from pipeline.rules.questions import count_questions
 from pipeline.rules.schema import (
@@ -135,8 +144,9 @@ def _applicability(rule: Rule, view: CallView) -> tuple[str | None, str]:
     if condition.call_type is not None:
         call_type = (view.metrics.call_type if view.metrics else None) or view.meta.call_type
         if call_type not in condition.call_type:
-            return f"来电类型为 {call_type or '未知'}，本规则只适用于 {'、'.join(condition.call_type)} 类", ""
-        because.append(f"来电类型 {call_type}")
+            allowed = "、".join(call_type_zh(code) for code in condition.call_type)
+            return f"来电类型为 {call_type_zh(call_type)}，本规则只适用于 {allowed}", ""
+        because.append(f"来电类型 {call_type_zh(call_type)}")
     if condition.customer_chars_max is not None:
         said = sum(len(x.norm.text) for x in view.of("customer"))
         if said > condition.customer_chars_max:
