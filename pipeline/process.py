@@ -252,11 +252,11 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
     except CallQAError as exc:  # a broken scorecard, roster or setting: named in the message
         return failed("failed", str(exc), "input")
     except MemoryError:
-        log.error("out of memory on %s:\n%s", path, traceback.format_exc())
+        log.error("分析 %s 时内存不足：\n%s", path, traceback.format_exc())
         reason = f"{path}：内存不足，无法分析这个录音（{recording.size_bytes / 1e6:.0f} MB）；可调低 intake.max_duration_s"
         return failed("failed", reason, "internal")
     except Exception as exc:  # a bug or a resource problem must not stop the batch either
-        log.error("unexpected error on %s:\n%s", path, traceback.format_exc())
+        log.error("分析 %s 时出现内部错误：\n%s", path, traceback.format_exc())
         return failed("failed", f"内部错误（{type(exc).__name__}: {exc}），详见运行日志", "internal")
 
 
@@ -385,7 +385,7 @@ def plan_batch(directory: Path, settings: Settings, recheck: bool = False) -> Ba
     try:
         crashes = _count_crashes(settings)
     except StoreBusyError as exc:  # the recordings' own writes wait and retry; the marks keep till next time
-        log.warning("crash bookkeeping skipped: %s", exc)
+        log.warning("数据库忙，本次没有统计中断过的录音：%s", exc)
     held: dict[Path, Outcome] = {}
     for path in paths:
         count, sha256 = crashes.get(str(path), (0, ""))

@@ -3,10 +3,16 @@ user types (commands, options, file names, formats and ids)."""
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 from chinese import COMMANDS, english_words
 
 from pipeline.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
@@ -48,3 +54,32 @@ def test_the_config_file_can_follow_the_command(tmp_path, capsys: pytest.Capture
     said = capsys.readouterr().err
     assert "Mars/Olympus" in said  # the file was read: its bad zone is named
     assert english_words(said.replace("Mars/Olympus", "").replace("Asia/Shanghai", "")) == set(), said
+
+
+LOG_LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}
+
+
+def _log_formats() -> list[tuple[str, str]]:
+    """(where, text) of every literal message passed to a logger in flows.py and pipeline/."""
+    found = []
+    for path in [ROOT / "flows.py", *sorted((ROOT / "pipeline").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                continue
+            if node.func.attr not in LOG_LEVELS or "log" not in ast.unparse(node.func.value).lower():
+                continue
+            message = node.args[0]
+            if isinstance(message, ast.Constant) and isinstance(message.value, str):
+                text = message.value
+            elif isinstance(message, ast.JoinedStr):
+                text = " ".join(v.value for v in message.values if isinstance(v, ast.Constant))
+            else:
+                continue  # a message built elsewhere (e.g. written.line()), covered by the batch test
+            found.append((f"{path.relative_to(ROOT)}:{node.lineno}", re.sub(r"%[-.\d]*[sdrf]", " ", text)))
+    return found
+
+
+def test_every_log_line_we_write_is_chinese() -> None:
+    formats = _log_formats()
+    assert len(formats) >= 5  # the scan finds the flow's and the pipeline's log calls
+    assert {where: english_words(text) for where, text in formats if english_words(text)} == {}
