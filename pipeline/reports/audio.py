@@ -2,11 +2,13 @@
 
 Telephone recordings are converted once to 16 kHz mono MP3 at about 24 kbit/s (about 180 KB a
 minute, a quarter of 8 kHz A-law) and named by the recording's sha256, so a re-run of the report
-reuses them and a changed recording gets a new file.
+reuses them and a changed recording gets a new file. Spans whose text the page masks are covered
+with a tone before encoding (`audio_mask.py`); the file name then also names the covered spans.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from pipeline.reports.audio_mask import Span, cover, spans_tag
 from pipeline.reports.files import replacing
 
 RATE = 16_000
@@ -26,9 +29,11 @@ class AudioCopy:
     problem: str | None  # why not, for the reader of the page
 
 
-def review_audio(recording: Path, sha256: str, audio_dir: Path) -> AudioCopy:
-    """The MP3 for `recording` in `audio_dir` (made if missing); a problem instead of raising."""
-    target = audio_dir / f"{sha256}.mp3"
+def review_audio(recording: Path, sha256: str, audio_dir: Path, masked: Sequence[Span] = ()) -> AudioCopy:
+    """The MP3 for `recording` in `audio_dir` (made if missing), the `masked` spans covered; a
+    problem instead of raising."""
+    tag = spans_tag(masked)
+    target = audio_dir / (f"{sha256}-{tag}.mp3" if tag else f"{sha256}.mp3")
     relative = f"{audio_dir.name}/{target.name}"
     if target.is_file() and target.stat().st_size > 0:
         return AudioCopy(relative, None)
@@ -43,7 +48,7 @@ def review_audio(recording: Path, sha256: str, audio_dir: Path) -> AudioCopy:
     mono = samples.mean(axis=1)
     if rate != RATE:
         mono = soxr.resample(mono, rate, RATE, quality="HQ")
-    mono = np.clip(mono, -1.0, 1.0).astype(np.float32)
+    mono = cover(np.clip(mono, -1.0, 1.0).astype(np.float32), RATE, masked)
     audio_dir.mkdir(parents=True, exist_ok=True)
     with (
         replacing(target) as partial,

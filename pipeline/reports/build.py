@@ -12,11 +12,12 @@ no longer in the month, and recordings no page uses, are removed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.reports.audio import AudioCopy, review_audio
+from pipeline.reports.audio_mask import Span, load_masked_spans
 from pipeline.reports.files import write_text
 from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
 from pipeline.reports.policy import load_policy
@@ -37,6 +38,8 @@ from pipeline.store import Store
 class MonthData:
     report: MonthReport
     transcripts: dict[str, tuple[TranscriptLine, ...]]
+    # Per call, the spans of its recording whose text the pages mask (covered in the review MP3).
+    masked_audio: dict[str, tuple[Span, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,14 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
     policy = load_policy(policy_file)
     timezone = settings.input.timezone
     with (
-        report_privacy(settings.privacy),
+        report_privacy(settings.privacy) as redactor,
         Store.from_settings(settings, read_only=True) as store,
     ):
         report = compute_month(store, month, policy, timezone)
-        transcripts = load_transcripts(store, [c.call_id for c in report.calls])
-    return MonthData(report, transcripts)
+        call_ids = [c.call_id for c in report.calls]
+        transcripts = load_transcripts(store, call_ids)
+        masked_audio = load_masked_spans(store, call_ids, redactor)
+    return MonthData(report, transcripts, masked_audio)
 
 
 def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> WrittenReport:
@@ -91,7 +96,9 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
     call_pages, audio_files, missing = set(), set(), 0
     for call in report.calls:
         if with_audio:
-            audio = review_audio(Path(call.path), call.sha256, audio_dir)
+            audio = review_audio(
+                Path(call.path), call.sha256, audio_dir, data.masked_audio.get(call.call_id, ())
+            )
         else:
             audio = AudioCopy(None, "生成报表时选择了不附录音（--no-audio）")
         if audio.file:
