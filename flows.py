@@ -34,7 +34,7 @@ from prefect.schedules import Cron
 from prefect.states import Failed
 
 from pipeline.config import Settings, load_settings
-from pipeline.privacy import install_log_redaction
+from pipeline.privacy import install_log_redaction, redactor_for
 from pipeline.process import BatchSummary, Outcome, batch_lock, describe, plan_batch, process_recording
 from pipeline.reports.batch import write_batch_summary
 from pipeline.reports.build import MonthData, WrittenReport, audit_report, load_month, write_month
@@ -95,7 +95,9 @@ def nightly_qa(
         for index, path in enumerate(plan.paths, 1):
             outcome = plan.held.get(path)
             if outcome is None:
-                state = process.with_options(task_run_name=f"process {path.name}")(
+                # task names show in the Prefect UI and its database: no caller's number in them
+                name = redactor_for(settings.privacy, "logs").name(path.name)
+                state = process.with_options(task_run_name=f"process {name}")(
                     path, settings, recheck, plan.started, return_state=True
                 )
                 outcome = _outcome(path, state)
@@ -103,7 +105,9 @@ def nightly_qa(
             (logger.warning if outcome.status == "failed" else logger.info)(
                 describe(index, len(plan.paths), outcome)
             )
-    report = write_batch_summary(summary, folder, settings.reports_dir, started)
+    report = write_batch_summary(
+        summary, folder, settings.reports_dir, started, redactor_for(settings.privacy, "report")
+    )
     logger.info("%s；汇总：%s", summary.line(), report)
     # The summary (already redacted) shows in the Prefect UI beside the run, under a stable key.
     create_markdown_artifact(

@@ -18,6 +18,7 @@ import soxr
 
 from pipeline.reports.audio_mask import Span, cover, spans_tag
 from pipeline.reports.files import replacing
+from pipeline.reports.privacy import name_for_output
 
 RATE = 16_000
 COMPRESSION = 0.9  # libsndfile's MP3 compression level: 0.9 ≈ 24 kbit/s at 16 kHz mono
@@ -38,11 +39,11 @@ def review_audio(recording: Path, sha256: str, audio_dir: Path, masked: Sequence
     if target.is_file() and target.stat().st_size > 0:
         return AudioCopy(relative, None)
     if not recording.is_file():
-        return AudioCopy(None, f"录音文件不在原位置：{recording}")
+        return AudioCopy(None, f"录音文件不在原位置：{name_for_output(recording)}")
     try:
         samples, rate = sf.read(str(recording), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        return AudioCopy(None, f"录音无法解码：{exc}")
+        return AudioCopy(None, f"录音无法解码：{name_for_output(exc)}")
     if samples.shape[0] == 0:
         return AudioCopy(None, "录音中没有音频数据")
     mono = samples.mean(axis=1)

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.privacy import Redactor
 from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.audio_mask import Span, load_masked_spans
 from pipeline.reports.files import write_text
 from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
 from pipeline.reports.policy import load_policy
-from pipeline.reports.privacy import report_privacy
-from pipeline.reports.render import Renderer, page_name
+from pipeline.reports.privacy import redacting, report_privacy
+from pipeline.reports.render import Renderer, call_page_name, page_name
 from pipeline.reports.tables import (
     MONEY_HEADER,
     RANKING_HEADER,
@@ -40,6 +41,7 @@ class MonthData:
     transcripts: dict[str, tuple[TranscriptLine, ...]]
     # Per call, the spans of its recording whose text the pages mask (covered in the review MP3).
     masked_audio: dict[str, tuple[Span, ...]] = field(default_factory=dict)
+    redactor: Redactor = field(default_factory=Redactor)  # as configured for "report"
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,15 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
         call_ids = [c.call_id for c in report.calls]
         transcripts = load_transcripts(store, call_ids)
         masked_audio = load_masked_spans(store, call_ids, redactor)
-    return MonthData(report, transcripts, masked_audio)
+    return MonthData(report, transcripts, masked_audio, redactor)
 
 
 def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> WrittenReport:
+    with redacting(data.redactor):  # call ids and file names in pages, tables and page names
+        return _write_month(data, reports_dir, with_audio)
+
+
+def _write_month(data: MonthData, reports_dir: Path, with_audio: bool) -> WrittenReport:
     report = data.report
     out = reports_dir / str(report.month)
     agents_dir, calls_dir = out / "agents", out / "calls"
@@ -105,7 +112,7 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
             audio_files.add(Path(audio.file).name)
         else:
             missing += 1
-        name = page_name(call.call_id)
+        name = call_page_name(call.call_id, call.sha256)
         write_text(calls_dir / name, renderer.call(call, data.transcripts.get(call.call_id, ()), audio))
         call_pages.add(name)
 
