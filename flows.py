@@ -33,7 +33,8 @@ from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.states import Failed
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, config_line, load_settings
+from pipeline.permissions import restrict_process
 from pipeline.privacy import install_log_redaction, redactor_for
 from pipeline.process import BatchSummary, Outcome, batch_lock, describe, plan_batch, process_recording
 from pipeline.reports.batch import write_batch_summary
@@ -83,6 +84,8 @@ def nightly_qa(
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     settings = load_settings(Path(config) if config else None, db=db)
     install_log_redaction(settings.privacy)
+    restrict_process(settings)  # owner-only database, reports and summaries ([privacy] group_readable)
+    logger.info("%s", config_line(settings))
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     folder = Path(directory)
     summary = BatchSummary()
@@ -106,7 +109,12 @@ def nightly_qa(
                 describe(index, len(plan.paths), outcome)
             )
     report = write_batch_summary(
-        summary, folder, settings.reports_dir, started, redactor_for(settings.privacy, "report")
+        summary,
+        folder,
+        settings.reports_dir,
+        started,
+        redactor_for(settings.privacy, "report"),
+        config_line(settings),
     )
     logger.info("%s；汇总：%s", summary.line(), report)
     # The summary (already redacted) shows in the Prefect UI beside the run, under a stable key.
@@ -168,6 +176,8 @@ def monthly_report(
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, db=db)
     install_log_redaction(settings.privacy)
+    restrict_process(settings)
+    logger.info("%s", config_line(settings))
     target = (
         Month.parse(month) if month else Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
     )

@@ -35,8 +35,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pipeline.audit import command_line
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, config_line, load_settings
 from pipeline.errors import CallQAError
+from pipeline.permissions import restrict_outputs
 from pipeline.privacy import Redactor, install_log_redaction, redact_name, redactor_for
 from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
 
@@ -184,36 +185,44 @@ def _dispatch(args: argparse.Namespace) -> int:
             db = args.directory / "callqa-eval.duckdb"  # never mix generated calls into the QA store
         settings = load_settings(args.config, db=db)
         install_log_redaction(settings.privacy)
-        if args.command == "eval":
-            return _eval(
-                args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings
-            )
-        if args.command == "run":
-            return _run(args.directory, settings, args.recheck)
-        if args.command == "failures":
-            return _failures(settings, args.all)
-        if args.command == "purge":
-            return _purge(
-                args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line
-            )
-        if args.command == "audit":
-            return _audit(args.since, settings)
-        if args.command == "roles":
-            return _roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
-        if args.command == "show":
-            return _show(args.call_id, settings, args.command_line)
-        if args.command == "rescore":
-            return _rescore(args.scorecard, args.since, args.metrics, settings)
-        if args.command == "calibrate":
-            return _calibrate(args.labels, args.scorecard, settings)
-        if args.command == "import-events":
-            return _import_events(args.file, settings)
-        if args.command == "report":
-            return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
-        return _export(args.out, settings, args.command_line)
+        if args.command in _SAYS_CONFIG:
+            print(f"callqa：{config_line(settings)}", file=sys.stderr)
+        with restrict_outputs(settings):  # what it writes is owner-only ([privacy] group_readable)
+            return _command(args, settings)
     except CallQAError as exc:
         print(f"callqa: {redact_name(str(exc))}", file=sys.stderr)  # it may name a recording
         return 2
+
+
+# Commands whose output holds what customers said: they say which configuration (and so which
+# redaction) is in force.
+_SAYS_CONFIG = frozenset({"run", "report", "export", "show", "failures", "roles"})
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "eval":
+        return _eval(args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings)
+    if args.command == "run":
+        return _run(args.directory, settings, args.recheck)
+    if args.command == "failures":
+        return _failures(settings, args.all)
+    if args.command == "purge":
+        return _purge(args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line)
+    if args.command == "audit":
+        return _audit(args.since, settings)
+    if args.command == "roles":
+        return _roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
+    if args.command == "show":
+        return _show(args.call_id, settings, args.command_line)
+    if args.command == "rescore":
+        return _rescore(args.scorecard, args.since, args.metrics, settings)
+    if args.command == "calibrate":
+        return _calibrate(args.labels, args.scorecard, settings)
+    if args.command == "import-events":
+        return _import_events(args.file, settings)
+    if args.command == "report":
+        return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
+    return _export(args.out, settings, args.command_line)
 
 
 def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
@@ -227,7 +236,12 @@ def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
         directory, settings, lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True), recheck
     )
     report = write_batch_summary(
-        summary, directory, settings.reports_dir, started, redactor_for(settings.privacy, "report")
+        summary,
+        directory,
+        settings.reports_dir,
+        started,
+        redactor_for(settings.privacy, "report"),
+        config_line(settings),
     )
     print(summary.line())
     if summary.failed:

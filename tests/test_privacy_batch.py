@@ -171,6 +171,9 @@ def test_no_output_names_the_callers_or_the_spoken_number(batch: Batch) -> None:
         assert leaks(str(path.relative_to(batch.root))) == [], path
         if path.suffix in (".html", ".csv", ".md"):
             assert leaks(path.read_text(encoding="utf-8")) == [], path
+    # owner-only: pages, review MP3s, tables, summaries and their folders, the database, the export
+    for path in [*batch.reports.rglob("*"), batch.reports, batch.db, batch.export]:
+        assert path.stat().st_mode & 0o077 == 0, path
     (page,) = (batch.reports / "2026-11" / "calls").glob("*.html")
     assert page.name.startswith("1001_20261120-091502_139____5678-")
     summary = next((batch.reports / "batches").glob("*.md")).read_text(encoding="utf-8")

@@ -18,10 +18,11 @@ def write_batch_summary(
     reports_dir: Path,
     when: datetime,
     redactor: Redactor | None = None,
+    config: str = "",
 ) -> Path:
     """Write reports/batches/<time>.md and return its path; one file per run, never overwritten.
     File names, call ids and messages are redacted (`Redactor.name`): phone systems put the caller's
-    number in the file name."""
+    number in the file name. `config` says which configuration file (and redaction) was in force."""
     redactor = redactor or Redactor()
     out_dir = reports_dir / "batches"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -30,6 +31,7 @@ def write_batch_summary(
         f"# 质检批处理汇总 {when:%Y-%m-%d %H:%M}（{getattr(when.tzinfo, 'key', when.tzname())} 时间）",
         "",
         f"- 录音目录：`{redactor.name(directory)}`",
+        *([f"- 配置：{config}"] if config else []),
         f"- 录音总数：{len(summary.outcomes)}；完成 {summary.count('ok')}，已处理过 "
         f"{summary.count('unchanged')}，跳过 {summary.count('skipped')}，失败 {summary.failed}",
         f"- 待人工复核的发现：{sum(o.review_findings for o in summary.outcomes)}（确认前不扣分）",
