@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
+import openpyxl
 import pytest
 import soundfile as sf
 import soxr
@@ -171,6 +172,12 @@ def test_no_output_names_the_callers_or_the_spoken_number(batch: Batch) -> None:
         assert leaks(str(path.relative_to(batch.root))) == [], path
         if path.suffix in (".html", ".csv", ".md"):
             assert leaks(path.read_text(encoding="utf-8")) == [], path
+        if path.suffix == ".xlsx":
+            book = openpyxl.load_workbook(path, read_only=True)
+            cells = " ".join(
+                str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row
+            )
+            assert leaks(cells) == [], path
     # owner-only: pages, review MP3s, tables, summaries and their folders, the database, the export
     for path in [*batch.reports.rglob("*"), batch.reports, batch.db, batch.export]:
         assert path.stat().st_mode & 0o077 == 0, path
