@@ -31,8 +31,9 @@ from test_privacy_audio import off_tone_energy
 
 from pipeline.cli import main as callqa
 from pipeline.config import Settings
-from pipeline.privacy import redactor_for
 from pipeline.reports.audio_mask import load_masked_spans
+from pipeline.reports.monthly import load_transcripts
+from pipeline.reports.privacy import report_privacy
 from pipeline.store import Store
 
 pytestmark = pytest.mark.e2e
@@ -122,7 +123,9 @@ def _spans(batch: Batch) -> tuple[tuple[float, float], ...]:
     settings = Settings(db=batch.db)
     with Store.from_settings(settings, read_only=True) as store:
         (call_id,) = [r["call_id"] for r in store.query("SELECT call_id FROM calls")]
-        return load_masked_spans(store, [call_id], redactor_for(settings.privacy, "report")).get(call_id, ())
+        with report_privacy(settings.privacy):
+            transcripts = load_transcripts(store, [call_id])
+        return load_masked_spans(store, transcripts).get(call_id, ())
 
 
 def test_the_review_mp3_covers_the_spoken_number(batch: Batch) -> None:

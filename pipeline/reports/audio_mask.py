@@ -11,13 +11,13 @@ was taken out rather than a gap that looks like a dropped line.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Protocol
 
 import numpy as np
 
-from pipeline.privacy import Redactor
 from pipeline.store import Store
 
 Span = tuple[float, float]  # seconds from the start of the recording
@@ -120,37 +120,68 @@ def spans_tag(spans: Sequence[Span]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+class ShownLine(Protocol):
+    """An utterance as a report shows it (`monthly.TranscriptLine`): its text already redacted."""
+
+    @property
+    def idx(self) -> int: ...
+    @property
+    def speaker(self) -> str: ...
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
 def load_masked_spans(
-    store: Store, call_ids: Sequence[str], redactor: Redactor
+    store: Store, transcripts: Mapping[str, Sequence[ShownLine]]
 ) -> dict[str, tuple[Span, ...]]:
-    """The spans to cover in each call's review recording, as `redactor` masks its transcript."""
-    if not redactor.enabled or not call_ids:
+    """The spans to cover in each call's review recording: where the shown `transcripts` differ from
+    the stored text. Redaction is not run again, and character timings are read only for the few
+    utterances that changed (a month holds tens of millions of them)."""
+    call_ids = list(transcripts)
+    if not call_ids:
         return {}
-    utterances: dict[str, list[dict]] = {}
-    for row in store.query(
-        "SELECT call_id, idx, speaker, start_s, end_s, text FROM utterances "
-        "WHERE list_contains(?, call_id) ORDER BY call_id, idx",
-        [list(call_ids)],
-    ):
-        utterances.setdefault(row["call_id"], []).append(row)
+    stored = {
+        (row["call_id"], row["idx"]): row["text"]
+        for row in store.query(
+            "SELECT call_id, idx, text FROM utterances WHERE list_contains(?, call_id)", [call_ids]
+        )
+    }
+    changed = {
+        (call_id, line.idx)
+        for call_id, lines in transcripts.items()
+        for line in lines
+        if stored.get((call_id, line.idx), line.text) != line.text
+    }
+    if not changed:
+        return {}
     chars: dict[tuple[str, int], list[tuple[str, float, float]]] = {}
     for row in store.query(
         "SELECT call_id, utterance_idx, char, start_s, end_s FROM char_timings "
-        "WHERE list_contains(?, call_id) ORDER BY call_id, utterance_idx, idx",
-        [list(call_ids)],
+        "WHERE list_contains(?, call_id) AND list_contains(?, call_id || chr(31) || CAST(utterance_idx AS VARCHAR)) "
+        "ORDER BY call_id, utterance_idx, idx",
+        [sorted({c for c, _ in changed}), [f"{c}\x1f{i}" for c, i in changed]],
     ):
         chars.setdefault((row["call_id"], row["utterance_idx"]), []).append(
             (row["char"], row["start_s"], row["end_s"])
         )
     out = {}
-    for call_id, rows in utterances.items():
+    for call_id in sorted({c for c, _ in changed}):
+        shown = [line for line in transcripts[call_id] if (call_id, line.idx) in changed]
         lines = [
             SpokenLine(
-                r["speaker"], r["start_s"], r["end_s"], r["text"], tuple(chars.get((call_id, r["idx"]), ()))
+                line.speaker,
+                line.start_s,
+                line.end_s,
+                stored[(call_id, line.idx)],
+                tuple(chars.get((call_id, line.idx), ())),
             )
-            for r in rows
+            for line in shown
         ]
-        spans = masked_spans(lines, redactor.utterances([(line.speaker, line.text) for line in lines]))
+        spans = masked_spans(lines, [line.text for line in shown])
         if spans:
             out[call_id] = spans
     return out

@@ -69,7 +69,7 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
         report = compute_month(store, month, policy, timezone)
         call_ids = [c.call_id for c in report.calls]
         transcripts = load_transcripts(store, call_ids)
-        masked_audio = load_masked_spans(store, call_ids, redactor)
+        masked_audio = load_masked_spans(store, transcripts)  # what the pages mask
     return MonthData(report, transcripts, masked_audio, redactor)
 
 
