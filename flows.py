@@ -70,6 +70,11 @@ def process_recording_task(
     return outcome
 
 
+def task_run_name(path: Path, settings: Settings) -> str:
+    """A recording's task name: it shows in the Prefect UI and its database, so no caller's number."""
+    return f"process {redactor_for(settings.privacy, 'logs').name(path.name)}"
+
+
 @flow(name="nightly-qa", log_prints=False)
 def nightly_qa(
     directory: str = str(DEFAULT_DIRECTORY),
@@ -98,9 +103,7 @@ def nightly_qa(
         for index, path in enumerate(plan.paths, 1):
             outcome = plan.held.get(path)
             if outcome is None:
-                # task names show in the Prefect UI and its database: no caller's number in them
-                name = redactor_for(settings.privacy, "logs").name(path.name)
-                state = process.with_options(task_run_name=f"process {name}")(
+                state = process.with_options(task_run_name=task_run_name(path, settings))(
                     path, settings, recheck, plan.started, return_state=True
                 )
                 outcome = _outcome(path, state)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main as callqa
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 
 
 def _mode(path: Path) -> int:
@@ -100,3 +100,10 @@ def test_the_configuration_in_force_is_said_in_the_batch_summary(
     assert "当前目录中自动读取" in capsys.readouterr().err
     texts = [p.read_text(encoding="utf-8") for p in (tmp_path / "reports" / "batches").glob("*.md")]
     assert any("- 配置：配置文件" in t and "当前目录中自动读取" in t for t in texts)
+
+
+def test_prefect_task_names_hold_no_callers_number() -> None:
+    from flows import task_run_name  # imports Prefect: only here
+
+    name = task_run_name(Path("/calls/1001_20261120-091502_13912345678.wav"), Settings())
+    assert name == "process 1001_20261120-091502_139****5678.wav"
