@@ -33,8 +33,9 @@ from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.states import Failed
 
-from pipeline.config import Settings, load_settings
-from pipeline.privacy import install_log_redaction
+from pipeline.config import Settings, config_line, load_settings
+from pipeline.permissions import restrict_process
+from pipeline.privacy import install_log_redaction, redactor_for
 from pipeline.process import BatchSummary, Outcome, batch_lock, describe, plan_batch, process_recording
 from pipeline.reports.batch import write_batch_summary
 from pipeline.reports.build import MonthData, WrittenReport, audit_report, load_month, write_month
@@ -69,6 +70,11 @@ def process_recording_task(
     return outcome
 
 
+def task_run_name(path: Path, settings: Settings) -> str:
+    """A recording's task name: it shows in the Prefect UI and its database, so no caller's number."""
+    return f"process {redactor_for(settings.privacy, 'logs').name(path.name)}"
+
+
 @flow(name="nightly-qa", log_prints=False)
 def nightly_qa(
     directory: str = str(DEFAULT_DIRECTORY),
@@ -83,6 +89,8 @@ def nightly_qa(
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     settings = load_settings(Path(config) if config else None, db=db)
     install_log_redaction(settings.privacy)
+    restrict_process(settings)  # owner-only database, reports and summaries ([privacy] group_readable)
+    logger.info("%s", config_line(settings))
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     folder = Path(directory)
     summary = BatchSummary()
@@ -95,7 +103,7 @@ def nightly_qa(
         for index, path in enumerate(plan.paths, 1):
             outcome = plan.held.get(path)
             if outcome is None:
-                state = process.with_options(task_run_name=f"process {path.name}")(
+                state = process.with_options(task_run_name=task_run_name(path, settings))(
                     path, settings, recheck, plan.started, return_state=True
                 )
                 outcome = _outcome(path, state)
@@ -103,7 +111,14 @@ def nightly_qa(
             (logger.warning if outcome.status == "failed" else logger.info)(
                 describe(index, len(plan.paths), outcome)
             )
-    report = write_batch_summary(summary, folder, settings.reports_dir, started)
+    report = write_batch_summary(
+        summary,
+        folder,
+        settings.reports_dir,
+        started,
+        redactor_for(settings.privacy, "report"),
+        config_line(settings),
+    )
     logger.info("%s；汇总：%s", summary.line(), report)
     # The summary (already redacted) shows in the Prefect UI beside the run, under a stable key.
     create_markdown_artifact(
@@ -164,6 +179,8 @@ def monthly_report(
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, db=db)
     install_log_redaction(settings.privacy)
+    restrict_process(settings)
+    logger.info("%s", config_line(settings))
     target = (
         Month.parse(month) if month else Month.previous_to(datetime.now(ZoneInfo(settings.input.timezone)))
     )

@@ -36,9 +36,10 @@ from zoneinfo import ZoneInfo
 
 from pipeline.argparse_zh import in_chinese
 from pipeline.audit import command_line
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, config_line, load_settings
 from pipeline.errors import CallQAError
-from pipeline.privacy import Redactor, install_log_redaction
+from pipeline.permissions import restrict_outputs
+from pipeline.privacy import Redactor, install_log_redaction, redact_name, redactor_for
 from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
 
 
@@ -163,36 +164,44 @@ def _dispatch(args: argparse.Namespace) -> int:
             db = args.directory / "callqa-eval.duckdb"  # never mix generated calls into the QA store
         settings = load_settings(args.config, db=db)
         install_log_redaction(settings.privacy)
-        if args.command == "eval":
-            return _eval(
-                args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings
-            )
-        if args.command == "run":
-            return _run(args.directory, settings, args.recheck)
-        if args.command == "failures":
-            return _failures(settings, args.all)
-        if args.command == "purge":
-            return _purge(
-                args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line
-            )
-        if args.command == "audit":
-            return _audit(args.since, settings)
-        if args.command == "roles":
-            return _roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
-        if args.command == "show":
-            return _show(args.call_id, settings, args.command_line)
-        if args.command == "rescore":
-            return _rescore(args.scorecard, args.since, args.metrics, settings)
-        if args.command == "calibrate":
-            return _calibrate(args.labels, args.scorecard, settings)
-        if args.command == "import-events":
-            return _import_events(args.file, settings)
-        if args.command == "report":
-            return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
-        return _export(args.out, settings, args.command_line)
+        if args.command in _SAYS_CONFIG:
+            print(f"callqa：{config_line(settings)}", file=sys.stderr)
+        with restrict_outputs(settings):  # what it writes is owner-only ([privacy] group_readable)
+            return _command(args, settings)
     except CallQAError as exc:
-        print(f"callqa：{exc}", file=sys.stderr)
+        print(f"callqa：{redact_name(str(exc))}", file=sys.stderr)  # it may name a recording
         return 2
+
+
+# Commands whose output holds what customers said: they say which configuration (and so which
+# redaction) is in force.
+_SAYS_CONFIG = frozenset({"run", "report", "export", "show", "failures", "roles"})
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "eval":
+        return _eval(args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings)
+    if args.command == "run":
+        return _run(args.directory, settings, args.recheck)
+    if args.command == "failures":
+        return _failures(settings, args.all)
+    if args.command == "purge":
+        return _purge(args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line)
+    if args.command == "audit":
+        return _audit(args.since, settings)
+    if args.command == "roles":
+        return _roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
+    if args.command == "show":
+        return _show(args.call_id, settings, args.command_line)
+    if args.command == "rescore":
+        return _rescore(args.scorecard, args.since, args.metrics, settings)
+    if args.command == "calibrate":
+        return _calibrate(args.labels, args.scorecard, settings)
+    if args.command == "import-events":
+        return _import_events(args.file, settings)
+    if args.command == "report":
+        return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
+    return _export(args.out, settings, args.command_line)
 
 
 def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
@@ -200,9 +209,19 @@ def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
     from pipeline.reports.batch import write_batch_summary
 
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
-    print(f"callqa：分析 {directory} 中的录音，写入 {settings.db}", file=sys.stderr)
-    summary = run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), flush=True), recheck)
-    report = write_batch_summary(summary, directory, settings.reports_dir, started)
+    names = redactor_for(settings.privacy, "logs")
+    print(f"callqa：分析 {names.name(directory)} 中的录音，写入 {names.name(settings.db)}", file=sys.stderr)
+    summary = run_batch(
+        directory, settings, lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True), recheck
+    )
+    report = write_batch_summary(
+        summary,
+        directory,
+        settings.reports_dir,
+        started,
+        redactor_for(settings.privacy, "report"),
+        config_line(settings),
+    )
     print(summary.line())
     if summary.failed:
         print("失败的录音会在下次批处理时自动重试；callqa failures 列出全部失败原因")
@@ -210,12 +229,25 @@ def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
     return 1 if summary.failed else 0
 
 
+def _unmasked_call_id(given: str, settings: Settings) -> str:
+    """The call id that `given` names: itself, or the one stored call whose id prints as `given`
+    (callqa prints 1001_139****5678; the operator may type it back)."""
+    from pipeline.store import Store
+
+    if "*" not in given or not settings.db.exists():
+        return given
+    with Store.from_settings(settings, read_only=True) as store:
+        matches = [cid for cid in store.call_ids() if redact_name(cid) == given]
+    if len(matches) > 1:
+        raise CallQAError(f"通话编号 {given} 对应 {len(matches)} 通通话，请输入完整的通话编号")
+    return matches[0] if matches else given
+
+
 def _roles(call_id: str | None, swap: bool, confirm: bool, settings: Settings, command: str) -> int:
     from pipeline.review import decide_roles
 
     if call_id is None:
         from pipeline.diarize.roles import ROLE_REVIEW_BELOW
-        from pipeline.privacy import redactor_for
         from pipeline.store import Store
 
         with Store.from_settings(settings, read_only=True) as store:
@@ -224,26 +256,28 @@ def _roles(call_id: str | None, swap: bool, confirm: bool, settings: Settings, c
         return 0
     if not (swap or confirm):
         raise CallQAError("请选择 --swap（对调客服与客户）或 --confirm（角色无误）")
+    call_id = _unmasked_call_id(call_id, settings)
     decided = decide_roles(settings, call_id, swap, command)
     before = "—" if decided.rescored.before is None else f"{decided.rescored.before:.1f}"
     action = "已对调客服与客户，重算指标并重新评分" if swap else "已确认角色无误"
-    print(f"{call_id}：{action}；得分 {before} → {decided.rescored.after:.1f}，现在计入排名和奖惩")
+    print(
+        f"{redactor_for(settings.privacy, 'show').name(call_id)}：{action}；得分 {before} → {decided.rescored.after:.1f}，现在计入排名和奖惩"
+    )
     return 0
 
 
 def _print_role_reviews(rows: list[dict], db: Path, redactor: Redactor) -> None:
     print(f"{db}：{len(rows)} 通通话分不清哪一方是客服，待人工确认（确认前不计入排名和奖惩）")
     for r in rows:
-        print(f"  {r['call_id']}  {redactor.text(r['path'])}  客服工号 {r['agent_id'] or '—'}")
+        print(f"  {redactor.name(r['call_id'])}  {redactor.name(r['path'])}  客服工号 {r['agent_id'] or '—'}")
         for warning in r["warnings"]:
-            print(f"      {redactor.text(warning)}")
+            print(f"      {redactor.line(warning)}")
     if rows:
         print("用 callqa roles 通话编号 --swap（声道接反）或 --confirm（角色无误）处理。")
 
 
 def _failures(settings: Settings, include_skipped: bool) -> int:
     from pipeline.diarize.roles import ROLE_REVIEW_BELOW
-    from pipeline.privacy import redactor_for
     from pipeline.problems import title
     from pipeline.store import Store
 
@@ -270,8 +304,8 @@ def _failures(settings: Settings, include_skipped: bool) -> int:
             print(f"  {name}（{len(items)} 个）")
             for r in items:
                 when = f"{r['processed_at']:%Y-%m-%d %H:%M}"
-                print(f"    {r['path']}  第 {r['attempts']} 次，{when}")
-                print(f"      {redactor.text(r['error']) or ''}")
+                print(f"    {redactor.name(r['path'])}  第 {r['attempts']} 次，{when}")
+                print(f"      {redactor.line(r['error']) or ''}")
     print()
     _print_role_reviews(waiting, settings.db, redactor)
     return 0
@@ -364,7 +398,7 @@ def _purge(
                         path.unlink()
                         deleted += path == audio
                     except OSError as exc:
-                        refused.append(f"{path}（{exc.strerror or exc}）")
+                        refused.append(f"{redact_name(str(path))}（{exc.strerror or exc}）")
             print(
                 f"  录音文件 {deleted} 个（连同随录音信息）"
                 + (f"，{missing} 个已不在原处" if missing else "")
@@ -389,7 +423,7 @@ def _audit(since: date | None, settings: Settings) -> int:
         count = f"{r['records']} 条" if r["records"] is not None else ""
         print(
             f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {actions.get(r['action'], r['action'])}  {r['os_user']}@{r['host']}  "
-            f"{r['target'] or ''}  {count}  {redacted}  {r['command']}".rstrip()
+            f"{redact_name(r['target'] or '')}  {count}  {redacted}  {redact_name(r['command'])}".rstrip()
         )
     print(f"共 {len(rows)} 条审计记录", file=sys.stderr)
     return 0
@@ -438,10 +472,10 @@ def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> in
 def _not_processed(call_id: str, files: list, db: Path, redactor: Redactor) -> str:
     """Why `show` has nothing for this call: never seen, or seen and not analysed (and why)."""
     if not files:
-        return f"{db} 中没有通话 {call_id}：批处理还没有见过这个录音"
+        return f"{db} 中没有通话 {redactor.name(call_id)}：批处理还没有见过这个录音"
     status_zh = {"failed": "失败", "skipped": "跳过"}
-    lines = [f"{db} 中通话 {call_id} 还没有分析结果："]
-    lines += [f"  {status_zh.get(f.status, f.status)}：{redactor.text(f.error or '')}" for f in files]
+    lines = [f"{db} 中通话 {redactor.name(call_id)} 还没有分析结果："]
+    lines += [f"  {status_zh.get(f.status, f.status)}：{redactor.line(f.error) or ''}" for f in files]
     return "\n".join(lines)
 
 
@@ -481,11 +515,11 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
     from dataclasses import replace
 
     from pipeline.audit import audit_kwargs
-    from pipeline.privacy import redactor_for
     from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching
     from pipeline.store import Store
 
     redactor = redactor_for(settings.privacy, "show")
+    call_id = _unmasked_call_id(call_id, settings)
     with Store.from_settings(settings) as store:
         call = store.call(call_id)
         if call is None:
@@ -520,13 +554,13 @@ def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int
         )
     started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
     agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
-    print(f"通话 {call_id}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
+    print(f"通话 {redactor.name(call_id)}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
     print(
-        f"文件 {call['path']}   {LAYOUT_LABELS_ZH.get(call['channels'], call['channels'])}   "
+        f"文件 {redactor.name(call['path'])}   {LAYOUT_LABELS_ZH.get(call['channels'], call['channels'])}   "
         f"角色判定：{role_source_zh(call['role_source'])}（置信度 {call['role_confidence']:.2f}）"
     )
     for warning in call["warnings"] or []:
-        print(f"注意：{warning}")
+        print(f"注意：{redactor.line(warning)}")
     print()
     for u, heard in zip(utterances, recognised, strict=True):
         note = recogniser_note_zh(heard, matching)
@@ -644,7 +678,9 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
         after = "一票否决 0" if r.fatal else f"{r.after:g}"
         note = "" if r.stored else "（与当前评分相同，未新增记录）"
         changed += int(r.stored)
-        print(f"{r.call_id}  {before} → {after}  {r.scorecard.name} {r.scorecard.short_hash}{note}")
+        print(
+            f"{redact_name(r.call_id)}  {before} → {after}  {r.scorecard.name} {r.scorecard.short_hash}{note}"
+        )
     print(
         f"callqa：重新评分 {len(results)} 通电话，{changed} 通写入新评分（旧评分保留为历史）", file=sys.stderr
     )
@@ -728,7 +764,7 @@ def _import_events(path: Path, settings: Settings) -> int:
 
     parsed = read_events_csv(path)
     for problem in parsed.problems:
-        print(f"跳过：{problem.describe(path)}", file=sys.stderr)
+        print(f"跳过：{redact_name(problem.describe(path))}", file=sys.stderr)
     with Store.from_settings(settings) as store:
         new, updated, unchanged = store.save_agent_events(parsed.events)
     print(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from pipeline.errors import CallQAError
 
@@ -295,7 +295,12 @@ class PrivacyConfig(_Section):
     # Outputs allowed to show transcripts unredacted: any of "export", "report", "show", "logs".
     # Empty (the default) = phone, ID and bank card numbers and addresses are masked everywhere
     # outside the database.
+    # Honoured only in the file named with --config (or the flow's `config`): a callqa.toml that
+    # happens to lie in the working directory, or $CALLQA_CONFIG, cannot switch redaction off.
     unredacted_outputs: tuple[OutputName, ...] = ()
+    # What callqa writes (database, reports, review audio, exports, batch summaries) is owner-only
+    # (files 0600, folders 0700); true lets the owner's group read them (0640 / 0750).
+    group_readable: bool = False
 
     def redacts(self, output: OutputName) -> bool:
         return output not in self.unredacted_outputs
@@ -325,6 +330,13 @@ class Settings(_Section):
     agents: AgentsConfig = AgentsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     retention: RetentionConfig = RetentionConfig()
+    # Where these settings came from, in Chinese, for the batch summary and every command's first
+    # line (set by load_settings; not a key of the file).
+    _source: str = PrivateAttr(default="未使用配置文件（全部为默认值）")
+
+    @property
+    def source(self) -> str:
+        return self._source
 
 
 # [metrics] keys of earlier versions whose phrases now live in the scorecard's `phrases` section.
@@ -347,12 +359,14 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
 
     `overrides` (e.g. db=...) win over the file; None values are ignored.
     """
+    named = path is not None
+    how = "由 --config 指定"
     if path is None:
         env = os.environ.get("CALLQA_CONFIG")
         if env:
-            path = Path(env)
+            path, how = Path(env), "由环境变量 CALLQA_CONFIG 指定"
         elif Path("callqa.toml").is_file():
-            path = Path("callqa.toml")
+            path, how = Path("callqa.toml"), "当前目录中自动读取"
     data: dict[str, object] = {}
     if path is not None:
         try:
@@ -364,14 +378,32 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     if os.environ.get("CALLQA_DB"):
         data["db"] = os.environ["CALLQA_DB"]
     data.update({key: value for key, value in overrides.items() if value is not None})
+    privacy = data.get("privacy")
+    if not named and isinstance(privacy, dict) and privacy.get("unredacted_outputs"):
+        raise CallQAError(
+            f"{path}（{how}）：[privacy] unredacted_outputs 会关闭脱敏，只在用 --config 明确指定的配置文件中生效；"
+            "确需不脱敏的输出，请用 --config 指定这个文件"
+        )
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = "；".join(
             f"{'.'.join(str(part) for part in err['loc'])}：{_problem_in_chinese(err)}"
             for err in exc.errors()
         )
         raise CallQAError(f"{path or '配置'}：{problems}") from exc
+    if path is not None:
+        settings._source = f"配置文件 {Path(path).resolve()}（{how}）"
+    return settings
+
+
+def config_line(settings: Settings) -> str:
+    """Which configuration file is in force, and which outputs it leaves unredacted (Chinese): the
+    batch summary and the commands that print what customers said show it."""
+    open_outputs = settings.privacy.unredacted_outputs
+    return settings.source + (
+        f"；不脱敏的输出：{'、'.join(open_outputs)}" if open_outputs else "；所有输出均脱敏"
+    )
 
 
 def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:

@@ -91,7 +91,7 @@ def _record(store: Store, row: dict) -> dict:
 def redact_record(record: dict, redactor: Redactor) -> dict:
     """The one place where an export record's free text is redacted: the transcript (read as a whole,
     so a number split over two utterances is caught), evidence (with the call around it: it may quote
-    the hidden part of a number), interruption texts, the error."""
+    the hidden part of a number), interruption texts, the error, the file name and call id."""
     if not redactor.enabled:
         return record
     lines = [(u["speaker"], u["text"]) for u in record["utterances"]]
@@ -111,7 +111,10 @@ def redact_record(record: dict, redactor: Redactor) -> dict:
         }
     return {
         **record,
-        "error": redactor.text(record["error"]),
+        # the phone system may have put the caller's number in the file name (and so the call id);
+        # `sha256` stays the record's unique key
+        **{key: redactor.name(record[key]) for key in ("call_id", "file") if key in record},
+        "error": redactor.line(record["error"]),
         "utterances": [{**u, "text": text} for u, text in zip(record["utterances"], texts, strict=True)],
         "metrics": metrics,
         "findings": [{**f, "evidence": redactor.with_call(f["evidence"], lines)} for f in record["findings"]],

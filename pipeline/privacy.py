@@ -10,7 +10,11 @@ What is masked (docs/operations.md has the table with examples): phone, ID and b
 addresses, e-mails, WeChat/QQ ids, licence plates, passports, credentials and names introduced as
 such (`privacy_words.py`).
 
-Three entry points: `redact_text` for one text on its own (a log line, an error message),
+File names, paths and call ids (the caller's number is often in them) go through `redact_name`
+(`privacy_names.py`) wherever a person reads them; `Redactor.name` and `Redactor.line` (a message
+that may quote a path, an error) apply it as configured.
+
+Three entry points for transcripts: `redact_text` for one text on its own (a log line, an error message),
 `redact_utterances` for a call's utterances read together (a number split over two utterances or
 two speakers, a party repeating a hidden part of a number), and `redact_with_call` for a text that
 quotes a call (a finding's evidence, a CRM note), masked with the numbers of the call around it.
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pipeline.config import OutputName, PrivacyConfig
+from pipeline.privacy_names import redact_name
 from pipeline.privacy_numbers import (
     BANK_CARD,
     ID_CARD,
@@ -51,6 +56,7 @@ __all__ = [
     "NAME",
     "Redactor",
     "install_log_redaction",
+    "redact_name",
     "redact_text",
     "redact_utterances",
     "redact_with_call",
@@ -290,6 +296,16 @@ class Redactor:
         """A text quoting the call `lines` (evidence, a CRM note), redacted with the call around it."""
         return redact_with_call(text, lines) if self.enabled else text
 
+    def name(self, name: object) -> str:
+        """A file name, path or call id as a person may read it (`redact_name`)."""
+        return redact_name(str(name)) if self.enabled else str(name)
+
+    def line(self, message: str | None) -> str | None:
+        """A message that may quote a transcript and a file name (an error, a progress line)."""
+        if not message:
+            return message
+        return redact_name(redact_text(message)) if self.enabled else message
+
 
 def redactor_for(config: PrivacyConfig, output: OutputName) -> Redactor:
     return Redactor(config.redacts(output))
@@ -315,15 +331,15 @@ def install_log_redaction(config: PrivacyConfig) -> None:
             message = record.getMessage()
         except Exception:  # a malformed log call: leave it to logging's own error report
             return record
-        redacted = redact_text(message)
+        redacted = redact_name(redact_text(message))
         if redacted != message:
             record.msg, record.args = redacted, ()
         # A traceback's text (an exception message quoting a transcript or a file name): formatters
         # use `exc_text` when it is set, so it is formatted and redacted here, once.
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact_text(_TRACEBACKS.formatException(record.exc_info))
+            record.exc_text = redact_name(redact_text(_TRACEBACKS.formatException(record.exc_info)))
         if record.stack_info:
-            record.stack_info = redact_text(record.stack_info)
+            record.stack_info = redact_name(redact_text(record.stack_info))
         return record
 
     _installed_factory = factory

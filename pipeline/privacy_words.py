@@ -69,9 +69,11 @@ _NOT_ROADS = frozenset(
 
 _LOCAL = f"[A-Za-z0-9_.{_NUMERALS}-]"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# The recogniser's "." comes out as 。 (pipeline/asr/transcribe.py: normalize_punctuation), and its
+# "at" can touch the digits before it (1090279091at qq。com).
 _SPOKEN_EMAIL = re.compile(
-    rf"{_LOCAL}+\s*(?:艾特|@|\bat\b|圈a)\s*[A-Za-z0-9{_NUMERALS}-]+"
-    r"(?:\s*(?:点|\.|\bdot\b)\s*(?:com|cn|net|org|edu|gov|康姆))+",
+    rf"{_LOCAL}+\s*(?:艾特|@|(?<![A-Za-z])at(?![A-Za-z])|圈a)\s*[A-Za-z0-9{_NUMERALS}-]+"
+    r"(?:\s*(?:点|\.|。|\bdot\b)\s*(?:com|cn|net|org|edu|gov|康姆))+",
     re.IGNORECASE,
 )
 

@@ -248,7 +248,8 @@ CREATE TABLE IF NOT EXISTS processing (
 );
 
 -- Recordings removed by `callqa purge` (retention): their audio may still sit in the recordings
--- folder, and must not come back as new calls. No personal data: the content hash and the name.
+-- folder, and must not come back as new calls. No personal data: the content hash and the name
+-- and call id with any caller's number masked (pipeline/privacy_names.py).
 CREATE TABLE IF NOT EXISTS purged_recordings (
     sha256      VARCHAR PRIMARY KEY,
     path        VARCHAR NOT NULL,

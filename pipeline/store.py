@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 
 from pipeline.errors import CallQAError
+from pipeline.privacy_names import redact_name
 from pipeline.records import (
     AudioEvent,
     CallAudio,
@@ -1035,7 +1036,8 @@ class Store:
                 db.executemany(
                     "INSERT INTO purged_recordings VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [
-                        [sha, path, call_id, month, _now()]
+                        # kept for good: no caller's number from the file name (standards, section 8)
+                        [sha, redact_name(path), redact_name(call_id), month, _now()]
                         for path, sha, call_id, _, month in recordings
                         if sha
                     ],

@@ -5,21 +5,33 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.privacy import Redactor
 from pipeline.problems import title
 from pipeline.process import BatchSummary
 
 STATUS_ZH = {"ok": "完成", "unchanged": "已处理过", "skipped": "跳过", "failed": "失败"}
 
 
-def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Path, when: datetime) -> Path:
-    """Write reports/batches/<time>.md and return its path; one file per run, never overwritten."""
+def write_batch_summary(
+    summary: BatchSummary,
+    directory: Path,
+    reports_dir: Path,
+    when: datetime,
+    redactor: Redactor | None = None,
+    config: str = "",
+) -> Path:
+    """Write reports/batches/<time>.md and return its path; one file per run, never overwritten.
+    File names, call ids and messages are redacted (`Redactor.name`): phone systems put the caller's
+    number in the file name. `config` says which configuration file (and redaction) was in force."""
+    redactor = redactor or Redactor()
     out_dir = reports_dir / "batches"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{when:%Y-%m-%d_%H%M%S}.md"
     lines = [
         f"# 质检批处理汇总 {when:%Y-%m-%d %H:%M}（{getattr(when.tzinfo, 'key', when.tzname())} 时间）",
         "",
-        f"- 录音目录：`{directory}`",
+        f"- 录音目录：`{redactor.name(directory)}`",
+        *([f"- 配置：{config}"] if config else []),
         f"- 录音总数：{len(summary.outcomes)}；完成 {summary.count('ok')}，已处理过 "
         f"{summary.count('unchanged')}，跳过 {summary.count('skipped')}，失败 {summary.failed}",
         f"- 待人工复核的发现：{sum(o.review_findings for o in summary.outcomes)}（确认前不扣分）",
@@ -34,11 +46,11 @@ def write_batch_summary(summary: BatchSummary, directory: Path, reports_dir: Pat
         elapsed = f"{o.elapsed_s:.1f}" if o.status in ("ok", "failed") else ""
         score = f"{o.score:.1f}" if o.status == "ok" and o.score is not None else ""
         review = str(o.review_findings) if o.status == "ok" else ""
-        message = o.message.replace("|", "\\|").replace("\n", " ")
+        message = (redactor.line(o.message) or "").replace("|", "\\|").replace("\n", " ")
         if o.problem and o.status in ("failed", "skipped"):
             message = f"【{title(o.problem)}】{message}"
         lines.append(
-            f"| {o.path.name} | {o.call_id} | {STATUS_ZH.get(o.status, o.status)} | {duration} | "
+            f"| {redactor.name(o.path.name)} | {redactor.name(o.call_id)} | {STATUS_ZH.get(o.status, o.status)} | {duration} | "
             f"{utterances} | {score} | {review} | {elapsed} | {message} |"
         )
     if summary.failed:

@@ -12,16 +12,18 @@ no longer in the month, and recordings no page uses, are removed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.privacy import Redactor
 from pipeline.reports.audio import AudioCopy, review_audio
+from pipeline.reports.audio_mask import Span, load_masked_spans
 from pipeline.reports.files import write_text
 from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
 from pipeline.reports.policy import load_policy
-from pipeline.reports.privacy import report_privacy
-from pipeline.reports.render import Renderer, page_name
+from pipeline.reports.privacy import redacting, report_privacy
+from pipeline.reports.render import Renderer, call_page_name, page_name
 from pipeline.reports.tables import (
     MONEY_HEADER,
     RANKING_HEADER,
@@ -37,6 +39,9 @@ from pipeline.store import Store
 class MonthData:
     report: MonthReport
     transcripts: dict[str, tuple[TranscriptLine, ...]]
+    # Per call, the spans of its recording whose text the pages mask (covered in the review MP3).
+    masked_audio: dict[str, tuple[Span, ...]] = field(default_factory=dict)
+    redactor: Redactor = field(default_factory=Redactor)  # as configured for "report"
 
 
 @dataclass(frozen=True)
@@ -58,15 +63,22 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
     policy = load_policy(policy_file)
     timezone = settings.input.timezone
     with (
-        report_privacy(settings.privacy),
+        report_privacy(settings.privacy) as redactor,
         Store.from_settings(settings, read_only=True) as store,
     ):
         report = compute_month(store, month, policy, timezone)
-        transcripts = load_transcripts(store, [c.call_id for c in report.calls])
-    return MonthData(report, transcripts)
+        call_ids = [c.call_id for c in report.calls]
+        transcripts = load_transcripts(store, call_ids)
+        masked_audio = load_masked_spans(store, transcripts)  # what the pages mask
+    return MonthData(report, transcripts, masked_audio, redactor)
 
 
 def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> WrittenReport:
+    with redacting(data.redactor):  # call ids and file names in pages, tables and page names
+        return _write_month(data, reports_dir, with_audio)
+
+
+def _write_month(data: MonthData, reports_dir: Path, with_audio: bool) -> WrittenReport:
     report = data.report
     out = reports_dir / str(report.month)
     agents_dir, calls_dir = out / "agents", out / "calls"
@@ -91,14 +103,16 @@ def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> 
     call_pages, audio_files, missing = set(), set(), 0
     for call in report.calls:
         if with_audio:
-            audio = review_audio(Path(call.path), call.sha256, audio_dir)
+            audio = review_audio(
+                Path(call.path), call.sha256, audio_dir, data.masked_audio.get(call.call_id, ())
+            )
         else:
             audio = AudioCopy(None, "生成报表时选择了不附录音（--no-audio）")
         if audio.file:
             audio_files.add(Path(audio.file).name)
         elif with_audio:  # a recording that could not be copied, not one left out on purpose
             missing += 1
-        name = page_name(call.call_id)
+        name = call_page_name(call.call_id, call.sha256)
         write_text(calls_dir / name, renderer.call(call, data.transcripts.get(call.call_id, ()), audio))
         call_pages.add(name)
 

@@ -2,7 +2,8 @@
 
 Every free text a report shows or writes (finding evidence, event notes, abuse examples) goes
 through `for_output` when it is loaded in `pipeline/reports/monthly.py`, and every call's transcript
-through `transcript_for_output` (as a whole, so that a number split over two utterances is caught);
+through `transcript_for_output` (as a whole, so that a number split over two utterances is caught),
+and every call id or file name through `name_for_output` (as pages and tables are written);
 HTML, CSV and XLSX only ever see their results. Both redact personal data with `pipeline.privacy`
 unless `[privacy] unredacted_outputs` contains "report"; `build.load_month` sets that for the
 duration of a report (`report_privacy`), and without it everything is redacted.
@@ -27,12 +28,24 @@ def _current() -> Redactor:
 
 @contextmanager
 def report_privacy(config: PrivacyConfig) -> Iterator[Redactor]:
-    redactor = redactor_for(config, "report")
+    with redacting(redactor_for(config, "report")) as redactor:
+        yield redactor
+
+
+@contextmanager
+def redacting(redactor: Redactor) -> Iterator[Redactor]:
+    """Use `redactor` for what is prepared for output inside the block (`build.write_month` writes
+    the files with the redactor `load_month` read them with)."""
     token = _redactor.set(redactor)
     try:
         yield redactor
     finally:
         _redactor.reset(token)
+
+
+def name_for_output(name: object) -> str:
+    """A call id, file name or path as a report may show it (the caller's number masked)."""
+    return _current().name(name)
 
 
 def for_output(text: str | None) -> str | None:

@@ -31,6 +31,7 @@ from pipeline.reports.describe import (
 )
 from pipeline.reports.events import KIND_LABELS_ZH
 from pipeline.reports.monthly import AgentMonth, CallRow, FindingRow, MonthReport, TranscriptLine
+from pipeline.reports.privacy import name_for_output
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 T = TypeVar("T")
@@ -56,6 +57,16 @@ def page_name(identifier: str) -> str:
         return f"{identifier}.html"
     safe = _SAFE.sub("_", identifier).strip(".").lower()[:40]
     return f"{safe}-{hashlib.sha256(identifier.encode()).hexdigest()[:16]}.html"
+
+
+def call_page_name(call_id: str, sha256: str) -> str:
+    """A call's page name. An id that shows a caller's number (1001_13912345678) is named by its
+    masked form plus the recording's hash — never a hash of the id, whose few hidden digits could be
+    found from it by trying them all."""
+    shown = name_for_output(call_id)
+    if shown == call_id:
+        return page_name(call_id)
+    return f"{_SAFE.sub('_', shown).strip('.').lower()[:40]}-{sha256[:16]}.html"
 
 
 @dataclass(frozen=True)
@@ -109,13 +120,14 @@ class Renderer:
             dt=self._dt,
             anchor=_anchor,
             yesno=_yesno,
-            basename=lambda p: Path(str(p)).name,
+            basename=lambda p: name_for_output(Path(str(p)).name),
+            callid=name_for_output,
             who=lambda agent_id, name: f"{name}（{agent_id}）" if name and name != agent_id else agent_id,
             line_text=line_text,
             basis_text=basis_text,
         )
         self.agent_files = {a.agent_id: page_name(a.agent_id) for a in report.agents}
-        self.call_files = {c.call_id: page_name(c.call_id) for c in report.calls}
+        self.call_files = {c.call_id: call_page_name(c.call_id, c.sha256) for c in report.calls}
         self.names = {a.agent_id: a.agent_name or a.agent_id for a in report.agents}
         self.event_labels = {
             e.event_id: f"{e.event_date:%m-%d} {KIND_LABELS_ZH[e.kind]}" for e in report.events

@@ -17,6 +17,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pipeline.reports.describe import RULE_NAMES_ZH, agent_remark, basis_text, line_text, policy_rules
 from pipeline.reports.files import replacing
 from pipeline.reports.monthly import MonthReport
+from pipeline.reports.privacy import name_for_output
 
 RANKING_HEADER = (
     "名次",
@@ -95,7 +96,7 @@ def money_rows(report: MonthReport) -> list[list[object]]:
             line.quantity,
             line.amount,
             basis_text(line),
-            " ".join(line.basis_calls or line.basis_events),
+            " ".join(map(name_for_output, line.basis_calls) if line.basis_calls else line.basis_events),
         ]
         for line in report.money
     ]
@@ -104,7 +105,7 @@ def money_rows(report: MonthReport) -> list[list[object]]:
 def candidate_rows(report: MonthReport) -> list[list[object]]:
     return [
         [
-            c.call_id,
+            name_for_output(c.call_id),
             c.agent_id,
             c.agent_name or "",
             c.started_at.astimezone(ZoneInfo(report.timezone)).replace(tzinfo=None, second=0, microsecond=0),
