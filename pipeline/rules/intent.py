@@ -1,0 +1,114 @@
+"""Matching by intent: a required phrase recognised by its elements, not by one sentence.
+
+Agents close calls in their own words: 还有别的需要我帮您处理的吗 / 您看还有其他业务要办理吗 /
+请问还有其他问题需要咨询吗 all ask whether anything else is needed. What they share is a few
+interchangeable key words per element — something *else* (还有、其他、别的 …), a *matter*
+(问题、业务、需要、帮 …) and a *question* (吗、呢、有没有、？) — said together in one utterance.
+The scorecard lists the words per element (`all_of`, rules/default.yaml); an utterance in which
+every element has one of its words, within `within_chars` characters of each other and without
+two elements sharing characters, says the intent.
+
+Words match in canonical text (pipeline/rules/matching.py), exactly or, from two characters up,
+with one homophone (资讯 for 咨询: whisper writes the sound it heard). One-character words
+(吗、帮) must be exact: any homophone of a single character is too common. A `？` (or `?`) in the
+list stands for the recogniser's question mark, which the canonical text drops.
+
+An utterance with every element but one is a *partial* match (还有其他问题 without a question:
+如果还有问题，欢迎您随时来电): the scorecard may send such a call to review instead of deducting.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from itertools import pairwise, product
+
+from pipeline.rules.matching import Costs, NormText, canonical_text, search_literal
+
+QUESTION_MARKS = ("？", "?")
+MAX_PLACES = 16  # occurrences of one element per utterance considered (closings are short)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Elements that must all be said in one utterance: (element name, interchangeable words)."""
+
+    elements: tuple[tuple[str, tuple[str, ...]], ...]
+    within_chars: int = 20
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.elements)
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    start: int  # canonical span [start, end) covering the found elements
+    end: int
+    found: tuple[str, ...]  # element names, in the intent's order
+    missing: tuple[str, ...]
+    cost: float  # homophone costs of the words used
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+Place = tuple[int, int, float]  # canonical [start, end), cost
+
+
+def element_places(words: tuple[str, ...], text: NormText, costs: Costs) -> list[Place]:
+    """Where any of an element's words is said in `text`."""
+    places: list[Place] = []
+    for word in words:
+        if word in QUESTION_MARKS:
+            for i, c in enumerate(text.raw):
+                if c in QUESTION_MARKS:
+                    at = bisect_left(text.raw_start, i)  # the canonical position right after it
+                    places.append((at, at, 0.0))
+            continue
+        canon = canonical_text(word)
+        limit = costs.homophone if len(canon) >= 2 else 0.0
+        for m in search_literal(canon, text, costs, limit):
+            if m.end - m.start == len(canon):  # a substitution, never a dropped or an extra character
+                places.append((m.start, m.end, m.cost))
+    places = sorted(set(places), key=lambda p: (p[2], p[0]))
+    return places[:MAX_PLACES]
+
+
+def search_intent(intent: Intent, text: NormText, costs: Costs) -> IntentMatch | None:
+    """The best match of `intent` in one utterance: complete if possible (tightest, cheapest),
+    else one element short (a partial match), else None."""
+    places = [element_places(words, text, costs) for _, words in intent.elements]
+    complete = _best(intent, places, list(range(len(places))))
+    if complete is not None or len(places) < 2:
+        return complete
+    partials = [
+        m
+        for skip in range(len(places))
+        if (m := _best(intent, places, [k for k in range(len(places)) if k != skip])) is not None
+    ]
+    return min(partials, key=lambda m: (m.end - m.start, m.cost)) if partials else None
+
+
+def _best(intent: Intent, places: list[list[Place]], keys: list[int]) -> IntentMatch | None:
+    """The tightest non-overlapping choice of one place per element of `keys`, within the span."""
+    if any(not places[k] for k in keys):
+        return None
+    best: tuple[int, float, int, int] | None = None
+    for combo in product(*(places[k] for k in keys)):
+        spans = sorted(combo)
+        if any(a[1] > b[0] for a, b in pairwise(spans)):
+            continue  # two elements on the same characters (还需要 is not 还 + 需要)
+        start, end = min(p[0] for p in combo), max(p[1] for p in combo)
+        if end - start > intent.within_chars:
+            continue
+        cost = sum(p[2] for p in combo)
+        if best is None or (end - start, cost) < (best[0], best[1]):
+            best = (end - start, cost, start, end)
+    if best is None:
+        return None
+    names = intent.names
+    found = tuple(names[k] for k in sorted(keys))
+    missing = tuple(n for k, n in enumerate(names) if k not in keys)
+    return IntentMatch(best[2], best[3], found, missing, best[1])
