@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from conftest import ROOT
 from test_rules_helpers import card, only, score, utt
@@ -218,3 +220,14 @@ def test_bad_intent_groups_are_refused_with_the_field(group: str, message: str) 
 """
     with pytest.raises(CallQAError, match=message):
         card(text)
+
+
+def test_a_weak_utterance_too_short_for_the_missing_words_does_not_hold_them() -> None:
+    # 还有+帮+吗 is 4 characters at least: a 0.4 s 是的 cannot have been the ask, a 3 s line can
+    closing = [("agent", "那就先这样。"), ("customer", "好的。"), ("agent", "感谢您的来电，祝您生活愉快。")]
+    short = [*_call(*closing), replace(utt("agent", 111.0, 111.4, "是的。"), confidence=0.04)]
+    f = only(score(DEFAULT, short), "CLOSE-ASK")
+    assert not f.passed and not f.needs_review and f.deduction == 3
+    long = [*_call(*closing), replace(utt("agent", 111.0, 114.0, "是的。"), confidence=0.04)]
+    f = only(score(DEFAULT, long), "CLOSE-ASK")
+    assert not f.passed and f.needs_review and f.deduction == 0 and "识别把握 0.04" in f.evidence

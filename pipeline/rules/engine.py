@@ -15,6 +15,7 @@ from dataclasses import replace
 from pipeline.records import SOURCE_LABELS_ZH, CallMeta, CallMetrics, CallScore, Finding, Hold, Utterance
 from pipeline.rules.evidence import doubt
 from pipeline.rules.intent import QUESTION_MARKS, Intent
+from pipeline.rules.matching import canonical_text, compile_pattern
 from pipeline.rules.questions import count_questions
 from pipeline.rules.schema import (
     LIST_METRIC_ITEMS,
@@ -241,7 +242,7 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
     if near is not None and confidence < 1.0:
         evidence += f"；最接近的是 {near.quote()}"
     start, end = scope.span
-    unsure = doubt(scope.lines, view.matching)
+    unsure = doubt(scope.lines, view.matching, missing_chars=_fewest_chars(rule, [n for n, _ in missing]))
     if rule.partial == "review" and (found or partial):
         # part of it was said: the rest may be in other words or misheard — a person decides
         heard = "、".join(
@@ -254,6 +255,25 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
     return [
         failed(rule, view, evidence, confidence, start=start, end=end, speaker=rule.speaker, unsure=unsure)
     ]
+
+
+def _fewest_chars(rule: RequiredPhrase, groups: list[str]) -> int:
+    """The fewest spoken characters that could say any of the missing groups (a sentence, or one
+    word of every element of its intent)."""
+    sentences = rule.pattern_groups()
+    intents = rule.intents()
+    counts: list[int] = []
+    for name in groups:
+        counts += [compile_pattern(p).length or 1 for p in sentences[name]]
+        intent = intents.get(name)
+        if intent is not None:
+            counts.append(sum(_shortest_word(words) for _, words in intent.elements))
+    return min(counts, default=0)
+
+
+def _shortest_word(words: tuple[str, ...]) -> int:
+    """Characters of an element's shortest word (a question mark is no spoken character)."""
+    return min((len(canonical_text(w)) for w in words if w not in QUESTION_MARKS), default=0)
 
 
 PARTIAL_CONFIDENCE = 0.5  # part of a required phrase heard: below any sensible review_below
