@@ -15,6 +15,8 @@ list stands for the recogniser's question mark, which the canonical text drops.
 
 An utterance with every element but one is a *partial* match (还有其他问题 without a question:
 如果还有问题，欢迎您随时来电): the scorecard may send such a call to review instead of deducting.
+An element listed in `partial_requires` must be there even for a partial match (the opening's
+请问有什么可以帮您 lacks 其他: it is not half a closing ask).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Intent:
 
     elements: tuple[tuple[str, tuple[str, ...]], ...]
     within_chars: int = 20
+    # Elements a partial match may not lack: without 其他, 请问有什么可以帮您 (the opening) is no
+    # half-said closing ask, it is another question altogether.
+    partial_requires: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,7 +91,8 @@ def search_intent(intent: Intent, text: NormText, costs: Costs) -> IntentMatch |
     partials = [
         m
         for skip in range(len(places))
-        if (m := _best(intent, places, [k for k in range(len(places)) if k != skip])) is not None
+        if intent.elements[skip][0] not in intent.partial_requires
+        and (m := _best(intent, places, [k for k in range(len(places)) if k != skip])) is not None
     ]
     return min(partials, key=lambda m: (m.end - m.start, m.cost)) if partials else None
 

@@ -169,17 +169,22 @@ class IntentGroup(Strict):
     patterns: list[PatternText] = []
     all_of: dict[str, Annotated[list[Word], Field(min_length=1)]] | None = None
     within_chars: int = Field(20, ge=2, description="各要素的词在一句话里的最大跨度（字）")
+    partial_requires: list[str] = Field([], description="只说到一部分时也必须有的要素（all_of 的名字）")
 
     @model_validator(mode="after")
     def _something(self) -> IntentGroup:
         if not self.patterns and not self.all_of:
             raise ValueError("要写 patterns（整句说法）或 all_of（按意思：每个要素一组可互换的词），至少一个")
+        unknown = [n for n in self.partial_requires if n not in (self.all_of or {})]
+        if unknown:
+            raise ValueError(f"partial_requires 里的 {'、'.join(unknown)} 不是 all_of 的要素")
         return self
 
     def intent(self) -> Intent | None:
         if not self.all_of:
             return None
-        return Intent(tuple((k, tuple(v)) for k, v in self.all_of.items()), self.within_chars)
+        elements = tuple((k, tuple(v)) for k, v in self.all_of.items())
+        return Intent(elements, self.within_chars, tuple(self.partial_requires))
 
 
 class RequiredPhrase(RuleBase):
