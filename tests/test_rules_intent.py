@@ -42,8 +42,8 @@ def test_a_closing_ask_in_other_words_is_the_intent(text: str) -> None:
 def test_one_element_short_is_a_partial_match_unless_it_is_a_required_one() -> None:
     assert _said(ASK, "如果还有问题，欢迎您随时来电。") == (False, ("问句",))  # a statement, not a question
     assert _said(ASK, "请问有什么可以帮您？") is None  # the opening: nothing *else* (partial_requires)
-    assert _said(ASK, "还有别的事吗？") is None  # the handbook's “too blunt” example: no matter
-    free = Intent(ASK.elements, ASK.within_chars)  # without partial_requires both are partial
+    assert _said(ASK, "还有别的事吗？") is None  # the handbook's “too blunt” example (exceptions)
+    free = Intent(ASK.elements, ASK.within_chars)  # without partial_requires / exceptions: partial
     assert _said(free, "请问有什么可以帮您？") == (False, ("其他",))
     assert _said(free, "还有别的事吗？") == (False, ("事项",))
 
@@ -60,6 +60,16 @@ def test_other_sentences_are_not_the_intent(text: str) -> None:
     found = _said(ASK, text)
     assert found is None or found[0] is False, text
     assert _said(ASK, text) != (True, ())
+
+
+def test_a_word_heard_only_as_a_near_sound_is_a_guess_not_proof() -> None:
+    # 自信 zi-xin for 咨询 zi-xun: one character near in sound; 尊敬 is too far to be 咨询 at all
+    m = search_intent(ASK, canonical("除了这个您还有什么想自信的吗"), Costs())
+    assert m is not None and m.complete and m.near
+    m = search_intent(ASK, canonical("除了这个您还有什么想资讯的吗"), Costs())  # both homophones
+    assert m is not None and m.complete and not m.near
+    m = search_intent(ASK, canonical("您还有什么想尊敬的吗"), Costs())
+    assert m is not None and not m.complete and m.missing == ("事项",)
 
 
 def test_the_elements_must_be_close_together() -> None:
@@ -133,6 +143,12 @@ def test_the_openings_question_is_not_a_closing_ask() -> None:
     f = only(score(DEFAULT, call), "CLOSE-ASK")
     assert not f.passed and not f.needs_review and f.deduction == 3
     assert "只说到了一部分" not in f.evidence
+
+
+def test_an_ask_with_a_misheard_word_goes_to_review() -> None:
+    call = _call(("agent", "除了这个您还有什么想自信的吗"), ("customer", "没有了。"))
+    f = only(score(DEFAULT, call), "CLOSE-ASK")
+    assert not f.passed and f.needs_review and f.deduction == 0 and "音近" in f.evidence
 
 
 def test_no_ask_at_all_in_confident_text_deducts() -> None:

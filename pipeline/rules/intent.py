@@ -9,8 +9,11 @@ every element has one of its words, within `within_chars` characters of each oth
 two elements sharing characters, says the intent.
 
 Words match in canonical text (pipeline/rules/matching.py), exactly or, from two characters up,
-with one homophone (资讯 for 咨询: whisper writes the sound it heard). One-character words
-(吗、帮) must be exact: any homophone of a single character is too common. A `？` (or `?`) in the
+by sound: every character the same or a homophone (资讯 for 咨询: whisper writes the sound it
+heard). A word with one character only near in sound (自信 for 咨询) is a guess: it may fill in
+one element of an intent of three or more whose other elements were heard, and such a match counts
+as partial (review), never as proof. One-character words (吗、帮) must be exact: any
+homophone of a single character is too common. A `？` (or `?`) in the
 list stands for the recogniser's question mark, which the canonical text drops.
 
 An utterance with every element but one is a *partial* match (还有其他问题 without a question:
@@ -25,9 +28,12 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import pairwise, product
 
-from pipeline.rules.matching import Costs, NormText, canonical_text, search_literal
+from pipeline.rules.matching import NEAR, OTHER, Costs, NormText, canonical_text, compile_pattern, relation
 
 QUESTION_MARKS = ("？", "?")
+# A near sound (星 xing for 评 ping) is one letter of pinyin away: alone it proves nothing (好评 →
+# 好星). It may only fill in one word of an intent with at least this many elements, the others heard.
+NEAR_NEEDS_ELEMENTS = 3
 MAX_PLACES = 16  # occurrences of one element per utterance considered (closings are short)
 
 
@@ -40,6 +46,9 @@ class Intent:
     # Elements a partial match may not lack: without 其他, 请问有什么可以帮您 (the opening) is no
     # half-said closing ask, it is another question altogether.
     partial_requires: tuple[str, ...] = ()
+    # Sayings that are not the intent even though they carry its words (the handbook's blunt
+    # 还有别的事吗): a match inside one of them does not count, not even as a partial one.
+    exceptions: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -52,14 +61,36 @@ class IntentMatch:
     end: int
     found: tuple[str, ...]  # element names, in the intent's order
     missing: tuple[str, ...]
-    cost: float  # homophone costs of the words used
+    cost: float  # homophone and near-sound costs of the words used
+    near: bool = False  # a word was heard only as a near sound (自信 for 咨询): a guess, not proof
 
     @property
     def complete(self) -> bool:
         return not self.missing
 
 
-Place = tuple[int, int, float]  # canonical [start, end), cost
+Place = tuple[int, int, float, bool]  # canonical [start, end), cost, heard only as a near sound
+
+
+def word_places(word: str, text: NormText, costs: Costs) -> list[Place]:
+    """Where `word` is said: exactly, or (two characters up) with every character the same, a
+    homophone or — at most one of them — a near sound, never a character dropped or added."""
+    t, size = text.text, len(word)
+    if size == 1:
+        return [(i, i + 1, 0.0, False) for i, c in enumerate(t) if c == word]
+    places: list[Place] = []
+    for i in range(len(t) - size + 1):
+        cost, near = 0.0, 0
+        for a, b in zip(word, t[i : i + size], strict=True):
+            kind = relation(a, b)
+            if kind == OTHER:
+                break
+            cost += (0.0, costs.homophone, costs.near)[kind]
+            near += kind == NEAR
+        else:
+            if near <= 1:
+                places.append((i, i + size, cost, near > 0))
+    return places
 
 
 def element_places(words: tuple[str, ...], text: NormText, costs: Costs) -> list[Place]:
@@ -70,38 +101,52 @@ def element_places(words: tuple[str, ...], text: NormText, costs: Costs) -> list
             for i, c in enumerate(text.raw):
                 if c in QUESTION_MARKS:
                     at = bisect_left(text.raw_start, i)  # the canonical position right after it
-                    places.append((at, at, 0.0))
+                    places.append((at, at, 0.0, False))
             continue
-        canon = canonical_text(word)
-        limit = costs.homophone if len(canon) >= 2 else 0.0
-        for m in search_literal(canon, text, costs, limit):
-            if m.end - m.start == len(canon):  # a substitution, never a dropped or an extra character
-                places.append((m.start, m.end, m.cost))
-    places = sorted(set(places), key=lambda p: (p[2], p[0]))
+        places += word_places(canonical_text(word), text, costs)
+    places = sorted(set(places), key=lambda p: (p[3], p[2], p[0]))
     return places[:MAX_PLACES]
 
 
 def search_intent(intent: Intent, text: NormText, costs: Costs) -> IntentMatch | None:
-    """The best match of `intent` in one utterance: complete if possible (tightest, cheapest),
-    else one element short (a partial match), else None."""
-    places = [element_places(words, text, costs) for _, words in intent.elements]
-    complete = _best(intent, places, list(range(len(places))))
-    if complete is not None or len(places) < 2:
+    """The best match of `intent` in one utterance: complete if possible (heard rather than
+    guessed, tightest, cheapest), else one element short (a partial match), else None."""
+    blocked = [
+        (m.start, m.end) for source in intent.exceptions for m in compile_pattern(source).search(text, costs)
+    ]
+    places = [
+        [
+            p
+            for p in element_places(words, text, costs)
+            if not any(a <= p[0] and p[1] <= b for a, b in blocked)
+        ]
+        for _, words in intent.elements
+    ]
+    heard = [[p for p in element if not p[3]] for element in places]
+    complete = _best(intent, heard, list(range(len(places))))
+    if complete is not None:
         return complete
+    if len(places) >= NEAR_NEEDS_ELEMENTS:
+        # a near sound may stand in for one word when every other element was heard: a guess
+        guessed = _best(intent, places, list(range(len(places))))
+        if guessed is not None:
+            return guessed
+    if len(places) < 2:
+        return None
     partials = [
         m
         for skip in range(len(places))
         if intent.elements[skip][0] not in intent.partial_requires
-        and (m := _best(intent, places, [k for k in range(len(places)) if k != skip])) is not None
+        and (m := _best(intent, heard, [k for k in range(len(places)) if k != skip])) is not None
     ]
     return min(partials, key=lambda m: (m.end - m.start, m.cost)) if partials else None
 
 
 def _best(intent: Intent, places: list[list[Place]], keys: list[int]) -> IntentMatch | None:
-    """The tightest non-overlapping choice of one place per element of `keys`, within the span."""
+    """The best non-overlapping choice of one place per element of `keys`, within the span."""
     if any(not places[k] for k in keys):
         return None
-    best: tuple[int, float, int, int] | None = None
+    best: tuple[bool, int, float, int, int] | None = None
     for combo in product(*(places[k] for k in keys)):
         spans = sorted(combo)
         if any(a[1] > b[0] for a, b in pairwise(spans)):
@@ -109,12 +154,12 @@ def _best(intent: Intent, places: list[list[Place]], keys: list[int]) -> IntentM
         start, end = min(p[0] for p in combo), max(p[1] for p in combo)
         if end - start > intent.within_chars:
             continue
-        cost = sum(p[2] for p in combo)
-        if best is None or (end - start, cost) < (best[0], best[1]):
-            best = (end - start, cost, start, end)
+        candidate = (any(p[3] for p in combo), end - start, sum(p[2] for p in combo), start, end)
+        if best is None or candidate[:3] < best[:3]:
+            best = candidate
     if best is None:
         return None
     names = intent.names
     found = tuple(names[k] for k in sorted(keys))
     missing = tuple(n for k, n in enumerate(names) if k not in keys)
-    return IntentMatch(best[2], best[3], found, missing, best[1])
+    return IntentMatch(best[3], best[4], found, missing, best[2], best[0])

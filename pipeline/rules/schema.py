@@ -170,6 +170,7 @@ class IntentGroup(Strict):
     all_of: dict[str, Annotated[list[Word], Field(min_length=1)]] | None = None
     within_chars: int = Field(20, ge=2, description="各要素的词在一句话里的最大跨度（字）")
     partial_requires: list[str] = Field([], description="只说到一部分时也必须有的要素（all_of 的名字）")
+    exceptions: list[PatternText] = Field([], description="带着这些词也不算的说法（手册点名不算的）")
 
     @model_validator(mode="after")
     def _something(self) -> IntentGroup:
@@ -184,7 +185,7 @@ class IntentGroup(Strict):
         if not self.all_of:
             return None
         elements = tuple((k, tuple(v)) for k, v in self.all_of.items())
-        return Intent(elements, self.within_chars, tuple(self.partial_requires))
+        return Intent(elements, self.within_chars, tuple(self.partial_requires), tuple(self.exceptions))
 
 
 class RequiredPhrase(RuleBase):

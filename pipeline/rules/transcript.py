@@ -270,16 +270,17 @@ class CallView:
             if not scope.contains(start):
                 continue
             size = len(intent.elements)
-            if m.complete:
+            if m.complete and not m.near:
                 similarity = max(0.0, 1.0 - m.cost / max(1, m.end - m.start))
                 source = f"{BY_MEANING}{'+'.join(m.found)}"
                 hits.append(Hit(line, raw_start, raw_end, start, end, similarity, probability, source, label))
-            elif partial is None or len(m.found) > partial[1]:
-                source = f"缺“{'、'.join(m.missing)}”"
+            elif partial is None or len(m.found) - m.near > partial[1]:
+                missing = f"缺“{'、'.join(m.missing)}”" if m.missing else ""
+                source = "，".join(x for x in (missing, "有的词只是音近" if m.near else "") if x)
                 hit = Hit(
                     line, raw_start, raw_end, start, end, len(m.found) / size, probability, source, label
                 )
-                partial = (hit, len(m.found))
+                partial = (hit, len(m.found) - m.near)
         return sorted(hits, key=lambda h: (h.start, h.raw_start)), (partial[0] if partial else None)
 
     def near_miss(self, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None]:
