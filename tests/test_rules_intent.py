@@ -72,6 +72,15 @@ def test_a_word_heard_only_as_a_near_sound_is_a_guess_not_proof() -> None:
     assert m is not None and not m.complete and m.missing == ("事项",)
 
 
+def test_a_near_sound_in_a_short_word_of_a_small_intent_is_nothing() -> None:
+    survey = DEFAULT.spec.rules[[r.id for r in DEFAULT.spec.rules].index("CLOSE-SURVEY")].intents()[
+        "邀请评价"
+    ]
+    assert search_intent(survey, canonical("您好，星河电器"), Costs()) is None  # 好星 is not 好评
+    m = search_intent(survey, canonical("通话结束后会有买一独调查"), Costs())  # 满意度, one char near
+    assert m is not None and m.complete and m.near
+
+
 def test_the_elements_must_be_close_together() -> None:
     tight = Intent((("其他", ("其他",)), ("问句", ("吗",))), within_chars=6)
     assert _said(tight, "其他问题吗") == (True, ())

@@ -32,7 +32,8 @@ from pipeline.rules.matching import NEAR, OTHER, Costs, NormText, canonical_text
 
 QUESTION_MARKS = ("？", "?")
 # A near sound (星 xing for 评 ping) is one letter of pinyin away: alone it proves nothing (好评 →
-# 好星). It may only fill in one word of an intent with at least this many elements, the others heard.
+# 好星 in 您好，星河). It may fill in one word of an intent with at least this many elements, the
+# others heard, or one character of a word of three or more.
 NEAR_NEEDS_ELEMENTS = 3
 MAX_PLACES = 16  # occurrences of one element per utterance considered (closings are short)
 
@@ -126,11 +127,15 @@ def search_intent(intent: Intent, text: NormText, costs: Costs) -> IntentMatch |
     complete = _best(intent, heard, list(range(len(places))))
     if complete is not None:
         return complete
-    if len(places) >= NEAR_NEEDS_ELEMENTS:
-        # a near sound may stand in for one word when every other element was heard: a guess
-        guessed = _best(intent, places, list(range(len(places))))
-        if guessed is not None:
-            return guessed
+    # a near sound may stand in for one word when every other element was heard, or within a word
+    # of three characters or more whose other characters were heard (买一独 for 满意度): a guess
+    guessable = [
+        [p for p in element if not p[3] or len(places) >= NEAR_NEEDS_ELEMENTS or p[1] - p[0] >= 3]
+        for element in places
+    ]
+    guessed = _best(intent, guessable, list(range(len(places))))
+    if guessed is not None:
+        return guessed
     if len(places) < 2:
         return None
     partials = [
