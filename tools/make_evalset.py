@@ -13,6 +13,10 @@ first word, cross-talk level, line noise, who hangs up, stereo (either layout) a
 lowered pitch and formants; in stereo calls some agent turns are real speech too. The ground
 truth (NAME.truth.json, format in docs/metrics.md) is what was laid on the timeline. Output is
 large and stays out of the repository (eval_data/ is git-ignored).
+
+`--closing-variants` keeps every call the same up to the closing and then draws the closing from
+tools/evalset_closings.py (agents' own words and orders, some parts left out), adding the intended
+verdicts of CLOSE-ASK, CLOSE-THANK and CLOSE-SURVEY to the truth; the set lives in /work/eval_data2.
 """
 
 from __future__ import annotations
