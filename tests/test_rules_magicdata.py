@@ -19,8 +19,8 @@ from pipeline.rules import DEFAULT_SCORECARD, load_scorecard
 MEASURED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("ASK-NAME", "asr"): (0, 0, 0, 1),
     ("ASK-NAME", "ref"): (1, 0, 0, 0),
-    ("CLOSE-ASK", "asr"): (1, 0, 0, 0),
-    ("CLOSE-ASK", "ref"): (1, 0, 0, 0),
+    ("CLOSE-ASK", "asr"): (2, 0, 0, 0),  # the handbook sentence and the same sentence by meaning (all_of)
+    ("CLOSE-ASK", "ref"): (2, 0, 0, 0),
     ("CONFIRM", "asr"): (13, 1, 1, 4),
     ("CONFIRM", "ref"): (13, 0, 0, 3),
     ("ESCALATE-TIME", "asr"): (6, 0, 0, 2),

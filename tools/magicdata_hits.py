@@ -109,8 +109,12 @@ def sentence_hits(file: str, source: str, utterance: Utterance, card: Scorecard)
         if rule.applies_if is not None and rule.applies_if.said is not None:
             add(rule, view.find(rule.applies_if.said.patterns, scope), "触发")
         if kind == "required_phrase":
+            intents = rule.intents()
             for name, patterns in rule.pattern_groups().items():
                 add(rule, view.find(patterns, scope), name or "必说")
+                intent = intents.get(name)
+                if intent is not None:  # said by meaning (all_of): the words of every element
+                    add(rule, view.find_intent(intent, scope)[0], (name or "必说") + "·按意思")
         elif kind == "forbidden_phrase":
             for entry in rule.entries():
                 hits = view.find(

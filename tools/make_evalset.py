@@ -13,6 +13,10 @@ first word, cross-talk level, line noise, who hangs up, stereo (either layout) a
 lowered pitch and formants; in stereo calls some agent turns are real speech too. The ground
 truth (NAME.truth.json, format in docs/metrics.md) is what was laid on the timeline. Output is
 large and stays out of the repository (eval_data/ is git-ignored).
+
+`--closing-variants` keeps every call the same up to the closing and then draws the closing from
+tools/evalset_closings.py (agents' own words and orders, some parts left out), adding the intended
+verdicts of CLOSE-ASK, CLOSE-THANK and CLOSE-SURVEY to the truth; the set lives in /work/eval_data2.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from callsim import CallScript, Clip, load_clip, write_call
+from evalset_closings import closing_verdicts, plan_closing, play_closing
 from make_samples import CUSTOMER, Speaker, Voice
 
 MAGICDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "magicdata_cs"
@@ -94,7 +99,9 @@ class Voices:
         return clip
 
 
-def build_call(index: int, voices: Voices, rng: random.Random) -> tuple[CallScript, dict, dict]:
+def build_call(
+    index: int, voices: Voices, rng: random.Random, closing_rng: random.Random | None = None
+) -> tuple[CallScript, dict, dict]:
     stereo = index % 9 not in (1, 4, 7, 8)  # 5 of 9 stereo, 4 of 9 mono
     agent_left = stereo and rng.random() < 0.7
     ratio = rng.uniform(1.35, 2.9)  # text-to-speech duration ratio: about 230 down to 105 chars/min
@@ -158,12 +165,24 @@ def build_call(index: int, voices: Voices, rng: random.Random) -> tuple[CallScri
             script.say("customer", customer_real(), gap=rng.uniform(0.4, 1.2))
             if rng.random() < 0.4:
                 script.backchannel("agent", agent(rng.choice(BACKCHANNELS)), at_fraction=0.45)
-    script.say("agent", agent(rng.choice(CLOSE_ASKS)), gap=rng.uniform(0.4, 1.0))
-    script.say("customer", customer_short(rng.choice(CUSTOMER_CLOSE)), gap=rng.uniform(0.4, 1.0))
-    script.say("agent", agent(rng.choice(CLOSINGS)), gap=rng.uniform(0.4, 1.0))
+    # The main generator's draws come first and in the same order with or without closing variants,
+    # so the calls are the same up to the closing and the rest of the truth stays comparable.
+    ask_text, ask_gap = rng.choice(CLOSE_ASKS), rng.uniform(0.4, 1.0)
+    reply = customer_short(rng.choice(CUSTOMER_CLOSE))
+    reply_gap = rng.uniform(0.4, 1.0)
+    closing_text, closing_gap = rng.choice(CLOSINGS), rng.uniform(0.4, 1.0)
     customer_says_bye = rng.random() < 0.5
-    if customer_says_bye:
-        script.say("customer", customer_short(rng.choice(CUSTOMER_BYE)), gap=0.5)
+    bye = customer_short(rng.choice(CUSTOMER_BYE)) if customer_says_bye else None
+    if closing_rng is None:
+        script.say("agent", agent(ask_text), gap=ask_gap)
+        script.say("customer", reply, gap=reply_gap)
+        script.say("agent", agent(closing_text), gap=closing_gap)
+        if bye is not None:
+            script.say("customer", bye, gap=0.5)
+    else:
+        closing = plan_closing(closing_rng)
+        play_closing(script, closing, agent, lambda text: voices.tts(text, CUSTOMER), reply, bye)
+        plan["closing"] = closing
     tail = rng.choice([1.0, 2.0, 3.5, 6.0, 8.0])
     hangup_by = "customer" if customer_says_bye or tail >= 5.0 else "agent"
     render = {
@@ -219,16 +238,26 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("eval_data"))
     parser.add_argument("--calls", type=int, default=36)
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument(
+        "--closing-variants",
+        action="store_true",
+        help="closings in agents' own words and orders, some rules deliberately failed, with the "
+        "intended verdict of CLOSE-ASK / CLOSE-THANK / CLOSE-SURVEY in the truth (tools/evalset_closings.py)",
+    )
     args = parser.parse_args()
     with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
         texts = {row["file"]: row["transcript"] for row in csv.DictReader(handle, delimiter="\t")}
     rng = random.Random(args.seed)
     voices = Voices(Speaker(), texts, rng)
     for index in range(1, args.calls + 1):
-        script, render, plan = build_call(index, voices, rng)
+        # its own stream, so the main draws (and the calls up to the closing) are those of the same seed
+        closing_rng = random.Random(f"{args.seed}-closing-{index}") if args.closing_variants else None
+        script, render, plan = build_call(index, voices, rng, closing_rng)
         samples, rate, truth = script.render(**render)
         truth["hangup_by"] = plan["hangup_by"]
         truth["plan"] = plan
+        if "closing" in plan:
+            truth["verdicts"] = closing_verdicts(plan["closing"])
         sidecar = {
             "call_id": script.call_id,
             "agent_id": f"9{index % 5:03d}",
@@ -245,7 +274,8 @@ def main() -> int:
             flush=True,
         )
     (args.out / "README.txt").write_text(
-        f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}\n"
+        f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}"
+        f"{' --closing-variants' if args.closing_variants else ''}\n"
     )
     return 0
 

@@ -23,6 +23,8 @@ from pipeline.records import (
     call_type_zh,
 )
 from pipeline.rules.evidence import doubt
+from pipeline.rules.intent import QUESTION_MARKS, Intent
+from pipeline.rules.matching import canonical_text, compile_pattern
 from pipeline.rules.questions import count_questions
 from pipeline.rules.schema import (
     LIST_METRIC_ITEMS,
@@ -36,7 +38,7 @@ from pipeline.rules.schema import (
     SequenceRule,
 )
 from pipeline.rules.scorecard import Scorecard
-from pipeline.rules.transcript import CallView, Hit, Line, Scope
+from pipeline.rules.transcript import BY_MEANING, CallView, Hit, Line, Scope
 
 NOT_APPLICABLE = "不适用："
 UNKNOWN = "无法判断："
@@ -210,24 +212,38 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
         ]
     found: list[Hit] = []
     missing: list[tuple[str, list[str]]] = []
+    partial: list[Hit] = []  # an utterance with all elements of a group's intent but one
+    intents = rule.intents()
     for name, patterns in rule.pattern_groups().items():
-        hits = view.find(patterns, scope, label=name)
+        hits = view.find(patterns, scope, label=name) if patterns else []
+        intent = intents.get(name)
+        if intent is not None:
+            by_meaning, almost = view.find_intent(intent, scope, label=name)
+            hits += by_meaning
+            if almost is not None and not hits:
+                partial.append(almost)
         if hits:
             found.append(max(hits, key=lambda h: (h.similarity, -h.start)))
         else:
-            missing.append((name, patterns))
+            missing.append((name, patterns or _intent_example(intent)))
     if not missing:
         return [
             passed(
                 rule,
-                " / ".join(dict.fromkeys(h.quote() for h in found)),
+                " / ".join(
+                    dict.fromkeys(
+                        h.quote() + (f"（{h.pattern}）" if h.pattern.startswith(BY_MEANING) else "")
+                        for h in found
+                    )
+                ),
                 confidence=round(min(h.similarity for h in found), 3),
                 start=min(h.start for h in found),
                 end=max(h.end for h in found),
                 speaker=rule.speaker,
             )
         ]
-    confidence, near = _miss_confidence(view, [p for _, ps in missing for p in ps], scope)
+    sentences = rule.pattern_groups()
+    confidence, near = _miss_confidence(view, [p for name, _ in missing for p in sentences[name]], scope)
     wanted = "；".join(
         f"{name or rule.title}{'（' + _example(patterns) + '）' if _example(patterns) else ''}"
         for name, patterns in missing
@@ -236,10 +252,48 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
     if near is not None and confidence < 1.0:
         evidence += f"；最接近的是 {near.quote()}"
     start, end = scope.span
-    unsure = doubt(scope.lines, view.matching)
+    unsure = doubt(scope.lines, view.matching, missing_chars=_fewest_chars(rule, [n for n, _ in missing]))
+    if rule.partial == "review" and (found or partial):
+        # part of it was said: the rest may be in other words or misheard — a person decides
+        heard = "、".join(
+            [f"{h.label or rule.title} {h.quote()}" for h in found]
+            + [f"{h.label or rule.title}（{h.pattern}）{h.quote()}" for h in partial]
+        )
+        evidence += f"；只说到了一部分：{heard}"
+        confidence = min(confidence, PARTIAL_CONFIDENCE)
+        unsure = unsure or "其余部分可能换了说法，或者没有识别出来"
     return [
         failed(rule, view, evidence, confidence, start=start, end=end, speaker=rule.speaker, unsure=unsure)
     ]
+
+
+def _fewest_chars(rule: RequiredPhrase, groups: list[str]) -> int:
+    """The fewest spoken characters that could say any of the missing groups (a sentence, or one
+    word of every element of its intent)."""
+    sentences = rule.pattern_groups()
+    intents = rule.intents()
+    counts: list[int] = []
+    for name in groups:
+        counts += [compile_pattern(p).length or 1 for p in sentences[name]]
+        intent = intents.get(name)
+        if intent is not None:
+            counts.append(sum(_shortest_word(words) for _, words in intent.elements))
+    return min(counts, default=0)
+
+
+def _shortest_word(words: tuple[str, ...]) -> int:
+    """Characters of an element's shortest word (a question mark is no spoken character)."""
+    return min((len(canonical_text(w)) for w in words if w not in QUESTION_MARKS), default=0)
+
+
+PARTIAL_CONFIDENCE = 0.5  # part of a required phrase heard: below any sensible review_below
+
+
+def _intent_example(intent: Intent | None) -> list[str]:
+    """A readable stand-in for an intent in evidence: the first word of each element, joined by …."""
+    if intent is None:
+        return []
+    return ["…".join(words[0] for _, words in intent.elements if words[0] not in QUESTION_MARKS)]
 
 
 # ---- forbidden_phrase ----------------------------------------------------------------------------

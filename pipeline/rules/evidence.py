@@ -49,10 +49,23 @@ def weak_evidence(
     return "，".join(reasons) or None
 
 
-def doubt(lines: Iterable[Line], matching: Matching, absence: bool = True) -> str | None:
+# The fastest speech an absence is checked against (6 characters a second, well above the
+# handbook's 200 per minute): a weak utterance too short to hold the missing words at this rate
+# (a 0.6 s 是的 heard with probability 0.04) cannot be where they were said.
+FASTEST_CHARS_PER_S = 6.0
+
+
+def doubt(
+    lines: Iterable[Line], matching: Matching, absence: bool = True, missing_chars: int = 0
+) -> str | None:
     """Why a finding read from these lines needs a person: the first weak utterance, or None.
-    `absence`: the finding is that something was not said (else: a phrase was heard)."""
+    `absence`: the finding is that something was not said (else: a phrase was heard);
+    `missing_chars`: the fewest characters the missing words take (utterances too short to hold
+    them are not doubted)."""
+    shortest_s = missing_chars / FASTEST_CHARS_PER_S if absence else 0.0
     for line in lines:
+        if line.end - line.start < shortest_s:
+            continue
         reason = unreliable(line, matching, absence)
         if reason is not None:
             return f"{_clock(line.start)} 的转写不可靠（{reason}）"

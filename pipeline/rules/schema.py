@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from pipeline.records import CallMetrics, Hold, Interruption, Stretch, UtteranceRate
-from pipeline.rules.matching import PatternError, compile_pattern
+from pipeline.rules.intent import QUESTION_MARKS, Intent
+from pipeline.rules.matching import REGEX_PREFIX, PatternError, canonical_text, compile_pattern
 
 Category = Literal["开场", "服务过程", "结束", "服务禁语", "一票否决"]
 Speaker = Literal["agent", "customer", "any"]
@@ -148,13 +149,57 @@ def _no_hold_window(window: Window | None) -> None:
         raise ValueError("before_hold_s / after_hold_s 只能用于 type: hold 的规则，这里永远不会命中")
 
 
+def _check_word(value: str) -> str:
+    if value in QUESTION_MARKS:
+        return value
+    if value.startswith(REGEX_PREFIX) or any(mark in value for mark in ("…", "...", "[", "]")):
+        raise ValueError(f"要素里的词 {value!r} 只能是普通文字（不能写 re:、省略号或方括号）")
+    if not canonical_text(value):
+        raise ValueError(f"要素里的词 {value!r} 去掉标点和空格后是空的（问号请单独写 '？'）")
+    return value
+
+
+Word = Annotated[str, AfterValidator(_check_word)]
+
+
+class IntentGroup(Strict):
+    """One required element of a required_phrase rule, recognised by its sentences (`patterns`) or
+    by meaning (`all_of`: in one utterance, one word of every element; pipeline/rules/intent.py)."""
+
+    patterns: list[PatternText] = []
+    all_of: dict[str, Annotated[list[Word], Field(min_length=1)]] | None = None
+    within_chars: int = Field(20, ge=2, description="各要素的词在一句话里的最大跨度（字）")
+    partial_requires: list[str] = Field([], description="只说到一部分时也必须有的要素（all_of 的名字）")
+    exceptions: list[PatternText] = Field([], description="带着这些词也不算的说法（手册点名不算的）")
+
+    @model_validator(mode="after")
+    def _something(self) -> IntentGroup:
+        if not self.patterns and not self.all_of:
+            raise ValueError("要写 patterns（整句说法）或 all_of（按意思：每个要素一组可互换的词），至少一个")
+        unknown = [n for n in self.partial_requires if n not in (self.all_of or {})]
+        if unknown:
+            raise ValueError(f"partial_requires 里的 {'、'.join(unknown)} 不是 all_of 的要素")
+        return self
+
+    def intent(self) -> Intent | None:
+        if not self.all_of:
+            return None
+        elements = tuple((k, tuple(v)) for k, v in self.all_of.items())
+        return Intent(elements, self.within_chars, tuple(self.partial_requires), tuple(self.exceptions))
+
+
 class RequiredPhrase(RuleBase):
-    """Fails unless the speaker says one of `patterns` (or something from every group) in the window."""
+    """Fails unless the speaker says one of `patterns` (or something from every group) in the window.
+
+    `partial: review`: when only part of what is required was heard (one group of two, or an
+    utterance with every element of an `all_of` but one), the finding goes to a person instead of
+    deducting."""
 
     type: Literal["required_phrase"]
     window: Window | None = None
     patterns: Patterns | None = None
-    groups: dict[str, Patterns] | None = None
+    groups: dict[str, Patterns | IntentGroup] | None = None
+    partial: Literal["fail", "review"] = "fail"
 
     @model_validator(mode="after")
     def _patterns_or_groups(self) -> RequiredPhrase:
@@ -166,7 +211,19 @@ class RequiredPhrase(RuleBase):
         return self
 
     def pattern_groups(self) -> dict[str, list[str]]:
-        return dict(self.groups) if self.groups is not None else {"": list(self.patterns or [])}
+        """Each group's sentences (an intent group's `patterns`, possibly none)."""
+        if self.groups is None:
+            return {"": list(self.patterns or [])}
+        return {
+            name: list(g.patterns) if isinstance(g, IntentGroup) else list(g)
+            for name, g in self.groups.items()
+        }
+
+    def intents(self) -> dict[str, Intent | None]:
+        """Each group's intent (`all_of`), None for a group of sentences only."""
+        if self.groups is None:
+            return {"": None}
+        return {name: g.intent() if isinstance(g, IntentGroup) else None for name, g in self.groups.items()}
 
 
 class ForbiddenEntry(Strict):

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pipeline.records import ROLE_LABELS_ZH, CallMeta, CallMetrics, Hold, Utterance
+from pipeline.rules.intent import Intent, search_intent
 from pipeline.rules.matching import Costs, Match, NormText, canonical, compile_pattern
 from pipeline.rules.schema import Matching, Window
 
 _SPOKEN = re.compile(r"\w")
 _QUOTED = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|《[^》]*》|\"[^\"]*\"|‘[^’]*’|'[^']*'")
 QUOTE_CONTEXT_CHARS = 24
+BY_MEANING = "按意思："  # the `pattern` of a hit found by an intent (all_of), before its element names
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,6 +254,34 @@ class CallView:
                     Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source, label)
                 )
         return sorted(hits, key=lambda h: (h.start, h.raw_start))
+
+    def find_intent(self, intent: Intent, scope: Scope, label: str = "") -> tuple[list[Hit], Hit | None]:
+        """(utterances that say the intent, in time order; the closest partial match when none does).
+
+        A partial hit's `similarity` is the share of elements found, its `pattern` names the missing."""
+        hits: list[Hit] = []
+        partial: tuple[Hit, int] | None = None
+        for line in scope.lines:
+            m = search_intent(intent, line.norm, self.costs)
+            if m is None:
+                continue
+            raw_start, raw_end = line.norm.raw_span(m.start, m.end) if m.end > m.start else (0, 0)
+            start, end, probability = line.timing(raw_start, raw_end)
+            if not scope.contains(start):
+                continue
+            size = len(intent.elements)
+            if m.complete and not m.near:
+                similarity = max(0.0, 1.0 - m.cost / max(1, m.end - m.start))
+                source = f"{BY_MEANING}{'+'.join(m.found)}"
+                hits.append(Hit(line, raw_start, raw_end, start, end, similarity, probability, source, label))
+            elif partial is None or len(m.found) - m.near > partial[1]:
+                missing = f"缺“{'、'.join(m.missing)}”" if m.missing else ""
+                source = "，".join(x for x in (missing, "有的词只是音近" if m.near else "") if x)
+                hit = Hit(
+                    line, raw_start, raw_end, start, end, len(m.found) / size, probability, source, label
+                )
+                partial = (hit, len(m.found) - m.near)
+        return sorted(hits, key=lambda h: (h.start, h.raw_start)), (partial[0] if partial else None)
 
     def near_miss(self, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None]:
         """How far (edit cost beyond the budget) the closest almost-match is, and where; inf when none."""
