@@ -341,7 +341,7 @@ class Settings(_Section):
 
 # [metrics] keys of earlier versions whose phrases now live in the scorecard's `phrases` section.
 _MOVED_TO_SCORECARD = {
-    key: f"phrases moved to the scorecard (rules/default.yaml, phrases.{target}); remove this key"
+    key: f"这些用语已移到评分表（rules/default.yaml 的 phrases.{target}），请删除这一项"
     for key, target in {
         "hold_ask_phrases": "hold_ask",
         "checkin_phrases": "hold_checkin",

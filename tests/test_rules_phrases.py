@@ -117,7 +117,7 @@ def test_the_metrics_match_with_the_scorecards_costs() -> None:
 def test_settings_refuse_the_phrase_keys_that_moved_to_the_scorecard(tmp_path: Path) -> None:
     toml = tmp_path / "callqa.toml"
     toml.write_text('[metrics]\nhold_ask_phrases = ["请您稍等"]\n', encoding="utf-8")
-    with pytest.raises(CallQAError, match=r"metrics\.hold_ask_phrases: phrases moved to the scorecard"):
+    with pytest.raises(CallQAError, match=r"metrics\.hold_ask_phrases：这些用语已移到评分表"):
         load_settings(toml)
 
 
