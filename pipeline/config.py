@@ -121,6 +121,16 @@ class MonoConfig(_Section):
     min_duration_off_s: float = Field(0.2, ge=0.0)
     # Average-linkage cosine distance at which the built-in clustering starts looking for clusters.
     clustering_threshold: float = Field(0.3, gt=0.0, le=2.0)
+    # Once the words are known, who spoke each sentence is decided again from its voice print centred
+    # on the call's mean (pipeline/diarize/pieces.py): cut at 。？！ and at pauses of `sentence_gap_s`;
+    # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or
+    # more join the nearer one, shorter ones keep the diarization's speaker.
+    sentence_voices: bool = True
+    sentence_gap_s: float = Field(0.2, gt=0.0)
+    sentence_print_min_s: float = Field(1.0, gt=0.0)
+    sentence_join_min_s: float = Field(0.5, gt=0.0)
+    # Below this silhouette the two groups are one voice split in two (pipeline/diarize/pieces.py).
+    sentence_min_separation: float = Field(0.3, ge=-1.0, le=1.0)
 
 
 class TurnConfig(_Section):

@@ -27,6 +27,7 @@ from pipeline.asr import load_recognizer, transcribe_turns
 from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
+from pipeline.diarize.pieces import reassign_sentences
 from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, discover, fingerprint, probe, read_meta, sidecar_path
@@ -75,13 +76,18 @@ def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
         for label in sorted({t.speaker for t in diarization.turns}):
             own_turns = [t for t in diarization.turns if t.speaker == label]
             utterances += transcribe_turns(audio.tracks["mono"], audio.sample_rate, own_turns, recognizer)
+        voice_activity = list(diarization.voice_activity)
+        if settings.mono.sentence_voices:
+            utterances.sort(key=lambda u: (u.start, u.end))
+            utterances, voice_activity = reassign_sentences(
+                utterances, voice_activity, audio.tracks["mono"], audio.sample_rate, settings.mono
+            )
         roles = assign_roles(utterances, cues, first_turns)
         if roles.source == "first-speaker":
             warnings.append("没有听到客服用语：按先开口的一方为客服，请人工确认")
         utterances = [replace(u, speaker=roles.mapping.get(u.speaker, "customer")) for u in utterances]
         voice_activity = [
-            SpeechTurn(roles.mapping.get(v.speaker, "customer"), v.start, v.end)
-            for v in diarization.voice_activity
+            SpeechTurn(roles.mapping.get(v.speaker, "customer"), v.start, v.end) for v in voice_activity
         ]
     utterances = [replace(u, role_source=roles.source, role_confidence=roles.confidence) for u in utterances]
     utterances.sort(key=lambda u: (u.start, u.end))

@@ -16,7 +16,7 @@ Both are ordinary `pyannote.audio.Model`s: they can be saved as checkpoints and 
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -260,3 +260,9 @@ class ResemblyzerEmbedding(Model):
             _, (hidden, _) = self.encoder.lstm(packed)
             raw = torch.relu(self.encoder.linear(hidden[-1]))
             return torch.nn.functional.normalize(raw, dim=1).numpy()
+
+
+@lru_cache(maxsize=1)
+def resemblyzer_embedding() -> ResemblyzerEmbedding:
+    """One voice-print model per process (loading it reads its weights from disk)."""
+    return ResemblyzerEmbedding()
