@@ -22,6 +22,10 @@ callqa import-events FILE.csv [--db PATH]
                                    customer praise/complaints/lost orders/bad reviews from the CRM
 callqa report [--month YYYY-MM] [--db PATH] [--policy FILE] [--no-audio]
                                    the month's ranking, money table and review pages (reports/YYYY-MM/)
+callqa users add|disable|reset|list NAME [--role R] [--agent-id A] [--password-stdin]
+                                   accounts of the review portal (pipeline/portal/cli.py)
+callqa serve [--host 127.0.0.1] [--port 8080] [--secure-cookies]
+                                   the review portal (agents appeal, supervisors review, managers read)
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from zoneinfo import ZoneInfo
 from pipeline.audit import command_line
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CallQAError
+from pipeline.portal import cli as portal_cli
 from pipeline.privacy import Redactor, install_log_redaction
 from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
 
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--policy", type=Path, help="奖惩规则（默认 rules/policy.yaml）")
     report.add_argument("--no-audio", action="store_true", help="不把录音复制到通话页面旁")
 
+    portal_cli.add_commands(commands)  # users, serve (pipeline/portal/cli.py)
+
     _in_chinese(parser)
     args = parser.parse_args(argv)
     args.command_line = command_line(sys.argv[1:] if argv is None else argv)
@@ -208,6 +215,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _calibrate(args.labels, args.scorecard, settings)
         if args.command == "import-events":
             return _import_events(args.file, settings)
+        if args.command in portal_cli.COMMANDS:
+            return portal_cli.run(args, settings)
         if args.command == "report":
             return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
         return _export(args.out, settings, args.command_line)

@@ -1,0 +1,64 @@
+"""A filled store for the portal tests, without speech recognition: the report tests' constructed
+month (tests/fixtures/reports/monthdata.py, known ranking and money), its scores registered under the
+project's scorecard, one finding turned into a `needs_review` one, and an account per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fixtures.reports.monthdata import Month, build
+
+from pipeline.config import PortalConfig, Settings
+from pipeline.portal import store as portal_store
+from pipeline.portal.auth import hash_password
+from pipeline.rules.scorecard import REPO_RULES, load_scorecards
+from pipeline.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDING = ROOT / "recordings_sample" / "1005_20261121-153000.mp3"
+PASSWORD = "正确的密码-2026"
+USERS = {  # name: (role, agent id)
+    "zhangsan": ("agent", "A01"),
+    "lisi": ("agent", "A02"),
+    "qa": ("supervisor", None),
+    "boss": ("manager", None),
+}
+
+
+@dataclass(frozen=True)
+class PortalData:
+    settings: Settings
+    month: Month
+    review_call: str  # an A02 call whose RATE finding waits for review
+
+
+def build_portal_db(work: Path, **portal: object) -> PortalData:
+    db = work / "qa.duckdb"
+    month = build(db, work, audio=RECORDING)
+    card = next(c for c in load_scorecards(REPO_RULES) if c.spec.applies_to is None)
+    with Store(db) as store:
+        # the constructed scores name scorecard 'h1': register it as the project's default card
+        store.db.execute(
+            "INSERT INTO scorecards VALUES ('h1', ?, ?, ?, now()) ON CONFLICT DO NOTHING",
+            [card.name, str(card.path), card.content],
+        )
+        review_call = month.calls["A02"][3]
+        # A02's calls fail RATE (−5); this one's finding waits for a person instead (score 100)
+        store.db.execute(
+            "UPDATE findings SET needs_review = true, deduction = 0, "
+            "evidence = '语速偏快（待人工复核，确认后扣 5 分）' WHERE call_id = ? AND rule_id = 'RATE'",
+            [review_call],
+        )
+        store.db.execute("UPDATE scores SET score = 100 WHERE call_id = ? AND is_current", [review_call])
+    settings = Settings(
+        db=db,
+        reports_dir=work / "reports",
+        portal=PortalConfig(login_delay_s=0.01, **portal),  # type: ignore[arg-type]
+    )
+    portal_store.prepare(settings)
+    hashed = hash_password(PASSWORD)
+    with portal_store.opened(settings, write=True) as store:
+        for name, (role, agent_id) in USERS.items():
+            portal_store.add_user(store, name, role, agent_id, hashed)
+    return PortalData(settings, month, review_call)
