@@ -62,7 +62,7 @@ def call_url(call_id: str) -> str:
 
 
 def test_login_wrong_password_then_lock(fresh: tuple[PortalData, object]) -> None:
-    data, app = fresh
+    _, app = fresh
     client = client_for(app)
     token = csrf_of(client)
     for attempt in range(1, 5):
@@ -253,10 +253,7 @@ def test_each_route_as_each_role(fresh: tuple[PortalData, object]) -> None:
             continue
         for role in order:
             client, token = sessions[role]
-            if method == "GET":
-                r = client.get(url)
-            else:
-                r = client.post(url, data={"csrf": token, **forms[url]})
+            r = client.get(url) if method == "GET" else client.post(url, data={"csrf": token, **forms[url]})
             assert r.status_code == expected[role], (method, url, role, r.status_code, r.text[:200])
             if expected[role] == 404:
                 assert own not in r.text and "张三" not in r.text
@@ -351,7 +348,7 @@ def test_review_confirm_deducts_and_reject_does_not(fresh: tuple[PortalData, obj
 
 
 def test_rescore_applies_decisions(fresh: tuple[PortalData, object]) -> None:
-    from pipeline.decisions import apply_decisions, Decision
+    from pipeline.decisions import Decision, apply_decisions
 
     data, _ = fresh
     card = next(c for c in load_scorecards(REPO_RULES) if c.spec.applies_to is None)
