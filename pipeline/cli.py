@@ -413,13 +413,15 @@ def _audit(since: date | None, settings: Settings) -> int:
 
     with Store.from_settings(settings, read_only=True) as store:
         rows = store.audit_rows(datetime.combine(since, datetime.min.time()).astimezone() if since else None)
-    actions = {"export": "导出", "report": "报表", "show": "查看通话", "purge": "清除"}
+    from pipeline.audit import ACTION_LABELS_ZH, change_text
+
     for r in rows:
         redacted = {True: "已脱敏", False: "未脱敏", None: ""}[r["redacted"]]
         count = f"{r['records']} 条" if r["records"] is not None else ""
         print(
-            f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {actions.get(r['action'], r['action'])}  {r['os_user']}@{r['host']}  "
-            f"{r['target'] or ''}  {count}  {redacted}  {r['command']}".rstrip()
+            f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {ACTION_LABELS_ZH.get(r['action'], r['action'])}  "
+            f"{r['os_user']}@{r['host']}  {r['target'] or ''}  {count}  {redacted}  {change_text(r['details'])}"
+            f"  {r['command']}".rstrip()
         )
     print(f"共 {len(rows)} 条审计记录", file=sys.stderr)
     return 0

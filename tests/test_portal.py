@@ -417,3 +417,46 @@ def test_appeal_window_closes(tmp_path: Path) -> None:
     assert "申诉期已过" in agent.get(call_url(call_id)).text
     form = {"csrf": token, "call_id": call_id, "rule_id": "CLOSE-SURVEY", "start_s": "2.000", "reason": "x"}
     assert agent.post("/appeals", data=form).status_code == 400
+
+
+def test_users_command_and_audit_listing(
+    fresh: tuple[PortalData, object], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from pipeline.cli import main
+
+    data, app = fresh
+    db = str(data.settings.db)
+    monkeypatch.setattr("sys.stdin", io.StringIO("另一个密码-123\n"))
+    assert (
+        main(
+            ["users", "add", "wangwu", "--role", "agent", "--agent-id", "A03", "--password-stdin", "--db", db]
+        )
+        == 0
+    )
+    assert main(["users", "add", "bad", "--role", "agent", "--password-stdin", "--db", db]) == 2  # no 工号
+    assert login(app, "wangwu", "另一个密码-123")[0].get("/calls").status_code == 200
+    assert main(["users", "disable", "wangwu", "--db", db]) == 0
+    client = client_for(app)
+    r = client.post("/login", data={"csrf": csrf_of(client), "name": "wangwu", "password": "另一个密码-123"})
+    assert r.status_code == 401
+    monkeypatch.setattr("sys.stdin", io.StringIO("第三个密码-456\n"))
+    assert main(["users", "reset", "wangwu", "--password-stdin", "--db", db]) == 0
+    assert login(app, "wangwu", "第三个密码-456")[0].get("/calls").status_code == 200
+
+    qa, token = login(app, "qa")
+    form = {
+        "csrf": token,
+        "call_id": data.review_call,
+        "rule_id": "RATE",
+        "start_s": "2.000",
+        "verdict": "confirm",
+    }
+    assert qa.post("/review", data=form).status_code == 303
+    capsys.readouterr()
+    assert main(["audit", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "添加账号" in out and "停用账号" in out and "平台登录失败" in out
+    review = next(line for line in out.splitlines() if "人工复核" in line)
+    assert "portal:qa@" in review and data.review_call in review and "得分 100 → 97" in review

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from pipeline.audit import ACTION_LABELS_ZH, change_text
 from pipeline.config import Settings
 from pipeline.errors import CallQAError
 from pipeline.portal import store as portal_store
@@ -57,7 +58,9 @@ class Portal:
         self.env.filters["score"] = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
         self.env.filters["dt"] = lambda v: f"{v:%Y-%m-%d %H:%M}" if v else "—"
         self.env.filters["page"] = page_name
-        self.env.globals["role_labels"] = ROLE_LABELS_ZH
+        self.env.globals.update(
+            role_labels=ROLE_LABELS_ZH, action_labels=ACTION_LABELS_ZH, change_text=change_text
+        )
 
     # ---- plumbing --------------------------------------------------------------------------------
 
