@@ -460,3 +460,37 @@ def test_users_command_and_audit_listing(
     assert "添加账号" in out and "停用账号" in out and "平台登录失败" in out
     review = next(line for line in out.splitlines() if "人工复核" in line)
     assert "portal:qa@" in review and data.review_call in review and "得分 100 → 97" in review
+
+
+HOSTILE = '<script>alert("x")</script>\'{{ 7*7 }}{% raw %}'
+
+
+def test_hostile_store_text_renders_as_text(fresh: tuple[PortalData, object]) -> None:
+    data, app = fresh
+    own = data.month.audio_calls[0]
+    with Store(data.settings.db) as store:
+        store.db.execute(
+            "UPDATE calls SET agent_name = ?, path = '/rec/' || ? || call_id || '.wav' WHERE agent_id = 'A01'",
+            [HOSTILE, HOSTILE],
+        )
+        store.db.execute(
+            "UPDATE utterances SET text = ? WHERE call_id = ? AND idx = 1", [f"客户说{HOSTILE}", own]
+        )
+        store.db.execute("UPDATE findings SET evidence = ? WHERE call_id = ? AND idx = 0", [HOSTILE, own])
+    pages = []
+    for name, urls in {
+        "zhangsan": ["/calls", call_url(own), f"/m/2026-11/agents/{page_name('A01')}"],
+        "qa": ["/calls", "/m/2026-11/ranking.html", call_url(own), "/review", "/audit"],
+    }.items():
+        client, _ = login(app, name)
+        for url in urls:
+            r = client.get(url)
+            assert r.status_code == 200, url
+            pages.append((url, r.text))
+    for url, html in pages:
+        assert "<script>alert" not in html, url
+    escaped = (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;{{ 7*7 }}{% raw %}"  # template syntax as text
+    )
+    shown = [url for url, html in pages if escaped in html]
+    assert {"/calls", call_url(own), "/m/2026-11/ranking.html"} <= set(shown), shown
