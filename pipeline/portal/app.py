@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -33,8 +37,10 @@ from pipeline.portal.store import ROLE_LABELS_ZH, User
 from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.render import page_name
 
-Handler = Callable[[Request, Session], Awaitable[Response]]
+Handler = Callable[[Request, Session, FormData], Response]
 ALL = ("agent", "supervisor", "manager")
+FLUSH_S = 1.0  # page-view audit rows wait at most this long (pipeline/portal/store.py)
+T = TypeVar("T")
 
 
 class NotFoundError(Exception):
@@ -54,6 +60,7 @@ class Portal:
         portal_store.prepare(settings)
         self.sessions = Sessions(portal_store.secret(settings), settings.portal, settings)
         self.months = Months(settings, portal_store._LOCK)
+        self._cache: dict[object, tuple[float, object]] = {}
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
         self.env.filters["score"] = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
         self.env.filters["dt"] = lambda v: f"{v:%Y-%m-%d %H:%M}" if v else "—"
@@ -91,13 +98,16 @@ class Portal:
         self, roles: tuple[str, ...] | None, handler: Handler
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            form = await request.form() if request.method == "POST" else FormData()
+            # sessions, the store and rendering block: they run in the thread pool, never in the loop
+            return await run_in_threadpool(answer, request, form)
+
+        def answer(request: Request, form: FormData) -> Response:
             session = self.sessions.read(request.cookies.get(COOKIE))
-            if request.method == "POST":
-                form = await request.form()
-                if not session.csrf_ok(str(form.get("csrf", ""))):
-                    return self.finish(
-                        session, PlainTextResponse("表单已失效（CSRF 校验失败），请刷新页面后重试", 403)
-                    )
+            if request.method == "POST" and not session.csrf_ok(str(form.get("csrf", ""))):
+                return self.finish(
+                    session, PlainTextResponse("表单已失效（CSRF 校验失败），请刷新页面后重试", 403)
+                )
             if roles is not None:
                 if session.user is None:
                     if request.method == "GET":
@@ -106,7 +116,7 @@ class Portal:
                 if session.user.role not in roles:
                     return self.finish(session, _not_found())
             try:
-                response = await handler(request, session)
+                response = handler(request, session, form)
             except NotFoundError:
                 response = _not_found()
             except CallQAError as exc:
@@ -121,10 +131,55 @@ class Portal:
     ) -> None:
         who = session.user.name if session.user else "（未登录）"
         where = request.client.host if request.client else "?"
-        with portal_store.opened(self.settings, write=True) as store:
-            portal_store.audit(
-                store, action, who, where, f"{request.method} {request.url.path}", target, details or None
-            )
+        line = f"{request.method} {request.url.path}"
+        portal_store.queue_audit(action, who, where, line, target, details or None)
+
+    def flush_audit(self) -> None:
+        if portal_store.pending_audit():
+            with portal_store.opened(self.settings, write=True):
+                pass  # a writing open writes the pending rows
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Pending audit rows are written within FLUSH_S, and when the portal stops."""
+
+        async def flusher() -> None:
+            while True:
+                await asyncio.sleep(FLUSH_S)
+                try:
+                    await run_in_threadpool(self.flush_audit)
+                except CallQAError:  # the store busy past the wait: the rows stay queued
+                    continue
+
+        task = asyncio.create_task(flusher())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await run_in_threadpool(self.flush_audit)
+
+    def cached(self, key: object, load: Callable[[], T]) -> T:
+        """What the portal itself changes (appeals, decisions) or rarely changes (report times, call
+        lists), kept for portal.month_cache_s; `changed()` drops it all."""
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.settings.portal.month_cache_s:
+            return hit[1]  # type: ignore[no-any-return]
+        value = load()
+        self._cache[key] = (now, value)
+        return value
+
+    def changed(self, month: str | None) -> None:
+        self._cache.clear()
+        if month:
+            self.months.forget(month)
+
+    def read(self, query: Callable[..., T], *args: object) -> T:
+        with portal_store.opened(self.settings) as store:
+            return query(store, *args)
+
+    def all_appeals(self) -> list[dict]:
+        return self.cached("appeals", lambda: self.read(portal_store.appeals))
 
     def month(self, label: str) -> LoadedMonth:
         try:
@@ -139,22 +194,21 @@ class Portal:
 
     # ---- login -----------------------------------------------------------------------------------
 
-    async def login_form(self, request: Request, session: Session) -> Response:
+    def login_form(self, request: Request, session: Session, form: FormData) -> Response:
         return self.page("login.html", session, error=None, name="")
 
-    async def login(self, request: Request, session: Session) -> Response:
-        form = await request.form()
+    def login(self, request: Request, session: Session, form: FormData) -> Response:
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         cfg = self.settings.portal
         with portal_store.opened(self.settings, write=True) as store:
             locked = portal_store.locked_until(store, name)
             account = portal_store.user(store, name)
         if locked is None:
-            ok = await asyncio.to_thread(password_matches, account, password)
+            ok = password_matches(account, password)
             if ok and account is not None and not account.disabled:
                 with portal_store.opened(self.settings, write=True) as store:
                     portal_store.clear_failures(store, name)
-                self.sessions.forget(name)
+                self.sessions.forget()
                 new = self.sessions.login(account)
                 self.audit(request, new, "portal-login", None)
                 response = RedirectResponse("/", 303)
@@ -163,7 +217,7 @@ class Portal:
             with portal_store.opened(self.settings, write=True) as store:
                 failures = portal_store.add_failure(store, name, cfg.login_lock_after, cfg.login_lock_minutes)
                 locked = portal_store.locked_until(store, name)
-            await asyncio.sleep(failure_delay(failures, cfg.login_delay_s))
+            time.sleep(failure_delay(failures, cfg.login_delay_s))
         self.audit(request, session, "portal-login-failed", None, name=name, locked=locked is not None)
         error = (
             f"登录失败次数过多，账号已暂时锁定，请于 {locked:%H:%M} 后再试"
@@ -174,32 +228,31 @@ class Portal:
         response.status_code = 401
         return response
 
-    async def logout(self, request: Request, session: Session) -> Response:
+    def logout(self, request: Request, session: Session, form: FormData) -> Response:
         assert session.user is not None
         with portal_store.opened(self.settings, write=True) as store:
             portal_store.end_sessions(store, session.user.name)
-        self.sessions.forget(session.user.name)
+        self.sessions.forget()
         self.audit(request, session, "portal-logout", None)
         response = RedirectResponse("/login", 303)
         response.portal_session = Session(None, secrets.token_urlsafe(24))  # type: ignore[attr-defined]
         return response
 
-    async def home(self, request: Request, session: Session) -> Response:
+    def home(self, request: Request, session: Session, form: FormData) -> Response:
         assert session.user is not None
         return RedirectResponse("/review" if session.user.role == "supervisor" else "/calls", 303)
 
     # ---- calls, months, audio ---------------------------------------------------------------------
 
-    async def calls(self, request: Request, session: Session) -> Response:
+    def calls(self, request: Request, session: Session, form: FormData) -> Response:
         user = session.user
         assert user is not None
         own = user.agent_id if user.role == "agent" else None
-        with portal_store.opened(self.settings) as store:
-            rows = portal_store.calls_list(store, own)
-            months = sorted({f"{r['started_at']:%Y-%m}" for r in rows if r["started_at"]}, reverse=True)
+        rows = self.cached(("calls", own), lambda: self.read(portal_store.calls_list, own))
+        months = sorted({f"{r['started_at']:%Y-%m}" for r in rows if r["started_at"]}, reverse=True)
         return self.page("calls.html", session, calls=rows, months=months)
 
-    async def month_page(self, request: Request, session: Session) -> Response:
+    def month_page(self, request: Request, session: Session, form: FormData) -> Response:
         user = session.user
         assert user is not None
         loaded = self.month(request.path_params["month"])
@@ -213,14 +266,13 @@ class Portal:
             if agent is None or not self.may_see(user, agent.agent_id):
                 raise NotFoundError
             self.audit(request, session, "portal-view", f"agent {agent.agent_id}", month=common["month"])
-            with portal_store.opened(self.settings) as store:
-                filed = portal_store.appeals(store, agent_id=agent.agent_id)
+            filed = [a for a in self.all_appeals() if a["agent_id"] == agent.agent_id]
             return HTMLResponse(loaded.renderer.agent(agent, "p_agent.html", appeals=filed, **common))
         if kind == "calls":
-            return await self.call_page(request, session, loaded, name, common)
+            return self.call_page(request, session, loaded, name, common)
         raise NotFoundError
 
-    async def call_page(
+    def call_page(
         self, request: Request, session: Session, loaded: LoadedMonth, name: str, common: dict
     ) -> Response:
         user = session.user
@@ -229,9 +281,10 @@ class Portal:
         if call is None or not self.may_see(user, call.agent_id):
             raise NotFoundError
         self.audit(request, session, "portal-view", call.call_id)
-        with portal_store.opened(self.settings) as store:
-            filed = portal_store.appeals(store, call_id=call.call_id)
-            reported = portal_store.first_report_at(store, common["month"])
+        filed = [a for a in self.all_appeals() if a["call_id"] == call.call_id]
+        reported = self.cached(
+            ("report", common["month"]), lambda: self.read(portal_store.first_report_at, common["month"])
+        )
         window_open = reported is None or (
             time.time() - reported.timestamp() <= self.settings.portal.appeal_window_days * 86400
         )
@@ -268,7 +321,7 @@ class Portal:
     def _audio_file(self, path: str, sha256: str, month: str) -> Path:
         return self.settings.reports_dir / month / "calls" / "audio" / f"{sha256}.mp3"
 
-    async def audio(self, request: Request, session: Session) -> Response:
+    def audio(self, request: Request, session: Session, form: FormData) -> Response:
         user = session.user
         assert user is not None
         call_id = request.path_params["call_id"]
@@ -278,7 +331,7 @@ class Portal:
             raise NotFoundError
         month = f"{call['started_at']:%Y-%m}"
         target = self._audio_file(call["path"], call["sha256"], month)
-        made = await asyncio.to_thread(review_audio, Path(call["path"]), call["sha256"], target.parent)
+        made = review_audio(Path(call["path"]), call["sha256"], target.parent)
         if made.file is None:
             raise NotFoundError
         if "range" not in request.headers or request.headers["range"].startswith("bytes=0-"):
@@ -322,7 +375,7 @@ def create_app(settings: Settings) -> Starlette:
         if access.path == "/m/{month}/{kind}":
             endpoint = _with_empty_page(endpoint)
         routes.append(Route(access.path, endpoint, methods=[access.method]))
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=portal.lifespan)
     app.state.access = [access for access, _ in table]
     app.state.portal = portal
     return app

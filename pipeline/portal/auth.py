@@ -66,7 +66,8 @@ class Sessions:
         self.serializer = URLSafeTimedSerializer(secret, salt="callqa-portal-session")
         self.config = config
         self.settings = settings
-        self._users: dict[str, tuple[float, User | None]] = {}
+        self._users: dict[str, User] = {}
+        self._loaded_at = -USER_CACHE_S
         self._lock = threading.Lock()
 
     @property
@@ -98,17 +99,15 @@ class Sessions:
         return Session(user, secrets.token_urlsafe(24))
 
     def account(self, name: str) -> User | None:
-        now = time.monotonic()
+        """The account as stored, read again (all accounts in one query) at most every USER_CACHE_S."""
         with self._lock:
-            cached = self._users.get(name)
-        if cached and now - cached[0] < USER_CACHE_S:
-            return cached[1]
-        with portal_store.opened(self.settings, write=False) as store:  # type: ignore[arg-type]
-            found = portal_store.user(store, name)
-        with self._lock:
-            self._users[name] = (now, found)
-        return found
+            if time.monotonic() - self._loaded_at >= USER_CACHE_S:
+                with portal_store.opened(self.settings, write=False) as store:  # type: ignore[arg-type]
+                    self._users = {u.name: u for u in portal_store.users(store)}
+                self._loaded_at = time.monotonic()
+            return self._users.get(name)
 
-    def forget(self, name: str) -> None:
+    def forget(self) -> None:
+        """Read the accounts again at the next request (after logout, login, a change)."""
         with self._lock:
-            self._users.pop(name, None)
+            self._loaded_at = -USER_CACHE_S

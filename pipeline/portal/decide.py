@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -50,12 +51,11 @@ class Decisions:
     def _call_url(self, call_id: str, month: str) -> str:
         return f"/m/{month}/calls/{page_name(call_id)}"
 
-    async def file_appeal(self, request: Request, session: Session) -> Response:
+    def file_appeal(self, request: Request, session: Session, form: FormData) -> Response:
         from pipeline.portal.app import NotFoundError
 
         user = session.user
         assert user is not None
-        form = await request.form()
         call_id = str(form.get("call_id", ""))
         rule_id, start_s = str(form.get("rule_id", "")), _start(form.get("start_s"))
         reason = _text(form.get("reason"), "申诉理由")
@@ -112,9 +112,10 @@ class Decisions:
                         "deduction": finding.deduction,
                     },
                 )
+        self.portal.changed(None)
         return RedirectResponse(self._call_url(call_id, month) + "#appeals", 303)
 
-    async def appeals_page(self, request: Request, session: Session) -> Response:
+    def appeals_page(self, request: Request, session: Session, form: FormData) -> Response:
         user = session.user
         assert user is not None
         with portal_store.opened(self.settings) as store:
@@ -123,12 +124,11 @@ class Decisions:
                 row["month"] = month_of(store, row["call_id"]) or ""
         return self.portal.page("appeals.html", session, appeals=rows)
 
-    async def decide_appeal(self, request: Request, session: Session) -> Response:
+    def decide_appeal(self, request: Request, session: Session, form: FormData) -> Response:
         from pipeline.portal.app import NotFoundError
 
         user = session.user
         assert user is not None
-        form = await request.form()
         outcome = str(form.get("outcome", ""))
         if outcome not in ("uphold", "overturn"):
             raise CallQAError("请选择维持或撤销")
@@ -181,10 +181,10 @@ class Decisions:
                     "comment": comment,
                 },
             )
-        self.portal.months.forget(month)
+        self.portal.changed(month)
         return RedirectResponse(_back(form.get("back"), "/appeals"), 303)
 
-    async def review_page(self, request: Request, session: Session) -> Response:
+    def review_page(self, request: Request, session: Session, form: FormData) -> Response:
         with portal_store.opened(self.settings) as store:
             rows = portal_store.review_queue(store)
             for row in rows:
@@ -192,12 +192,11 @@ class Decisions:
             open_appeals = [a for a in portal_store.appeals(store) if a["state"] == "open"]
         return self.portal.page("review.html", session, findings=rows, open_appeals=len(open_appeals))
 
-    async def review(self, request: Request, session: Session) -> Response:
+    def review(self, request: Request, session: Session, form: FormData) -> Response:
         from pipeline.portal.app import NotFoundError
 
         user = session.user
         assert user is not None
-        form = await request.form()
         call_id, rule_id, start_s = (
             str(form.get("call_id", "")),
             str(form.get("rule_id", "")),
@@ -243,11 +242,11 @@ class Decisions:
                     "score_after": decided.after,
                 },
             )
-        self.portal.months.forget(month)
+        self.portal.changed(month)
         return RedirectResponse(_back(form.get("back"), "/review"), 303)
 
-    async def audit_page(self, request: Request, session: Session) -> Response:
-        with portal_store.opened(self.settings) as store:
+    def audit_page(self, request: Request, session: Session, form: FormData) -> Response:
+        with portal_store.opened(self.settings, write=True) as store:  # writes the pending rows first
             rows = portal_store.audit_rows(store)
         return self.portal.page("audit.html", session, rows=rows)
 
