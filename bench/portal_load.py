@@ -54,13 +54,19 @@ def _quantile(values: list[float], q: float) -> float:
 
 async def _client(base: str, name: str, urls: dict[str, list[str]], seconds: float, out: dict) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=False) as client:
-        token = CSRF.search((await client.get("/login")).text)[1]  # type: ignore[index]
-        r = await client.post("/login", data={"csrf": token, "name": name, "password": PASSWORD})
-        assert r.status_code == 303, r.text
-        # logins first (argon2 is slow on purpose); everyone starts browsing together
+        async with out["login_slots"]:  # argon2 is slow on purpose: a few logins at a time
+            token = CSRF.search((await client.get("/login")).text)[1]  # type: ignore[index]
+            r = await client.post("/login", data={"csrf": token, "name": name, "password": PASSWORD})
+            assert r.status_code == 303, r.text
+        # everyone starts browsing together, once all are logged in
         out["logged_in"] += 1
         if out["logged_in"] == out["clients"]:
+            # the first page of a month reads and renders it (load_month, as `callqa report`); timed apart
+            started = time.perf_counter()
+            await client.get(urls["call"][0])
+            out["cold_first_page_s"] = round(time.perf_counter() - started, 2)
             out["until"] = time.monotonic() + seconds
+            out["started"] = time.perf_counter()
             out["go"].set()
         await out["go"].wait()
         rng = random.Random(name)
@@ -72,12 +78,25 @@ async def _client(base: str, name: str, urls: dict[str, list[str]], seconds: flo
                 ok = (await client.get(rng.choice(urls[kind]))).status_code == 200
             except httpx.HTTPError:
                 ok = False
-            out["latency"].setdefault(kind, []).append(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            out["latency"].setdefault(kind, []).append(took)
+            if took > out["slowest"][0]:  # when in the run the slowest request started
+                out["slowest"] = (took, round(started - out["started"], 1), kind)
             out["errors"] += 0 if ok else 1
 
 
 async def _browse(base: str, urls_of: dict[str, dict[str, list[str]]], seconds: float) -> dict:
-    out: dict = {"latency": {}, "errors": 0, "logged_in": 0, "clients": len(urls_of), "go": asyncio.Event()}
+    out: dict = {
+        "latency": {},
+        "errors": 0,
+        "logged_in": 0,
+        "clients": len(urls_of),
+        "go": asyncio.Event(),
+        "login_slots": asyncio.Semaphore(2),
+        "slowest": (0.0, 0.0, ""),
+        "cold_first_page_s": None,
+        "started": 0.0,
+    }
     await asyncio.gather(*(_client(base, name, urls, seconds, out) for name, urls in urls_of.items()))
     return out
 
@@ -89,6 +108,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
+    load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: say how busy it was
     work = Path(tempfile.mkdtemp(prefix="portal-load-"))
     data = build_portal_db(work)
     hashed = hash_password(PASSWORD)
@@ -126,17 +146,27 @@ def main() -> int:
         result = asyncio.run(_browse(base, urls_of, args.seconds))
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
     stamp = datetime.now().strftime("%Y-%m-%d")
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {
         "date": datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average_before": load_before,
         "clients": args.clients,
         "seconds": args.seconds,
         "requests": sum(len(v) for v in result["latency"].values()),
         "errors": result["errors"],
+        "cold_first_page_s": result["cold_first_page_s"],
+        "slowest_request": {
+            "seconds": round(result["slowest"][0], 2),
+            "started_at_s": result["slowest"][1],
+            "page": result["slowest"][2],
+        },
         "requests_per_s": round(sum(len(v) for v in result["latency"].values()) / args.seconds, 1),
         "pages": {
             kind: {
@@ -154,7 +184,12 @@ def main() -> int:
         "",
         f"{args.clients} logged-in clients browsing without pause for {args.seconds:g} s against one "
         f"`callqa serve` process on {summary['machine']} (clients in the same machine). "
-        f"{summary['requests']} requests, {summary['errors']} errors, {summary['requests_per_s']} requests/s.",
+        f"{summary['requests']} requests, {summary['errors']} errors, {summary['requests_per_s']} requests/s. "
+        f"Load average before the run (1/5/15 min): {load_before}.",
+        f"The first page of the month before the run (reads and renders the month, as `callqa report`) "
+        f"took {summary['cold_first_page_s']} s. "
+        f"The slowest request ({summary['slowest_request']['seconds']} s, {summary['slowest_request']['page']}) "
+        f"started {summary['slowest_request']['started_at_s']} s into the run.",
         "",
         "| page | requests | p50 ms | p95 ms | max ms |",
         "|---|---|---|---|---|",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -61,6 +62,8 @@ class Portal:
         self.sessions = Sessions(portal_store.secret(settings), settings.portal, settings)
         self.months = Months(settings, portal_store._LOCK)
         self._cache: dict[object, tuple[float, object]] = {}
+        self._cache_lock = threading.Lock()
+        self._loading: dict[object, threading.Lock] = {}
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
         self.env.filters["score"] = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
         self.env.filters["dt"] = lambda v: f"{v:%Y-%m-%d %H:%M}" if v else "—"
@@ -165,9 +168,19 @@ class Portal:
         hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.settings.portal.month_cache_s:
             return hit[1]  # type: ignore[no-any-return]
-        value = load()
-        self._cache[key] = (now, value)
-        return value
+        with self._cache_lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        if hit is not None and not loading.acquire(blocking=False):
+            return hit[1]  # type: ignore[no-any-return]  # being read again: the previous value meanwhile
+        if hit is not None:
+            loading.release()
+        with loading:  # one request reads it, the others wait for that (no stampede on the store)
+            again = self._cache.get(key)
+            if again is not None and again is not hit:
+                return again[1]  # type: ignore[no-any-return]
+            value = load()
+            self._cache[key] = (time.monotonic(), value)
+            return value
 
     def changed(self, month: str | None) -> None:
         self._cache.clear()

@@ -29,6 +29,7 @@ USER_CACHE_S = 5.0  # a `callqa users disable` from the command line applies wit
 
 _hasher = PasswordHasher()  # argon2id, argon2-cffi's defaults (RFC 9106 low-memory profile)
 _DUMMY_HASH = _hasher.hash("callqa-no-such-user")
+_VERIFYING = threading.BoundedSemaphore(2)
 
 
 def hash_password(password: str) -> str:
@@ -40,11 +41,13 @@ def hash_password(password: str) -> str:
 
 
 def password_matches(user: User | None, password: str) -> bool:
-    """Constant work whether or not the account exists (the answer's timing tells nothing)."""
-    try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    """Constant work whether or not the account exists (the answer's timing tells nothing). At most
+    two at a time: each takes 64 MiB and a core, and a burst of logins must not starve the pages."""
+    with _VERIFYING:
+        try:
+            return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def failure_delay(failures: int, base_s: float) -> float:
@@ -100,14 +103,20 @@ class Sessions:
 
     def account(self, name: str) -> User | None:
         """The account as stored, read again (all accounts in one query) at most every USER_CACHE_S."""
-        with self._lock:
-            if time.monotonic() - self._loaded_at >= USER_CACHE_S:
-                with portal_store.opened(self.settings, write=False) as store:  # type: ignore[arg-type]
-                    self._users = {u.name: u for u in portal_store.users(store)}
-                self._loaded_at = time.monotonic()
-            return self._users.get(name)
+        if time.monotonic() - self._loaded_at >= USER_CACHE_S and self._lock.acquire(
+            blocking=self._loaded_at < 0
+        ):
+            # one request reads them again; the others meanwhile use the previous read (unless the
+            # accounts were dropped by forget(): then everyone waits for the new read)
+            try:
+                if time.monotonic() - self._loaded_at >= USER_CACHE_S:
+                    with portal_store.opened(self.settings, write=False) as store:  # type: ignore[arg-type]
+                        self._users = {u.name: u for u in portal_store.users(store)}
+                    self._loaded_at = time.monotonic()
+            finally:
+                self._lock.release()
+        return self._users.get(name)
 
     def forget(self) -> None:
         """Read the accounts again at the next request (after logout, login, a change)."""
-        with self._lock:
-            self._loaded_at = -USER_CACHE_S
+        self._loaded_at = -USER_CACHE_S

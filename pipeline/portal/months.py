@@ -44,6 +44,10 @@ class Months:
         cached = self._cache.get(key)
         if cached and time.monotonic() - cached.loaded_at < self.settings.portal.month_cache_s:
             return cached
+        if cached and not self._loading.acquire(blocking=False):
+            return cached  # another request is reading it again: until then the previous figures
+        if cached:
+            self._loading.release()
         with self._loading:  # one reader loads, the others wait for its result
             cached = self._cache.get(key)
             if cached and time.monotonic() - cached.loaded_at < self.settings.portal.month_cache_s:
