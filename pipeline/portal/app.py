@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,13 +35,14 @@ from pipeline.config import Settings
 from pipeline.errors import CallQAError
 from pipeline.portal import store as portal_store
 from pipeline.portal.auth import COOKIE, Session, Sessions, failure_delay, password_matches
-from pipeline.portal.months import TEMPLATES, LoadedMonth, Months
+from pipeline.portal.months import TEMPLATES, LoadedMonth, Months, in_background
 from pipeline.portal.store import ROLE_LABELS_ZH, User
 from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.render import page_name
 
 Handler = Callable[[Request, Session, FormData], Response]
 ALL = ("agent", "supervisor", "manager")
+WORKERS = 6  # requests handled at once (the others wait in the event loop)
 FLUSH_S = 1.0  # page-view audit rows wait at most this long (pipeline/portal/store.py)
 T = TypeVar("T")
 
@@ -62,7 +65,11 @@ class Portal:
         self.sessions = Sessions(portal_store.secret(settings), settings.portal, settings)
         self.months = Months(settings, portal_store._LOCK)
         self._cache: dict[object, tuple[float, object]] = {}
+        # Pages are Python work under one interpreter lock: more threads add no speed, and with 40 the
+        # one reading a month again got a fortieth of the CPU (measured: 30 s stalls, bench/portal_load.py).
+        self.workers = anyio.CapacityLimiter(WORKERS)
         self._cache_lock = threading.Lock()
+        self._generation = 0
         self._loading: dict[object, threading.Lock] = {}
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
         self.env.filters["score"] = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
@@ -103,7 +110,7 @@ class Portal:
         async def endpoint(request: Request) -> Response:
             form = await request.form() if request.method == "POST" else FormData()
             # sessions, the store and rendering block: they run in the thread pool, never in the loop
-            return await run_in_threadpool(answer, request, form)
+            return await anyio.to_thread.run_sync(answer, request, form, limiter=self.workers)
 
         def answer(request: Request, form: FormData) -> Response:
             session = self.sessions.read(request.cookies.get(COOKIE))
@@ -170,10 +177,9 @@ class Portal:
             return hit[1]  # type: ignore[no-any-return]
         with self._cache_lock:
             loading = self._loading.setdefault(key, threading.Lock())
-        if hit is not None and not loading.acquire(blocking=False):
-            return hit[1]  # type: ignore[no-any-return]  # being read again: the previous value meanwhile
-        if hit is not None:
-            loading.release()
+        if hit is not None:  # read again in the background; the previous value meanwhile
+            in_background(loading, lambda: self._refresh(key, load))
+            return hit[1]  # type: ignore[no-any-return]
         with loading:  # one request reads it, the others wait for that (no stampede on the store)
             again = self._cache.get(key)
             if again is not None and again is not hit:
@@ -182,7 +188,14 @@ class Portal:
             self._cache[key] = (time.monotonic(), value)
             return value
 
+    def _refresh(self, key: object, load: Callable[[], object]) -> None:
+        generation = self._generation
+        value = load()
+        if generation == self._generation:  # not read before a change that came meanwhile
+            self._cache[key] = (time.monotonic(), value)
+
     def changed(self, month: str | None) -> None:
+        self._generation += 1
         self._cache.clear()
         if month:
             self.months.forget(month)

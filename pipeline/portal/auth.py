@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from pipeline.config import PortalConfig
 from pipeline.portal import store as portal_store
+from pipeline.portal.months import in_background
 from pipeline.portal.store import User
 
 COOKIE = "callqa_session"
@@ -71,6 +72,7 @@ class Sessions:
         self.settings = settings
         self._users: dict[str, User] = {}
         self._loaded_at = -USER_CACHE_S
+        self._forgotten = 0
         self._lock = threading.Lock()
 
     @property
@@ -102,21 +104,26 @@ class Sessions:
         return Session(user, secrets.token_urlsafe(24))
 
     def account(self, name: str) -> User | None:
-        """The account as stored, read again (all accounts in one query) at most every USER_CACHE_S."""
-        if time.monotonic() - self._loaded_at >= USER_CACHE_S and self._lock.acquire(
-            blocking=self._loaded_at < 0
-        ):
-            # one request reads them again; the others meanwhile use the previous read (unless the
-            # accounts were dropped by forget(): then everyone waits for the new read)
-            try:
-                if time.monotonic() - self._loaded_at >= USER_CACHE_S:
-                    with portal_store.opened(self.settings, write=False) as store:  # type: ignore[arg-type]
-                        self._users = {u.name: u for u in portal_store.users(store)}
-                    self._loaded_at = time.monotonic()
-            finally:
-                self._lock.release()
+        """The account as stored, read again (all accounts in one query) at most every USER_CACHE_S:
+        in the background while a previous read is at hand, else (at start, after forget()) at once."""
+        if time.monotonic() - self._loaded_at >= USER_CACHE_S:
+            if self._loaded_at < 0:
+                with self._lock:
+                    if self._loaded_at < 0:
+                        self._read_accounts()
+            else:
+                in_background(self._lock, self._read_accounts)
         return self._users.get(name)
+
+    def _read_accounts(self) -> None:
+        started = self._forgotten
+        with portal_store.opened(self.settings, write=False) as store:  # type: ignore[arg-type]
+            users = {u.name: u for u in portal_store.users(store)}
+        self._users = users
+        if started == self._forgotten:  # a forget() meanwhile: read again at the next request
+            self._loaded_at = time.monotonic()
 
     def forget(self) -> None:
         """Read the accounts again at the next request (after logout, login, a change)."""
+        self._forgotten += 1
         self._loaded_at = -USER_CACHE_S

@@ -4,8 +4,10 @@ when a decision in the portal changes a score."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ class Months:
         self.db_lock = lock  # the portal's one-at-a-time hold on the store (pipeline/portal/store.py)
         self._cache: dict[str, LoadedMonth] = {}
         self._loading = threading.Lock()
+        self._generation = 0  # forget() raises it: a read begun before is not kept
 
     def get(self, label: str) -> LoadedMonth:
         """The month YYYY-MM (CallQAError for a malformed one)."""
@@ -44,32 +47,54 @@ class Months:
         cached = self._cache.get(key)
         if cached and time.monotonic() - cached.loaded_at < self.settings.portal.month_cache_s:
             return cached
-        if cached and not self._loading.acquire(blocking=False):
-            return cached  # another request is reading it again: until then the previous figures
-        if cached:
-            self._loading.release()
+        if cached:  # read again in the background; the previous figures meanwhile
+            in_background(self._loading, lambda: self._load(month))
+            return cached
         with self._loading:  # one reader loads, the others wait for its result
             cached = self._cache.get(key)
             if cached and time.monotonic() - cached.loaded_at < self.settings.portal.month_cache_s:
                 return cached
-            with self.db_lock:
-                data = load_month(self.settings, month)
-            renderer = Renderer(data.report)
-            report_templates = renderer.env.loader
-            renderer.env.loader = ChoiceLoader([FileSystemLoader(TEMPLATES), report_templates])  # type: ignore[list-item]
-            renderer.env.globals["role_labels"] = ROLE_LABELS_ZH
-            loaded = LoadedMonth(
-                data,
-                renderer,
-                {page_name(c.call_id): c for c in data.report.calls},
-                {page_name(a.agent_id): a for a in data.report.agents},
-                time.monotonic(),
-            )
-            self._cache[key] = loaded
-            return loaded
+            return self._load(month)
+
+    def _load(self, month: Month) -> LoadedMonth:
+        generation = self._generation
+        with self.db_lock:
+            data = load_month(self.settings, month)
+        renderer = Renderer(data.report)
+        report_templates = renderer.env.loader
+        renderer.env.loader = ChoiceLoader([FileSystemLoader(TEMPLATES), report_templates])  # type: ignore[list-item]
+        renderer.env.globals["role_labels"] = ROLE_LABELS_ZH
+        loaded = LoadedMonth(
+            data,
+            renderer,
+            {page_name(c.call_id): c for c in data.report.calls},
+            {page_name(a.agent_id): a for a in data.report.agents},
+            time.monotonic(),
+        )
+        if generation == self._generation:  # not read before a decision that came meanwhile
+            self._cache[str(month)] = loaded
+        return loaded
 
     def forget(self, label: str) -> None:
+        self._generation += 1
         self._cache.pop(label, None)
+
+
+def in_background(lock: threading.Lock, work: Callable[[], object]) -> None:
+    """Run `work` in its own thread holding `lock`, unless it is running already. Requests never wait
+    for a refresh of what they have a previous copy of (they would, behind the store's lock)."""
+    if not lock.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # the previous copy stays; the next request tries again
+            logging.getLogger(__name__).exception("portal: refresh failed")
+        finally:
+            lock.release()
+
+    threading.Thread(target=run, daemon=True).start()
 
 
 def month_of(store: Store, call_id: str) -> str | None:
