@@ -16,7 +16,7 @@ callqa audit [--since YYYY-MM-DD] [--db PATH]
                                    who exported, showed, reported or purged what, and when
 callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--db PATH]
                                    score stored calls again (no ASR); history kept
-callqa calibrate LABELS.csv [--scorecard FILE] [--db PATH]
+callqa calibrate [LABELS.csv] [--portal] [--scorecard FILE] [--db PATH]
                                    people's verdicts vs the pipeline's, per rule
 callqa import-events FILE.csv [--db PATH]
                                    customer praise/complaints/lost orders/bad reviews from the CRM
@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     calibrate = commands.add_parser("calibrate", help="人工质检结论与系统结论的一致性（按规则）")
-    calibrate.add_argument("labels", type=Path, help="CSV：call_id, rule_id, passed[, score]")
+    calibrate.add_argument("labels", type=Path, nargs="?", help="CSV：call_id, rule_id, passed[, score]")
+    calibrate.add_argument(
+        "--portal", action="store_true", help="复核平台中已处理的复核与申诉也作为人工结论（与系统原判比较）"
+    )
     calibrate.add_argument("--scorecard", type=Path, help="用这个评分表（不写库）判定，而不用已存的结论")
     calibrate.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
@@ -212,7 +215,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "rescore":
             return _rescore(args.scorecard, args.since, args.metrics, settings)
         if args.command == "calibrate":
-            return _calibrate(args.labels, args.scorecard, settings)
+            return _calibrate(args.labels, args.scorecard, settings, args.portal)
         if args.command == "import-events":
             return _import_events(args.file, settings)
         if args.command in portal_cli.COMMANDS:
@@ -683,26 +686,40 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
     return 0
 
 
-def _calibrate(labels_path: Path, scorecard: Path | None, settings: Settings) -> int:
+def _calibrate(
+    labels_path: Path | None, scorecard: Path | None, settings: Settings, portal: bool = False
+) -> int:
     from pipeline.rules.calibrate import compare, format_calibration, read_labels
     from pipeline.store import Store
 
-    labels = read_labels(labels_path)
-    call_ids = sorted({label.call_id for label in labels})
+    if labels_path is None and not portal:
+        raise CallQAError("请给出人工质检结果 CSV，或用 --portal 取复核平台中的人工结论")
+    labels = read_labels(labels_path) if labels_path else []
     with Store.from_settings(settings, read_only=True) as store:
-        if scorecard is None:
+        if portal:
+            from pipeline.decisions import human_labels
+
+            labels += human_labels(store.db)
+        call_ids = sorted({label.call_id for label in labels})
+        if scorecard is None and not portal:
             pipeline = {cid: store.current_score(cid) for cid in call_ids}
         else:
+            # the scorecard given, else (--portal: the current score already holds people's
+            # verdicts) the scorecards in force, over the stored transcripts, without the verdicts
+            from pipeline.process import scorecards
             from pipeline.rules import load_scorecard, score_call
+            from pipeline.rules.scorecard import card_for_call
 
-            card = load_scorecard(scorecard)
+            cards = [load_scorecard(scorecard)] if scorecard else scorecards(settings)
             pipeline = {}
             for cid in call_ids:
                 meta = store.load_meta(cid)
                 pipeline[cid] = (
                     None
                     if meta is None
-                    else score_call(store.load_utterances(cid), store.load_metrics(cid), meta, card)
+                    else score_call(
+                        store.load_utterances(cid), store.load_metrics(cid), meta, card_for_call(meta, cards)
+                    )
                 )
     print(format_calibration(compare(labels, pipeline)))
     return 0

@@ -18,6 +18,7 @@ import duckdb
 
 from pipeline.errors import CallQAError
 from pipeline.records import CallScore, Finding
+from pipeline.rules.calibrate import Label
 from pipeline.rules.engine import total
 from pipeline.rules.scorecard import Scorecard
 from pipeline.store import Store
@@ -131,3 +132,17 @@ def record_decision(
         score = total(findings, current.scorecard_name, current.scorecard_hash)
         changed = store.save_decided_score(call_id, score, db)
     return Decided(call_id, current.score, score.score, changed)
+
+
+def human_labels(db: duckdb.DuckDBPyConnection) -> list[Label]:
+    """People's verdicts as calibration labels (`callqa calibrate --portal`): per call and rule, a
+    violation when any decided finding of it deducts (a confirmed review, an upheld appeal), passed
+    when every decided one was voided (a rejected review, an overturned appeal)."""
+    rows = db.execute(
+        "WITH latest AS (SELECT call_id, rule_id, arg_max(verdict, decided_at) AS verdict "
+        "  FROM finding_decisions GROUP BY call_id, rule_id, start_s "
+        "  UNION ALL SELECT call_id, rule_id, 'deducts' FROM appeals WHERE state = 'upheld') "
+        "SELECT call_id, rule_id, bool_and(verdict = 'void') FROM latest GROUP BY call_id, rule_id "
+        "ORDER BY call_id, rule_id"
+    ).fetchall()
+    return [Label(call_id, rule_id, bool(passed), None, 0) for call_id, rule_id, passed in rows]

@@ -497,3 +497,45 @@ def test_hostile_store_text_renders_as_text(fresh: tuple[PortalData, object]) ->
     )
     shown = [url for url, html in pages if escaped in html]
     assert {"/calls", call_url(own), "/m/2026-11/ranking.html"} <= set(shown), shown
+
+
+def test_decisions_are_calibration_labels(
+    fresh: tuple[PortalData, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+    from pipeline.decisions import human_labels
+
+    data, app = fresh
+    qa, token = login(app, "qa")
+    review = {
+        "csrf": token,
+        "call_id": data.review_call,
+        "rule_id": "RATE",
+        "start_s": "2.000",
+        "verdict": "confirm",
+    }
+    assert qa.post("/review", data=review).status_code == 303
+    agent, agent_token = login(app, "zhangsan")
+    appealed = data.month.calls["A01"][12]
+    form = {
+        "csrf": agent_token,
+        "call_id": appealed,
+        "rule_id": "CLOSE-SURVEY",
+        "start_s": "2.000",
+        "reason": "有",
+    }
+    assert agent.post("/appeals", data=form).status_code == 303
+    assert (
+        qa.post(
+            "/appeals/1/decide", data={"csrf": token, "outcome": "overturn", "comment": "有邀评"}
+        ).status_code
+        == 303
+    )
+    with Store(data.settings.db) as store:
+        labels = [(x.call_id, x.rule_id, x.passed) for x in human_labels(store.db)]
+    assert sorted(labels) == sorted([(data.review_call, "RATE", False), (appealed, "CLOSE-SURVEY", True)])
+    capsys.readouterr()
+    assert main(["calibrate", "--portal", "--db", str(data.settings.db)]) == 0
+    out = capsys.readouterr().out
+    assert "RATE" in out and "CLOSE-SURVEY" in out
+    assert main(["calibrate", "--db", str(data.settings.db)]) == 2  # neither a CSV nor --portal

@@ -20,30 +20,38 @@ COMMANDS = ("users", "serve")
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     users = commands.add_parser("users", help="复核平台的账号：添加、停用、重设密码、列出")
-    actions = users.add_subparsers(dest="users_action", required=True, title="操作")
+    actions = users.add_subparsers(dest="users_action", required=True, title="操作", metavar="操作")
     add = actions.add_parser("add", help="添加账号（密码从提示输入，或 --password-stdin 从标准输入读一行）")
-    add.add_argument("name", help="账号名")
-    add.add_argument("--role", required=True, choices=("agent", "supervisor", "manager"), help="角色")
-    add.add_argument("--agent-id", help="客服工号（角色 agent 必填）")
+    add.add_argument("name", metavar="账号", help="账号名")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=("agent", "supervisor", "manager"),
+        metavar="角色",
+        help="agent 客服、supervisor 质检员或 manager 经理",
+    )
+    add.add_argument("--agent-id", metavar="工号", help="客服工号（角色 agent 必填）")
     add.add_argument("--password-stdin", action="store_true", help="从标准输入读密码")
     add.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
     disable = actions.add_parser("disable", help="停用账号（立即退出其所有会话）")
-    disable.add_argument("name", help="账号名")
+    disable.add_argument("name", metavar="账号", help="账号名")
     disable.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
     reset = actions.add_parser("reset", help="重设密码并重新启用（立即退出其所有会话）")
-    reset.add_argument("name", help="账号名")
+    reset.add_argument("name", metavar="账号", help="账号名")
     reset.add_argument("--password-stdin", action="store_true", help="从标准输入读密码")
     reset.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
     listing = actions.add_parser("list", help="列出账号")
     listing.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     serve = commands.add_parser("serve", help="启动质检复核平台（网页）")
-    serve.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1，仅本机）")
-    serve.add_argument("--port", type=int, default=8080, help="端口（默认 8080）")
+    serve.add_argument(
+        "--host", default="127.0.0.1", metavar="地址", help="监听地址（默认 127.0.0.1，仅本机）"
+    )
+    serve.add_argument("--port", type=int, default=8080, metavar="端口", help="端口（默认 8080）")
     serve.add_argument(
         "--secure-cookies",
         action="store_true",
-        help="会话 Cookie 只经 HTTPS 发送（部署在 TLS 反向代理后时使用）",
+        help="会话凭据只经加密连接发送（部署在加密的反向代理之后时使用）",
     )
     serve.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
