@@ -4,14 +4,17 @@ project's scorecard, one finding turned into a `needs_review` one, and an accoun
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.reports.monthdata import Month, build
+from starlette.testclient import TestClient
 
 from pipeline.config import PortalConfig, Settings
 from pipeline.portal import store as portal_store
 from pipeline.portal.auth import hash_password
+from pipeline.reports.render import page_name
 from pipeline.rules.scorecard import REPO_RULES, load_scorecards
 from pipeline.store import Store
 
@@ -62,3 +65,29 @@ def build_portal_db(work: Path, **portal: object) -> PortalData:
         for name, (role, agent_id) in USERS.items():
             portal_store.add_user(store, name, role, agent_id, hashed)
     return PortalData(settings, month, review_call)
+
+
+# ---- driving the app over HTTP (Starlette's test client) ----------------------------------------
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def client_for(app: object) -> TestClient:
+    return TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)  # type: ignore[arg-type]
+
+
+def csrf_of(client: TestClient, path: str = "/login") -> str:
+    found = CSRF.search(client.get(path).text)
+    assert found, path
+    return found[1]
+
+
+def login(app: object, name: str, password: str = PASSWORD) -> tuple[TestClient, str]:
+    client = client_for(app)
+    response = client.post("/login", data={"csrf": csrf_of(client), "name": name, "password": password})
+    assert response.status_code == 303, response.text
+    return client, csrf_of(client, "/calls")
+
+
+def call_url(call_id: str) -> str:
+    return f"/m/2026-11/calls/{page_name(call_id)}"

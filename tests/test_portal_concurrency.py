@@ -11,9 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from portaldata import build_portal_db
+from portaldata import build_portal_db, call_url, login
 from test_concurrency import ENV, WRITER, _has_call
-from test_portal import call_url, login
 
 from pipeline.portal.app import create_app
 from pipeline.store import Store
