@@ -17,9 +17,13 @@ from pathlib import Path
 import pytest
 from portaldata import PASSWORD, PortalData, build_portal_db
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from pipeline.reports.build import load_month
 from pipeline.reports.describe import money
@@ -124,21 +128,30 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 def _wait(condition, seconds: float = 15.0) -> object:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except (NoSuchElementException, StaleElementReferenceException):  # the next page still loading
+            value = None
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.1)
+
+
+def _submit(browser: WebDriver, button: WebElement) -> None:
+    """Click a form's button and wait for the page it leads to (the old page's elements go stale)."""
+    button.click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
 
 
 def _login(browser: WebDriver, base: str, name: str, password: str = PASSWORD) -> None:
     browser.get(f"{base}/login")
     browser.find_element(By.ID, "name").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.ID, "login-button").click()
+    _submit(browser, browser.find_element(By.ID, "login-button"))
 
 
 def _logout(browser: WebDriver) -> None:
-    browser.find_element(By.ID, "logout").click()
+    _submit(browser, browser.find_element(By.ID, "logout"))
     assert _wait(lambda: browser.current_url.endswith("/login"))
 
 
@@ -180,7 +193,7 @@ def test_appeal_overturned_end_to_end(served: tuple[PortalData, str], browser: W
 
     form = browser.find_element(By.CSS_SELECTOR, "form.appeal-form")
     form.find_element(By.NAME, "reason").send_keys("我在 00:02 说了“您好，客户服务中心”，是标准开场白。")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _submit(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert _wait(lambda: "待处理" in browser.find_element(By.ID, "appeals").text)
     _logout(browser)
 
@@ -189,7 +202,7 @@ def test_appeal_overturned_end_to_end(served: tuple[PortalData, str], browser: W
     row = browser.find_element(By.CSS_SELECTOR, "#appeals-table tbody tr")
     assert own in row.text and "待处理" in row.text
     row.find_element(By.NAME, "comment").send_keys("复听录音，开场白完整，撤销扣分。")
-    row.find_element(By.CSS_SELECTOR, "button.overturn").click()
+    _submit(browser, row.find_element(By.CSS_SELECTOR, "button.overturn"))
     assert _wait(lambda: "已撤销扣分" in browser.find_element(By.ID, "appeals-table").text)
     _logout(browser)
 
