@@ -1,7 +1,9 @@
 """The portal end to end in a real headless Chromium against `callqa serve` (uvicorn in a child
 process on a free 127.0.0.1 port, stopped when the module's tests end): an agent logs in, opens a
 call, plays the recording from a finding, files an appeal; a supervisor overturns it; the agent sees
-the new score, and the month page the new money — the figures `callqa report` computes."""
+the new score, and the month page the new money — the figures `callqa report` computes. Also a
+failed login, the lock after repeated failures, a tampered CSRF token refused, logout. (Session
+expiry: tests/test_portal.py, with a short idle timeout.)"""
 
 from __future__ import annotations
 
@@ -159,10 +161,23 @@ def _money_card(browser: WebDriver) -> str:
     return browser.find_elements(By.CSS_SELECTOR, ".cards .card b")[3].text
 
 
-def test_login_failure_and_logout(served: tuple[PortalData, str], browser: WebDriver) -> None:
+def test_login_failure_lockout_csrf_and_logout(served: tuple[PortalData, str], browser: WebDriver) -> None:
     _, base = served
     _login(browser, base, "zhangsan", "wrong-password")
     assert "账号或密码不正确" in browser.find_element(By.ID, "login-error").text
+    for _ in range(5):  # the 5th failure in a row locks the name (portal.login_lock_after)
+        _login(browser, base, "boss", "wrong-password")
+    _login(browser, base, "boss")
+    assert "已暂时锁定" in browser.find_element(By.ID, "login-error").text
+    # a form whose CSRF token was tampered with is refused
+    browser.get(f"{base}/login")
+    browser.execute_script("document.querySelector('input[name=csrf]').value = 'forged';")
+    browser.find_element(By.ID, "name").send_keys("zhangsan")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    _submit(browser, browser.find_element(By.ID, "login-button"))
+    assert "CSRF" in browser.find_element(By.TAG_NAME, "body").text
+    browser.get(f"{base}/calls")
+    assert browser.current_url.endswith("/login")  # not logged in
     _login(browser, base, "zhangsan")
     assert _wait(lambda: browser.current_url.endswith("/calls"))
     _logout(browser)
