@@ -4,7 +4,10 @@ project's scorecard, one finding turned into a `needs_review` one, and an accoun
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +39,29 @@ class PortalData:
     review_call: str  # an A02 call whose RATE finding waits for review
 
 
+_TEMPLATE: list[tuple[Path, Month, str]] = []  # built once per test process, copied for each test
+
+
 def build_portal_db(work: Path, **portal: object) -> PortalData:
+    """A fresh copy of the portal's test store in `work` (the first call builds it)."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="portal-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _TEMPLATE.append(_build(folder))
+    template, month, review_call = _TEMPLATE[0]
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, work / "qa.duckdb")
+    settings = Settings(
+        db=work / "qa.duckdb",
+        reports_dir=work / "reports",
+        portal=PortalConfig(login_delay_s=0.01, **portal),  # type: ignore[arg-type]
+    )
+    return PortalData(settings, month, review_call)
+
+
+def _build(work: Path) -> tuple[Path, Month, str]:
     db = work / "qa.duckdb"
-    month = build(db, work, audio=RECORDING)
+    month = build(db, work, audio=RECORDING)  # the two real recordings stay in `work`
     card = next(c for c in load_scorecards(REPO_RULES) if c.spec.applies_to is None)
     with Store(db) as store:
         # the constructed scores name scorecard 'h1': register it as the project's default card
@@ -54,17 +77,13 @@ def build_portal_db(work: Path, **portal: object) -> PortalData:
             [review_call],
         )
         store.db.execute("UPDATE scores SET score = 100 WHERE call_id = ? AND is_current", [review_call])
-    settings = Settings(
-        db=db,
-        reports_dir=work / "reports",
-        portal=PortalConfig(login_delay_s=0.01, **portal),  # type: ignore[arg-type]
-    )
+    settings = Settings(db=db, reports_dir=work / "reports")
     portal_store.prepare(settings)
     hashed = hash_password(PASSWORD)
     with portal_store.opened(settings, write=True) as store:
         for name, (role, agent_id) in USERS.items():
             portal_store.add_user(store, name, role, agent_id, hashed)
-    return PortalData(settings, month, review_call)
+    return db, month, review_call
 
 
 # ---- driving the app over HTTP (Starlette's test client) ----------------------------------------
