@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="也重新检查跳过的录音和批处理中断过的录音（例如调高限制之后）",
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="并行分析的工作进程数（本机 Dask 集群；默认 1：在本进程中逐个分析）",
+    )
+    run.add_argument(
+        "--dask-address",
+        help="已有 Dask 集群的调度器地址（如 tcp://scheduler:8786；工作节点须能按相同路径读到录音）",
+    )
 
     failures = commands.add_parser("failures", help="列出失败的录音及原因，以及角色待确认的通话")
     failures.add_argument("--all", action="store_true", help="同时列出跳过的录音")
@@ -178,6 +188,7 @@ def _in_chinese(parser: argparse.ArgumentParser) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # per-file VAD chatter
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # a --workers cluster's start and stop
     try:
         db = getattr(args, "db", None)
         if args.command == "eval" and db is None:
@@ -189,7 +200,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings
             )
         if args.command == "run":
-            return _run(args.directory, settings, args.recheck)
+            return _run(args.directory, settings, args.recheck, args.workers, args.dask_address)
         if args.command == "failures":
             return _failures(settings, args.all)
         if args.command == "purge":
@@ -216,13 +227,28 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 2
 
 
-def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
-    from pipeline.process import describe, run_batch
+def _run(
+    directory: Path,
+    settings: Settings,
+    recheck: bool = False,
+    workers: int = 1,
+    dask_address: str | None = None,
+) -> int:
+    from pipeline.batch import describe, run_batch
     from pipeline.reports.batch import write_batch_summary
 
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     print(f"callqa：分析 {directory} 中的录音，写入 {settings.db}", file=sys.stderr)
-    summary = run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), flush=True), recheck)
+    if workers < 1:
+        raise CallQAError(f"--workers {workers}：工作进程数至少为 1")
+    summary = run_batch(
+        directory,
+        settings,
+        lambda i, n, o: print(describe(i, n, o), flush=True),
+        recheck,
+        workers,
+        dask_address,
+    )
     report = write_batch_summary(summary, directory, settings.reports_dir, started)
     print(summary.line())
     if summary.failed:
@@ -305,7 +331,7 @@ def _purge(
     from zoneinfo import ZoneInfo
 
     from pipeline.audit import audit_kwargs
-    from pipeline.process import batch_lock
+    from pipeline.batch import batch_lock
     from pipeline.reports.monthly import Month
     from pipeline.store import Store
 
@@ -419,8 +445,8 @@ def _audit(since: date | None, settings: Settings) -> int:
 def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> int:
     import json
 
+    from pipeline.batch import describe, run_batch
     from pipeline.evaluate import bar_results, evaluate_folder
-    from pipeline.process import describe, run_batch
 
     print(
         f"callqa: processing {directory} into {settings.db} (already processed calls are skipped)",
