@@ -195,14 +195,15 @@ def run_batch(
     dask_address: str | None = None,
 ) -> BatchSummary:
     """Every recording in `directory`: one after the other in this process (`workers` 1, the
-    recogniser then uses all cores), or analysed on a Dask cluster — a local one of `workers`
-    processes, or the scheduler at `dask_address` (default `batch.dask_address`)."""
+    recogniser then uses all cores), or analysed on a Dask cluster — a local one analysing `workers`
+    recordings at once (0 = sized to this machine), or the scheduler at `dask_address` (default
+    `batch.dask_address`)."""
     summary = BatchSummary()
     address = dask_address or settings.batch.dask_address
     with batch_lock(settings.db):
         plan = plan_batch(directory, settings, recheck)
         report = _reporter(summary, len(plan.paths), on_outcome)
-        if address is None and workers <= 1:
+        if address is None and workers == 1:
             for path in plan.paths:
                 report(plan.held.get(path) or process_recording(path, settings, recheck, plan.started))
             return summary

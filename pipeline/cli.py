@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=1,
-        help="并行分析的工作进程数（本机 Dask 集群；默认 1：在本进程中逐个分析）",
+        help="同时分析的录音数（本机 Dask 集群，每个工作进程 2 个线程；默认 1：在本进程中逐个分析；0：按本机核数）",
     )
     run.add_argument(
         "--dask-address",
@@ -239,8 +239,8 @@ def _run(
 
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     print(f"callqa：分析 {directory} 中的录音，写入 {settings.db}", file=sys.stderr)
-    if workers < 1:
-        raise CallQAError(f"--workers {workers}：工作进程数至少为 1")
+    if workers < 0:
+        raise CallQAError(f"--workers {workers}：同时分析的录音数不能为负数")
     summary = run_batch(
         directory,
         settings,

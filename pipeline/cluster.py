@@ -19,23 +19,26 @@ from pipeline.config import Settings
 if TYPE_CHECKING:
     import distributed
 
-# Threads per worker process. Measured on 2 cores (bench/results/dask-layout-*.md): 2 processes × 1
-# thread beat 1 × 2, since whisper holds a per-model lock and the stages around it (decoding, VAD,
-# diarization, metrics) are single-threaded Python.
-THREADS_PER_WORKER = 1
-# Peak memory of one worker analysing a recording up to intake.max_duration_s (bench/throughput.py:
-# about 1.5 GB on the samples); a worker is not started where there is no room for it.
+# Threads per worker process. Measured on 2 cores over recordings_sample (bench/batch_layout.py,
+# bench/results/batch-layout-2026-11-29.md, on a busy machine): 1 process × 2 threads 149 s, today's
+# sequential batch 213 s, 2 processes × 1 thread 232 s. With two threads one recording's whisper pass
+# (2 cores, one model per process, behind its lock) overlaps another's single-threaded stages
+# (decoding, VAD, diarization, metrics); two processes pay two model loads and double the memory.
+THREADS_PER_WORKER = 2
+# Memory of one worker process analysing up to intake.max_duration_s (bench/throughput.py: about
+# 1.5 GB peak on the samples for one recording at a time); no more are started than memory holds.
 WORKER_MEMORY_BYTES = 2 * 1024**3
 
 
 def local_layout(workers: int = 0) -> tuple[int, int]:
-    """(worker processes, threads each) for a local cluster; `workers` 0 = sized to this machine by
-    its cores and memory."""
-    if workers > 0:
-        return workers, THREADS_PER_WORKER
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    by_memory = max(1, _memory_bytes() // WORKER_MEMORY_BYTES)
-    return max(1, min(cores // THREADS_PER_WORKER, by_memory)), THREADS_PER_WORKER
+    """(worker processes, threads each) for a local cluster analysing `workers` recordings at once;
+    0 = sized to this machine: as many at once as it has cores, as memory allows."""
+    if workers <= 0:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        by_memory = max(1, _memory_bytes() // WORKER_MEMORY_BYTES) * THREADS_PER_WORKER
+        workers = max(1, min(cores, by_memory))
+    threads = min(THREADS_PER_WORKER, workers)
+    return -(-workers // threads), threads
 
 
 def _memory_bytes() -> int:
