@@ -207,15 +207,17 @@ def run_batch(
             for path in plan.paths:
                 report(plan.held.get(path) or process_recording(path, settings, recheck, plan.started))
             return summary
-        from pipeline.cluster import dask_client, worker_settings
+        from pipeline.cluster import dask_client, slot_request, worker_settings
 
         with dask_client(settings, workers, address) as client:
-            remote = worker_settings(settings, client)
+            remote, slot = worker_settings(settings, client), slot_request(client)
             dispatch(
                 client,
                 plan,
                 lambda path: prepare_recording(path, settings, recheck, plan.started),
-                lambda job: client.submit(analyse_recording, job, remote, key=job_key(job), pure=False),
+                lambda job: client.submit(
+                    analyse_recording, job, remote, key=job_key(job), pure=False, resources=slot
+                ),
                 lambda job, future: future.result(),
                 lambda job, analysed: store_analysis(job, analysed, settings),
                 report,

@@ -249,7 +249,21 @@ def store_analysis(job: Job, analysed: Analysed, settings: Settings) -> Outcome:
     outcome = _record_failure(
         path, recording.sha256, recording.size_bytes, meta.call_id, status, reason, elapsed, settings, problem
     )
+    if problem == "crashed":
+        _hold_back(path, recording.sha256, settings)
     return _redacted(outcome, settings)
+
+
+def _hold_back(path: Path, sha256: str, settings: Settings) -> None:
+    """A recording that killed `batch.max_crashes` workers is held back like one that killed the
+    batch that often: later batches skip it until its content changes or `--recheck`."""
+    try:
+        with Store.from_settings(settings) as store:
+            store.begin_processing(path, sha256)
+            while store.count_crash(str(path)) < settings.batch.max_crashes:
+                pass
+    except CallQAError as exc:  # the failure is stored; the next batch merely tries it again
+        log.warning("could not hold back %s: %s", path, exc)
 
 
 def _redacted(outcome: Outcome, settings: Settings) -> Outcome:
