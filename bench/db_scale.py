@@ -44,18 +44,18 @@ def fill(db: Path, copies: int) -> dict[str, int]:
         shifted = "started_at - to_days(CAST(n % 365 AS INTEGER))"
         con.execute("BEGIN")
         con.execute(
-            f"INSERT INTO calls SELECT * REPLACE (call_id || {suffix} AS call_id, path || {suffix} AS path, "
+            f"INSERT INTO calls SELECT * EXCLUDE (n) REPLACE (call_id || {suffix} AS call_id, path || {suffix} AS path, "
             f"sha256 || {suffix} AS sha256, {shifted} AS started_at) FROM calls, copies"
         )
         con.execute(
-            f"INSERT INTO recordings SELECT * REPLACE (call_id || {suffix} AS call_id, path || {suffix} AS path, "
+            f"INSERT INTO recordings SELECT * EXCLUDE (n) REPLACE (call_id || {suffix} AS call_id, path || {suffix} AS path, "
             f"sha256 || {suffix} AS sha256) FROM (SELECT * FROM recordings WHERE status = 'ok'), copies"
         )
-        for table in CALL_TABLES:
+        for table in (t for t in CALL_TABLES if t not in ("calls", "recordings")):
             columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             if "call_id" in columns:
                 con.execute(
-                    f"INSERT INTO {table} SELECT * REPLACE (call_id || {suffix} AS call_id) FROM {table}, copies"
+                    f"INSERT INTO {table} SELECT * EXCLUDE (n) REPLACE (call_id || {suffix} AS call_id) FROM {table}, copies"
                 )
         con.execute("COMMIT")
         counts = {
