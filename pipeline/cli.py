@@ -60,11 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=1,
-        help="同时分析的录音数（本机 Dask 集群，每个工作进程 2 个线程；默认 1：在本进程中逐个分析；0：按本机核数）",
+        metavar="数量",
+        help="同时分析的录音数（本机分布式集群，每个工作进程 2 个线程；默认 1：在本进程中逐个分析；0：按本机核数）",
     )
     run.add_argument(
         "--dask-address",
-        help="已有 Dask 集群的调度器地址（如 tcp://scheduler:8786；工作节点须能按相同路径读到录音）",
+        metavar="地址",
+        help="已有分布式集群的调度器地址（主机:端口，如 scheduler.example:8786；工作节点须能按相同路径读到录音）",
     )
 
     failures = commands.add_parser("failures", help="列出失败的录音及原因，以及角色待确认的通话")
