@@ -190,7 +190,6 @@ def _in_chinese(parser: argparse.ArgumentParser) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # per-file VAD chatter
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # a --workers cluster's start and stop
     try:
         db = getattr(args, "db", None)
         if args.command == "eval" and db is None:

@@ -9,6 +9,7 @@ Every cluster started here binds 127.0.0.1 and is closed by the code that starte
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,6 +93,9 @@ def local_cluster(
     import dask
     from distributed import LocalCluster
 
+    # set after importing distributed, whose logging setup would undo it: the cluster's start and
+    # stop are not the batch's news
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with dask.config.set(scheduler_config(settings)):  # the scheduler reads them as it starts
         return LocalCluster(**local_cluster_options(settings, workers, env))
 
