@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +30,6 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 # longer while other work keeps the cores busy; Prefect's default limit is 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
-import dask
 from prefect import Flow, flow, get_run_logger, serve, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
@@ -44,7 +42,7 @@ from prefect_dask import DaskTaskRunner
 from prefect_dask.task_runners import PrefectDaskFuture
 
 from pipeline.batch import BatchSummary, batch_lock, describe, dispatch, plan_batch
-from pipeline.cluster import local_cluster, slot_request, worker_settings
+from pipeline.cluster import local_cluster, worker_settings
 from pipeline.config import Settings, load_settings
 from pipeline.privacy import install_log_redaction
 from pipeline.process import Analysed, Job, Outcome, analyse_recording, prepare_recording, store_analysis
@@ -146,7 +144,7 @@ def nightly_qa(
             store_analysis_task.with_options(**retried),
         )
         client = flow_run_task_runner().client
-        remote, slot = worker_settings(settings, client), slot_request(client)
+        remote = worker_settings(settings, client)
         submitted: dict[str, PrefectDaskFuture] = {}
 
         def prepare_one(path: Path) -> Outcome | Job:
@@ -157,8 +155,7 @@ def nightly_qa(
 
         def submit(job: Job) -> distributed.Future:
             analyse = analyse_recording_task.with_options(task_run_name=f"analyse {job.path.name}")
-            with dask.annotate(resources=slot) if slot else nullcontext():  # one recording per worker thread
-                future = analyse.submit(job, remote)
+            future = analyse.submit(job, remote)
             submitted[future.wrapped_future.key] = future
             return future.wrapped_future
 

@@ -207,17 +207,15 @@ def run_batch(
             for path in plan.paths:
                 report(plan.held.get(path) or process_recording(path, settings, recheck, plan.started))
             return summary
-        from pipeline.cluster import dask_client, slot_request, worker_settings
+        from pipeline.cluster import dask_client, worker_settings
 
         with dask_client(settings, workers, address) as client:
-            remote, slot = worker_settings(settings, client), slot_request(client)
+            remote = worker_settings(settings, client)
             dispatch(
                 client,
                 plan,
                 lambda path: prepare_recording(path, settings, recheck, plan.started),
-                lambda job: client.submit(
-                    analyse_recording, job, remote, key=job_key(job), pure=False, resources=slot
-                ),
+                lambda job: client.submit(analyse_recording, job, remote, key=job_key(job), pure=False),
                 lambda job, future: future.result(),
                 lambda job, analysed: store_analysis(job, analysed, settings),
                 report,
@@ -247,8 +245,8 @@ def dispatch(
 ) -> None:
     """The plan's files through Dask: this process prepares each (database checks), workers analyse
     them, and this process stores each answer as it arrives — the only writer, one transaction per
-    recording. At most two files per worker thread are in flight: a file is marked as being worked on only when it
-    is submitted, so a batch that dies leaves few crash marks, and memory stays bounded.
+    recording. One file per worker thread is in flight (`in_flight`): a file is marked as being worked
+    on only when it is submitted, so a batch that dies leaves few crash marks, and memory stays bounded.
 
     A worker that dies takes its task with it: Dask runs the task again on another worker, up to
     `distributed.scheduler.allowed-failures` times; a recording that killed more workers than that
@@ -307,8 +305,10 @@ def job_key(job: Job) -> str:
 
 
 def in_flight(client: distributed.Client) -> int:
-    """Files submitted at once: two per worker thread keeps every worker busy between answers."""
-    return max(2, 2 * sum(client.nthreads().values()))
+    """Files submitted at once: one per worker thread. Dask hands a new task to the least busy
+    worker, so each worker holds only what it is analysing, and a worker that dies takes only that
+    with it (Dask counts a worker's death against every task it holds, queued ones too)."""
+    return max(1, sum(client.nthreads().values()))
 
 
 def describe(index: int, total: int, outcome: Outcome) -> str:

@@ -31,12 +31,6 @@ THREADS_PER_WORKER = 2
 WORKER_MEMORY_BYTES = 2 * 1024**3
 
 
-# A worker resource, one per worker thread; each analysis takes one. The scheduler then hands a worker
-# no more recordings than it has threads: the rest wait at the scheduler, so a worker that dies takes
-# only the recordings it was analysing with it (Dask counts a death against every task on the worker).
-SLOT = "recording"
-
-
 def local_layout(workers: int = 0) -> tuple[int, int]:
     """(worker processes, threads each) for a local cluster analysing `workers` recordings at once;
     0 = sized to this machine: as many at once as it has cores, as memory allows."""
@@ -67,7 +61,6 @@ def local_cluster_options(
         "processes": True,
         "host": "127.0.0.1",
         "dashboard_address": None,
-        "resources": {SLOT: threads},
         "memory_limit": 0,  # Dask's own limit would kill a worker mid-call; memory is sized above
         "env": {
             "OMP_NUM_THREADS": limit,
@@ -113,18 +106,6 @@ def dask_client(
         return
     with local_cluster(settings, workers) as cluster, Client(cluster) as client:
         yield client
-
-
-def slot_request(client: distributed.Client) -> dict[str, float] | None:
-    """The resources one analysis asks for: a slot, where every worker offers slots (local clusters
-    started here; an existing cluster's workers started with `--resources recording=THREADS`)."""
-
-    def offered(dask_scheduler: distributed.Scheduler) -> bool:
-        return bool(dask_scheduler.workers) and all(
-            SLOT in w.resources for w in dask_scheduler.workers.values()
-        )
-
-    return {SLOT: 1} if client.run_on_scheduler(offered) else None
 
 
 def worker_settings(settings: Settings, client: distributed.Client) -> Settings:

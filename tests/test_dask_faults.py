@@ -18,7 +18,7 @@ from conftest import MAGICDATA
 from make_catalogue import short_call
 
 from pipeline.batch import plan_batch, run_batch
-from pipeline.cluster import SLOT, scheduler_config
+from pipeline.cluster import scheduler_config
 from pipeline.config import Settings
 from pipeline.store import CALL_TABLES, Store
 
@@ -29,7 +29,9 @@ ONE_THREAD = {"cpu_threads": 1}
 def _calls(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True)
     paths = {}
-    for i, name in enumerate(("once", "twice", "calm")):
+    # batch order is by name: "twice" starts at once, "once" only when another recording is done, so
+    # that each is caught alone on its worker
+    for i, name in enumerate(("twice", "calm", "once")):
         samples, rate, _ = short_call(MAGICDATA, seed=30 + i).render(stereo=True, out_rate=8000)
         path = folder / f"200{i}_20261123-09{i:02d}00.wav"
         sf.write(path, samples, rate, subtype="PCM_16")
@@ -117,9 +119,7 @@ def test_killed_workers_retry_elsewhere_and_each_recording_is_stored_once(tmp_pa
 
     with (
         dask.config.set(scheduler_config(distributed_settings)),  # 2 dead workers and a recording is given up
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", resources={SLOT: 1}
-        ) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1") as cluster,
     ):
         killer = Killer(cluster.scheduler_address, {paths["once"].name: 1, paths["twice"].name: 2})
         killer.start()
