@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         metavar="数量",
-        help="同时分析的录音数（本机分布式集群，每个工作进程 2 个线程；默认 1：在本进程中逐个分析；0：按本机核数）",
+        help="同时分析的录音数（本机分布式集群，每个录音一个工作进程；默认 1：在本进程中逐个分析；0：按本机核数）",
     )
     run.add_argument(
         "--dask-address",

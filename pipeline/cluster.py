@@ -20,12 +20,13 @@ from pipeline.config import Settings
 if TYPE_CHECKING:
     import distributed
 
-# Threads per worker process. Measured on 2 cores over recordings_sample (bench/batch_layout.py,
-# bench/results/batch-layout-2026-11-29.md, on a busy machine): 1 process × 2 threads 149 s, today's
-# sequential batch 213 s, 2 processes × 1 thread 232 s. With two threads one recording's whisper pass
-# (2 cores, one model per process, behind its lock) overlaps another's single-threaded stages
-# (decoding, VAD, diarization, metrics); two processes pay two model loads and double the memory.
-THREADS_PER_WORKER = 2
+# Threads per worker process, from bench/batch_layout.py over recordings_sample on 2 cores
+# (bench/results/batch-layout-2026-11-29*.md). Quiet machine (load 2.5-4.6): today's sequential batch
+# 49.2 s, 2 processes × 1 thread 45.2 s (1.09×), 1 × 2 67.5 s (0.73×). Busy machine (load 12-14): 213 s,
+# 232 s, 149 s. The quiet run decides (its sequential figure matches the idle 8.3× real time of
+# bench/results/throughput-2026-11-23.md): separate processes run Python stages without sharing a
+# GIL, and each whisper on one thread wastes less than one whisper on two.
+THREADS_PER_WORKER = 1
 # Memory of one worker process analysing up to intake.max_duration_s (bench/throughput.py: about
 # 1.5 GB peak on the samples for one recording at a time); no more are started than memory holds.
 WORKER_MEMORY_BYTES = 2 * 1024**3
