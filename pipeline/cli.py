@@ -63,6 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="也重新检查跳过的录音和批处理中断过的录音（例如调高限制之后）",
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="数量",
+        help="同时分析的录音数（本机分布式集群，每个录音一个工作进程；默认 1：在本进程中逐个分析；0：按本机核数）",
+    )
+    run.add_argument(
+        "--dask-address",
+        metavar="地址",
+        help="已有分布式集群的调度器地址（主机:端口，如 scheduler.example:8786；工作节点须能按相同路径读到录音）",
+    )
 
     failures = commands.add_parser("failures", help="列出失败的录音及原因，以及角色待确认的通话")
     failures.add_argument("--all", action="store_true", help="同时列出跳过的录音")
@@ -191,7 +203,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "eval":
         return _eval(args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings)
     if args.command == "run":
-        return _run(args.directory, settings, args.recheck)
+        return _run(args.directory, settings, args.recheck, args.workers, args.dask_address)
     if args.command == "failures":
         return _failures(settings, args.all)
     if args.command == "purge":
@@ -215,15 +227,28 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     return _export(args.out, settings, args.command_line)
 
 
-def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
-    from pipeline.process import describe, run_batch
+def _run(
+    directory: Path,
+    settings: Settings,
+    recheck: bool = False,
+    workers: int = 1,
+    dask_address: str | None = None,
+) -> int:
+    from pipeline.batch import describe, run_batch
     from pipeline.reports.batch import write_batch_summary
 
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     names = redactor_for(settings.privacy, "logs")
     print(f"callqa：分析 {names.name(directory)} 中的录音，写入 {names.name(settings.db)}", file=sys.stderr)
+    if workers < 0:
+        raise CallQAError(f"--workers {workers}：同时分析的录音数不能为负数")
     summary = run_batch(
-        directory, settings, lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True), recheck
+        directory,
+        settings,
+        lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True),
+        recheck,
+        workers,
+        dask_address,
     )
     report = write_batch_summary(
         summary,
@@ -329,7 +354,7 @@ def _purge(
     from zoneinfo import ZoneInfo
 
     from pipeline.audit import audit_kwargs
-    from pipeline.process import batch_lock
+    from pipeline.batch import batch_lock
     from pipeline.reports.monthly import Month
     from pipeline.store import Store
 
@@ -445,8 +470,8 @@ def _audit(since: date | None, settings: Settings) -> int:
 def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> int:
     import json
 
+    from pipeline.batch import describe, run_batch
     from pipeline.evaluate import bar_results, evaluate_folder
-    from pipeline.process import describe, run_batch
 
     print(
         f"callqa：分析 {directory} 中的录音，写入 {settings.db}（已处理过的通话跳过）",

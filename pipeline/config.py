@@ -277,6 +277,13 @@ class BatchConfig(_Section):
     # A recording during which the batch died this many times (killed, out of memory, a crash in
     # a decoder) is no longer retried automatically; `callqa run DIR --recheck` tries it again.
     max_crashes: int = Field(2, ge=1)
+    # Where recordings are analysed (docs/operations.md, "Dask"). Empty = the nightly flow starts a
+    # local Dask cluster analysing `workers` recordings at once (0 = sized to this machine: one per
+    # core, one worker process each, as memory allows); a scheduler address such
+    # as "tcp://scheduler:8786" = an existing cluster, whose workers must see the recordings at the
+    # same paths. A recording that kills its worker `max_crashes` times is recorded as failed.
+    dask_address: str | None = None
+    workers: int = Field(0, ge=0)
 
 
 class AgentsConfig(_Section):

@@ -16,6 +16,7 @@ COMMANDS = [
 ALLOWED = {"callqa", "CSV", "JSON", "Lines", "YAML", "TOML", "call_id", "rule_id", "passed", "score"}
 ALLOWED |= {"metrics", "YYYY", "MM", "DD"} | set(COMMANDS) | {"import", "events"}
 ALLOWED |= {"add", "disable", "reset", "list", "agent", "supervisor", "manager"}  # typed: users …, --role
+ALLOWED |= {"Dask", "Prefect"}  # the engines, by their names
 ALLOWED |= {"t"}  # t 分布, as Chinese statistics texts write it
 ALLOWED |= {"dB", "ms", "s", "Hz", "kHz", "MP3", "WAV", "FLAC", "PCM", "XLSX", "HTML", "ASR", "CRM", "ID"}
 
