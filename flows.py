@@ -1,7 +1,10 @@
 """Prefect flows: the nightly QA batch and the monthly report. The only module that knows Prefect exists.
 
-    python flows.py                   run the nightly flow once over recordings_sample/ (no server needed);
-                                      exit status 1 when any recording failed
+    python flows.py [--dask-address tcp://HOST:8786]
+                                      run the nightly flow once over recordings_sample/ (no server needed);
+                                      exit status 1 when any recording failed. Recordings are analysed
+                                      on a local Dask cluster sized to this machine, or on the existing
+                                      cluster at batch.dask_address / --dask-address
     python flows.py monthly [YYYY-MM] run the monthly report once (default: the previous month)
     python flows.py serve             serve both as deployments: nightly 02:00 daily, monthly report
                                       06:00 on the 1st of each month (input.timezone, Asia/Shanghai)
@@ -16,6 +19,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 # The flow runs offline: no telemetry, no analytics, no update checks.
@@ -26,21 +30,30 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 # longer while other work keeps the cores busy; Prefect's default limit is 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
-from prefect import flow, get_run_logger, serve, task
+from prefect import Flow, flow, get_run_logger, serve, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.states import Failed
+from prefect.utilities.annotations import quote
+from prefect_dask import DaskTaskRunner
+from prefect_dask.task_runners import PrefectDaskFuture
 
+from pipeline.batch import BatchSummary, batch_lock, describe, dispatch, plan_batch
+from pipeline.cluster import local_cluster, worker_settings
 from pipeline.config import Settings, config_line, load_settings
 from pipeline.permissions import restrict_process
 from pipeline.privacy import install_log_redaction, redactor_for
-from pipeline.process import BatchSummary, Outcome, batch_lock, describe, plan_batch, process_recording
+from pipeline.process import Analysed, Job, Outcome, analyse_recording, prepare_recording, store_analysis
 from pipeline.reports.batch import write_batch_summary
 from pipeline.reports.build import MonthData, WrittenReport, audit_report, load_month, write_month
 from pipeline.reports.monthly import Month
 from pipeline.reports.policy import load_policy
+
+if TYPE_CHECKING:
+    import distributed
 
 NIGHTLY_CRON = "0 2 * * *"  # the batch runs while the night shift (0:00-8:00) is still on the phones
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent / "recordings_sample"
@@ -58,24 +71,57 @@ class RetryableError(Exception):
         self.outcome = outcome
 
 
-@task(name="process-recording", cache_policy=NONE)
-def process_recording_task(
-    path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
-) -> Outcome:
-    # One task per recording (not per utterance). process_recording records every failure itself
-    # and never raises; only a retryable one is raised here, for Prefect's retries.
-    outcome = process_recording(path, settings, recheck, batch_started)
+@task(name="prepare-recording", cache_policy=NONE)
+def prepare_recording_task(
+    path: Path, settings: Settings, recheck: bool, batch_started: float
+) -> Outcome | Job:
+    # In the flow's process, which alone writes the database. Every failure is recorded and returned;
+    # only a retryable one (database busy) is raised here, for Prefect's retries.
+    prepared = prepare_recording(path, settings, recheck, batch_started)
+    if isinstance(prepared, Outcome) and prepared.retryable:
+        raise RetryableError(prepared)
+    return prepared
+
+
+@task(name="analyse-recording", cache_policy=NONE)
+def analyse_recording_task(job: Job, settings: Settings) -> Analysed:
+    # On a Dask worker: reads the recording by its path, never the database; never raises for a bad
+    # file. A worker that dies is Dask's to retry (on another worker), not Prefect's.
+    return analyse_recording(job, settings)
+
+
+@task(name="store-recording", cache_policy=NONE)
+def store_analysis_task(job: Job, analysed: Analysed, settings: Settings) -> Outcome:
+    outcome = store_analysis(job, analysed, settings)  # one transaction; idempotent, so a retry is safe
     if outcome.retryable:
         raise RetryableError(outcome)
     return outcome
 
 
-def task_run_name(path: Path, settings: Settings) -> str:
+def task_run_name(path: Path, settings: Settings, step: str = "process") -> str:
     """A recording's task name: it shows in the Prefect UI and its database, so no caller's number."""
-    return f"process {redactor_for(settings.privacy, 'logs').name(path.name)}"
+    return f"{step} {redactor_for(settings.privacy, 'logs').name(path.name)}"
 
 
-@flow(name="nightly-qa", log_prints=False)
+def nightly_task_runner(settings: Settings) -> DaskTaskRunner:
+    """The existing cluster at `batch.dask_address`, else a local one sized to this machine (closed by
+    the task runner when the flow ends)."""
+    if settings.batch.dask_address:
+        return DaskTaskRunner(address=settings.batch.dask_address)
+    return DaskTaskRunner(cluster_class=_local_cluster, cluster_kwargs={"settings": settings})
+
+
+def _local_cluster(settings: Settings) -> distributed.LocalCluster:
+    """The local cluster, its workers pointed at this flow's Prefect API: without it each worker would
+    start a temporary Prefect server of its own to report its task runs."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        api_url = str(client.api_url)
+    return local_cluster(settings, env={"PREFECT_API_URL": api_url})
+
+
+@flow(name="nightly-qa", log_prints=False, task_runner=nightly_task_runner(Settings()))
 def nightly_qa(
     directory: str = str(DEFAULT_DIRECTORY),
     db: str | None = None,
@@ -84,9 +130,12 @@ def nightly_qa(
 ) -> dict:
     """Transcribe and store every new or changed recording in `directory`; write the batch summary.
 
-    Returns the counts (recordings, processed, unchanged, skipped, failed) and the summary file."""
+    Each recording is analysed by a task on the flow's Dask cluster; this process checks and stores
+    them (the database's only writer). Returns the counts (recordings, processed, unchanged, skipped,
+    failed) and the summary file."""
     logger = get_run_logger()
-    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    for chatty in ("faster_whisper", "distributed"):  # per-file VAD lines; the cluster's start and stop
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = load_settings(Path(config) if config else None, db=db)
     install_log_redaction(settings.privacy)
     restrict_process(settings)  # owner-only database, reports and summaries ([privacy] group_readable)
@@ -97,21 +146,49 @@ def nightly_qa(
     with batch_lock(settings.db):  # a second batch on the same database stops here with the reason
         plan = plan_batch(folder, settings, recheck)
         logger.info("%d 个录音：%s → %s", len(plan.paths), folder, settings.db)
-        process = process_recording_task.with_options(
-            retries=settings.batch.retries, retry_delay_seconds=settings.batch.retry_delay_s
+        retried = {"retries": settings.batch.retries, "retry_delay_seconds": settings.batch.retry_delay_s}
+        prepare, store = (
+            prepare_recording_task.with_options(**retried),
+            store_analysis_task.with_options(**retried),
         )
-        for index, path in enumerate(plan.paths, 1):
-            outcome = plan.held.get(path)
-            if outcome is None:
-                state = process.with_options(task_run_name=task_run_name(path, settings))(
-                    path, settings, recheck, plan.started, return_state=True
-                )
-                outcome = _outcome(path, state)
+        client = flow_run_task_runner().client
+        remote = worker_settings(settings, client)
+        submitted: dict[str, PrefectDaskFuture] = {}
+
+        def prepare_one(path: Path) -> Outcome | Job:
+            state = prepare.with_options(task_run_name=task_run_name(path, settings, "prepare"))(
+                path, settings, recheck, plan.started, return_state=True
+            )
+            return _prepared(path, state)
+
+        def submit(job: Job) -> distributed.Future:
+            analyse = analyse_recording_task.with_options(
+                task_run_name=task_run_name(job.path, settings, "analyse")
+            )
+            future = analyse.submit(job, remote)
+            submitted[future.wrapped_future.key] = future
+            return future.wrapped_future
+
+        def collect(job: Job, future: distributed.Future) -> Analysed:
+            return submitted.pop(future.key).result()
+
+        def store_one(job: Job, analysed: Analysed) -> Outcome:
+            state = store.with_options(task_run_name=task_run_name(job.path, settings, "store"))(
+                job,
+                quote(analysed),
+                settings,
+                return_state=True,  # quoted: Prefect must not walk the call
+            )
+            return _stored(job.path, state)
+
+        def report(outcome: Outcome) -> None:
             summary.outcomes.append(outcome)
             (logger.warning if outcome.status == "failed" else logger.info)(
-                describe(index, len(plan.paths), outcome)
+                describe(len(summary.outcomes), len(plan.paths), outcome)
             )
-    report = write_batch_summary(
+
+        dispatch(client, plan, prepare_one, submit, collect, store_one, report)
+    report_file = write_batch_summary(
         summary,
         folder,
         settings.reports_dir,
@@ -119,24 +196,40 @@ def nightly_qa(
         redactor_for(settings.privacy, "report"),
         config_line(settings),
     )
-    logger.info("%s；汇总：%s", summary.line(), report)
+    logger.info("%s；汇总：%s", summary.line(), report_file)
     # The summary (already redacted) shows in the Prefect UI beside the run, under a stable key.
     create_markdown_artifact(
-        markdown=report.read_text(encoding="utf-8"), key="nightly-qa-summary", description="质检批处理汇总"
+        markdown=report_file.read_text(encoding="utf-8"),
+        key="nightly-qa-summary",
+        description="质检批处理汇总",
     )
-    result = {**summary.counts(), "summary_file": str(report)}
+    result = {**summary.counts(), "summary_file": str(report_file)}
     if summary.failed:
         # Not a green run: a supervisor scanning the runs list must see that recordings failed. Every
         # recording is already stored; the result stays readable from the state.
         return Failed(
-            message=f"{summary.failed} 个录音失败（{summary.line()}），见汇总 {report}", data=result
+            message=f"{summary.failed} 个录音失败（{summary.line()}），见汇总 {report_file}", data=result
         )
     return result
 
 
-def _outcome(path: Path, state: object) -> Outcome:
-    """The task's outcome, also when its last retry still failed (or it failed in an unexpected way)."""
+def flow_run_task_runner() -> DaskTaskRunner:
+    runner = FlowRunContext.get().task_runner  # type: ignore[union-attr]
+    assert isinstance(runner, DaskTaskRunner), runner
+    return runner
+
+
+def _prepared(path: Path, state: object) -> Outcome | Job:
     result = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    return result if isinstance(result, Job) else _outcome(path, result)
+
+
+def _stored(path: Path, state: object) -> Outcome:
+    return _outcome(path, state.result(raise_on_failure=False))  # type: ignore[attr-defined]
+
+
+def _outcome(path: Path, result: object) -> Outcome:
+    """The task's outcome, also when its last retry still failed (or it failed in an unexpected way)."""
     if isinstance(result, Outcome):
         return result
     if isinstance(result, RetryableError):
@@ -205,9 +298,10 @@ def monthly_report(
 def deployments() -> list:
     """Both schedules, in the centre's time zone: the nightly batch at 02:00, the monthly report at
     06:00 on the 1st."""
-    timezone = load_settings().input.timezone
+    settings = load_settings()
+    timezone = settings.input.timezone
     return [
-        nightly_qa.to_deployment(
+        nightly_flow(settings).to_deployment(
             name="nightly-qa",
             schedule=Cron(NIGHTLY_CRON, timezone=timezone),  # 02:00 at the centre, not 02:00 UTC
             parameters={"directory": str(DEFAULT_DIRECTORY)},
@@ -216,10 +310,21 @@ def deployments() -> list:
     ]
 
 
-def run_nightly(**parameters: object) -> dict:
+def nightly_flow(settings: Settings) -> Flow:
+    """The nightly flow on the cluster these settings name (batch.dask_address, batch.workers)."""
+    return nightly_qa.with_options(task_runner=nightly_task_runner(settings))
+
+
+def run_nightly(dask_address: str | None = None, **parameters: object) -> dict:
     """Run the nightly flow once and return its counts, also when it ended Failed for failed recordings
-    (a crash of the flow itself still raises)."""
-    state = nightly_qa(**parameters, return_state=True)
+    (a crash of the flow itself still raises). `dask_address` overrides batch.dask_address."""
+    config = parameters.get("config")
+    settings = load_settings(Path(str(config)) if config else None)
+    if dask_address:
+        settings = settings.model_copy(
+            update={"batch": settings.batch.model_copy(update={"dask_address": dask_address})}
+        )
+    state = nightly_flow(settings)(**parameters, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
@@ -237,10 +342,13 @@ def main(argv: list[str]) -> int:
             f"money {result['money_total']:+d} yuan ({result['ranking_html']})"
         )
         return 0
-    if argv:
+    address = None
+    if len(argv) == 2 and argv[0] == "--dask-address":
+        address = argv[1]
+    elif argv:
         print(__doc__, file=sys.stderr)
         return 2
-    result = run_nightly()
+    result = run_nightly(address)
     print(
         f"nightly-qa：共 {result['recordings']} 个录音，完成 {result['processed']}，已处理过 {result['unchanged']}，"
         f"跳过 {result['skipped']}，失败 {result['failed']}（汇总：{result['summary_file']}）"

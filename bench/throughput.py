@@ -10,8 +10,10 @@ Each mode runs in its own process (so peak RSS is that mode's own), over the sam
 * whisper: plain faster-whisper with the same bundled model and decoding options (int8, beam 5,
   VAD with 500 ms silences, word timestamps, language zh) on the down-mixed recording.
 
-Audio seconds per wall second exclude model loading, which is reported separately. Results go to
-bench/results/throughput-<date>.{json,md}.
+Audio seconds per wall second exclude model loading, which is reported separately. Both modes run
+in one invocation, one after the other, and the report gives their ratio (pipeline ÷ whisper, in ×
+real time; ≥ 1.0 = the pipeline is at least as fast as plain whisper), overall and per file. Results
+go to bench/results/throughput-<date>[-tag].{json,md}.
 """
 
 from __future__ import annotations
@@ -111,6 +113,11 @@ def run_mode(mode: str, files: list[str]) -> dict:
     }
 
 
+def ratio(pipeline: dict, whisper: dict) -> float:
+    """Pipeline speed over plain whisper's on the same audio (× real time ÷ × real time)."""
+    return round(pipeline["x_realtime"] / whisper["x_realtime"], 2) if whisper["x_realtime"] else 0.0
+
+
 def _bench_files(folder: Path | None, scratch: Path) -> list[str]:
     import csv
 
@@ -135,6 +142,7 @@ def main() -> int:
         "--files", type=Path, help="folder of recordings (default: recordings_sample + 2 real calls)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--tag", default="", help="added to the result's file name (e.g. the file set)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -167,9 +175,10 @@ def main() -> int:
             "python": platform.python_version(),
         },
         "results": results,
+        "ratio_pipeline_over_whisper": ratio(results[0], results[1]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    base = args.out / f"throughput-{stamp:%Y-%m-%d}"
+    base = args.out / f"throughput-{stamp:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
     base.with_suffix(".json").write_text(
         json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
@@ -183,11 +192,17 @@ def main() -> int:
         f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['load_s']} | {r['peak_rss_mb']} |"
         for r in results
     ]
-    lines += ["", "| file | layout | audio (s) | pipeline × RT | whisper × RT |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"**Pipeline ÷ plain whisper: {report['ratio_pipeline_over_whisper']}** (same files, same model, this run)",
+        "",
+        "| file | layout | audio (s) | pipeline × RT | whisper × RT | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for p_row, w_row in zip(results[0]["files"], results[1]["files"], strict=True):
         lines.append(
             f"| {p_row['file']} | {p_row['layout']} | {p_row['audio_s']} | {p_row['x_realtime']} | "
-            f"{w_row['x_realtime']} |"
+            f"{w_row['x_realtime']} | {ratio(p_row, w_row)} |"
         )
     base.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -9,6 +9,7 @@ deletion). If the row cannot be written, the command stops without output.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shlex
 import socket
@@ -58,3 +59,40 @@ def record(
             details=details,
             **audit_kwargs(command),
         )
+
+
+# `callqa audit` and the portal's audit page show actions by these names.
+ACTION_LABELS_ZH = {
+    "export": "导出",
+    "report": "报表",
+    "show": "查看通话",
+    "purge": "清除",
+    "roles": "角色决定",
+    "portal-login": "平台登录",
+    "portal-login-failed": "平台登录失败",
+    "portal-logout": "平台退出",
+    "portal-view": "平台查看",
+    "portal-audio": "平台播放录音",
+    "appeal": "提交申诉",
+    "appeal-decision": "处理申诉",
+    "review": "人工复核",
+    "user-add": "添加账号",
+    "user-disable": "停用账号",
+    "user-reset": "重设密码",
+}
+
+
+def change_text(details: str | dict | None) -> str:
+    """A decision's effect, from the row's details: 规则 X：维持/撤销… 得分 90 → 100."""
+    data = json.loads(details) if isinstance(details, str) else details or {}
+    parts = []
+    if data.get("rule_id"):
+        parts.append(f"规则 {data['rule_id']}")
+    if data.get("decision"):
+        parts.append(str(data["decision"]))
+    if "score_before" in data:
+        before, after = data.get("score_before"), data.get("score_after")
+        parts.append(
+            f"得分 {'—' if before is None else f'{before:g}'} → {'—' if after is None else f'{after:g}'}"
+        )
+    return "，".join(parts)

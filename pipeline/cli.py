@@ -16,12 +16,16 @@ callqa audit [--since YYYY-MM-DD] [--db PATH]
                                    who exported, showed, reported or purged what, and when
 callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--db PATH]
                                    score stored calls again (no ASR); history kept
-callqa calibrate LABELS.csv [--scorecard FILE] [--db PATH]
+callqa calibrate [LABELS.csv] [--portal] [--scorecard FILE] [--db PATH]
                                    people's verdicts vs the pipeline's, per rule
 callqa import-events FILE.csv [--db PATH]
                                    customer praise/complaints/lost orders/bad reviews from the CRM
 callqa report [--month YYYY-MM] [--db PATH] [--policy FILE] [--no-audio]
                                    the month's ranking, money table and review pages (reports/YYYY-MM/)
+callqa users add|disable|reset|list NAME [--role R] [--agent-id A] [--password-stdin]
+                                   accounts of the review portal (pipeline/portal/cli.py)
+callqa serve [--host 127.0.0.1] [--port 8080] [--secure-cookies]
+                                   the review portal (agents appeal, supervisors review, managers read)
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pipeline.audit import command_line
 from pipeline.config import Settings, config_line, load_settings
 from pipeline.errors import CallQAError
 from pipeline.permissions import restrict_outputs
+from pipeline.portal import cli as portal_cli
 from pipeline.privacy import Redactor, install_log_redaction, redact_name, redactor_for
 from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
 
@@ -57,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
         "--recheck",
         action="store_true",
         help="也重新检查跳过的录音和批处理中断过的录音（例如调高限制之后）",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="数量",
+        help="同时分析的录音数（本机分布式集群，每个录音一个工作进程；默认 1：在本进程中逐个分析；0：按本机核数）",
+    )
+    run.add_argument(
+        "--dask-address",
+        metavar="地址",
+        help="已有分布式集群的调度器地址（主机:端口，如 scheduler.example:8786；工作节点须能按相同路径读到录音）",
     )
 
     failures = commands.add_parser("failures", help="列出失败的录音及原因，以及角色待确认的通话")
@@ -114,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     calibrate = commands.add_parser("calibrate", help="人工质检结论与系统结论的一致性（按规则）")
-    calibrate.add_argument("labels", type=Path, help="CSV：call_id, rule_id, passed[, score]")
+    calibrate.add_argument("labels", type=Path, nargs="?", help="CSV：call_id, rule_id, passed[, score]")
+    calibrate.add_argument(
+        "--portal", action="store_true", help="复核平台中已处理的复核与申诉也作为人工结论（与系统原判比较）"
+    )
     calibrate.add_argument("--scorecard", type=Path, help="用这个评分表（不写库）判定，而不用已存的结论")
     calibrate.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
@@ -130,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--policy", type=Path, help="奖惩规则（默认 rules/policy.yaml）")
     report.add_argument("--no-audio", action="store_true", help="不把录音复制到通话页面旁")
 
+    portal_cli.add_commands(commands)  # users, serve (pipeline/portal/cli.py)
     _config_after_any_command(parser)
     in_chinese(parser)
     args = parser.parse_args(argv)
@@ -182,7 +203,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "eval":
         return _eval(args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings)
     if args.command == "run":
-        return _run(args.directory, settings, args.recheck)
+        return _run(args.directory, settings, args.recheck, args.workers, args.dask_address)
     if args.command == "failures":
         return _failures(settings, args.all)
     if args.command == "purge":
@@ -196,23 +217,38 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "rescore":
         return _rescore(args.scorecard, args.since, args.metrics, settings)
     if args.command == "calibrate":
-        return _calibrate(args.labels, args.scorecard, settings)
+        return _calibrate(args.labels, args.scorecard, settings, args.portal)
     if args.command == "import-events":
         return _import_events(args.file, settings)
+    if args.command in portal_cli.COMMANDS:
+        return portal_cli.run(args, settings)
     if args.command == "report":
         return _report(args.month, args.policy, not args.no_audio, settings, args.command_line)
     return _export(args.out, settings, args.command_line)
 
 
-def _run(directory: Path, settings: Settings, recheck: bool = False) -> int:
-    from pipeline.process import describe, run_batch
+def _run(
+    directory: Path,
+    settings: Settings,
+    recheck: bool = False,
+    workers: int = 1,
+    dask_address: str | None = None,
+) -> int:
+    from pipeline.batch import describe, run_batch
     from pipeline.reports.batch import write_batch_summary
 
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
     names = redactor_for(settings.privacy, "logs")
     print(f"callqa：分析 {names.name(directory)} 中的录音，写入 {names.name(settings.db)}", file=sys.stderr)
+    if workers < 0:
+        raise CallQAError(f"--workers {workers}：同时分析的录音数不能为负数")
     summary = run_batch(
-        directory, settings, lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True), recheck
+        directory,
+        settings,
+        lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True),
+        recheck,
+        workers,
+        dask_address,
     )
     report = write_batch_summary(
         summary,
@@ -318,7 +354,7 @@ def _purge(
     from zoneinfo import ZoneInfo
 
     from pipeline.audit import audit_kwargs
-    from pipeline.process import batch_lock
+    from pipeline.batch import batch_lock
     from pipeline.reports.monthly import Month
     from pipeline.store import Store
 
@@ -417,13 +453,15 @@ def _audit(since: date | None, settings: Settings) -> int:
 
     with Store.from_settings(settings, read_only=True) as store:
         rows = store.audit_rows(datetime.combine(since, datetime.min.time()).astimezone() if since else None)
-    actions = {"export": "导出", "report": "报表", "show": "查看通话", "purge": "清除"}
+    from pipeline.audit import ACTION_LABELS_ZH, change_text
+
     for r in rows:
         redacted = {True: "已脱敏", False: "未脱敏", None: ""}[r["redacted"]]
         count = f"{r['records']} 条" if r["records"] is not None else ""
         print(
-            f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {actions.get(r['action'], r['action'])}  {r['os_user']}@{r['host']}  "
-            f"{redact_name(r['target'] or '')}  {count}  {redacted}  {redact_name(r['command'])}".rstrip()
+            f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {ACTION_LABELS_ZH.get(r['action'], r['action'])}  "
+            f"{r['os_user']}@{r['host']}  {redact_name(r['target'] or '')}  {count}  {redacted}  "
+            f"{change_text(r['details'])}  {redact_name(r['command'])}".rstrip()
         )
     print(f"共 {len(rows)} 条审计记录", file=sys.stderr)
     return 0
@@ -432,8 +470,8 @@ def _audit(since: date | None, settings: Settings) -> int:
 def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> int:
     import json
 
+    from pipeline.batch import describe, run_batch
     from pipeline.evaluate import bar_results, evaluate_folder
-    from pipeline.process import describe, run_batch
 
     print(
         f"callqa：分析 {directory} 中的录音，写入 {settings.db}（已处理过的通话跳过）",
@@ -687,26 +725,40 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
     return 0
 
 
-def _calibrate(labels_path: Path, scorecard: Path | None, settings: Settings) -> int:
+def _calibrate(
+    labels_path: Path | None, scorecard: Path | None, settings: Settings, portal: bool = False
+) -> int:
     from pipeline.rules.calibrate import compare, format_calibration, read_labels
     from pipeline.store import Store
 
-    labels = read_labels(labels_path)
-    call_ids = sorted({label.call_id for label in labels})
+    if labels_path is None and not portal:
+        raise CallQAError("请给出人工质检结果 CSV，或用 --portal 取复核平台中的人工结论")
+    labels = read_labels(labels_path) if labels_path else []
     with Store.from_settings(settings, read_only=True) as store:
-        if scorecard is None:
+        if portal:
+            from pipeline.decisions import human_labels
+
+            labels += human_labels(store.db)
+        call_ids = sorted({label.call_id for label in labels})
+        if scorecard is None and not portal:
             pipeline = {cid: store.current_score(cid) for cid in call_ids}
         else:
+            # the scorecard given, else (--portal: the current score already holds people's
+            # verdicts) the scorecards in force, over the stored transcripts, without the verdicts
+            from pipeline.process import scorecards
             from pipeline.rules import load_scorecard, score_call
+            from pipeline.rules.scorecard import card_for_call
 
-            card = load_scorecard(scorecard)
+            cards = [load_scorecard(scorecard)] if scorecard else scorecards(settings)
             pipeline = {}
             for cid in call_ids:
                 meta = store.load_meta(cid)
                 pipeline[cid] = (
                     None
                     if meta is None
-                    else score_call(store.load_utterances(cid), store.load_metrics(cid), meta, card)
+                    else score_call(
+                        store.load_utterances(cid), store.load_metrics(cid), meta, card_for_call(meta, cards)
+                    )
                 )
     print(format_calibration(compare(labels, pipeline)))
     return 0

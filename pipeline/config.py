@@ -287,6 +287,13 @@ class BatchConfig(_Section):
     # A recording during which the batch died this many times (killed, out of memory, a crash in
     # a decoder) is no longer retried automatically; `callqa run DIR --recheck` tries it again.
     max_crashes: int = Field(2, ge=1)
+    # Where recordings are analysed (docs/operations.md, "Dask"). Empty = the nightly flow starts a
+    # local Dask cluster analysing `workers` recordings at once (0 = sized to this machine: one per
+    # core, one worker process each, as memory allows); a scheduler address such
+    # as "tcp://scheduler:8786" = an existing cluster, whose workers must see the recordings at the
+    # same paths. A recording that kills its worker `max_crashes` times is recorded as failed.
+    dask_address: str | None = None
+    workers: int = Field(0, ge=0)
 
 
 class AgentsConfig(_Section):
@@ -322,6 +329,19 @@ class RetentionConfig(_Section):
     keep_months: int = Field(36, ge=1)
 
 
+class PortalConfig(_Section):
+    # The review portal (`callqa serve`, pipeline/portal).
+    appeal_window_days: float = Field(
+        5.0, ge=0.0
+    )  # agents may appeal until this long after the month's first report
+    session_idle_minutes: float = Field(30.0, gt=0.0)  # a session unused this long must log in again
+    login_lock_after: int = Field(5, ge=1)  # failed logins in a row that lock the name …
+    login_lock_minutes: float = Field(15.0, ge=0.0)  # … for this long
+    login_delay_s: float = Field(0.5, ge=0.0)  # a failed login waits this, doubling per failure (max 8 s)
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS (`callqa serve --secure-cookies`)
+    month_cache_s: float = Field(30.0, ge=0.0)  # a month's figures are read again after this long
+
+
 class Settings(_Section):
     db: Path = Path("qa.duckdb")
     reports_dir: Path = Path("reports")
@@ -347,6 +367,8 @@ class Settings(_Section):
     @property
     def source(self) -> str:
         return self._source
+
+    portal: PortalConfig = PortalConfig()
 
 
 # [metrics] keys of earlier versions whose phrases now live in the scorecard's `phrases` section.

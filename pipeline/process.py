@@ -12,15 +12,10 @@ flows.py and `callqa run` both call these functions; docs/operations.md explains
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.asr import load_recognizer, transcribe_turns
@@ -30,7 +25,7 @@ from pipeline.diarize.echo import cancel_echo
 from pipeline.diarize.pieces import reassign_sentences
 from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles
 from pipeline.errors import CallQAError
-from pipeline.ingest import check_duration, decode, discover, fingerprint, probe, read_meta, sidecar_path
+from pipeline.ingest import check_duration, decode, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
 from pipeline.privacy import redactor_for
 from pipeline.problems import RETRYABLE, RecordingError
@@ -41,6 +36,7 @@ from pipeline.records import (
     CallMeta,
     CallMetrics,
     CallScore,
+    Recording,
     SpeechTurn,
     Transcript,
     Utterance,
@@ -154,6 +150,31 @@ class Outcome:
     roles_doubtful: bool = False  # who is the agent waits for a person (`callqa roles`): not ranked yet
 
 
+@dataclass(frozen=True)
+class Job:
+    """A recording the writer cleared for analysis: all a worker needs, and nothing of the database."""
+
+    path: Path
+    recording: Recording
+    meta: CallMeta
+    prepare_s: float  # the writer's seconds on it so far (fingerprint, checks)
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A worker's answer for one job: the analysis, or why there is none (status, reason, problem).
+
+    `audio` is the decoded call without its samples: the writer stores its layout and format, and
+    the samples never travel back."""
+
+    analysis: CallAnalysis | None
+    audio: CallAudio | None
+    seconds: float
+    status: str = "ok"
+    reason: str = ""
+    problem: str = ""
+
+
 def process_recording(
     path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
 ) -> Outcome:
@@ -165,25 +186,122 @@ def process_recording(
     began): a file modified within `intake.settle_s` before that, or since, is still being written.
 
     The outcome's message goes to logs, the CLI and the batch summary: it is redacted here, once
-    (the database keeps the full reason)."""
-    outcome = _process(path, settings, recheck, batch_started)
+    (the database keeps the full reason). A Dask batch runs the same three steps, the middle one
+    on a worker: `prepare_recording` → `analyse_recording` → `store_analysis`."""
+    prepared = prepare_recording(path, settings, recheck, batch_started)
+    if isinstance(prepared, Outcome):
+        return prepared
+    return store_analysis(prepared, analyse_recording(prepared, settings), settings)
+
+
+def prepare_recording(
+    path: Path, settings: Settings, recheck: bool = False, batch_started: float | None = None
+) -> Outcome | Job:
+    """The writer's checks before analysis: the Outcome when the file needs none (done, skipped,
+    failed), else the Job for a worker, with the file marked as being worked on."""
+    prepared = _prepare(path, settings, recheck, batch_started)
+    return _redacted(prepared, settings) if isinstance(prepared, Outcome) else prepared
+
+
+def analyse_recording(job: Job, settings: Settings) -> Analysed:
+    """Decode the file and analyse it: the part a Dask worker runs. Reads only the file (by its path,
+    which the worker must see) and the scorecards; never the database. Never raises for a bad file."""
+    started = time.monotonic()
+    try:
+        audio = decode(job.path, job.meta, settings.input, settings.intake)
+        analysis = analyse_call(job.path, audio, job.meta, settings)
+        return Analysed(analysis, replace(audio, tracks={}), time.monotonic() - started)
+    except Exception as exc:  # every failure becomes the file's reason, in the writer
+        status, reason, problem = _failure_of(exc, job.path, job.recording.size_bytes)
+        return Analysed(None, None, time.monotonic() - started, status, reason, problem)
+
+
+def store_analysis(job: Job, analysed: Analysed, settings: Settings) -> Outcome:
+    """The writer stores a worker's answer: the call in one transaction, or the failure. Idempotent:
+    storing the same answer twice leaves the same rows."""
+    elapsed = job.prepare_s + analysed.seconds
+    path, recording, meta = job.path, job.recording, job.meta
+    result, audio = analysed.analysis, analysed.audio
+    status, reason, problem = analysed.status, analysed.reason, analysed.problem
+    if result is not None and audio is not None:
+        try:
+            with Store.from_settings(settings) as store:
+                store.save_call(
+                    recording,
+                    meta,
+                    audio,
+                    result.transcript,
+                    elapsed,
+                    events=result.events,
+                    metrics=result.metrics,
+                    score=result.score,
+                    scorecard=result.scorecard,
+                )
+            outcome = Outcome(
+                path,
+                meta.call_id,
+                "ok",
+                "; ".join(audio.warnings + result.transcript.warnings),
+                elapsed,
+                audio.duration_s,
+                len(result.transcript.utterances),
+                score=result.score.score if result.score else None,
+                review_findings=sum(f.needs_review for f in result.score.findings) if result.score else 0,
+                roles_doubtful=result.transcript.roles.confidence < ROLE_REVIEW_BELOW,
+            )
+            return _redacted(outcome, settings)
+        except Exception as exc:  # a busy or broken store: the file's reason, never a stop
+            status, reason, problem = _failure_of(exc, path, recording.size_bytes)
+    outcome = _record_failure(
+        path, recording.sha256, recording.size_bytes, meta.call_id, status, reason, elapsed, settings, problem
+    )
+    if problem == "crashed":
+        _hold_back(path, recording.sha256, settings)
+    return _redacted(outcome, settings)
+
+
+def _hold_back(path: Path, sha256: str, settings: Settings) -> None:
+    """A recording that killed `batch.max_crashes` workers is held back like one that killed the
+    batch that often: later batches skip it until its content changes or `--recheck`."""
+    try:
+        with Store.from_settings(settings) as store:
+            store.begin_processing(path, sha256)
+            while store.count_crash(str(path)) < settings.batch.max_crashes:
+                pass
+    except CallQAError as exc:  # the failure is stored; the next batch merely tries it again
+        log.warning("无法把 %s 标记为不再自动重试：%s", path, exc)
+
+
+def _redacted(outcome: Outcome, settings: Settings) -> Outcome:
     return replace(outcome, message=redactor_for(settings.privacy, "logs").text(outcome.message) or "")
 
 
-def _process(path: Path, settings: Settings, recheck: bool, batch_started: float | None) -> Outcome:
+def _failure_of(exc: BaseException, path: Path, size_bytes: int) -> tuple[str, str, str]:
+    """(status, reason, problem) for an exception met while processing `path`."""
+    if isinstance(exc, RecordingError):
+        return exc.status, str(exc), exc.problem
+    if isinstance(exc, StoreBusyError):
+        return "failed", str(exc), "db_busy"
+    if isinstance(exc, CallQAError):  # a broken scorecard, roster or setting: named in the message
+        return "failed", str(exc), "input"
+    if isinstance(exc, MemoryError):
+        log.error("分析 %s 时内存不足：\n%s", path, traceback.format_exc())
+        reason = (
+            f"{path}：内存不足，无法分析这个录音（{size_bytes / 1e6:.0f} MB）；可调低 intake.max_duration_s"
+        )
+        return "failed", reason, "internal"
+    # a bug or a resource problem must not stop the batch either
+    log.error("分析 %s 时出现内部错误：\n%s", path, traceback.format_exc())
+    return "failed", f"内部错误（{type(exc).__name__}: {exc}），详见运行日志", "internal"
+
+
+def _prepare(path: Path, settings: Settings, recheck: bool, batch_started: float | None) -> Outcome | Job:
     started = time.monotonic()
     call_id = path.stem
     try:
         recording = fingerprint(path, settings.intake.settle_s, since=batch_started)
     except RecordingError as exc:
         return _record_unread(path, exc, started, settings)
-
-    def failed(status: str, reason: str, problem: str) -> Outcome:
-        # call_id is read when called: the sidecar may have replaced the file-name stem by then.
-        return _record_failure(
-            path, recording.sha256, recording.size_bytes, call_id, status, reason, started, settings, problem
-        )
-
     try:
         with Store.from_settings(settings) as store:
             purged = store.purged(recording.sha256)
@@ -223,47 +341,21 @@ def _process(path: Path, settings: Settings, recheck: bool, batch_started: float
             if settings.agents.roster is not None:
                 meta = check_agent(meta, load_roster(settings.agents.roster), path)
             store.begin_processing(path, recording.sha256)
-        audio = decode(path, meta, settings.input, settings.intake)
-        result = analyse_call(path, audio, meta, settings)
-        elapsed = time.monotonic() - started
-        with Store.from_settings(settings) as store:
-            store.save_call(
-                recording,
-                meta,
-                audio,
-                result.transcript,
-                elapsed,
-                events=result.events,
-                metrics=result.metrics,
-                score=result.score,
-                scorecard=result.scorecard,
-            )
-        message = "; ".join(audio.warnings + result.transcript.warnings)
-        return Outcome(
+        return Job(path, recording, meta, time.monotonic() - started)
+    except Exception as exc:  # recorded with its reason; the batch goes on
+        # call_id is read here: the sidecar may have replaced the file-name stem by then.
+        status, reason, problem = _failure_of(exc, path, recording.size_bytes)
+        return _record_failure(
             path,
-            meta.call_id,
-            "ok",
-            message,
-            elapsed,
-            audio.duration_s,
-            len(result.transcript.utterances),
-            score=result.score.score if result.score else None,
-            review_findings=sum(f.needs_review for f in result.score.findings) if result.score else 0,
-            roles_doubtful=result.transcript.roles.confidence < ROLE_REVIEW_BELOW,
+            recording.sha256,
+            recording.size_bytes,
+            call_id,
+            status,
+            reason,
+            time.monotonic() - started,
+            settings,
+            problem,
         )
-    except RecordingError as exc:
-        return failed(exc.status, str(exc), exc.problem)
-    except StoreBusyError as exc:
-        return failed("failed", str(exc), "db_busy")
-    except CallQAError as exc:  # a broken scorecard, roster or setting: named in the message
-        return failed("failed", str(exc), "input")
-    except MemoryError:
-        log.error("分析 %s 时内存不足：\n%s", path, traceback.format_exc())
-        reason = f"{path}：内存不足，无法分析这个录音（{recording.size_bytes / 1e6:.0f} MB）；可调低 intake.max_duration_s"
-        return failed("failed", reason, "internal")
-    except Exception as exc:  # a bug or a resource problem must not stop the batch either
-        log.error("分析 %s 时出现内部错误：\n%s", path, traceback.format_exc())
-        return failed("failed", f"内部错误（{type(exc).__name__}: {exc}），详见运行日志", "internal")
 
 
 def _record_failure(
@@ -273,11 +365,10 @@ def _record_failure(
     call_id: str,
     status: str,
     reason: str,
-    started: float,
+    elapsed: float,
     settings: Settings,
     problem: str,
 ) -> Outcome:
-    elapsed = time.monotonic() - started
     retryable = problem in RETRYABLE
     try:
         with Store.from_settings(settings) as store:
@@ -302,181 +393,8 @@ def _record_unread(path: Path, exc: RecordingError, started: float, settings: Se
         return Outcome(
             path, previous.call_id, exc.status, message, time.monotonic() - started, problem=exc.problem
         )
-    return _record_failure(path, "", 0, path.stem, exc.status, str(exc), started, settings, exc.problem)
-
-
-STATUS_ZH = {"ok": "完成", "unchanged": "已处理过", "skipped": "跳过", "failed": "失败"}
-
-
-@dataclass
-class BatchSummary:
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def failed(self) -> int:
-        return self.count("failed")
-
-    def line(self) -> str:
-        return (
-            f"共 {len(self.outcomes)} 个录音：完成 {self.count('ok')}，已处理过 {self.count('unchanged')}，"
-            f"跳过 {self.count('skipped')}，失败 {self.failed}"
-            + (f"；{self.roles_doubtful} 通角色待确认（callqa roles）" if self.roles_doubtful else "")
-        )
-
-    @property
-    def roles_doubtful(self) -> int:
-        return sum(o.roles_doubtful for o in self.outcomes)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "recordings": len(self.outcomes),
-            "processed": self.count("ok"),
-            "unchanged": self.count("unchanged"),
-            "skipped": self.count("skipped"),
-            "failed": self.failed,
-        }
-
-
-# ---- the batch: one writer at a time, crash bookkeeping, order ---------------------------------
-
-
-@contextmanager
-def batch_lock(db: Path) -> Iterator[None]:
-    """One batch per database at a time: a second one (a manual run during the nightly one) stops
-    at once with a message instead of doing the same work twice. The lock is the operating
-    system's (flock) and goes away with the process, however it ends."""
-    lock_path = Path(f"{db}.batch-lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = lock_path.open("a+", encoding="utf-8")
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "另一个进程"
-            raise CallQAError(f"{db}：另一个批处理正在写这个数据库（{holder}），本次不运行") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"进程 {os.getpid()}，开始于 {datetime.now().astimezone():%Y-%m-%d %H:%M:%S}")
-        handle.flush()
-        yield
-    finally:
-        handle.close()  # releases the lock
-
-
-@dataclass
-class BatchPlan:
-    """The files of one batch in the order they are processed, and those held back."""
-
-    paths: list[Path]
-    held: dict[Path, Outcome] = field(default_factory=dict)  # crashed the batch too often: not tried
-    started: float = field(default_factory=time.time)  # when the batch began (still-being-written test)
-
-
-def plan_batch(directory: Path, settings: Settings, recheck: bool = False) -> BatchPlan:
-    """Discover the files; count a crash for every file a previous batch started and never finished.
-
-    Call inside `batch_lock`. A file that crashed a batch goes last, so that everything else is done
-    if it crashes again; after `batch.max_crashes` it is held back (failed, with the reason) until
-    its content changes or `recheck` is given."""
-    paths = discover(directory, settings.input, settings.intake)
-    if settings.agents.roster is not None:
-        load_roster(settings.agents.roster)  # a broken roster stops the batch before it starts
-    if not settings.db.exists():
-        return BatchPlan(paths)
-    crashes: dict[str, tuple[int, str]] = {}
-    try:
-        crashes = _count_crashes(settings)
-    except StoreBusyError as exc:  # the recordings' own writes wait and retry; the marks keep till next time
-        log.warning("数据库忙，本次没有统计中断过的录音：%s", exc)
-    held: dict[Path, Outcome] = {}
-    for path in paths:
-        count, sha256 = crashes.get(str(path), (0, ""))
-        if count >= settings.batch.max_crashes and not recheck and _same_content(path, sha256):
-            held[path] = Outcome(
-                path,
-                path.stem,
-                "failed",
-                f"{path}：批处理已在分析这个录音时中断 {count} 次，不再自动重试；请检查这个文件，"
-                "确认无误后运行 callqa run 目录 --recheck 重试",
-                problem="crashed",
-            )
-    ordered = sorted(paths, key=lambda p: (str(p) in crashes, str(p)))
-    return BatchPlan(ordered, held)
-
-
-def _same_content(path: Path, sha256: str) -> bool:
-    try:
-        return fingerprint(path).sha256 == sha256
-    except RecordingError:
-        return False
-
-
-def _count_crashes(settings: Settings) -> dict[str, tuple[int, str]]:
-    """Files a previous batch started and never finished: one more crash each, recorded as a failure
-    (so that `callqa failures` shows it even if this batch dies too). Returns path → (crashes, the
-    content's sha256)."""
-    crashes: dict[str, tuple[int, str]] = {}
-    with Store.from_settings(settings) as store:
-        for row in store.interrupted():
-            if row["pid"] == 0:  # counted by an earlier batch and held back since
-                crashes[row["path"]] = (row["crashes"], row["sha256"])
-                continue
-            count = store.count_crash(row["path"])
-            crashes[row["path"]] = (count, row["sha256"])
-            previous = store.recording_at(Path(row["path"]))
-            store.save_failure(
-                Path(row["path"]),
-                row["sha256"],
-                previous_size(row["path"]),
-                previous.call_id if previous else Path(row["path"]).stem,
-                "failed",
-                f"批处理在分析这个录音时中断（第 {count} 次；进程被终止、内存不足或解码崩溃，开始于 "
-                f"{row['started_at']:%Y-%m-%d %H:%M:%S}）",
-                problem="crashed",
-                finished=False,
-            )
-    return crashes
-
-
-def previous_size(path: str) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0
-
-
-def run_batch(
-    directory: Path,
-    settings: Settings,
-    on_outcome: Callable[[int, int, Outcome], None] | None = None,
-    recheck: bool = False,
-) -> BatchSummary:
-    """Every recording in `directory`, one after the other (the recogniser uses all cores)."""
-    summary = BatchSummary()
-    with batch_lock(settings.db):
-        plan = plan_batch(directory, settings, recheck)
-        for index, path in enumerate(plan.paths, 1):
-            outcome = plan.held.get(path) or process_recording(path, settings, recheck, plan.started)
-            summary.outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(index, len(plan.paths), outcome)
-    return summary
-
-
-def describe(index: int, total: int, outcome: Outcome) -> str:
-    """One progress line per recording, as the batch log and the CLI print it."""
-    head = f"[{index}/{total}] {outcome.path.name} ({outcome.call_id}): {STATUS_ZH.get(outcome.status, outcome.status)}"
-    if outcome.status == "ok":
-        head += (
-            f"，录音 {outcome.duration_s:.0f} 秒，{outcome.utterances} 句话，用时 {outcome.elapsed_s:.1f} 秒"
-        )
-    if outcome.message:
-        head += f" — {outcome.message}"
-    return head
+    elapsed = time.monotonic() - started
+    return _record_failure(path, "", 0, path.stem, exc.status, str(exc), elapsed, settings, exc.problem)
 
 
 def recompute_metrics(

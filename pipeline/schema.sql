@@ -287,6 +287,73 @@ CREATE TABLE IF NOT EXISTS utterance_evidence (
     PRIMARY KEY (call_id, utterance_idx)
 );
 
+-- ---- the review portal (pipeline/portal, `callqa serve`) -----------------------------------------
+
+-- People who log in. Passwords as argon2id hashes only. `session_epoch` grows at logout, disable and
+-- reset: every session cookie issued before is void.
+CREATE TABLE IF NOT EXISTS portal_users (
+    name           VARCHAR PRIMARY KEY,
+    role           VARCHAR NOT NULL CHECK (role IN ('agent', 'supervisor', 'manager')),
+    agent_id       VARCHAR,            -- the agent's 工号 (role agent): the calls they may see
+    password_hash  VARCHAR NOT NULL,
+    disabled       BOOLEAN NOT NULL DEFAULT false,
+    session_epoch  INTEGER NOT NULL DEFAULT 0,
+    created_at     TIMESTAMPTZ NOT NULL,
+    CHECK (role <> 'agent' OR agent_id IS NOT NULL)
+);
+
+-- Failed logins per name (known or not, so that the answer never tells which names exist).
+CREATE TABLE IF NOT EXISTS portal_login_failures (
+    name          VARCHAR PRIMARY KEY,
+    failures      INTEGER NOT NULL,
+    last_at       TIMESTAMPTZ NOT NULL,
+    locked_until  TIMESTAMPTZ
+);
+
+-- The key that signs session cookies, made at the first start and kept out of the repository.
+CREATE TABLE IF NOT EXISTS portal_secret (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    secret  VARCHAR NOT NULL
+);
+
+-- An agent's dispute (申诉) of a deducting finding. The finding is named by rule and evidence time,
+-- which survive re-scoring (finding indexes do not).
+CREATE SEQUENCE IF NOT EXISTS appeal_ids START 1;
+CREATE TABLE IF NOT EXISTS appeals (
+    appeal_id     INTEGER PRIMARY KEY DEFAULT nextval('appeal_ids'),
+    call_id       VARCHAR NOT NULL,
+    rule_id       VARCHAR NOT NULL,
+    start_s       DOUBLE,
+    title         VARCHAR NOT NULL,
+    deduction     DOUBLE NOT NULL,
+    agent_id      VARCHAR NOT NULL,
+    filed_by      VARCHAR NOT NULL,
+    filed_at      TIMESTAMPTZ NOT NULL,
+    reason        VARCHAR NOT NULL,
+    state         VARCHAR NOT NULL CHECK (state IN ('open', 'upheld', 'overturned')),
+    decided_by    VARCHAR,
+    decided_at    TIMESTAMPTZ,
+    comment       VARCHAR,
+    score_before  DOUBLE,
+    score_after   DOUBLE
+);
+
+-- People's verdicts on findings: a review of a needs_review finding (confirm: it deducts; reject: it
+-- does not) or a decided appeal (overturned: it does not deduct). Every scoring of the call applies
+-- the latest verdict per (call, rule, time) — also `callqa rescore` — and `callqa calibrate` reads
+-- them as human labels.
+CREATE TABLE IF NOT EXISTS finding_decisions (
+    call_id     VARCHAR NOT NULL,
+    rule_id     VARCHAR NOT NULL,
+    start_s     DOUBLE,
+    verdict     VARCHAR NOT NULL CHECK (verdict IN ('deducts', 'void')),
+    source      VARCHAR NOT NULL CHECK (source IN ('review', 'appeal')),
+    appeal_id   INTEGER,
+    decided_by  VARCHAR NOT NULL,
+    decided_at  TIMESTAMPTZ NOT NULL,
+    comment     VARCHAR
+);
+
 -- ---- for analysts: the current state without knowing how history is kept ------------------------
 
 -- Each call's current score (re-scoring keeps the old ones in `scores` with is_current = false).
@@ -310,6 +377,8 @@ COMMENT ON TABLE call_metrics IS '每通通话的指标：语速、振铃、接�
 COMMENT ON TABLE scores IS '评分历史：每次评分一行，is_current 标出当前的一次；当前评分见视图 current_scores';
 COMMENT ON TABLE findings IS '评分的发现（每条规则的结论、证据、置信度、是否待人工复核）；当前的见视图 current_findings';
 COMMENT ON TABLE audit_log IS '审计：每次导出、显示、报表、清除、角色决定，谁在何时做了什么';
+COMMENT ON TABLE appeals IS '客服对扣分项的申诉：理由、状态（open 待处理 / upheld 维持 / overturned 撤销）、处理人与分数变化';
+COMMENT ON TABLE finding_decisions IS '人工对扣分项的结论（复核确认/驳回、申诉撤销）；每次评分都会应用';
 COMMENT ON VIEW current_scores IS '每通通话的当前评分（不必了解 is_current 与 (call_id, scored_at) 的关联）';
 COMMENT ON VIEW current_findings IS '每通通话当前评分的全部发现';
 COMMENT ON COLUMN calls.started_at IS '通话开始时间（带时区；会话时区为中心时区 input.timezone）';

@@ -162,9 +162,9 @@ class Store:
         return bool(
             self.db.execute(
                 "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_name IN ('audit_log', 'utterance_evidence')"
+                "WHERE table_name IN ('audit_log', 'utterance_evidence', 'finding_decisions')"
             ).fetchone()[0]
-            == 2
+            == 3
         )
 
     def __enter__(self) -> Store:
@@ -717,6 +717,16 @@ class Store:
     ) -> bool:
         if score.scorecard_hash != scorecard.hash:
             raise ValueError(f"score of {call_id} was computed with another scorecard than the one given")
+        return self._insert_score_row(db, call_id, score, scorecard)
+
+    def save_decided_score(self, call_id: str, score: CallScore, db: duckdb.DuckDBPyConnection) -> bool:
+        """Make `score` current, inside the caller's transaction `db`: the current findings with people's
+        decisions applied (pipeline/decisions.py), same scorecard. False when nothing changed."""
+        return self._insert_score_row(db, call_id, score, None)
+
+    def _insert_score_row(
+        self, db: duckdb.DuckDBPyConnection, call_id: str, score: CallScore, scorecard: Scorecard | None
+    ) -> bool:
         current = self._current_score_row(db, call_id)
         if (
             current is not None
@@ -729,16 +739,17 @@ class Store:
         scored_at = _now()
         if current is not None and scored_at <= current["scored_at"]:
             scored_at = current["scored_at"] + timedelta(microseconds=1)
-        db.execute(
-            "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                scorecard.hash,
-                scorecard.name,
-                str(scorecard.path) if scorecard.path else None,
-                scorecard.content,
-                scored_at,
-            ],
-        )
+        if scorecard is not None:
+            db.execute(
+                "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    scorecard.hash,
+                    scorecard.name,
+                    str(scorecard.path) if scorecard.path else None,
+                    scorecard.content,
+                    scored_at,
+                ],
+            )
         db.execute("UPDATE scores SET is_current = false WHERE call_id = ? AND is_current", [call_id])
         db.execute(
             "INSERT INTO scores VALUES (?, ?, ?, ?, ?, true)",

@@ -8,12 +8,15 @@ from html.parser import HTMLParser
 
 COMMANDS = [
     "run", "failures", "purge", "audit", "roles", "show", "eval", "export",
-    "rescore", "calibrate", "import-events", "report",
+    "rescore", "calibrate", "import-events", "report", "users", "serve",
+    "users add", "users disable", "users reset", "users list",
 ]  # fmt: skip
 # The program, its commands, formats, CSV column names, the [metrics] section of callqa.toml and
 # date patterns; units and the recogniser's name as the handbook and a supervisor write them.
 ALLOWED = {"callqa", "CSV", "JSON", "Lines", "YAML", "TOML", "call_id", "rule_id", "passed", "score"}
 ALLOWED |= {"metrics", "YYYY", "MM", "DD"} | set(COMMANDS) | {"import", "events"}
+ALLOWED |= {"add", "disable", "reset", "list", "agent", "supervisor", "manager"}  # typed: users …, --role
+ALLOWED |= {"Dask", "Prefect"}  # the engines, by their names
 ALLOWED |= {"t"}  # t 分布, as Chinese statistics texts write it
 ALLOWED |= {"dB", "ms", "s", "Hz", "kHz", "MP3", "WAV", "FLAC", "PCM", "XLSX", "HTML", "ASR", "CRM", "ID"}
 

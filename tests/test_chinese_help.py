@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("command", ["", *COMMANDS])
 def test_help_is_in_chinese(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
-        main([command, "--help"] if command else ["--help"])
+        main([*command.split(), "--help"] if command else ["--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert "用法：" in text and "选项" in text

@@ -17,8 +17,8 @@ from conftest import MAGICDATA, ROOT
 from make_catalogue import short_call
 from storecalls import save_call
 
+from pipeline.batch import run_batch
 from pipeline.config import Settings
-from pipeline.process import run_batch
 from pipeline.store import CALL_TABLES, Store
 
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "PYANNOTE_METRICS_ENABLED": "0"}

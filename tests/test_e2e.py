@@ -160,7 +160,7 @@ def test_real_speech_two_party_call(tmp_path: Path, magicdata_texts: dict[str, s
 def test_rerun_skips_done_work_and_a_broken_file_does_not_stop_the_batch(
     tmp_path: Path, settings: Settings, magicdata_texts: dict[str, str]
 ) -> None:
-    from pipeline.process import run_batch
+    from pipeline.batch import run_batch
 
     folder = tmp_path / "calls"
     good = build_real_call(folder, "1009_20261122-080000", magicdata_texts, stereo=True)

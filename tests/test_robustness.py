@@ -21,11 +21,12 @@ from conftest import ROOT
 from make_catalogue import CATALOGUE, build
 from storecalls import save_call
 
+from pipeline.batch import batch_lock, plan_batch, run_batch
 from pipeline.config import IntakeConfig, Settings, load_settings
 from pipeline.errors import CallQAError
 from pipeline.ingest import decode, fingerprint, read_meta
 from pipeline.problems import RecordingError
-from pipeline.process import batch_lock, plan_batch, process_recording, run_batch
+from pipeline.process import process_recording
 from pipeline.store import Store, StoreBusyError
 
 ENTRIES = {e.name: e for e in CATALOGUE}
@@ -296,7 +297,7 @@ def test_a_second_batch_on_the_same_database_does_not_start(tmp_path: Path) -> N
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from pipeline.process import batch_lock\n"
+            "import sys, time; from pathlib import Path; from pipeline.batch import batch_lock\n"
             "with batch_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)",
             str(db),
         ],

@@ -6,6 +6,9 @@ One model serves the stereo rule and the built-in mono diarization; frames are 5
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -13,6 +16,11 @@ import numpy as np
 SILERO_FRAME = 512  # samples at 16 kHz
 # With `window_s`, each window starts from fresh state, warmed up on the audio just before it.
 WARMUP_S = 2.0
+# A call's track is scored by more than one stage (a mono call's diarization, then the search for
+# hold music): the last few results are kept, keyed by the samples themselves, and reused.
+_REMEMBERED = 8
+_remembered: OrderedDict[tuple[bytes, float | None], np.ndarray] = OrderedDict()
+_remembered_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +39,21 @@ def speech_probabilities(signal: np.ndarray, window_s: float | None = None) -> n
     """
     if signal.size == 0:
         return np.zeros(0, dtype=np.float32)
+    samples = np.ascontiguousarray(signal, dtype=np.float32)
+    key = (hashlib.blake2b(samples.data, digest_size=16).digest(), window_s or None)
+    with _remembered_lock:
+        if key in _remembered:
+            _remembered.move_to_end(key)
+            return _remembered[key].copy()
+    scores = _speech_probabilities(samples, window_s)
+    with _remembered_lock:
+        _remembered[key] = scores
+        while len(_remembered) > _REMEMBERED:
+            _remembered.popitem(last=False)
+    return scores.copy()
+
+
+def _speech_probabilities(signal: np.ndarray, window_s: float | None) -> np.ndarray:
     padding = (-signal.shape[0]) % SILERO_FRAME
     padded = np.pad(np.asarray(signal, dtype=np.float32), (0, padding))
     model = _silero()

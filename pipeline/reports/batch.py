@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.batch import BatchSummary
 from pipeline.privacy import Redactor
 from pipeline.problems import title
-from pipeline.process import BatchSummary
 
 STATUS_ZH = {"ok": "完成", "unchanged": "已处理过", "skipped": "跳过", "failed": "失败"}
 

@@ -160,7 +160,7 @@ class Renderer:
 
     # ---- ranking.html ----------------------------------------------------------------------------
 
-    def ranking(self) -> str:
+    def ranking(self, template: str = "ranking.html", **extra: object) -> str:
         r = self.report
         p = r.policy.policy
         ranked = [a for a in r.agents if a.rank is not None]
@@ -196,7 +196,7 @@ class Renderer:
         money_first = {
             i for i, line in enumerate(r.money) if i == 0 or r.money[i - 1].agent_id != line.agent_id
         }
-        return self.env.get_template("ranking.html").render(
+        return self.env.get_template(template).render(
             **self._common(),
             agents=r.agents,
             ranked_count=len(ranked),
@@ -224,6 +224,7 @@ class Renderer:
             praise_counts=[(a.agent_id, a.praise) for a in r.agents if a.praise],
             grievance_min=f"{p.grievance.min_score:g}",
             policy_rules=self.rules,
+            **extra,
         )
 
     def _warnings(self) -> list[str]:
@@ -251,7 +252,7 @@ class Renderer:
 
     # ---- agents/<id>.html -------------------------------------------------------------------------
 
-    def agent(self, agent: AgentMonth) -> str:
+    def agent(self, agent: AgentMonth, template: str = "agent.html", **extra: object) -> str:
         r = self.report
         calls = self.calls_of.get(agent.agent_id, [])
         findings = self.findings_of_agent.get(agent.agent_id, [])
@@ -267,7 +268,7 @@ class Renderer:
             ),
             key=lambda v: (-len(v.hits), v.said),
         )
-        return self.env.get_template("agent.html").render(
+        return self.env.get_template(template).render(
             **self._common(),
             agent=agent,
             remark=agent_remark(agent, r.policy.policy.ranking.min_scored_calls),
@@ -279,13 +280,22 @@ class Renderer:
             calls=calls,
             call_files=self.call_files,
             events=self.events_of.get(agent.agent_id, []),
+            **extra,
         )
 
     # ---- calls/<id>.html --------------------------------------------------------------------------
 
-    def call(self, call: CallRow, transcript: Sequence[TranscriptLine], audio: AudioCopy) -> str:
+    def call(
+        self,
+        call: CallRow,
+        transcript: Sequence[TranscriptLine],
+        audio: AudioCopy,
+        template: str = "call.html",
+        **extra: object,
+    ) -> str:
+        """The call's page; the portal passes its own template (extending this one) and its forms' data."""
         findings = self.findings_of_call.get(call.call_id, [])
-        return self.env.get_template("call.html").render(
+        return self.env.get_template(template).render(
             **self._common(),
             call=call,
             agent_file=self.agent_files.get(call.agent_id, ""),
@@ -293,6 +303,7 @@ class Renderer:
             findings=findings,
             quoted={f.idx: quoted_speaker(f, transcript) for f in findings},
             lines=[_line_view(line, findings) for line in transcript],
+            **extra,
         )
 
 

@@ -52,10 +52,15 @@ def score_call(
     findings: list[Finding] = []
     for rule in scorecard.spec.rules:
         findings.extend(CHECKERS[rule.type](rule, view))
+    return total(findings, scorecard.name, scorecard.hash)
+
+
+def total(findings: Sequence[Finding], scorecard_name: str, scorecard_hash: str) -> CallScore:
+    """The call's score from its findings (also after people's decisions, pipeline/decisions.py)."""
     deducted = sum(f.deduction for f in findings if not f.passed and not f.needs_review)
     fatal = any(f.fatal and not f.passed and not f.needs_review for f in findings)
     score = 0.0 if fatal else max(0.0, 100.0 - deducted)
-    return CallScore(round(score, 2), fatal, tuple(findings), scorecard.name, scorecard.hash)
+    return CallScore(round(score, 2), fatal, tuple(findings), scorecard_name, scorecard_hash)
 
 
 # ---- verdicts ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pipeline.decisions import with_decisions
 from pipeline.rules.engine import score_call
 from pipeline.rules.scorecard import REPO_RULES, Scorecard, card_for_call, load_scorecard, load_scorecards
 from pipeline.store import Store
@@ -47,5 +48,6 @@ def rescore_call(store: Store, call_id: str, scorecards: list[Scorecard]) -> Res
     card = card_for_call(meta, scorecards)
     before = store.current_score(call_id)
     score = score_call(store.load_utterances(call_id), store.load_metrics(call_id), meta, card)
+    score = with_decisions(store, call_id, score, card)  # people's verdicts (reviews, appeals) stand
     stored = store.save_score(call_id, score, card)
     return Rescored(call_id, before.score if before else None, score.score, score.fatal, stored, card)

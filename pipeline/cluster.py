@@ -1,0 +1,117 @@
+"""Dask clusters for the batch: a local one sized to this machine, or an existing one by address.
+
+Workers only analyse (pipeline.process.analyse_recording): they read a recording by its path and
+return the analysed call; the process that started the batch is the only writer of the database.
+Models are loaded once per worker process (pipeline.asr and pipeline.diarize cache them by their
+settings) and reused for every recording the worker analyses.
+Every cluster started here binds 127.0.0.1 and is closed by the code that started it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from pipeline.config import Settings
+
+if TYPE_CHECKING:
+    import distributed
+
+# Threads per worker process, from bench/batch_layout.py over recordings_sample on 2 cores
+# (bench/results/batch-layout-2026-11-29*.md). Quiet machine (load 2.5-4.6): today's sequential batch
+# 49.2 s, 2 processes × 1 thread 45.2 s (1.09×), 1 × 2 67.5 s (0.73×). Busy machine (load 12-14): 213 s,
+# 232 s, 149 s. The quiet run decides (its sequential figure matches the idle 8.3× real time of
+# bench/results/throughput-2026-11-23.md): separate processes run Python stages without sharing a
+# GIL, and each whisper on one thread wastes less than one whisper on two.
+THREADS_PER_WORKER = 1
+# Memory of one worker process analysing up to intake.max_duration_s (bench/throughput.py: about
+# 1.5 GB peak on the samples for one recording at a time); no more are started than memory holds.
+WORKER_MEMORY_BYTES = 2 * 1024**3
+
+
+def local_layout(workers: int = 0) -> tuple[int, int]:
+    """(worker processes, threads each) for a local cluster analysing `workers` recordings at once;
+    0 = sized to this machine: as many at once as it has cores, as memory allows."""
+    if workers <= 0:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        by_memory = max(1, _memory_bytes() // WORKER_MEMORY_BYTES) * THREADS_PER_WORKER
+        workers = max(1, min(cores, by_memory))
+    threads = min(THREADS_PER_WORKER, workers)
+    return -(-workers // threads), threads
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return WORKER_MEMORY_BYTES
+
+
+def local_cluster_options(
+    settings: Settings, workers: int = 0, env: dict[str, str] | None = None
+) -> dict[str, object]:
+    """Keyword arguments of distributed.LocalCluster for the batch; `env` goes to the workers."""
+    processes, threads = local_layout(workers or settings.batch.workers)
+    limit = str(threads)  # numerical libraries (torch, ONNX, BLAS) use the worker's threads only
+    return {
+        "n_workers": processes,
+        "threads_per_worker": threads,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "memory_limit": 0,  # Dask's own limit would kill a worker mid-call; memory is sized above
+        "env": {
+            "OMP_NUM_THREADS": limit,
+            "MKL_NUM_THREADS": limit,
+            "OPENBLAS_NUM_THREADS": limit,
+            **(env or {}),
+        },
+    }
+
+
+def scheduler_config(settings: Settings) -> dict[str, object]:
+    """Dask settings the batch relies on (a local cluster's scheduler reads them when it starts)."""
+    return {
+        # a recording on which `max_crashes` workers died is given up: Dask raises KilledWorker
+        "distributed.scheduler.allowed-failures": settings.batch.max_crashes - 1,
+    }
+
+
+def local_cluster(
+    settings: Settings, workers: int = 0, env: dict[str, str] | None = None
+) -> distributed.LocalCluster:
+    """A local cluster for the batch, on 127.0.0.1 only; the caller closes it (it is a context manager)."""
+    import dask
+    from distributed import LocalCluster
+
+    # set after importing distributed, whose logging setup would undo it: the cluster's start and
+    # stop are not the batch's news
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    with dask.config.set(scheduler_config(settings)):  # the scheduler reads them as it starts
+        return LocalCluster(**local_cluster_options(settings, workers, env))
+
+
+@contextmanager
+def dask_client(
+    settings: Settings, workers: int = 0, address: str | None = None
+) -> Iterator[distributed.Client]:
+    """A client of the cluster at `address`, or of a local cluster started (and closed) here."""
+    from distributed import Client
+
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    with local_cluster(settings, workers) as cluster, Client(cluster) as client:
+        yield client
+
+
+def worker_settings(settings: Settings, client: distributed.Client) -> Settings:
+    """The settings the workers get: whisper on as many cores as a worker has threads, unless set."""
+    if settings.asr.cpu_threads:
+        return settings
+    threads = min(client.nthreads().values(), default=1)
+    return settings.model_copy(update={"asr": settings.asr.model_copy(update={"cpu_threads": threads})})

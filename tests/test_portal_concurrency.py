@@ -1,0 +1,72 @@
+"""The portal while the batch writes: another process writes the store the way the nightly batch does
+(a short transaction per recording, tests/test_concurrency.py's WRITER) while agents file appeals —
+each sent twice, from parallel clients — and a supervisor reviews and browses. Every appeal is
+stored exactly once, the decision is stored, and the writer is never refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from portaldata import build_portal_db, call_url, login
+from test_concurrency import ENV, WRITER, _has_call
+
+from pipeline.portal.app import create_app
+from pipeline.store import Store
+
+
+def test_appeals_and_reviews_while_the_batch_writes(tmp_path: Path) -> None:
+    data = build_portal_db(tmp_path)
+    app = create_app(data.settings)
+    surveyed = data.month.calls["A01"][10:20]  # each fails CLOSE-SURVEY (−10)
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(data.settings.db), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _has_call(data.settings.db, "W001") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        agents = [login(app, "zhangsan") for _ in range(2)]
+        qa, qa_token = login(app, "qa")
+
+        def appeal(job: tuple[int, str]) -> int:
+            client, token = agents[job[0] % 2]
+            form = {
+                "csrf": token,
+                "call_id": job[1],
+                "rule_id": "CLOSE-SURVEY",
+                "start_s": "2.000",
+                "reason": "有邀评",
+            }
+            return client.post("/appeals", data=form).status_code
+
+        def supervisor(_: int) -> int:
+            assert qa.get("/review").status_code == 200
+            return qa.get(call_url(data.month.calls["A03"][0])).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            sent = list(pool.map(appeal, enumerate(surveyed * 2)))  # every appeal sent twice
+            browsed = list(pool.map(supervisor, range(4)))
+        review = {"csrf": qa_token, "call_id": data.review_call, "rule_id": "RATE", "start_s": "2.000"}
+        assert qa.post("/review", data={**review, "verdict": "confirm"}).status_code == 303
+    finally:
+        stop.touch()
+        out, _ = writer.communicate(timeout=300)
+    assert sent == [303] * 20 and browsed == [200] * 4
+    assert writer.returncode == 0
+    written, _slowest = out.split()
+    assert int(written) >= 3  # the batch kept writing meanwhile
+    with Store(data.settings.db, read_only=True) as store:
+        stored = store.query("SELECT call_id, count(*) AS n FROM appeals GROUP BY call_id ORDER BY call_id")
+        audited = store.query("SELECT count(*) AS n FROM audit_log WHERE action = 'appeal'")[0]["n"]
+        decided = store.query("SELECT count(*) AS n FROM finding_decisions")[0]["n"]
+        score = store.current_score(data.review_call)
+    assert [(r["call_id"], r["n"]) for r in stored] == [(c, 1) for c in sorted(surveyed)]
+    assert audited == 10 and decided == 1 and score is not None and score.score == 97.0
