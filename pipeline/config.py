@@ -126,7 +126,7 @@ class MonoConfig(_Section):
     # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or
     # more join the nearer one, shorter ones keep the diarization's speaker.
     sentence_voices: bool = True
-    sentence_gap_s: float = Field(0.2, gt=0.0)
+    sentence_gap_s: float = Field(0.3, gt=0.0)
     sentence_print_min_s: float = Field(1.0, gt=0.0)
     sentence_join_min_s: float = Field(0.5, gt=0.0)
     # Below this silhouette the two groups are one voice split in two (pipeline/diarize/pieces.py).
