@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.batch import BatchSummary
 from pipeline.config import PrivacyConfig
 from pipeline.privacy import Redactor, install_log_redaction, redact_name
-from pipeline.process import BatchSummary, Outcome
+from pipeline.process import Outcome
 from pipeline.reports.batch import write_batch_summary
 from pipeline.reports.privacy import redacting
 from pipeline.reports.render import call_page_name, page_name
