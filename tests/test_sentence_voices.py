@@ -149,6 +149,8 @@ def test_real_voice_prints_take_answers_back_from_the_wrong_speaker(
 
     broken = [replace(u, speaker="agent") if misplaced(u) else u for u in transcript.utterances]
     assert role_frames(broken, truth)[0] / total < 0.85
-    fixed, _ = reassign_sentences(broken, [], audio.tracks["mono"], audio.sample_rate, MonoConfig())
+    fixed, _ = reassign_sentences(
+        broken, [], audio.tracks["mono"], audio.sample_rate, MonoConfig(sentence_voices=True)
+    )
     assert role_frames(fixed, truth)[0] / total >= 0.9
     assert sorted({u.speaker for u in fixed}) == ["agent", "customer"]
