@@ -2,8 +2,8 @@
 process on a free 127.0.0.1 port, stopped when the module's tests end): an agent logs in, opens a
 call, plays the recording from a finding, files an appeal; a supervisor overturns it; the agent sees
 the new score, and the month page the new money — the figures `callqa report` computes. Also a
-failed login, the lock after repeated failures, a tampered CSRF token refused, logout. (Session
-expiry: tests/test_portal.py, with a short idle timeout.)"""
+failed login, the lock after repeated failures, a tampered CSRF token refused, logout, and a session
+that ends after its idle timeout but not while it is in use."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PortalDat
             [data.review_call],
         )
         store.db.execute("UPDATE scores SET score = 95 WHERE call_id = ? AND is_current", [data.review_call])
+    with _serving(work, data, "") as base:
+        yield data, base
+
+
+@pytest.fixture(scope="module")
+def served_briefly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server whose sessions end after 3 s without a request."""
+    work = tmp_path_factory.mktemp("portal-browser-idle")
+    data = build_portal_db(work)
+    with _serving(work, data, "session_idle_minutes = 0.05\n") as base:
+        yield base
+
+
+@contextmanager
+def _serving(work: Path, data: PortalData, portal_settings: str) -> Iterator[str]:
     (work / "callqa.toml").write_text(
         f'db = "{data.settings.db}"\nreports_dir = "{data.settings.reports_dir}"\n'
-        "[portal]\nlogin_delay_s = 0.01\nmonth_cache_s = 0\n",
+        "[portal]\nlogin_delay_s = 0.01\nmonth_cache_s = 0\n" + portal_settings,
         encoding="utf-8",
     )
     port = _free_port()
@@ -88,7 +104,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PortalDat
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(server.stderr.read().decode() if server.stderr else "") from None
                 time.sleep(0.3)
-        yield data, base
+        yield base
     finally:
         server.terminate()
         try:
@@ -231,3 +247,17 @@ def test_appeal_overturned_end_to_end(served: tuple[PortalData, str], browser: W
     a01 = next(a for a in report.agents if a.agent_id == "A01")
     assert _money_card(browser) == money(a01.money_total) != money_before
     _logout(browser)
+
+
+def test_a_session_ends_when_idle_not_while_used(served_briefly: str, browser: WebDriver) -> None:
+    base = served_briefly
+    browser.delete_all_cookies()
+    _login(browser, base, "zhangsan")
+    assert _wait(lambda: browser.current_url.endswith("/calls"))
+    for _ in range(3):  # a request every 1.5 s: 4.5 s in all, longer than the 3 s idle limit
+        time.sleep(1.5)
+        browser.get(f"{base}/calls")
+        assert browser.current_url.endswith("/calls")
+    time.sleep(4.0)  # now idle past the limit
+    browser.get(f"{base}/calls")
+    assert _wait(lambda: browser.current_url.endswith("/login"))
