@@ -261,3 +261,20 @@ def test_audio_is_served_by_range(shared: tuple[PortalData, object]) -> None:
     part = client.get(f"/audio/{own}", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == whole.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+
+
+def test_month_tables_for_managers_and_no_ranking_links_for_agents(shared: tuple[PortalData, object]) -> None:
+    data, app = shared
+    boss, _ = login(app, "boss")
+    for name, starts in (("ranking.xlsx", b"PK"), ("ranking.csv", "工号".encode("utf-8-sig")[:3])):
+        r = boss.get(f"/m/2026-11/{name}")
+        assert r.status_code == 200 and r.content.startswith(starts), name
+        assert f"2026-11-{name}" in r.headers["content-disposition"]
+    money = boss.get("/m/2026-11/money_lines.csv").content.decode("utf-8-sig")
+    assert money.splitlines()[0].startswith("工号,姓名,奖惩规则")
+    agent, _ = login(app, "zhangsan")
+    assert agent.get("/m/2026-11/ranking.xlsx").status_code == 404
+    own = data.month.audio_calls[0]
+    for url in (call_url(own), f"/m/2026-11/agents/{page_name('A01')}"):
+        assert "ranking.html" not in agent.get(url).text, url  # a link an agent could only get 404 from
+        assert "ranking.html" in boss.get(url).text, url

@@ -39,6 +39,7 @@ from pipeline.portal.months import TEMPLATES, LoadedMonth, Months, in_background
 from pipeline.portal.store import ROLE_LABELS_ZH, User
 from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.render import page_name
+from pipeline.reports.tables import MONTH_TABLES, month_table_bytes
 
 Handler = Callable[[Request, Session, FormData], Response]
 ALL = ("agent", "supervisor", "manager")
@@ -283,10 +284,22 @@ class Portal:
         assert user is not None
         loaded = self.month(request.path_params["month"])
         kind, name = request.path_params["kind"], request.path_params["page"]
-        common = {"user": user, "csrf": session.csrf, "month": str(loaded.data.report.month)}
+        common = {
+            "user": user,
+            "csrf": session.csrf,
+            "month": str(loaded.data.report.month),
+            "show_ranking": user.role != "agent",  # agents see their own month, not the ranking
+        }
         if kind == "ranking.html" and name == "" and user.role in ("supervisor", "manager"):
             self.audit(request, session, "portal-view", f"ranking {loaded.data.report.month}")
             return HTMLResponse(loaded.renderer.ranking("p_ranking.html", **common))
+        if kind in MONTH_TABLES and name == "" and user.role in ("supervisor", "manager"):
+            self.audit(request, session, "portal-view", f"{kind} {loaded.data.report.month}")
+            return Response(
+                month_table_bytes(loaded.data.report, kind),
+                media_type=MONTH_TABLES[kind],
+                headers={"Content-Disposition": f'attachment; filename="{common["month"]}-{kind}"'},
+            )
         if kind == "agents":
             agent = loaded.agents_by_page.get(name)
             if agent is None or not self.may_see(user, agent.agent_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -139,6 +140,28 @@ def write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> No
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows([csv_cell(v) for v in row] for row in rows)
+
+
+MONTH_TABLES = {
+    "ranking.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ranking.csv": "text/csv; charset=utf-8",
+    "money_lines.csv": "text/csv; charset=utf-8",
+}
+
+
+def month_table_bytes(report: MonthReport, name: str) -> bytes:
+    """One of a month's tables (MONTH_TABLES), the same bytes `callqa report` writes into reports/YYYY-MM/."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        if name == "ranking.xlsx":
+            write_xlsx(path, report)
+        elif name == "ranking.csv":
+            write_csv(path, RANKING_HEADER, ranking_rows(report))
+        elif name == "money_lines.csv":
+            write_csv(path, MONEY_HEADER, money_rows(report))
+        else:
+            raise ValueError(f"not a month table: {name}")
+        return path.read_bytes()
 
 
 def write_xlsx(path: Path, report: MonthReport) -> None:
