@@ -20,7 +20,11 @@ from pathlib import Path
 import pytest
 from portaldata import PASSWORD, PortalData, build_portal_db
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -162,10 +166,23 @@ def _submit(browser: WebDriver, button: WebElement) -> None:
 
 
 def _login(browser: WebDriver, base: str, name: str, password: str = PASSWORD) -> None:
-    browser.get(f"{base}/login")
-    browser.find_element(By.ID, "name").send_keys(name)
-    browser.find_element(By.ID, "password").send_keys(password)
-    _submit(browser, browser.find_element(By.ID, "login-button"))
+    for attempt in range(3):
+        browser.get(f"{base}/login")
+        WebDriverWait(browser, 20).until(
+            expected_conditions.presence_of_element_located((By.ID, "login-button"))
+        )
+        try:
+            browser.find_element(By.ID, "name").send_keys(name)
+            browser.find_element(By.ID, "password").send_keys(password)
+            button = browser.find_element(By.ID, "login-button")
+        except WebDriverException as exc:
+            # Chromium under load: the previous navigation replaced the document between finding an
+            # element and typing into it ("Node … does not belong to the document"). Load the form again.
+            if "does not belong to the document" not in str(exc) or attempt == 2:
+                raise
+            continue
+        _submit(browser, button)
+        return
 
 
 def _logout(browser: WebDriver) -> None:
