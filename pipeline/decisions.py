@@ -27,6 +27,7 @@ SAME_TIME_S = 0.05  # evidence times stored as DOUBLE: a verdict's time matches 
 _REVIEW_NOTE = re.compile(r"（待人工复核[^）]*）")
 CONFIRMED_NOTE = "（人工复核：确认扣分）"
 VOID_NOTE = "（人工结论：不扣分）"
+CAP_NOTE = "（已达本规则扣分上限）"  # as pipeline/rules/engine._occurrences writes it
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,47 @@ def rule_deductions(card: Scorecard) -> Callable[[str], float | None]:
     return amounts.get
 
 
+def rule_caps(card: Scorecard) -> Callable[[str], float | None]:
+    """Each per-occurrence rule's `max_deduction` (None: no cap)."""
+    caps = {rule.id: getattr(rule, "max_deduction", None) for rule in card.spec.rules}
+    return caps.get
+
+
 def apply_decisions(
     findings: Sequence[Finding],
     decisions: Sequence[Decision],
     deduction_of: Callable[[str], float | None],
+    cap_of: Callable[[str], float | None] | None = None,
 ) -> tuple[Finding, ...]:
-    """The findings with each one's latest verdict applied. Applying twice changes nothing more."""
+    """The findings with each one's latest verdict applied, capped rules kept within their caps.
+    Applying twice changes nothing more."""
     out = []
     for finding in findings:
         verdicts = [d for d in decisions if same_finding(finding, d.rule_id, d.start_s)]
         if verdicts and not finding.passed:
             finding = _decided(finding, verdicts[-1].verdict, deduction_of)
+        out.append(finding)
+    return _within_caps(out, deduction_of, cap_of) if cap_of is not None else tuple(out)
+
+
+def _within_caps(
+    findings: Sequence[Finding],
+    deduction_of: Callable[[str], float | None],
+    cap_of: Callable[[str], float | None],
+) -> tuple[Finding, ...]:
+    """A capped rule's deductions shared out again in order after people's verdicts: a confirmed
+    occurrence cannot take the rule past its cap, and a voided one frees its share for the next."""
+    spent: dict[str, float] = {}
+    out = []
+    for finding in findings:
+        cap, amount = cap_of(finding.rule_id), deduction_of(finding.rule_id)
+        if cap is not None and amount is not None and not finding.passed and not finding.needs_review:
+            left = max(0.0, min(amount, cap - spent.get(finding.rule_id, 0.0)))
+            evidence = (finding.evidence or "").replace(CAP_NOTE, "")
+            finding = replace(
+                finding, deduction=left, evidence=evidence + (CAP_NOTE if left < amount else "")
+            )
+            spent[finding.rule_id] = spent.get(finding.rule_id, 0.0) + left
         out.append(finding)
     return tuple(out)
 
@@ -92,7 +123,7 @@ def with_decisions(store: Store, call_id: str, score: CallScore, card: Scorecard
     decisions = decisions_for(store.db, call_id)
     if not decisions:
         return score
-    findings = apply_decisions(score.findings, decisions, rule_deductions(card))
+    findings = apply_decisions(score.findings, decisions, rule_deductions(card), rule_caps(card))
     return total(findings, score.scorecard_name, score.scorecard_hash)
 
 
@@ -128,7 +159,9 @@ def record_decision(
             "INSERT INTO finding_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [call_id, rule_id, start_s, verdict, source, appeal_id, decided_by, datetime.now(UTC), comment],
         )
-        findings = apply_decisions(current.findings, decisions_for(db, call_id), rule_deductions(card))
+        findings = apply_decisions(
+            current.findings, decisions_for(db, call_id), rule_deductions(card), rule_caps(card)
+        )
         score = total(findings, current.scorecard_name, current.scorecard_hash)
         changed = store.save_decided_score(call_id, score, db)
     return Decided(call_id, current.score, score.score, changed)

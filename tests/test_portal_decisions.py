@@ -270,3 +270,24 @@ def test_decisions_are_calibration_labels(
     out = capsys.readouterr().out
     assert "RATE" in out and "CLOSE-SURVEY" in out
     assert main(["calibrate", "--db", str(data.settings.db)]) == 2  # neither a CSV nor --portal
+
+
+def test_confirmed_occurrences_stay_within_the_rules_cap() -> None:
+    """FORBIDDEN: 5 per occurrence, at most 20 a call. Three deduct, two went to review; confirming
+    both may add only what is left under the cap, and voiding one gives its share to the next."""
+    from pipeline.decisions import CAP_NOTE, Decision, apply_decisions
+    from pipeline.records import Finding
+
+    def occurrence(at: float, review: bool) -> Finding:
+        return Finding("FORBIDDEN", False, 0.0 if review else 5.0, at, at + 1, "agent", "喂喂", 0.5, review)
+
+    findings = [occurrence(t, review=t in (20.0, 40.0)) for t in (10.0, 20.0, 30.0, 40.0, 50.0)]
+    amount, cap = {"FORBIDDEN": 5.0}.get, {"FORBIDDEN": 20.0}.get
+    confirm = [Decision("FORBIDDEN", t, "deducts", "review") for t in (20.0, 40.0)]
+    decided = apply_decisions(findings, confirm, amount, cap)
+    assert [f.deduction for f in decided] == [5.0, 5.0, 5.0, 5.0, 0.0]
+    assert sum(f.deduction for f in decided) == 20.0 and CAP_NOTE in (decided[-1].evidence or "")
+    assert apply_decisions(decided, confirm, amount, cap) == decided  # applying again changes nothing
+    voided = apply_decisions(decided, [*confirm, Decision("FORBIDDEN", 10.0, "void", "appeal")], amount, cap)
+    assert [f.deduction for f in voided] == [0.0, 5.0, 5.0, 5.0, 5.0]
+    assert CAP_NOTE not in (voided[-1].evidence or "")
