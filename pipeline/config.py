@@ -124,9 +124,10 @@ class MonoConfig(_Section):
     # Once the words are known, who spoke each sentence is decided again from its voice print centred
     # on the call's mean (pipeline/diarize/pieces.py): cut at 。？！ and at pauses of `sentence_gap_s`;
     # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or
-    # more join the nearer one, shorter ones keep the diarization's speaker. Off by default: it raised
-    # mono role accuracy on the tuning set (0.934 → 0.970) but lowered it on the held-out set
-    # (0.843 → 0.720, one call's roles swapped whole), see docs/metrics.md.
+    # more join the nearer one, shorter ones keep the diarization's speaker. Off by default: replayed
+    # on stored tuning transcripts it raised mono role accuracy 0.934 → 0.970, but in the full pipeline
+    # it lowered it on the tuning set (0.934 → 0.879) and on the held-out set (0.843 → 0.720);
+    # see docs/metrics.md.
     sentence_voices: bool = False
     sentence_gap_s: float = Field(0.3, gt=0.0)
     sentence_print_min_s: float = Field(1.0, gt=0.0)
