@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from pipeline.errors import CallQAError
+from pipeline.errors import QUOTES_VALUE, CallQAError, field_problem
 
 ChannelLayout = Literal["stereo-agent-left", "stereo-agent-right", "mono"]
 
@@ -447,37 +447,9 @@ def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
     return f"第 {where.group(1)} 行第 {where.group(2)} 列附近有语法错误" if where else "语法错误"
 
 
-# pydantic's error types, as a supervisor editing callqa.toml reads them.
-_PROBLEMS_ZH = {
-    "missing": "缺少这一项",
-    "int_parsing": "应为整数",
-    "int_from_float": "应为整数",
-    "float_parsing": "应为数字",
-    "bool_parsing": "应为 true 或 false",
-    "string_type": "应为文字（加引号）",
-    "list_type": "应为列表（[...]）",
-    "dict_type": "应为一节设置（[...] 表）",
-    "model_type": "应为一节设置（[...] 表）",
-}
-_LIMITS_ZH = {
-    "greater_than": "大于",
-    "greater_than_equal": "不小于",
-    "less_than": "小于",
-    "less_than_equal": "不大于",
-}
-_LIMIT_KEYS = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
-
-
 def _problem_in_chinese(err: dict) -> str:
-    key, kind, ctx = str(err["loc"][-1]), err["type"], err.get("ctx") or {}
+    key = str(err["loc"][-1])
     if key in _MOVED_TO_SCORECARD:
         return _MOVED_TO_SCORECARD[key]
-    if kind == "extra_forbidden":
-        return "没有这个设置项（拼写错误？）"
-    if kind == "value_error":  # our own validators, already in Chinese
-        return str(ctx.get("error", err["msg"]))
-    if kind == "literal_error":
-        return f"只能是 {ctx.get('expected', '')}（而不是 {err.get('input')!r}）".replace(" or ", " 或 ")
-    if kind in _LIMITS_ZH:
-        return f"应{_LIMITS_ZH[kind]} {ctx.get(_LIMIT_KEYS[kind])}（而不是 {err.get('input')!r}）"
-    return _PROBLEMS_ZH.get(kind, err["msg"])
+    shown = "" if err["type"] in QUOTES_VALUE else f"（而不是 {err.get('input')!r}）"
+    return field_problem(err) + shown

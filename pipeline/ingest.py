@@ -31,7 +31,7 @@ import soxr
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.config import ChannelLayout, InputConfig, IntakeConfig
-from pipeline.errors import CallQAError
+from pipeline.errors import CallQAError, field_problem
 from pipeline.problems import RecordingError
 from pipeline.records import CallAudio, CallMeta, Recording
 
@@ -168,35 +168,10 @@ def read_sidecar(path: Path) -> Sidecar | None:
         return Sidecar.model_validate(raw)
     except ValidationError as exc:
         problems = "；".join(
-            f"字段 {'.'.join(str(p) for p in err['loc'])} {_field_reason(err)}（值为 {err.get('input')!r}）"
+            f"字段 {'.'.join(str(p) for p in err['loc'])} {field_problem(err)}（值为 {err.get('input')!r}）"
             for err in exc.errors()
         )
         raise RecordingError(f"{side}：{problems}", "sidecar") from exc
-
-
-def _field_reason(err: dict) -> str:
-    """pydantic's error, in the words a supervisor fixing the phone system's JSON needs."""
-    ctx = err.get("ctx") or {}
-    kind = err["type"]
-    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "finite_number"):
-        return "应为数字"
-    if kind == "literal_error":
-        return f"应为 {ctx.get('expected', '')} 之一"
-    if kind.startswith(("datetime", "date_")):
-        return "应为时间，例如 2026-11-20T09:15:02+08:00"
-    if kind == "timezone_aware":
-        return "缺少时区，例如 2026-11-20T09:15:02+08:00"
-    if kind == "string_too_short":
-        return "不能为空"
-    if kind == "string_too_long":
-        return f"太长（最多 {ctx.get('max_length')} 个字符）"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"不能小于 {ctx.get('ge', ctx.get('gt'))}"
-    if kind in ("less_than_equal", "less_than"):
-        return f"不能大于 {ctx.get('le', ctx.get('lt'))}"
-    if kind == "string_type":
-        return "应为文字"
-    return f"有误：{err['msg']}"
 
 
 def _json_reason(message: str) -> str:
