@@ -19,7 +19,7 @@ import duckdb
 from pipeline.errors import CallQAError
 from pipeline.records import CallScore, Finding
 from pipeline.rules.calibrate import Label
-from pipeline.rules.engine import total
+from pipeline.rules.engine import CAP_NOTE, total
 from pipeline.rules.scorecard import Scorecard
 from pipeline.store import Store
 
@@ -27,7 +27,6 @@ SAME_TIME_S = 0.05  # evidence times stored as DOUBLE: a verdict's time matches 
 _REVIEW_NOTE = re.compile(r"（待人工复核[^）]*）")
 CONFIRMED_NOTE = "（人工复核：确认扣分）"
 VOID_NOTE = "（人工结论：不扣分）"
-CAP_NOTE = "（已达本规则扣分上限）"  # as pipeline/rules/engine._occurrences writes it
 
 
 @dataclass(frozen=True)

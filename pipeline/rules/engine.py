@@ -41,6 +41,7 @@ from pipeline.rules.scorecard import Scorecard
 from pipeline.rules.transcript import BY_MEANING, CallView, Hit, Line, Scope
 
 NOT_APPLICABLE = "不适用："
+CAP_NOTE = "（已达本规则扣分上限）"  # an occurrence that deducts nothing because the rule's cap is spent
 UNKNOWN = "无法判断："
 
 
@@ -194,7 +195,7 @@ def _occurrences(rule: Rule, view: CallView, items: list[tuple[str, float, dict]
     total = 0.0
     for evidence, confidence, where in items:
         left = rule.deduction if cap is None else max(0.0, min(rule.deduction, cap - total))
-        note = "" if left > 0 or rule.deduction == 0 else "（已达本规则扣分上限）"
+        note = "" if left > 0 or rule.deduction == 0 else CAP_NOTE
         finding = failed(rule, view, evidence + note, confidence, deduction=left, **where)
         if not finding.needs_review:
             total += finding.deduction
