@@ -115,22 +115,23 @@ def sentence_pieces(utterances: Sequence[Utterance], split_gap_s: float) -> list
 
 def split_two_voices(
     prints: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(group of each print, centred centroid of group 0 and of group 1), or None if it cannot split.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(group of each print, the centred prints, centred centroid of group 0 and of group 1), or None
+    if it cannot split.
 
     Prints are centred on their weighted mean, normalised, and cut in two by Ward linkage."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     if len(prints) < MIN_PIECES:
         return None
-    centred = _centre(prints, prints, weights)
+    centred = _centre(prints, weights)
     groups = fcluster(linkage(centred, method="ward"), 2, criterion="maxclust") - 1
     if len(set(groups.tolist())) < 2:
         return None
     centroids = [
         _unit(np.average(centred[groups == g], axis=0, weights=weights[groups == g])) for g in (0, 1)
     ]
-    return groups, centroids[0], centroids[1]
+    return groups, centred, centroids[0], centroids[1]
 
 
 def relabel_by_voice(
@@ -159,10 +160,10 @@ def relabel_by_voice(
     split = split_two_voices(raw, weights)
     if split is None:
         return unchanged
-    groups, centre0, centre1 = split
+    groups, centred_prints, centre0, centre1 = split
     raw0 = _unit(np.average(raw[groups == 0], axis=0, weights=weights[groups == 0]))
     raw1 = _unit(np.average(raw[groups == 1], axis=0, weights=weights[groups == 1]))
-    if float(raw0 @ raw1) >= same_speaker_similarity or separation(raw, weights, groups) < min_separation:
+    if float(raw0 @ raw1) >= same_speaker_similarity or separation(centred_prints, groups) < min_separation:
         return unchanged  # one voice after all (a silent customer, or the agent alone)
     mean = np.average(raw, axis=0, weights=weights)
     group_of: dict[int, int] = dict(zip(long_ones, groups.tolist(), strict=True))
@@ -181,13 +182,13 @@ def relabel_by_voice(
     return _rebuild(utterances, decided), _follow(voice_activity, pieces, decided)
 
 
-def separation(prints: np.ndarray, weights: np.ndarray, groups: np.ndarray) -> float:
+def separation(centred_prints: np.ndarray, groups: np.ndarray) -> float:
     """How clearly the centred prints fall into the two groups (mean silhouette, cosine, −1…1).
 
     On the tuning calls two voices gave 0.41–0.68 and one voice split in two 0.09–0.26 (one 0.57)."""
     from sklearn.metrics import silhouette_score
 
-    return float(silhouette_score(_centre(prints, prints, weights), groups, metric="cosine"))
+    return float(silhouette_score(centred_prints, groups, metric="cosine"))
 
 
 def _rebuild(utterances: Sequence[Utterance], pieces: Sequence[Piece]) -> list[Utterance]:
@@ -250,8 +251,9 @@ def _follow(
     return sorted(out, key=lambda s: (s.start, s.end))
 
 
-def _centre(vectors: np.ndarray, population: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    centred = vectors - np.average(population, axis=0, weights=weights)
+def _centre(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The vectors less their weighted mean (what they all share), each of unit length."""
+    centred = vectors - np.average(vectors, axis=0, weights=weights)
     return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-9)
 
 
