@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,41 @@ def settings(tmp_path: Path):
     from pipeline.config import Settings
 
     return Settings(db=tmp_path / "qa.duckdb", reports_dir=tmp_path / "reports")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Headless Debian Chromium for the page tests (report pages, the portal), one per test module."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.fail(
+            f"{CHROMIUM} / {CHROMEDRIVER} missing: run scripts/setup.sh (apt chromium chromium-driver)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

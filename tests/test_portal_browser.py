@@ -19,13 +19,11 @@ from pathlib import Path
 
 import pytest
 from portaldata import PASSWORD, PortalData, build_portal_db
-from selenium import webdriver
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
     WebDriverException,
 )
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -39,8 +37,6 @@ from pipeline.reports.render import page_name
 from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def _free_port() -> int:
@@ -115,36 +111,6 @@ def _serving(work: Path, data: PortalData, portal_settings: str) -> Iterator[str
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.fail(
-            f"{CHROMIUM} / {CHROMEDRIVER} missing: run scripts/setup.sh (apt chromium chromium-driver)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(condition, seconds: float = 15.0) -> object:  # type: ignore[no-untyped-def]

@@ -7,14 +7,12 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fixtures.reports.monthdata import build
 from PIL import Image
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -25,8 +23,6 @@ from pipeline.reports.monthly import Month
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDING = ROOT / "recordings_sample" / "1005_20261121-153000.mp3"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 BAR_RGB = (0x3B, 0x6F, 0xB6)  # charts.BAR
 
 
@@ -38,36 +34,6 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     written = write_monthly_report(settings, Month.parse("2026-11"))
     assert written.call_pages == 106 and written.audio_missing == 104
     return written.directory, built
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.fail(
-            f"{CHROMIUM} / {CHROMEDRIVER} missing: run scripts/setup.sh (apt chromium chromium-driver)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(condition: Callable[[], object], seconds: float = 10.0) -> object:
