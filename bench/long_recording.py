@@ -81,9 +81,7 @@ def run_mode(mode: str, path: Path, db: Path) -> dict:
 def _spine(path: Path, settings) -> dict:
     """process_recording's stages one by one, with the peak memory after each."""
     from pipeline.ingest import decode, fingerprint, read_meta
-    from pipeline.metrics import compute_metrics, detect_audio_events
-    from pipeline.process import scorecards, transcribe_call
-    from pipeline.rules import score_call, scorecard_for
+    from pipeline.process import analyse_call
     from pipeline.store import Store
 
     stages: dict[str, dict] = {}
@@ -100,22 +98,8 @@ def _spine(path: Path, settings) -> dict:
     stage("fingerprint")
     audio = decode(path, meta, settings.input, settings.intake)
     stage("decode")
-    transcript = transcribe_call(audio, settings)
-    stage("diarize+recognise")
-    events = detect_audio_events(audio, settings.acoustic)
-    stage("audio events")
-    card = scorecard_for(meta, scorecards(settings))
-    metrics = compute_metrics(
-        transcript.utterances,
-        transcript.voice_activity,
-        events,
-        meta,
-        audio.duration_s,
-        settings,
-        card.phrases,
-    )
-    score = score_call(transcript.utterances, metrics, meta, card)
-    stage("metrics+score")
+    analysis = analyse_call(path, audio, meta, settings, on_stage=stage)
+    transcript = analysis.transcript
     with Store(settings.db) as store:
         store.save_call(
             recording,
@@ -123,10 +107,10 @@ def _spine(path: Path, settings) -> dict:
             audio,
             transcript,
             0.0,
-            events=events,
-            metrics=metrics,
-            score=score,
-            scorecard=card,
+            events=analysis.events,
+            metrics=analysis.metrics,
+            score=analysis.score,
+            scorecard=analysis.scorecard,
         )
     stage("store")
     return {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -108,9 +109,19 @@ class CallAnalysis:
     score: CallScore
 
 
-def analyse_call(path: Path, audio: CallAudio, meta: CallMeta, settings: Settings) -> CallAnalysis:
-    """Transcript → audio events → metrics → scorecard, the pure part of processing a recording."""
+def analyse_call(
+    path: Path,
+    audio: CallAudio,
+    meta: CallMeta,
+    settings: Settings,
+    on_stage: Callable[[str], None] | None = None,
+) -> CallAnalysis:
+    """Transcript → audio events → metrics → scorecard, the pure part of processing a recording.
+
+    `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
+    done = on_stage or (lambda _stage: None)
     transcript = transcribe_call(audio, settings)
+    done("diarize+recognise")
     if not transcript.utterances:
         raise RecordingError(
             f"{path}：录音中没有检测到说话声（{audio.duration_s:.0f} 秒），可能只有忙音、等待音乐或噪声，不质检",
@@ -118,6 +129,7 @@ def analyse_call(path: Path, audio: CallAudio, meta: CallMeta, settings: Setting
             "skipped",
         )
     events = detect_audio_events(audio, settings.acoustic)
+    done("audio events")
     scorecard = scorecard_for(meta, scorecards(settings))
     metrics = compute_metrics(
         transcript.utterances,
@@ -129,6 +141,7 @@ def analyse_call(path: Path, audio: CallAudio, meta: CallMeta, settings: Setting
         scorecard.phrases,
     )
     score = score_call(transcript.utterances, metrics, meta, scorecard)
+    done("metrics+score")
     return CallAnalysis(transcript, events, metrics, scorecard, score)
 
 
