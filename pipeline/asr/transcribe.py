@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -166,20 +166,16 @@ def _redo_skipped_turns(
     recognizer: Recognizer,
 ) -> list[AsrWord]:
     """Decode alone each turn the joined pass mostly skipped; keep whichever heard more."""
-    ordered = sorted(turns, key=lambda t: t.start)
-    buckets = _words_by_turn(words, ordered)
-    dropped: set[int] = set()
-    extra: list[AsrWord] = []
-    for turn, heard in zip(ordered, buckets, strict=True):
+
+    def redo(turn: SpeechTurn, heard: list[AsrWord]) -> list[AsrWord] | None:
         length = turn.end - turn.start
         span = max(w.end for w in heard) - min(w.start for w in heard) if heard else 0.0
         if length < RETRY_MIN_TURN_S or span >= RETRY_COVERAGE * length:
-            continue
+            return None
         alone = _decode_alone(track, sample_rate, turn, recognizer)
-        if sum(len(w.text) for w in alone) > sum(len(w.text) for w in heard):
-            dropped.update(id(w) for w in heard)
-            extra += alone
-    return [w for w in words if id(w) not in dropped] + extra
+        return alone if sum(len(w.text) for w in alone) > sum(len(w.text) for w in heard) else None
+
+    return _replace_turns(words, turns, redo)
 
 
 def _redo_looping_turns(
@@ -192,13 +188,11 @@ def _redo_looping_turns(
     """Decode alone, with repeated n-grams blocked, each turn whose text loops; keep the new text
     when it loops less. Blocking repeats everywhere costs CER on ordinary speech (digits, 好的好的:
     bench/asr_guards.py), so it is used only where a loop was seen. A loop that stays is flagged."""
-    ordered = sorted(turns, key=lambda t: t.start)
-    dropped: set[int] = set()
-    extra: list[AsrWord] = []
-    for turn, heard in zip(ordered, _words_by_turn(words, ordered), strict=True):
+
+    def redo(turn: SpeechTurn, heard: list[AsrWord]) -> list[AsrWord] | None:
         looped = _looped_chars("".join(w.text for w in sorted(heard, key=lambda w: w.start)))
         if not looped:
-            continue
+            return None
         alone = _decode_alone(
             track,
             sample_rate,
@@ -206,9 +200,25 @@ def _redo_looping_turns(
             recognizer,
             no_repeat_ngram_size=recognizer.config.loop_retry_no_repeat_ngram_size,
         )
-        if alone and _looped_chars("".join(w.text for w in alone)) < looped:
+        return alone if alone and _looped_chars("".join(w.text for w in alone)) < looped else None
+
+    return _replace_turns(words, turns, redo)
+
+
+def _replace_turns(
+    words: list[AsrWord],
+    turns: Sequence[SpeechTurn],
+    redo: Callable[[SpeechTurn, list[AsrWord]], list[AsrWord] | None],
+) -> list[AsrWord]:
+    """The words, with each turn's own replaced by what `redo` decoded again for it (None: kept)."""
+    ordered = sorted(turns, key=lambda t: t.start)
+    dropped: set[int] = set()
+    extra: list[AsrWord] = []
+    for turn, heard in zip(ordered, _words_by_turn(words, ordered), strict=True):
+        better = redo(turn, heard)
+        if better is not None:
             dropped.update(id(w) for w in heard)
-            extra += alone
+            extra += better
     return [w for w in words if id(w) not in dropped] + extra
 
 
