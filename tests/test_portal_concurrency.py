@@ -5,8 +5,6 @@ stored exactly once, the decision is stored, and the writer is never refused."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import ROOT
 from portaldata import build_portal_db, call_url, login
 from test_concurrency import ENV, WRITER, _has_call
+from test_e2e import _copy_sample
 
 from pipeline.portal.app import create_app
 from pipeline.store import Store
@@ -83,12 +82,8 @@ def test_appeals_while_a_real_batch_runs(tmp_path: Path) -> None:
     data = build_portal_db(tmp_path)
     app = create_app(data.settings)
     folder = tmp_path / "calls"
-    folder.mkdir()
     for stem in ("1003_20261120-143010", "1002_20261120-101233"):
-        for source in SAMPLES.glob(f"{stem}.*"):
-            if not source.name.endswith(".truth.json"):
-                copied = Path(shutil.copy(source, folder / source.name))
-                os.utime(copied, (time.time() - 3600, time.time() - 3600))  # finished recordings
+        _copy_sample(stem, folder)  # finished recordings, an hour old
     batch = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "run", str(folder), "--db", str(data.settings.db)],
         cwd=tmp_path,
