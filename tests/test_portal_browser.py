@@ -113,12 +113,21 @@ def _serving(work: Path, data: PortalData, portal_settings: str) -> Iterator[str
             server.kill()
 
 
+def _document_replaced(exc: WebDriverException) -> bool:
+    """Chromium under load reports an element of a page being replaced as a missing node, not as stale."""
+    return isinstance(exc, StaleElementReferenceException) or "does not belong to the document" in str(exc)
+
+
 def _wait(condition, seconds: float = 15.0) -> object:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while True:
         try:
             value = condition()
-        except (NoSuchElementException, StaleElementReferenceException):  # the next page still loading
+        except NoSuchElementException:  # the next page still loading
+            value = None
+        except WebDriverException as exc:
+            if not _document_replaced(exc):
+                raise
             value = None
         if value or time.monotonic() > deadline:
             return value
@@ -126,9 +135,26 @@ def _wait(condition, seconds: float = 15.0) -> object:  # type: ignore[no-untype
 
 
 def _submit(browser: WebDriver, button: WebElement) -> None:
-    """Click a form's button and wait for the page it leads to (the old page's elements go stale)."""
+    """Click a form's button and wait until the page it leads to has loaded.
+
+    The old page is marked with a window property; a new document has a new window object without it.
+    Waiting on the marker rather than on the clicked element going stale avoids Chromium's race in which
+    asking about a node of the document being replaced fails with an inspector error instead.
+    """
+    browser.execute_script("window.__before_submit = true;")
     button.click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
+
+    def new_page_loaded(driver: WebDriver) -> bool:
+        try:
+            return bool(
+                driver.execute_script(
+                    "return window.__before_submit === undefined && document.readyState === 'complete';"
+                )
+            )
+        except WebDriverException:  # the script ran while the documents were being swapped
+            return False
+
+    WebDriverWait(browser, 20).until(new_page_loaded)
 
 
 def _login(browser: WebDriver, base: str, name: str, password: str = PASSWORD) -> None:
@@ -142,9 +168,8 @@ def _login(browser: WebDriver, base: str, name: str, password: str = PASSWORD) -
             browser.find_element(By.ID, "password").send_keys(password)
             button = browser.find_element(By.ID, "login-button")
         except WebDriverException as exc:
-            # Chromium under load: the previous navigation replaced the document between finding an
-            # element and typing into it ("Node … does not belong to the document"). Load the form again.
-            if "does not belong to the document" not in str(exc) or attempt == 2:
+            # the previous navigation replaced the document between finding an element and typing into it
+            if not _document_replaced(exc) or attempt == 2:
                 raise
             continue
         _submit(browser, button)
