@@ -10,6 +10,7 @@ numpy, scipy and soundfile only, so that it runs in the text-to-speech environme
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -340,3 +341,22 @@ def write_call(
             json.dumps(sidecar, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
         )
     return path
+
+
+def spoken_chars(text: str) -> int:
+    return len(re.findall(r"[\u4e00-\u9fffA-Za-z0-9]", text))
+
+
+def true_rate(truth: dict, pause_excluded_s: float = 0.3) -> float | None:
+    """docs/metrics.md's rate on the truth: spoken chars over voiced time joined across short pauses."""
+    agent = [t for t in truth["turns"] if t["speaker"] == "agent"]
+    stretches = sorted(tuple(v) for t in agent for v in t["voiced"])
+    joined: list[list[float]] = []
+    for a, b in stretches:
+        if joined and a - joined[-1][1] <= pause_excluded_s:
+            joined[-1][1] = max(joined[-1][1], b)
+        else:
+            joined.append([a, b])
+    speaking = sum(b - a for a, b in joined)
+    chars = sum(spoken_chars(t["text"]) for t in agent)
+    return round(chars / speaking * 60, 1) if speaking > 1 else None

@@ -17,6 +17,8 @@ large and stays out of the repository (eval_data/ is git-ignored).
 `--closing-variants` keeps every call the same up to the closing and then draws the closing from
 tools/evalset_closings.py (agents' own words and orders, some parts left out), adding the intended
 verdicts of CLOSE-ASK, CLOSE-THANK and CLOSE-SURVEY to the truth; the set lives in /work/eval_data2.
+Every call's truth also carries the verdict of the other rules, read off the timeline
+(tools/evalset_verdicts.py; it relabels a set generated before it existed).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from callsim import CallScript, Clip, load_clip, write_call
 from evalset_closings import closing_verdicts, plan_closing, play_closing
+from evalset_verdicts import derive_verdicts
 from make_samples import CUSTOMER, Speaker, Voice
 
 MAGICDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "magicdata_cs"
@@ -258,6 +261,7 @@ def main() -> int:
         truth["plan"] = plan
         if "closing" in plan:
             truth["verdicts"] = closing_verdicts(plan["closing"])
+        truth["verdicts"] = derive_verdicts(truth)
         sidecar = {
             "call_id": script.call_id,
             "agent_id": f"9{index % 5:03d}",

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from callsim import CallScript, Clip, load_clip, write_call
+from callsim import CallScript, Clip, load_clip, true_rate, write_call
 from make_samples import Speaker, Voice
 
 AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
@@ -181,10 +181,6 @@ RULE_OF = {
     "no_survey": "CLOSE-SURVEY",
     "agent_hangs_up": "HANGUP-LAST",
 }
-
-
-def spoken_chars(text: str) -> int:
-    return len(re.findall(r"[\u4e00-\u9fffA-Za-z0-9]", text))
 
 
 class Material:
@@ -505,21 +501,6 @@ def checkin_gap(script: CallScript, hold: dict) -> float:
     )
     edges = [hold["start"]] + [x for a, b in inside for x in (a, b)] + [hold["end"]]
     return max(edges[i + 1] - edges[i] for i in range(0, len(edges), 2))
-
-
-def true_rate(truth: dict, pause_excluded_s: float = 0.3) -> float | None:
-    """docs/metrics.md's rate on the truth: spoken chars over voiced time joined across short pauses."""
-    agent = [t for t in truth["turns"] if t["speaker"] == "agent"]
-    stretches = sorted(tuple(v) for t in agent for v in t["voiced"])
-    joined: list[list[float]] = []
-    for a, b in stretches:
-        if joined and a - joined[-1][1] <= pause_excluded_s:
-            joined[-1][1] = max(joined[-1][1], b)
-        else:
-            joined.append([a, b])
-    speaking = sum(b - a for a, b in joined)
-    chars = sum(spoken_chars(t["text"]) for t in agent)
-    return round(chars / speaking * 60, 1) if speaking > 1 else None
 
 
 def main() -> int:
