@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_rules_helpers import META, card, hold, interruption, metrics, only, score, utt
 
@@ -423,6 +425,33 @@ def test_interruptions_count_only_the_agents() -> None:
     per_each = card(NO_INTERRUPT.replace("deduction: 5", "deduction: 2\n  per_occurrence: true"))
     found = [f for f in score(per_each, [], m).findings if f.rule_id == "NO-INTERRUPT"]
     assert [(f.start, f.deduction) for f in found] == [(40.1, 2), (63.2, 2)]
+
+
+def test_an_interruption_read_from_weak_text_goes_to_review() -> None:
+    """A 嗯 over the customer heard as 人 with probability 0.1 may be a back-channel: a person decides."""
+    sc = card(NO_INTERRUPT)
+    weak = [
+        replace(utt("agent", 40.0, 41.2, "人", low="人"), confidence=0.29),
+        utt("customer", 38.0, 44.0, "我们这边的产品可以保七十种重大疾病"),
+    ]
+    m = metrics(interruptions=(interruption(40.1, text="人"),))
+    f = only(score(sc, weak, m), "NO-INTERRUPT")
+    assert not f.passed and f.needs_review and f.deduction == 0 and "转写不可靠" in f.evidence
+    # the same overlap heard clearly deducts; with one clear and one weak, the clear one is the evidence
+    clear = [
+        utt("agent", 40.0, 41.2, "你先别说了"),
+        *weak[1:],
+        replace(utt("agent", 63.0, 64.0, "人", low="人"), confidence=0.29),
+    ]
+    f = only(score(sc, clear, m), "NO-INTERRUPT")
+    assert not f.passed and not f.needs_review and f.deduction == 5
+    both = metrics(interruptions=(interruption(40.1), interruption(63.2, text="人")))
+    later_clear = [
+        replace(utt("agent", 40.0, 41.2, "人", low="人"), confidence=0.29),
+        utt("agent", 63.0, 64.0, "你先别说了"),
+    ]
+    f = only(score(sc, later_clear, both), "NO-INTERRUPT")
+    assert f.deduction == 5 and f.start == 63.2 and "打断 2次" in f.evidence
 
 
 HANGUP = """

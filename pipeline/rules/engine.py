@@ -495,14 +495,44 @@ def check_metric(rule: MetricRule, view: CallView) -> list[Finding]:
                 **where,
             )
         ]
+    doubts = [_item_doubt(x, view) for x in items]
     if rule.per_occurrence and items:
         allowed = int(rule.max) if rule.max is not None else 0
-        occurrences = [(_item_evidence(x, label), confidence, _item_where(x)) for x in items[allowed:]]
+        occurrences = [
+            (_item_evidence(x, label), confidence, {**_item_where(x), "unsure": d})
+            for x, d in list(zip(items, doubts, strict=True))[allowed:]
+        ]
         return _occurrences(rule, view, occurrences)
     evidence = f"{said}，{problem}"
+    sure = [x for x, d in zip(items, doubts, strict=True) if d is None]
+    if items and _compare(rule, len(sure), view.matching.metric_margin)[0] is None:
+        # counted only with occurrences read from weak text: a person decides
+        first, why = next((x, d) for x, d in zip(items, doubts, strict=True) if d is not None)
+        return [
+            failed(
+                rule,
+                view,
+                f"{evidence}；首次：{_item_evidence(first, label)}",
+                confidence,
+                unsure=why,
+                **where,
+            )
+        ]
     if items:
-        evidence += f"；首次：{_item_evidence(items[0], label)}"
+        evidence += f"；首次：{_item_evidence(sure[0], label)}"
+        where = _item_where(sure[0])
     return [failed(rule, view, evidence, confidence, **where)]
+
+
+def _item_doubt(item: object, view: CallView) -> str | None:
+    """An interruption is told from a back-channel (嗯、对) by the words said over the other party:
+    when the recogniser's text of them is weak (a 嗯 heard as 人 with probability 0.29), so is the
+    finding."""
+    if not hasattr(item, "overlap_s"):
+        return None
+    by, start, end = item.by, item.start, item.end  # type: ignore[attr-defined]
+    lines = [line for line in view.of(by) if line.start <= end + 0.2 and line.end >= start - 0.1]
+    return doubt(lines, view.matching, absence=False)
 
 
 def _compare(rule: MetricRule, value: object, margin: float) -> tuple[str | None, float]:
