@@ -97,8 +97,8 @@ def quiet_dask_logs() -> None:
     """distributed's INFO lines (in English: a scheduler or worker starts, registers, closes) are not
     the batch's news: its loggers go to WARNING here, so users read our Chinese lines only, and its
     warnings and errors still show. Called after importing distributed, whose logging setup (from
-    Dask's configuration) would undo it. The local cluster's worker processes are quiet by
-    LocalCluster's `silence_logs` (WARNING, its default)."""
+    Dask's configuration) would undo it. The local cluster's worker processes (and its nannies'
+    handlers here) are quieted by `silence_logs` in `local_cluster_options`."""
     import distributed  # noqa: F401  (its logging setup runs on import)
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
