@@ -47,6 +47,7 @@ from pipeline.config import Settings, config_line, load_settings
 from pipeline.permissions import restrict_process
 from pipeline.privacy import install_log_redaction, redactor_for
 from pipeline.process import Analysed, Job, Outcome, analyse_recording, prepare_recording, store_analysis
+from pipeline.progress import BatchProgress, ProgressLines
 from pipeline.reports.batch import write_batch_summary
 from pipeline.reports.build import MonthData, WrittenReport, audit_report, load_month, write_month
 from pipeline.reports.monthly import Month
@@ -54,6 +55,10 @@ from pipeline.reports.policy import load_policy
 
 if TYPE_CHECKING:
     import distributed
+
+# prefect-dask announces the cluster it creates and a dashboard link (in English; the local cluster
+# has no dashboard): not the batch's news. Its warnings still show.
+logging.getLogger("prefect.task_runner.dask").setLevel(logging.WARNING)
 
 NIGHTLY_CRON = "0 2 * * *"  # the batch runs while the night shift (0:00-8:00) is still on the phones
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent / "recordings_sample"
@@ -146,6 +151,8 @@ def nightly_qa(
     with batch_lock(settings.db):  # a second batch on the same database stops here with the reason
         plan = plan_batch(folder, settings, recheck)
         logger.info("%d 个录音：%s → %s", len(plan.paths), folder, settings.db)
+        progress = BatchProgress(plan.paths)
+        progress_lines = ProgressLines(logger.info)  # the figures every minute and after the last
         retried = {"retries": settings.batch.retries, "retry_delay_seconds": settings.batch.retry_delay_s}
         prepare, store = (
             prepare_recording_task.with_options(**retried),
@@ -186,6 +193,7 @@ def nightly_qa(
             (logger.warning if outcome.status == "failed" else logger.info)(
                 describe(len(summary.outcomes), len(plan.paths), outcome)
             )
+            progress_lines.update(progress.add(outcome))
 
         dispatch(client, plan, prepare_one, submit, collect, store_one, report)
     report_file = write_batch_summary(

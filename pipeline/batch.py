@@ -193,15 +193,19 @@ def run_batch(
     recheck: bool = False,
     workers: int = 1,
     dask_address: str | None = None,
+    on_plan: Callable[[list[Path]], None] | None = None,
 ) -> BatchSummary:
     """Every recording in `directory`: one after the other in this process (`workers` 1, the
     recogniser then uses all cores), or analysed on a Dask cluster — a local one analysing `workers`
     recordings at once (0 = sized to this machine), or the scheduler at `dask_address` (default
-    `batch.dask_address`)."""
+    `batch.dask_address`). `on_plan` gets the files in the order they will be processed (for the
+    progress figures), `on_outcome` each recording's outcome as it is stored."""
     summary = BatchSummary()
     address = dask_address or settings.batch.dask_address
     with batch_lock(settings.db):
         plan = plan_batch(directory, settings, recheck)
+        if on_plan:
+            on_plan(plan.paths)
         report = _reporter(summary, len(plan.paths), on_outcome)
         if address is None and workers == 1:
             for path in plan.paths:

@@ -235,6 +235,7 @@ def _run(
     dask_address: str | None = None,
 ) -> int:
     from pipeline.batch import describe, run_batch
+    from pipeline.progress import ProgressMonitor
     from pipeline.reports.batch import write_batch_summary
 
     started = datetime.now(ZoneInfo(settings.input.timezone))  # the centre's clock, not the server's
@@ -242,14 +243,20 @@ def _run(
     print(f"callqa：分析 {names.name(directory)} 中的录音，写入 {names.name(settings.db)}", file=sys.stderr)
     if workers < 0:
         raise CallQAError(f"--workers {workers}：同时分析的录音数不能为负数")
-    summary = run_batch(
-        directory,
-        settings,
-        lambda i, n, o: print(names.line(describe(i, n, o)) or "", flush=True),
-        recheck,
-        workers,
-        dask_address,
-    )
+    # a bar on a terminal; under cron or CI a line with the figures every minute and at the end
+    progress = ProgressMonitor(sys.stdout)
+    try:
+        summary = run_batch(
+            directory,
+            settings,
+            lambda i, n, o: progress.record(o, names.line(describe(i, n, o)) or ""),
+            recheck,
+            workers,
+            dask_address,
+            on_plan=progress.start,
+        )
+    finally:
+        progress.close()
     report = write_batch_summary(
         summary,
         directory,

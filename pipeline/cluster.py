@@ -63,6 +63,7 @@ def local_cluster_options(
         "host": "127.0.0.1",
         "dashboard_address": None,
         "memory_limit": 0,  # Dask's own limit would kill a worker mid-call; memory is sized above
+        "silence_logs": logging.WARNING,  # the worker processes' distributed loggers (quiet_dask_logs)
         "env": {
             "OMP_NUM_THREADS": limit,
             "MKL_NUM_THREADS": limit,
@@ -87,11 +88,24 @@ def local_cluster(
     import dask
     from distributed import LocalCluster
 
-    # set after importing distributed, whose logging setup would undo it: the cluster's start and
-    # stop are not the batch's news
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    quiet_dask_logs()
     with dask.config.set(scheduler_config(settings)):  # the scheduler reads them as it starts
         return LocalCluster(**local_cluster_options(settings, workers, env))
+
+
+def quiet_dask_logs() -> None:
+    """distributed's INFO lines (in English: a scheduler or worker starts, registers, closes) are not
+    the batch's news: its loggers go to WARNING here, so users read our Chinese lines only, and its
+    warnings and errors still show. Called after importing distributed, whose logging setup (from
+    Dask's configuration) would undo it. The local cluster's worker processes (and its nannies'
+    handlers here) are quieted by `silence_logs` in `local_cluster_options`."""
+    import distributed  # noqa: F401  (its logging setup runs on import)
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    for name in list(logging.root.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if name.startswith("distributed.") and logging.NOTSET < logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)  # set one by one in Dask's configuration
 
 
 @contextmanager
@@ -101,6 +115,7 @@ def dask_client(
     """A client of the cluster at `address`, or of a local cluster started (and closed) here."""
     from distributed import Client
 
+    quiet_dask_logs()
     if address:
         with Client(address) as client:
             yield client

@@ -50,6 +50,12 @@ def test_a_batch_and_its_pages_speak_chinese(
     # Progress goes to the terminal; warnings and errors of any stage go to the log.
     ours = [r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("callqa", "pipeline")]
     assert "[1/3]" in printed[0] and "共 3 个录音" in printed[0]
+    # not a terminal: the progress figures as a line (at the end at least); 72.8 s + 64.1 s planned
+    progress = [line for line in printed[0].splitlines() if line.startswith("进度 3/3 个录音（100%）")]
+    assert len(progress) == 1, printed[0]
+    assert re.fullmatch(
+        r"进度 3/3 个录音（100%），已分析音频 0\.04 / 0\.04 小时，速度 [\d.]+ 倍实时，用时 .+", progress[0]
+    )
     outputs = {"log": "\n".join(ours), "printed": "\n".join(printed)}
     for summary in (tmp_path / "reports" / "batches").glob("*.md"):
         outputs[summary.name] = summary.read_text(encoding="utf-8")

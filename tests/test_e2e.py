@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,10 @@ def test_nightly_flow_runs_in_prefect_embedded_mode(tmp_path: Path, magicdata_te
     assert summary["processed"] == 1 and summary["failed"] == 0
     assert (tmp_path / summary["summary_file"]).is_file()
     assert "[1/1] 1010_20261122-080000.wav" in result.stderr + result.stdout
+    assert "进度 1/1 个录音（100%），已分析音频 " in result.stderr + result.stdout  # the flow's figures
+    # the cluster's start and stop are not the batch's news (Dask's and prefect-dask's INFO lines)
+    assert "Creating a new Dask cluster" not in result.stderr
+    assert not re.search(r"distributed\.[\w.]+ - INFO", result.stderr), result.stderr[-3000:]
 
 
 def test_a_user_whisper_folder_goes_through_the_same_loading_code(tmp_path: Path) -> None:
