@@ -140,21 +140,30 @@ def _hold_music(seconds: float, rate: int = 16000) -> np.ndarray:
     return music.astype(np.float32)
 
 
+def _hold_with_check_ins(at: list[float], rate: int = 16000) -> tuple[np.ndarray, float]:
+    """30 s of quiet line, then two minutes of hold music with real check-ins at `at` (and their length)."""
+    clip, clip_rate = sf.read(MAGICDATA / "education_100001.flac", dtype="float32")
+    assert clip_rate == rate
+    agent = np.concatenate(
+        [np.zeros(30 * rate, np.float32), _hold_music(130.0), np.zeros(10 * rate, np.float32)]
+    )
+    for start in at:
+        lo = int(start * rate)
+        agent[lo : lo + clip.size] += clip * 0.5
+    return agent, clip.size / rate
+
+
+def _covered(heard: list, start: float, end: float) -> float:
+    return sum(max(0.0, min(v.end, end) - max(v.start, start)) for v in heard)
+
+
 def test_a_check_in_after_minutes_of_hold_music_is_heard() -> None:
     # Silero left running adapts to the music and scores speech over it below 0.2 after a
     # minute or so; the stereo rule restarts it (stereo.silero_window_s).
     rate = 16000
-    clip, clip_rate = sf.read(MAGICDATA / "education_100001.flac", dtype="float32")
-    assert clip_rate == rate
-    # 30 s of quiet line, then two minutes of hold music with a check-in early and one late.
-    agent = np.concatenate(
-        [np.zeros(30 * rate, np.float32), _hold_music(130.0), np.zeros(10 * rate, np.float32)]
-    )
-    noise = np.random.default_rng(7).normal(0, 1e-3, agent.size).astype(np.float32)
     at = [40.0, 140.0]
-    for start in at:
-        lo = int(start * rate)
-        agent[lo : lo + clip.size] += clip * 0.5
+    agent, clip_s = _hold_with_check_ins(at)
+    noise = np.random.default_rng(7).normal(0, 1e-3, agent.size).astype(np.float32)
     audio = CallAudio(
         "hold", rate, {"agent": agent + noise, "customer": noise.copy()}, "stereo-agent-left", "config",
         rate, 2, "WAV/PCM", agent.size / rate,
@@ -162,7 +171,19 @@ def test_a_check_in_after_minutes_of_hold_music_is_heard() -> None:
     settings = Settings()
     heard = diarize(audio, settings).voice_activity
     for start in at:
-        end = start + clip.size / rate
-        covered = sum(max(0.0, min(v.end, end) - max(v.start, start)) for v in heard if v.speaker == "agent")
+        end = start + clip_s
+        covered = _covered([v for v in heard if v.speaker == "agent"], start, end)
         assert covered > 0.6 * (end - start), (start, heard)
     assert not any(v.speaker == "customer" for v in heard)
+
+
+def test_mono_check_ins_over_hold_music_are_heard_with_silero_restarts() -> None:
+    """`[mono] silero_window_s` restarts Silero in the mono pipeline as the stereo rule does."""
+    rate = 16000
+    at = [40.0, 140.0]
+    mono, clip_s = _hold_with_check_ins(at)
+    mono += np.random.default_rng(7).normal(0, 1e-3, mono.size).astype(np.float32)
+    audio = CallAudio("hold", rate, {"mono": mono}, "mono", "config", rate, 1, "WAV/PCM", mono.size / rate)
+    heard = diarize_mono(audio, MonoConfig(silero_window_s=10.0), Settings().turns).voice_activity
+    for start in at:
+        assert _covered(list(heard), start, start + clip_s) > 0.6 * clip_s, (start, heard)

@@ -69,6 +69,7 @@ def _pipeline(config: MonoConfig):
             config.speech_threshold,
             config.min_duration_off_s,
             config.clustering_threshold,
+            config.silero_window_s,
         ),
         "pyannote:builtin(silero-islands+resemblyzer)",
     )
@@ -99,11 +100,13 @@ def _builtin_pipeline(
     threshold: float,
     min_duration_off_s: float,
     clustering_threshold: float,
+    silero_window_s: float,
 ):
     from pipeline.diarize.models import IslandSpeakerDiarization, SpeechIslandSegmentation
 
     pipeline = IslandSpeakerDiarization(
-        segmentation=SpeechIslandSegmentation(duration=window_s), segmentation_step=step_ratio
+        segmentation=SpeechIslandSegmentation(duration=window_s, vad_window_s=silero_window_s),
+        segmentation_step=step_ratio,
     )
     pipeline.instantiate(
         {
