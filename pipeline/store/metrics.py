@@ -94,62 +94,73 @@ class MetricsStore(StoreBase):
         rows = self._dicts("SELECT * FROM call_metrics WHERE call_id = ?", [call_id])
         if not rows:
             return None
-        m = rows[0]
-        rates = tuple(
-            UtteranceRate(r["utterance_idx"], r["speaker"], r["chars"], r["speaking_s"], r["chars_per_min"])
-            for r in self._dicts(
-                "SELECT * FROM utterance_rates WHERE call_id = ? ORDER BY utterance_idx", [call_id]
-            )
+        return metrics_from_rows(
+            rows[0],
+            self._dicts("SELECT * FROM utterance_rates WHERE call_id = ? ORDER BY utterance_idx", [call_id]),
+            self._dicts("SELECT * FROM interruptions WHERE call_id = ? ORDER BY idx", [call_id]),
+            self._dicts("SELECT * FROM holds WHERE call_id = ? ORDER BY idx", [call_id]),
+            self._dicts("SELECT * FROM dead_air WHERE call_id = ? ORDER BY idx", [call_id]),
         )
-        interruptions = tuple(
-            Interruption(
-                r["start_s"], r["end_s"], r["by_speaker"], r["text"], r["interrupted_text"], r["overlap_s"]
-            )
-            for r in self._dicts("SELECT * FROM interruptions WHERE call_id = ? ORDER BY idx", [call_id])
+
+
+def metrics_from_rows(
+    m: dict,
+    rate_rows: list[dict],
+    interruption_rows: list[dict],
+    hold_rows: list[dict],
+    dead_air_rows: list[dict],
+) -> CallMetrics:
+    """One call's `call_metrics` row with its child rows (each in stored order) as `CallMetrics`."""
+    rates = tuple(
+        UtteranceRate(r["utterance_idx"], r["speaker"], r["chars"], r["speaking_s"], r["chars_per_min"])
+        for r in rate_rows
+    )
+    interruptions = tuple(
+        Interruption(
+            r["start_s"], r["end_s"], r["by_speaker"], r["text"], r["interrupted_text"], r["overlap_s"]
         )
-        holds = tuple(
-            Hold(
-                r["start_s"],
-                r["end_s"],
-                r["asked"],
-                r["ask_text"],
-                r["checkins"],
-                tuple(r["checkin_times"]),
-                r["max_checkin_gap_s"],
-                r["thanked"],
-                r["thank_text"],
-                r["music"],
-                r["ends_call"],
-                r["lookup"],
-            )
-            for r in self._dicts("SELECT * FROM holds WHERE call_id = ? ORDER BY idx", [call_id])
+        for r in interruption_rows
+    )
+    holds = tuple(
+        Hold(
+            r["start_s"],
+            r["end_s"],
+            r["asked"],
+            r["ask_text"],
+            r["checkins"],
+            tuple(r["checkin_times"]),
+            r["max_checkin_gap_s"],
+            r["thanked"],
+            r["thank_text"],
+            r["music"],
+            r["ends_call"],
+            r["lookup"],
         )
-        dead_air = tuple(
-            Stretch(r["start_s"], r["end_s"])
-            for r in self._dicts("SELECT * FROM dead_air WHERE call_id = ? ORDER BY idx", [call_id])
-        )
-        return CallMetrics(
-            duration_s=m["duration_s"],
-            agent_chars_per_min=m["agent_chars_per_min"],
-            customer_chars_per_min=m["customer_chars_per_min"],
-            agent_speaking_s=m["agent_speaking_s"],
-            agent_rate_outside_share=m["agent_rate_outside_share"],
-            utterance_rates=rates,
-            interruptions=interruptions,
-            holds=holds,
-            dead_air=dead_air,
-            rings=m["rings"],
-            rings_source=m["rings_source"],
-            answered_at=m["answered_at"],
-            answer_delay_s=m["answer_delay_s"],
-            answer_delay_source=m["answer_delay_source"],
-            agent_talk_s=m["agent_talk_s"],
-            customer_talk_s=m["customer_talk_s"],
-            overlap_s=m["overlap_s"],
-            silence_ratio=m["silence_ratio"],
-            longest_silence_s=m["longest_silence_s"],
-            hangup_by=m["hangup_by"],
-            hangup_source=m["hangup_source"],
-            call_type=m["call_type"],
-            nuisance_over_max=m["nuisance_over_max"],
-        )
+        for r in hold_rows
+    )
+    dead_air = tuple(Stretch(r["start_s"], r["end_s"]) for r in dead_air_rows)
+    return CallMetrics(
+        duration_s=m["duration_s"],
+        agent_chars_per_min=m["agent_chars_per_min"],
+        customer_chars_per_min=m["customer_chars_per_min"],
+        agent_speaking_s=m["agent_speaking_s"],
+        agent_rate_outside_share=m["agent_rate_outside_share"],
+        utterance_rates=rates,
+        interruptions=interruptions,
+        holds=holds,
+        dead_air=dead_air,
+        rings=m["rings"],
+        rings_source=m["rings_source"],
+        answered_at=m["answered_at"],
+        answer_delay_s=m["answer_delay_s"],
+        answer_delay_source=m["answer_delay_source"],
+        agent_talk_s=m["agent_talk_s"],
+        customer_talk_s=m["customer_talk_s"],
+        overlap_s=m["overlap_s"],
+        silence_ratio=m["silence_ratio"],
+        longest_silence_s=m["longest_silence_s"],
+        hangup_by=m["hangup_by"],
+        hangup_source=m["hangup_source"],
+        call_type=m["call_type"],
+        nuisance_over_max=m["nuisance_over_max"],
+    )

@@ -28,30 +28,37 @@ def current_score_row(db: duckdb.DuckDBPyConnection, call_id: str) -> dict | Non
     return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
 
 
+FINDING_COLUMNS = (
+    "rule_id, passed, deduction, start_s, end_s, speaker, evidence, confidence, needs_review, "
+    "title, category, fatal, replacement"
+)
+
+
+def finding_from_row(r: tuple) -> Finding:
+    """A `findings` row (FINDING_COLUMNS, in that order) as a Finding."""
+    return Finding(
+        rule_id=r[0],
+        passed=r[1],
+        deduction=r[2],
+        start=r[3],
+        end=r[4],
+        speaker=r[5],
+        evidence=r[6],
+        confidence=r[7],
+        needs_review=r[8],
+        title=r[9],
+        category=r[10],
+        fatal=r[11],
+        replacement=r[12],
+    )
+
+
 def findings_of(db: duckdb.DuckDBPyConnection, call_id: str, scored_at: datetime) -> tuple[Finding, ...]:
     rows = db.execute(
-        "SELECT rule_id, passed, deduction, start_s, end_s, speaker, evidence, confidence, needs_review, "
-        "title, category, fatal, replacement FROM findings WHERE call_id = ? AND scored_at = ? ORDER BY idx",
+        f"SELECT {FINDING_COLUMNS} FROM findings WHERE call_id = ? AND scored_at = ? ORDER BY idx",
         [call_id, scored_at],
     ).fetchall()
-    return tuple(
-        Finding(
-            rule_id=r[0],
-            passed=r[1],
-            deduction=r[2],
-            start=r[3],
-            end=r[4],
-            speaker=r[5],
-            evidence=r[6],
-            confidence=r[7],
-            needs_review=r[8],
-            title=r[9],
-            category=r[10],
-            fatal=r[11],
-            replacement=r[12],
-        )
-        for r in rows
-    )
+    return tuple(finding_from_row(r) for r in rows)
 
 
 def insert_score(db: duckdb.DuckDBPyConnection, call_id: str, score: CallScore, scorecard: Scorecard) -> bool:

@@ -20,6 +20,62 @@ from pipeline.records import (
 )
 from pipeline.store.connection import StoreBase, insert_many
 
+# The typed reads of one call and the bulk reads of many (pipeline/store/bulk.py) share these
+# queries and constructors, so that both give the same records.
+UTTERANCE_COLUMNS = (
+    "u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, u.role_source, "
+    "u.role_confidence, e.avg_logprob, e.no_speech_prob, e.compression_ratio, "
+    "coalesce(e.looping, false) AS looping, e.unheard_s"
+)
+UTTERANCES_FROM = (
+    "FROM utterances u LEFT JOIN utterance_evidence e ON e.call_id = u.call_id AND e.utterance_idx = u.idx"
+)
+CHAR_TIMING_COLUMNS = "utterance_idx, idx, char, start_s, end_s, probability"
+
+
+def meta_from_row(row: dict) -> CallMeta:
+    """A `calls` row as the call's metadata."""
+    return CallMeta(
+        call_id=row["call_id"],
+        agent_id=row["agent_id"],
+        agent_name=row["agent_name"],
+        started_at=row["started_at"],
+        direction=row["direction"],
+        channels=row["channels"],
+        ring_seconds=row["ring_seconds"],
+        hangup_by=row["hangup_by"],
+        customer_phone=row["customer_phone"],
+        call_type=row["call_type"],
+        source=row["meta_source"],
+    )
+
+
+def utterances_from_rows(utterance_rows: list[dict], char_rows: list[dict]) -> tuple[Utterance, ...]:
+    """One call's utterance rows (in stored order) with their character timing rows."""
+    chars: dict[int, list[CharTiming]] = {}
+    for c in char_rows:
+        chars.setdefault(c["utterance_idx"], []).append(
+            CharTiming(c["char"], c["start_s"], c["end_s"], c["probability"])
+        )
+    return tuple(
+        Utterance(
+            u["speaker"],
+            u["start_s"],
+            u["end_s"],
+            u["text"],
+            tuple(chars.get(u["idx"], ())),
+            u["confidence"],
+            u["role_source"],
+            u["role_confidence"],
+            u["avg_logprob"],
+            u["no_speech_prob"],
+            u["compression_ratio"],
+            bool(u["looping"]),
+            u["unheard_s"],
+        )
+        for u in utterance_rows
+    )
+
 
 def insert_transcript(
     db: duckdb.DuckDBPyConnection,
@@ -161,47 +217,11 @@ class TranscriptStore(StoreBase):
 
     def load_meta(self, call_id: str) -> CallMeta | None:
         row = self.call(call_id)
-        if row is None:
-            return None
-        return CallMeta(
-            call_id=call_id,
-            agent_id=row["agent_id"],
-            agent_name=row["agent_name"],
-            started_at=row["started_at"],
-            direction=row["direction"],
-            channels=row["channels"],
-            ring_seconds=row["ring_seconds"],
-            hangup_by=row["hangup_by"],
-            customer_phone=row["customer_phone"],
-            call_type=row["call_type"],
-            source=row["meta_source"],
-        )
+        return meta_from_row(row) if row is not None else None
 
     def load_utterances(self, call_id: str) -> tuple[Utterance, ...]:
         """Utterances in stored order (by start time), each with its character timings."""
-        chars: dict[int, list[CharTiming]] = {}
-        for c in self.char_timings(call_id):
-            chars.setdefault(c["utterance_idx"], []).append(
-                CharTiming(c["char"], c["start_s"], c["end_s"], c["probability"])
-            )
-        return tuple(
-            Utterance(
-                u["speaker"],
-                u["start_s"],
-                u["end_s"],
-                u["text"],
-                tuple(chars.get(u["idx"], ())),
-                u["confidence"],
-                u["role_source"],
-                u["role_confidence"],
-                u["avg_logprob"],
-                u["no_speech_prob"],
-                u["compression_ratio"],
-                bool(u["looping"]),
-                u["unheard_s"],
-            )
-            for u in self.utterances(call_id)
-        )
+        return utterances_from_rows(self.utterances(call_id), self.char_timings(call_id))
 
     def load_voice_activity(self, call_id: str) -> tuple[SpeechTurn, ...]:
         return tuple(SpeechTurn(v["speaker"], v["start_s"], v["end_s"]) for v in self.voice_activity(call_id))
@@ -219,19 +239,12 @@ class TranscriptStore(StoreBase):
 
     def utterances(self, call_id: str) -> list[dict]:
         return self._dicts(
-            "SELECT u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, u.role_source, "
-            "u.role_confidence, e.avg_logprob, e.no_speech_prob, e.compression_ratio, "
-            "coalesce(e.looping, false) AS looping, e.unheard_s "
-            "FROM utterances u LEFT JOIN utterance_evidence e "
-            "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
-            "WHERE u.call_id = ? ORDER BY u.idx",
-            [call_id],
+            f"SELECT {UTTERANCE_COLUMNS} {UTTERANCES_FROM} WHERE u.call_id = ? ORDER BY u.idx", [call_id]
         )
 
     def char_timings(self, call_id: str) -> list[dict]:
         return self._dicts(
-            "SELECT utterance_idx, idx, char, start_s, end_s, probability FROM char_timings "
-            "WHERE call_id = ? ORDER BY utterance_idx, idx",
+            f"SELECT {CHAR_TIMING_COLUMNS} FROM char_timings WHERE call_id = ? ORDER BY utterance_idx, idx",
             [call_id],
         )
 
