@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_rules_store import _store_sample_calls, _tuned
 
+from pipeline.cli import main
 from pipeline.decisions import record_decision
 from pipeline.rules import DEFAULT_SCORECARD, load_scorecard, parse_scorecard
 from pipeline.rules.rescore import Rescored, rescore, rescore_call
@@ -95,3 +96,18 @@ def test_people_s_verdicts_survive_a_bulk_rescore(scored_store: Path, tmp_path: 
         for (call_id,) in decided:
             notes = [f.evidence or "" for f in store.current_findings(call_id)]
             assert any("人工" in note for note in notes), (call_id, before[call_id])
+
+
+def test_cli_rescore_with_workers(
+    scored_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "qa.duckdb"
+    shutil.copy(scored_store, db)
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text(_tuned(), encoding="utf-8")
+    assert main(["rescore", "--db", str(db), "--scorecard", str(tuned), "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "重新评分 5 通电话" in captured.err
+    with Store(db, read_only=True) as store:
+        hashes = store.db.execute("SELECT DISTINCT scorecard_hash FROM scores WHERE is_current").fetchall()
+    assert hashes == [(parse_scorecard(_tuned()).hash,)]
