@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="先重算指标（调整 [metrics] 设置或评分表词表之后）",
     )
-    rescore.add_argument("--workers", type=int, help="评分用几个进程（默认：通话多时每个 CPU 核一个）")
+    rescore.add_argument(
+        "--workers", type=int, metavar="数量", help="评分用几个进程（默认：通话多时每个处理器核一个）"
+    )
     rescore.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     calibrate = commands.add_parser("calibrate", help="人工质检结论与系统结论的一致性（按规则）")
