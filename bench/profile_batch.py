@@ -39,7 +39,7 @@ STAGES = [
     ("compute_metrics", "pipeline/metrics/__init__.py"),
     ("scorecards", "pipeline/process.py"),
     ("score_call", "pipeline/rules/engine.py"),
-    ("save_call", "pipeline/store.py"),
+    ("save_call", "pipeline/store/writer.py"),
 ]
 
 

@@ -14,7 +14,7 @@ callqa purge --before YYYY-MM [--dry-run] [--delete-audio] [--force] [--db PATH]
                                    remove calls older than the retention period (audited)
 callqa audit [--since YYYY-MM-DD] [--db PATH]
                                    who exported, showed, reported or purged what, and when
-callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--db PATH]
+callqa rescore [--scorecard FILE] [--since DATE] [--metrics] [--workers N] [--db PATH]
                                    score stored calls again (no ASR); history kept
 callqa calibrate [LABELS.csv] [--portal] [--scorecard FILE] [--db PATH]
                                    people's verdicts vs the pipeline's, per rule
@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="先重算指标（调整 [metrics] 设置或评分表词表之后）",
     )
+    rescore.add_argument(
+        "--workers", type=int, metavar="数量", help="评分用几个进程（默认：通话多时每个处理器核一个）"
+    )
     rescore.add_argument("--db", type=Path, help="数据库文件（默认 qa.duckdb）")
 
     calibrate = commands.add_parser("calibrate", help="人工质检结论与系统结论的一致性（按规则）")
@@ -215,7 +218,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "show":
         return _show(args.call_id, settings, args.command_line)
     if args.command == "rescore":
-        return _rescore(args.scorecard, args.since, args.metrics, settings)
+        return _rescore(args.scorecard, args.since, args.metrics, settings, args.workers)
     if args.command == "calibrate":
         return _calibrate(args.labels, args.scorecard, settings, args.portal)
     if args.command == "import-events":
@@ -706,7 +709,13 @@ def print_findings(scored: CallScore | None, history: list[dict]) -> None:
         print(f"  历史评分：{earlier}")
 
 
-def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settings: Settings) -> int:
+def _rescore(
+    scorecard: Path | None,
+    since: date | None,
+    recompute: bool,
+    settings: Settings,
+    workers: int | None = None,
+) -> int:
     from pipeline.process import recompute_metrics
     from pipeline.rules.rescore import rescore, scorecards_from
     from pipeline.store import Store
@@ -716,7 +725,7 @@ def _rescore(scorecard: Path | None, since: date | None, recompute: bool, settin
         if recompute:  # after a change to [metrics] settings or to the scorecard's phrases
             for call_id in store.call_ids_since(since):
                 recompute_metrics(store, call_id, settings, cards)
-        results = rescore(store, cards, since)
+        results = rescore(store, cards, since, workers)
     changed = 0
     for r in results:
         before = "未评分" if r.before is None else f"{r.before:g}"

@@ -119,7 +119,11 @@ def _decided(finding: Finding, verdict: str, deduction_of: Callable[[str], float
 
 def with_decisions(store: Store, call_id: str, score: CallScore, card: Scorecard) -> CallScore:
     """A fresh scoring of the call with people's verdicts applied (for `rescore_call`)."""
-    decisions = decisions_for(store.db, call_id)
+    return with_verdicts(score, decisions_for(store.db, call_id), card)
+
+
+def with_verdicts(score: CallScore, decisions: Sequence[Decision], card: Scorecard) -> CallScore:
+    """A fresh scoring with these verdicts applied (the bulk rescore reads them per chunk)."""
     if not decisions:
         return score
     findings = apply_decisions(score.findings, decisions, rule_deductions(card), rule_caps(card))

@@ -2,18 +2,34 @@
 
 A supervisor tunes a rule in the morning and sees the effect at once; every earlier score stays in
 the store with the hash of the scorecard that produced it.
+
+At a year's scale (`rescore`) the calls go in chunks: each chunk's inputs are read with one query
+per table, scored by the rules engine (in a pool of worker processes when there are many calls and
+more than one core: the engine is nearly all of the time), and its changed scores written in one
+transaction (pipeline/store/bulk.py). The next chunk is read while the workers score this one.
+`rescore_call` does the same for one call; both give the same rows.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from multiprocessing import get_context
 from pathlib import Path
 
-from pipeline.decisions import with_decisions
+from pipeline.decisions import Decision, with_decisions, with_verdicts
+from pipeline.records import CallScore
 from pipeline.rules.engine import score_call
 from pipeline.rules.scorecard import REPO_RULES, Scorecard, card_for_call, load_scorecard, load_scorecards
 from pipeline.store import Store
+from pipeline.store.bulk import NewScore, StoredCall, load_calls, save_scores, unchanged
+
+CHUNK_CALLS = 2000  # calls read, scored and written together (about 50 MB of inputs in memory)
+POOL_FROM_CALLS = 400  # fewer calls are scored in this process: starting workers costs seconds
+CALLS_PER_TASK = 100  # calls sent to a worker at once
 
 
 @dataclass(frozen=True)
@@ -34,10 +50,37 @@ def scorecards_from(path: Path | None, folder: Path | None = None) -> list[Score
     return load_scorecards(folder or REPO_RULES)
 
 
-def rescore(store: Store, scorecards: list[Scorecard], since: date | None = None) -> list[Rescored]:
-    """Score every stored call (started on or after `since`) again and store the results."""
-    results = [rescore_call(store, call_id, scorecards) for call_id in store.call_ids_since(since)]
-    return [r for r in results if r is not None]
+def rescore(
+    store: Store, scorecards: list[Scorecard], since: date | None = None, workers: int | None = None
+) -> list[Rescored]:
+    """Score every stored call (started on or after `since`) again and store the results.
+    `workers`: engine processes (default: one per core when there are many calls)."""
+    call_ids = store.call_ids_since(since)
+    chunks = [call_ids[i : i + CHUNK_CALLS] for i in range(0, len(call_ids), CHUNK_CALLS)]
+    workers = _worker_count(workers, len(call_ids))
+    pool = (
+        ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=_use_cards, initargs=(scorecards,)
+        )
+        if workers > 1
+        else None
+    )
+    _use_cards(scorecards)
+    results: list[Rescored] = []
+    pending: tuple[list[StoredCall], list[Future[list[tuple[int, CallScore]]]]] | None = None
+    try:
+        for chunk in [*chunks, None]:
+            scoring = None
+            if chunk is not None:
+                calls = load_calls(store.db, chunk)
+                scoring = (calls, _submit(pool, calls))
+            if pending is not None:
+                results.extend(_store_chunk(store, scorecards, *pending))
+            pending = scoring
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return results
 
 
 def rescore_call(store: Store, call_id: str, scorecards: list[Scorecard]) -> Rescored | None:
@@ -51,3 +94,65 @@ def rescore_call(store: Store, call_id: str, scorecards: list[Scorecard]) -> Res
     score = with_decisions(store, call_id, score, card)  # people's verdicts (reviews, appeals) stand
     stored = store.save_score(call_id, score, card)
     return Rescored(call_id, before.score if before else None, score.score, score.fatal, stored, card)
+
+
+def _worker_count(asked: int | None, calls: int) -> int:
+    if asked is not None:
+        return max(1, asked)
+    if calls < POOL_FROM_CALLS:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), calls // CALLS_PER_TASK))
+
+
+_cards: list[Scorecard] = []  # the scorecards of this process (a worker's, set once at its start)
+
+
+def _use_cards(scorecards: list[Scorecard]) -> None:
+    _cards[:] = scorecards
+
+
+def score_stored(calls: Sequence[StoredCall]) -> list[tuple[int, CallScore]]:
+    """Each call's new score (people's verdicts applied) and the index of the scorecard it used."""
+    out = []
+    for call in calls:
+        card = card_for_call(call.meta, _cards)
+        score = score_call(call.utterances, call.metrics, call.meta, card)
+        score = with_verdicts(score, [Decision(*d) for d in call.decisions], card)
+        out.append((next(i for i, c in enumerate(_cards) if c is card), score))
+    return out
+
+
+def _submit(
+    pool: ProcessPoolExecutor | None, calls: list[StoredCall]
+) -> list[Future[list[tuple[int, CallScore]]]]:
+    if pool is None:
+        done: Future[list[tuple[int, CallScore]]] = Future()
+        done.set_result(score_stored(calls))
+        return [done]
+    return [
+        pool.submit(score_stored, calls[i : i + CALLS_PER_TASK]) for i in range(0, len(calls), CALLS_PER_TASK)
+    ]
+
+
+def _store_chunk(
+    store: Store,
+    scorecards: list[Scorecard],
+    calls: list[StoredCall],
+    futures: list[Future[list[tuple[int, CallScore]]]],
+) -> list[Rescored]:
+    """Write the chunk's changed scores in one transaction; nothing for a score already current."""
+    scored = [item for future in futures for item in future.result()]
+    results, new = [], []
+    for call, (card_index, score) in zip(calls, scored, strict=True):
+        stored = not unchanged(score, call.current)
+        if stored:
+            new.append(NewScore(call.meta.call_id, score))
+        before = call.current.score if call.current else None
+        results.append(
+            Rescored(call.meta.call_id, before, score.score, score.fatal, stored, scorecards[card_index])
+        )
+    replaced = [c.current_at for c in calls if c.current_at is not None]
+    if new:
+        with store.transaction() as db:
+            save_scores(db, new, scorecards, datetime.now(UTC), max(replaced) if replaced else None)
+    return results
