@@ -121,12 +121,15 @@ class MonoConfig(_Section):
     min_duration_off_s: float = Field(0.2, ge=0.0)
     # Average-linkage cosine distance at which the built-in clustering starts looking for clusters.
     clustering_threshold: float = Field(0.3, gt=0.0, le=2.0)
-    # Restart Silero every so many seconds (0 = one pass over the call). Left running it learns hold
-    # music as background and misses the check-ins over it; restarted every 10 s it hears them, but
-    # their music-blended voice prints then form a cluster of their own and a whole call's roles can
-    # swap (tuning set, mono calls: holds right 0.857 → 1.000, role accuracy 0.934 → 0.907 from one
-    # call at 0.841 → 0.543). Off until check-ins over music are kept out of the clustering.
-    silero_window_s: float = Field(0.0, ge=0.0)
+    # Silences of at least `recheck_silence_s` between the diarization's speech (0 = never) are
+    # searched again for speech with Silero restarted every `silero_window_s` seconds. One pass over
+    # the call learns hold music as background and misses the agent's check-ins over it (4 of 4 on a
+    # tuning call); restarting it for the whole diarization heard them, but their music-blended voice
+    # prints formed a cluster of their own and swapped a whole call's roles (role accuracy 0.841 →
+    # 0.543). So only the search inside long silences restarts it, and what it finds there is given
+    # to the party who speaks first after the silence — the agent coming back from a hold.
+    recheck_silence_s: float = Field(10.0, ge=0.0)
+    silero_window_s: float = Field(10.0, gt=0.0)
     # Once the words are known, who spoke each sentence is decided again from its voice print centred
     # on the call's mean (pipeline/diarize/pieces.py): cut at 。？！ and at pauses of `sentence_gap_s`;
     # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or

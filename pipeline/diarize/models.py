@@ -35,13 +35,7 @@ ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
 
 
 class SpeechIslandSegmentation(Model):
-    """Frame-level 'local speakers' = speech islands found by Silero VAD (multi-label, no overlap).
-
-    With `vad_window_s`, Silero restarts every so many seconds (warmed up on the audio before): left
-    running over a whole mono call it learned a minute of hold music as background and scored the
-    agent's check-ins over it as silence (4 of 4 missed on a tuning call; all heard with restarts,
-    but see `[mono] silero_window_s` for why it is off by default).
-    """
+    """Frame-level 'local speakers' = speech islands found by Silero VAD (multi-label, no overlap)."""
 
     def __init__(
         self,
@@ -49,13 +43,12 @@ class SpeechIslandSegmentation(Model):
         max_islands: int = 4,
         threshold: float = 0.5,
         min_pause_s: float = 0.25,
-        vad_window_s: float = 0.0,
         sample_rate: int = 16000,
         num_channels: int = 1,
         task: object | None = None,
     ) -> None:
         super().__init__(sample_rate=sample_rate, num_channels=num_channels, task=task)
-        self.save_hyperparameters("duration", "max_islands", "threshold", "min_pause_s", "vad_window_s")
+        self.save_hyperparameters("duration", "max_islands", "threshold", "min_pause_s")
         self.specifications = Specifications(
             problem=Problem.MULTI_LABEL_CLASSIFICATION,
             resolution=Resolution.FRAME,
@@ -78,8 +71,7 @@ class SpeechIslandSegmentation(Model):
         frames = self.num_frames(num_samples)
         output = np.zeros((batch, frames, self.hparams.max_islands), dtype=np.float32)
         for b in range(batch):
-            signal = waveforms[b, 0].detach().cpu().numpy()
-            speech = speech_probabilities(signal, self.hparams.vad_window_s)[:frames]
+            speech = speech_probabilities(waveforms[b, 0].detach().cpu().numpy())[:frames]
             output[b] = self.islands(speech)
         return torch.from_numpy(output)
 
@@ -140,9 +132,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         # pyannote's Audio resamples to the model's rate and down-mixes, whether given a waveform or a path
         waveform, _ = self._segmentation.model.audio(file)
         signal = waveform[0].detach().cpu().numpy()
-        speech = onset_corrected(
-            signal, speech_probabilities(signal, model.hparams.vad_window_s), model.hparams.threshold
-        )
+        speech = onset_corrected(signal, speech_probabilities(signal), model.hparams.threshold)
         duration = model.specifications.duration
         chunk_frames = model.num_frames(round(duration * model.hparams.sample_rate))
         step_frames = max(1, round(self._segmentation.step * model.hparams.sample_rate / SILERO_FRAME))

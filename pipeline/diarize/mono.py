@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 from pipeline.config import MonoConfig, TurnConfig
 from pipeline.diarize.timeline import build_turns, clean_segments
+from pipeline.diarize.vad import SILERO_FRAME, speech_probabilities
 from pipeline.errors import CallQAError
 from pipeline.records import CallAudio, Diarization, SpeechTurn
 
@@ -51,12 +53,49 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
             SpeechTurn(str(label), start, end) for start, end in clean_segments(stretches, 0.1, 0.1)
         ]
     voice_activity.sort(key=lambda s: (s.start, s.end))
+    if config.recheck_silence_s > 0:
+        found = speech_in_long_silences(audio.tracks["mono"], audio.sample_rate, voice_activity, config)
+        voice_activity = sorted(voice_activity + found, key=lambda s: (s.start, s.end))
     return Diarization(
         turns=tuple(build_turns(voice_activity, turns.turn_gap_s)),
         voice_activity=tuple(voice_activity),
         method=method,
         roles_known=False,
     )
+
+
+def speech_in_long_silences(
+    signal: np.ndarray, sample_rate: int, voice_activity: Sequence[SpeechTurn], config: MonoConfig
+) -> list[SpeechTurn]:
+    """Speech found again inside the long silences the diarization left (check-ins over hold music).
+
+    Silero is run with restarts every `silero_window_s`, so minutes of music do not become its
+    background. A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
+    who speaks first after that silence (the agent returning from the hold said the check-ins too),
+    or, at the end of the call, to the last one who spoke. Voice prints would not do: speech over
+    music does not sound like the same voice without it.
+    """
+    if not voice_activity or sample_rate != 16000:
+        return []
+    frame_s = SILERO_FRAME / sample_rate
+    active = speech_probabilities(signal, config.silero_window_s) >= config.speech_threshold
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    runs = [(a * frame_s, b * frame_s) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+    stretches = clean_segments(runs, 0.3, 0.3)
+    silences = []
+    heard_until, last_speaker = 0.0, None
+    for stretch in sorted(voice_activity, key=lambda s: s.start):
+        if last_speaker is not None and stretch.start - heard_until >= config.recheck_silence_s:
+            silences.append((heard_until, stretch.start, stretch.speaker))
+        if stretch.end >= heard_until:
+            heard_until, last_speaker = stretch.end, stretch.speaker
+    duration = len(signal) / sample_rate
+    if last_speaker is not None and duration - heard_until >= config.recheck_silence_s:
+        silences.append((heard_until, duration, last_speaker))
+    found = []
+    for lo, hi, speaker in silences:
+        found += [SpeechTurn(speaker, a, b) for a, b in stretches if a >= lo + 0.2 and b <= hi - 0.2]
+    return found
 
 
 def _pipeline(config: MonoConfig):
@@ -69,7 +108,6 @@ def _pipeline(config: MonoConfig):
             config.speech_threshold,
             config.min_duration_off_s,
             config.clustering_threshold,
-            config.silero_window_s,
         ),
         "pyannote:builtin(silero-islands+resemblyzer)",
     )
@@ -100,13 +138,11 @@ def _builtin_pipeline(
     threshold: float,
     min_duration_off_s: float,
     clustering_threshold: float,
-    silero_window_s: float,
 ):
     from pipeline.diarize.models import IslandSpeakerDiarization, SpeechIslandSegmentation
 
     pipeline = IslandSpeakerDiarization(
-        segmentation=SpeechIslandSegmentation(duration=window_s, vad_window_s=silero_window_s),
-        segmentation_step=step_ratio,
+        segmentation=SpeechIslandSegmentation(duration=window_s), segmentation_step=step_ratio
     )
     pipeline.instantiate(
         {
