@@ -82,3 +82,42 @@ def test_batched_words_return_to_their_party_and_turn() -> None:
     assert [(u.speaker, u.text) for u in utterances] == [("agent", "好的"), ("customer", "好的")]
     # the customer's word was heard 0.3 s into the customer's window: 40.1 s on the recording
     assert utterances[1].chars[0].start == pytest.approx(40.0 - TURN_PADDING_S + 0.3)
+
+
+class _Segment:
+    def __init__(self, seek: int, words: list[tuple[str, float, float]], logprob: float) -> None:
+        self.seek, self.avg_logprob, self.no_speech_prob = seek, logprob, 0.1
+        self.compression_ratio, self.temperature = 1.2, 0.0
+        self.words = [
+            type("W", (), {"word": w, "start": a, "end": b, "probability": 0.9})() for w, a, b in words
+        ]
+
+
+class _Batched:
+    """Whisper's batched pass over two windows: the second comes back with a poor log-probability."""
+
+    def transcribe(self, signal: np.ndarray, **options: object) -> tuple[list[_Segment], None]:
+        return [_Segment(0, [("您好", 0.5, 1.0)], -0.3), _Segment(3000, [("嗯嗯嗯", 31.0, 33.0)], -1.4)], None
+
+
+def test_a_window_failing_whisper_tests_is_decoded_again_alone() -> None:
+    from pipeline.asr.transcribe import Recognizer
+
+    recognizer = Recognizer.__new__(Recognizer)
+    recognizer.config = AsrConfig(batch_size=4)
+    recognizer._lock = __import__("threading").Lock()
+    recognizer._batched = _Batched()
+    recognizer._model = type(
+        "M", (), {"feature_extractor": type("F", (), {"sampling_rate": RATE}), "frames_per_second": 100}
+    )
+    alone: list[int] = []
+
+    def words(signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None) -> list[AsrWord]:
+        alone.append(len(signal))
+        return [AsrWord("请问", 1.0, 1.5, 0.8)]
+
+    recognizer.words = words  # type: ignore[method-assign]
+    heard = recognizer.window_words(np.zeros(RATE * 60, dtype=np.float32), [(0.0, 30.0), (30.0, 55.0)])
+    assert alone == [25 * RATE]  # only the failing window, cut from the joined signal
+    assert [(w.text, w.start, w.end) for w in heard] == [("您好", 0.5, 1.0), ("请问", 31.0, 31.5)]
+    assert heard[0].window is not None and heard[0].window.avg_logprob == -0.3
