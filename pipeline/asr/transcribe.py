@@ -117,10 +117,10 @@ class Recognizer:
         """Words of each (start, end) window of `signal` (≤ 30 s each), on `signal`'s timeline.
 
         The windows are decoded `batch_size` per call at the first temperature, without timestamp
-        tokens; word times come from cross-attention alignment. A window failing whisper's own
-        tests (compression ratio above, mean log-probability below the thresholds) is decoded
-        again alone by `words`, with the temperature fallback and no-speech skip whisper applies
-        to a window that fails them."""
+        tokens; word times come from cross-attention alignment. There is no temperature fallback:
+        decoding a failing window again alone with it was measured worse on drawn-out speech
+        (bench/results/throughput-2026-11-29b.md); the evidence of a weak window stays on its
+        utterances for review."""
         import ctranslate2
         from faster_whisper import BatchedInferencePipeline
 
@@ -141,33 +141,18 @@ class Recognizer:
                 clip_timestamps=[{"start": start, "end": end} for start, end in clips],
                 batch_size=self.config.batch_size,
             )
-            decoded = list(segments)
-        rate, frames_per_second = self._model.feature_extractor.sampling_rate, self._model.frames_per_second
-        words: list[AsrWord] = []
-        redone: set[tuple[float, float]] = set()
-        for segment in decoded:
-            evidence = _window(segment)
-            if self._fails_thresholds(evidence):
-                clip = min(clips, key=lambda c: abs(c[0] - segment.seek / frames_per_second))
-                if clip not in redone:
-                    redone.add(clip)
-                    alone = self.words(signal[int(clip[0] * rate) : int(clip[1] * rate)], vad=False)
-                    words += [replace(w, start=w.start + clip[0], end=w.end + clip[0]) for w in alone]
-                continue
-            words += [
-                AsrWord(to_simplified(w.word), float(w.start), float(w.end), float(w.probability), evidence)
+            words = [
+                AsrWord(
+                    to_simplified(w.word),
+                    float(w.start),
+                    float(w.end),
+                    float(w.probability),
+                    _window(segment),
+                )
+                for segment in segments
                 for w in (segment.words or [])
             ]
         return [w for w in words if w.text.strip()]
-
-    def _fails_thresholds(self, window: WindowEvidence) -> bool:
-        """Whether whisper would decode this window again at a higher temperature."""
-        if len(self.config.temperatures) < 2:
-            return False
-        ratio, logprob = self.config.compression_ratio_threshold, self.config.log_prob_threshold
-        return (ratio is not None and window.compression_ratio > ratio) or (
-            logprob is not None and window.avg_logprob < logprob
-        )
 
 
 def _window(segment: object) -> WindowEvidence:
