@@ -22,8 +22,9 @@ TURN_PADDING_S = 0.2
 # Silence laid between turns: longer than whisper's timestamp error; with a full second whisper
 # skipped short pieces altogether (a greeting's 您好 after a ring), half a second keeps them.
 TURN_GAP_S = 0.5
-# Whisper's input window.
-WINDOW_S = 30.0
+# Whisper's input window is 30 s; a hair less, so that faster-whisper's rounding of the window's
+# ends to samples never makes it longer (it then drops the last sample and logs a warning).
+WINDOW_S = 29.99
 # A turn longer than a window is cut at the quietest 20 ms in the last third of the window.
 _CUT_FRAME_S = 0.02
 
