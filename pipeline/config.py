@@ -79,7 +79,8 @@ class AsrConfig(_Section):
     vad_speech_pad_ms: int = Field(200, ge=0)
     # Windows of ≤ 30 s of packed turns decoded per encoder/decoder call (faster-whisper's
     # BatchedInferencePipeline: greedy-or-beam without timestamp tokens, word times from alignment,
-    # no temperature fallback). 0 = one window after another with fallback (bench/throughput.py).
+    # no temperature fallback). 0 = one window after another with fallback: batched was about twice
+    # as fast but lost CER and interruption timing (bench/results/throughput-2026-11-29b.md).
     batch_size: int = Field(0, ge=0)
 
 
