@@ -54,6 +54,10 @@ CONFIGS: dict[str, dict] = {
     "cr2.0": {**_NO_RETRY, "compression_ratio_threshold": 2.0},
     # the defaults now: a looping turn is decoded again alone with 3-gram repeats blocked
     "retry3": {},
+    # both parties' turns packed into ≤ 30 s windows, several windows per encoder/decoder call
+    # (faster-whisper's BatchedInferencePipeline: no timestamp tokens, no temperature fallback)
+    "batch4": {"batch_size": 4},
+    "batch8": {"batch_size": 8},
 }
 # A sentence whose text is this wrong is one a rule should not judge by; the evidence should say so.
 BAD_CER = 0.5

@@ -10,6 +10,9 @@ Each mode runs in its own process (so peak RSS is that mode's own), over the sam
 * whisper: plain faster-whisper with the same bundled model and decoding options (int8, beam 5,
   VAD with 500 ms silences, word timestamps, language zh) on the down-mixed recording.
 
+`--batch-sizes 0,4` runs the pipeline once per `asr.batch_size` (0: windows decoded one after
+another; N: N windows per whisper call), each as its own mode ("pipeline-b4"), in the same run.
+
 Audio seconds per wall second exclude model loading, which is reported separately. Both modes run
 in one invocation, one after the other, and the report gives their ratio (pipeline ÷ whisper, in ×
 real time; ≥ 1.0 = the pipeline is at least as fast as plain whisper), overall and per file. Results
@@ -47,8 +50,11 @@ def run_mode(mode: str, files: list[str]) -> dict:
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     settings = Settings()
+    if mode.startswith("pipeline-b"):  # the pipeline with asr.batch_size = N
+        asr = settings.asr.model_copy(update={"batch_size": int(mode.removeprefix("pipeline-b"))})
+        settings = settings.model_copy(update={"asr": asr})
     started = time.perf_counter()
-    if mode == "pipeline":
+    if mode.startswith("pipeline"):
         from pipeline.asr import load_recognizer
         from pipeline.diarize.mono import _pipeline
         from pipeline.process import analyse_call
@@ -72,7 +78,7 @@ def run_mode(mode: str, files: list[str]) -> dict:
         meta = read_meta(path, settings.input)
         t0 = time.perf_counter()
         audio = decode(path, meta, settings.input)
-        if mode == "pipeline":
+        if mode.startswith("pipeline"):
             result = analyse_call(path, audio, meta, settings)
             words = sum(len(u.text) for u in result.transcript.utterances)
         else:
@@ -143,6 +149,7 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--tag", default="", help="added to the result's file name (e.g. the file set)")
+    parser.add_argument("--batch-sizes", default="", help="asr.batch_size values, one pipeline mode each")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -152,7 +159,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         files = _bench_files(args.files, Path(scratch))
         results = []
-        for mode in ("pipeline", "whisper"):
+        sizes = [int(x) for x in args.batch_sizes.split(",") if x]
+        modes = [f"pipeline-b{n}" for n in sizes] or ["pipeline"]
+        for mode in (*modes, "whisper"):
             print(f"bench: {mode} over {len(files)} files …", file=sys.stderr, flush=True)
             child = subprocess.run(
                 [sys.executable, __file__, "--child", mode, *files],
@@ -175,7 +184,8 @@ def main() -> int:
             "python": platform.python_version(),
         },
         "results": results,
-        "ratio_pipeline_over_whisper": ratio(results[0], results[1]),
+        "ratio_pipeline_over_whisper": ratio(results[0], results[-1]),
+        "ratios": {r["mode"]: ratio(r, results[-1]) for r in results[:-1]},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / f"throughput-{stamp:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
@@ -192,17 +202,25 @@ def main() -> int:
         f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['load_s']} | {r['peak_rss_mb']} |"
         for r in results
     ]
+    pipelines, plain = results[:-1], results[-1]
+    lines += [""]
+    lines += [
+        f"**{r['mode']} ÷ plain whisper: {ratio(r, plain)}** (same files, same model, this run)"
+        for r in pipelines
+    ]
     lines += [
         "",
-        f"**Pipeline ÷ plain whisper: {report['ratio_pipeline_over_whisper']}** (same files, same model, this run)",
-        "",
-        "| file | layout | audio (s) | pipeline × RT | whisper × RT | ratio |",
-        "|---|---|---|---|---|---|",
+        "| file | layout | audio (s) | "
+        + " | ".join(f"{r['mode']} × RT | ratio" for r in pipelines)
+        + " | whisper × RT |",
+        "|---|---|---|" + "---|---|" * len(pipelines) + "---|",
     ]
-    for p_row, w_row in zip(results[0]["files"], results[1]["files"], strict=True):
+    for i, w_row in enumerate(plain["files"]):
+        cells = " | ".join(
+            f"{r['files'][i]['x_realtime']} | {ratio(r['files'][i], w_row)}" for r in pipelines
+        )
         lines.append(
-            f"| {p_row['file']} | {p_row['layout']} | {p_row['audio_s']} | {p_row['x_realtime']} | "
-            f"{w_row['x_realtime']} | {ratio(p_row, w_row)} |"
+            f"| {w_row['file']} | {w_row['layout']} | {w_row['audio_s']} | {cells} | {w_row['x_realtime']} |"
         )
     base.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -77,6 +77,11 @@ class AsrConfig(_Section):
     # faster-whisper's Silero VAD: its 2000 ms default keeps 1 s pauses inside one chunk.
     vad_min_silence_ms: int = Field(500, ge=0)
     vad_speech_pad_ms: int = Field(200, ge=0)
+    # Windows of ≤ 30 s of packed turns decoded per encoder/decoder call (faster-whisper's
+    # BatchedInferencePipeline: greedy-or-beam without timestamp tokens, word times from alignment,
+    # no temperature fallback). 0 = one window after another with fallback: batched was about twice
+    # as fast but lost CER and interruption timing (bench/results/throughput-2026-11-29b.md).
+    batch_size: int = Field(0, ge=0)
 
 
 class StereoConfig(_Section):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.asr import load_recognizer, transcribe_turns
+from pipeline.asr import load_recognizer, transcribe_parties
 from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
@@ -62,17 +62,18 @@ def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
     warnings: list[str] = []
     utterances: list[Utterance] = []
     if diarization.roles_known:
-        for role in ROLES:
-            own_turns = [t for t in diarization.turns if t.speaker == role]
-            utterances += transcribe_turns(audio.tracks[role], audio.sample_rate, own_turns, recognizer)
+        parts = [(audio.tracks[role], [t for t in diarization.turns if t.speaker == role]) for role in ROLES]
+        utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
         roles, warning = check_stereo_roles(utterances, audio.layout, audio.layout_source, cues, first_turns)
         if warning:
             warnings.append(warning)
         voice_activity = list(diarization.voice_activity)
     else:
-        for label in sorted({t.speaker for t in diarization.turns}):
-            own_turns = [t for t in diarization.turns if t.speaker == label]
-            utterances += transcribe_turns(audio.tracks["mono"], audio.sample_rate, own_turns, recognizer)
+        labels = sorted({t.speaker for t in diarization.turns})
+        parts = [
+            (audio.tracks["mono"], [t for t in diarization.turns if t.speaker == label]) for label in labels
+        ]
+        utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
         voice_activity = list(diarization.voice_activity)
         if settings.mono.sentence_voices:
             utterances.sort(key=lambda u: (u.start, u.end))

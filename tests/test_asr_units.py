@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.asr.guards import WindowEvidence, find_loops, unheard_seconds
 from pipeline.asr.model import BUNDLED_MODEL_BYTES, bundled_model_dir, check_model_dir
+from pipeline.asr.packing import Piece
 from pipeline.asr.transcribe import (
     AsrWord,
     _to_recording_time,
@@ -53,12 +54,13 @@ def test_turn_without_words_gives_no_utterance() -> None:
 def test_joined_signal_times_map_back_to_the_recording() -> None:
     # turn A cut from 10.0 s (placed at 0.0 on the joined signal, 3 s long), turn B from 40.0 s
     # (placed at 4.0 after a 1 s gap)
-    placements = [(0.0, 10.0, 3.0), (4.0, 40.0, 2.0)]
-    assert _to_recording_time(AsrWord("好", 1.0, 1.2, 1), placements) == AsrWord("好", 11.0, 11.2, 1)
-    assert _to_recording_time(AsrWord("的", 4.5, 4.7, 1), placements) == AsrWord("的", 40.5, 40.7, 1)
+    # (the second piece is the other party's, as when both channels share one joined signal)
+    pieces = [Piece(0, 0.0, 10.0, 3.0), Piece(1, 4.0, 40.0, 2.0)]
+    assert _to_recording_time(AsrWord("好", 1.0, 1.2, 1), pieces) == (0, AsrWord("好", 11.0, 11.2, 1))
+    assert _to_recording_time(AsrWord("的", 4.5, 4.7, 1), pieces) == (1, AsrWord("的", 40.5, 40.7, 1))
     # a word whisper timed into the gap belongs to the nearer piece, clamped inside it
-    moved = _to_recording_time(AsrWord("吗", 3.1, 3.3, 1), placements)
-    assert moved.start == pytest.approx(13.0) and moved.end == pytest.approx(13.0)
+    party, moved = _to_recording_time(AsrWord("吗", 3.1, 3.3, 1), pieces)
+    assert party == 0 and moved.start == pytest.approx(13.0) and moved.end == pytest.approx(13.0)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,9 @@
 
 recognizer = load_recognizer(settings.asr)
 utterances = transcribe_turns(track, 16000, turns, recognizer)
+utterances = transcribe_parties([(agent_track, agent_turns), (customer_track, customer_turns)], 16000, recognizer)
 """
 
-from pipeline.asr.transcribe import Recognizer, load_recognizer, transcribe_turns
+from pipeline.asr.transcribe import Recognizer, load_recognizer, transcribe_parties, transcribe_turns
 
-__all__ = ["Recognizer", "load_recognizer", "transcribe_turns"]
+__all__ = ["Recognizer", "load_recognizer", "transcribe_parties", "transcribe_turns"]

@@ -1,9 +1,11 @@
-"""faster-whisper over one party's turns → utterances with per-character timings.
+"""faster-whisper over each party's turns → utterances with per-character timings.
 
 A party's turns are cut from its track and laid end to end with a second of silence between
-them, then recognised in one pass: the recogniser never hears the other party outside the turns,
-needs few 30-second windows, and the silence lets it (and us) tell where one turn ends, so every
-word maps back to its own turn and onto the recording's timeline. Whisper's traditional
+them (pipeline/asr/packing.py), then recognised in one pass: the recogniser never hears the other
+party outside the turns, needs few 30-second windows, and the silence lets it (and us) tell where
+one turn ends, so every word maps back to its own turn and onto the recording's timeline. With
+`asr.batch_size` > 0 both parties' turns are packed into one sequence of windows that start and
+end between turns, decoded several windows per encoder/decoder call. Whisper's traditional
 characters become simplified ones (OpenCC t2s), word by word, so timings stay attached.
 """
 
@@ -19,19 +21,11 @@ import numpy as np
 
 from pipeline.asr.guards import WindowEvidence, find_loops, utterance_evidence
 from pipeline.asr.model import bundled_model_dir, check_model_dir
+from pipeline.asr.packing import Piece, join_turns, locate, turn_bounds, windows
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
 from pipeline.text import to_simplified
 
-# Padding kept around each turn: diarization boundaries are frame-accurate, word tails are not.
-TURN_PADDING_S = 0.2
-# Silence laid between turns: longer than whisper's timestamp error. With half a second whisper
-# often dropped a turn's first words (还在为您… → 在为您…, 感谢您的耐心等待 → 您的耐心等待): on the
-# tuning set's true agent turns (18 calls, 180 turns) a full second cut turns whose first syllable
-# was lost from 20.6 % to 11.1 % and CER from 0.156 to 0.143. A short piece skipped altogether (a
-# greeting's 您好 after a ring, seen with a full second before the retry existed) is decoded again
-# alone by _redo_skipped_turns.
-TURN_GAP_S = 1.0
 # A word is attached to the turn it overlaps most; one further than this from every turn is noise.
 MAX_WORD_DISTANCE_S = 1.0
 # Whisper sometimes jumps over part of a 30 s window of the joined turns (seen after hold music:
@@ -70,6 +64,7 @@ class Recognizer:
             local_files_only=True,
         )
         self._lock = threading.Lock()  # CTranslate2 models are shared; decode one call at a time
+        self._batched: object | None = None
 
     def words(
         self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
@@ -118,6 +113,47 @@ class Recognizer:
             ]
         return [w for w in words if w.text.strip()]
 
+    def window_words(self, signal: np.ndarray, clips: Sequence[tuple[float, float]]) -> list[AsrWord]:
+        """Words of each (start, end) window of `signal` (≤ 30 s each), on `signal`'s timeline.
+
+        The windows are decoded `batch_size` per call at the first temperature, without timestamp
+        tokens; word times come from cross-attention alignment. There is no temperature fallback:
+        decoding a failing window again alone with it was measured worse on drawn-out speech
+        (bench/results/throughput-2026-11-29b.md); the evidence of a weak window stays on its
+        utterances for review."""
+        import ctranslate2
+        from faster_whisper import BatchedInferencePipeline
+
+        with self._lock:
+            if self._batched is None:
+                self._batched = BatchedInferencePipeline(self._model)
+            ctranslate2.set_random_seed(self.config.seed)
+            segments, _ = self._batched.transcribe(  # type: ignore[attr-defined]
+                signal,
+                language=self.config.language,
+                beam_size=self.config.beam_size,
+                temperature=self.config.temperatures[0],
+                no_repeat_ngram_size=self.config.no_repeat_ngram_size,
+                repetition_penalty=self.config.repetition_penalty,
+                without_timestamps=True,
+                word_timestamps=True,
+                vad_filter=False,
+                clip_timestamps=[{"start": start, "end": end} for start, end in clips],
+                batch_size=self.config.batch_size,
+            )
+            words = [
+                AsrWord(
+                    to_simplified(w.word),
+                    float(w.start),
+                    float(w.end),
+                    float(w.probability),
+                    _window(segment),
+                )
+                for segment in segments
+                for w in (segment.words or [])
+            ]
+        return [w for w in words if w.text.strip()]
+
 
 def _window(segment: object) -> WindowEvidence:
     return WindowEvidence(
@@ -137,29 +173,37 @@ def transcribe_turns(
     track: np.ndarray, sample_rate: int, turns: Sequence[SpeechTurn], recognizer: Recognizer
 ) -> list[Utterance]:
     """Transcribe one party's turns on its track; one utterance per turn that has words."""
-    if not turns:
-        return []
-    gap = np.zeros(int(TURN_GAP_S * sample_rate), dtype=np.float32)
-    pieces: list[np.ndarray] = []
-    # (start on the joined signal, start on the recording, length) per turn, in seconds
-    placements: list[tuple[float, float, float]] = []
-    cursor = 0.0
-    for turn in sorted(turns, key=lambda t: t.start):
-        lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
-        hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
-        if hi <= lo:
+    return transcribe_parties([(track, turns)], sample_rate, recognizer)
+
+
+def transcribe_parties(
+    parts: Sequence[tuple[np.ndarray, Sequence[SpeechTurn]]], sample_rate: int, recognizer: Recognizer
+) -> list[Utterance]:
+    """Transcribe each party's turns on its own track; one utterance per turn that has words.
+
+    Sequentially (`asr.batch_size` 0) each party's joined turns are one decoding, window after
+    window; batched, all parties' windows go through whisper together."""
+    heard: list[list[AsrWord]] = [[] for _ in parts]
+    if recognizer.config.batch_size:
+        joined, pieces = join_turns(parts, sample_rate)
+        if pieces:
+            for word in recognizer.window_words(joined, windows(joined, sample_rate, pieces)):
+                party, moved = _to_recording_time(word, pieces)
+                heard[party].append(moved)
+    else:
+        for party, part in enumerate(parts):
+            joined, pieces = join_turns([part], sample_rate)
+            if pieces:
+                heard[party] = [_to_recording_time(w, pieces)[1] for w in recognizer.words(joined, vad=False)]
+    utterances: list[Utterance] = []
+    for (track, turns), words in zip(parts, heard, strict=True):
+        if not turns:
             continue
-        pieces += [track[lo:hi].astype(np.float32), gap]
-        placements.append((cursor, lo / sample_rate, (hi - lo) / sample_rate))
-        cursor += (hi - lo + len(gap)) / sample_rate
-    if not pieces:
-        return []
-    joined_words = recognizer.words(np.concatenate(pieces), vad=False)
-    words = [_to_recording_time(w, placements) for w in joined_words]
-    words = _redo_skipped_turns(track, sample_rate, turns, words, recognizer)
-    if recognizer.config.loop_retry_no_repeat_ngram_size:
-        words = _redo_looping_turns(track, sample_rate, turns, words, recognizer)
-    return words_to_utterances(words, turns)
+        words = _redo_skipped_turns(track, sample_rate, turns, words, recognizer)
+        if recognizer.config.loop_retry_no_repeat_ngram_size:
+            words = _redo_looping_turns(track, sample_rate, turns, words, recognizer)
+        utterances += words_to_utterances(words, turns)
+    return utterances
 
 
 def _redo_skipped_turns(
@@ -230,8 +274,7 @@ def _decode_alone(
     track: np.ndarray, sample_rate: int, turn: SpeechTurn, recognizer: Recognizer, **options: int
 ) -> list[AsrWord]:
     """One turn decoded on its own (with a little padding), its words on the call's clock."""
-    lo = max(0, int((turn.start - TURN_PADDING_S) * sample_rate))
-    hi = min(len(track), int((turn.end + TURN_PADDING_S) * sample_rate))
+    lo, hi = turn_bounds(len(track), sample_rate, turn)
     offset = lo / sample_rate
     return [
         replace(w, start=w.start + offset, end=w.end + offset)
@@ -253,19 +296,14 @@ def _words_by_turn(words: Sequence[AsrWord], ordered: Sequence[SpeechTurn]) -> l
     return buckets
 
 
-def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, float]]) -> AsrWord:
-    """Move a word from the joined signal back onto the recording, inside the piece it belongs to."""
-    middle = (word.start + word.end) / 2
-
-    def distance(placement: tuple[float, float, float]) -> float:
-        start, _, length = placement
-        return max(start - middle, middle - (start + length), 0.0)
-
-    joined_start, recording_start, length = min(placements, key=distance)
-    shift = recording_start - joined_start
-    start = min(max(word.start, joined_start), joined_start + length)
-    end = min(max(word.end, start), joined_start + length)
-    return replace(word, start=round(start + shift, 3), end=round(end + shift, 3))
+def _to_recording_time(word: AsrWord, pieces: Sequence[Piece]) -> tuple[int, AsrWord]:
+    """The party a word on the joined signal belongs to, and the word moved back onto the
+    recording, inside the piece it belongs to."""
+    piece = locate((word.start + word.end) / 2, pieces)
+    shift = piece.recording_start - piece.joined_start
+    start = min(max(word.start, piece.joined_start), piece.joined_end)
+    end = min(max(word.end, start), piece.joined_end)
+    return piece.party, replace(word, start=round(start + shift, 3), end=round(end + shift, 3))
 
 
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:

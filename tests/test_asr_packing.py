@@ -1,0 +1,84 @@
+"""Turns laid end to end for whisper and cut into windows; the batched path maps words back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.asr.packing import TURN_GAP_S, TURN_PADDING_S, WINDOW_S, join_turns, windows
+from pipeline.asr.transcribe import AsrWord, transcribe_parties
+from pipeline.config import AsrConfig
+from pipeline.records import SpeechTurn
+
+RATE = 16000
+
+
+def _turns(speaker: str, spans: list[tuple[float, float]]) -> list[SpeechTurn]:
+    return [SpeechTurn(speaker, a, b) for a, b in spans]  # type: ignore[arg-type]
+
+
+def test_parties_follow_each_other_and_windows_never_mix_them() -> None:
+    agent = np.ones(RATE * 120, dtype=np.float32)
+    customer = np.full(RATE * 120, 0.5, dtype=np.float32)
+    # 12 agent turns of 4 s (each 4.4 s with padding, 4.9 s with its gap): 6 fit in a 30 s window
+    agent_turns = _turns("agent", [(5.0 + 9 * i, 9.0 + 9 * i) for i in range(12)])
+    customer_turns = _turns("customer", [(10.0, 12.0), (30.0, 31.0)])
+    joined, pieces = join_turns([(agent, agent_turns), (customer, customer_turns)], RATE)
+    assert [p.party for p in pieces] == [0] * 12 + [1] * 2
+    assert pieces[0].recording_start == pytest.approx(5.0 - TURN_PADDING_S)
+    assert pieces[1].joined_start == pytest.approx(4.0 + 2 * TURN_PADDING_S + TURN_GAP_S)
+    assert np.all(joined[: int(4.4 * RATE)] == 1.0)  # the agent's own samples, then silence
+    assert np.all(joined[int(4.41 * RATE) : int(4.89 * RATE)] == 0.0)
+    cut = windows(joined, RATE, pieces)
+    assert len(cut) == 3  # 6 + 6 agent turns, then the customer's two
+    for start, end in cut:
+        assert end - start <= WINDOW_S + 1e-9
+        inside = [p for p in pieces if start - 1e-6 <= p.joined_start and p.joined_end <= end + 1e-6]
+        assert len({p.party for p in inside}) == 1
+    # every piece lies inside one window: no word is cut by a window's edge
+    for piece in pieces:
+        assert any(s - 1e-6 <= piece.joined_start and piece.joined_end <= e + 1e-6 for s, e in cut)
+
+
+def test_a_turn_longer_than_a_window_is_cut_where_it_is_quietest() -> None:
+    track = np.ones(RATE * 80, dtype=np.float32)
+    track[int(26.0 * RATE) : int(26.1 * RATE)] = 0.0  # a breath 26 s into a 70 s monologue
+    joined, pieces = join_turns([(track, _turns("agent", [(0.2, 70.0)]))], RATE)
+    cut = windows(joined, RATE, pieces)
+    assert cut[0] == (0.0, pytest.approx(26.0, abs=0.02))
+    assert all(e - s <= WINDOW_S for s, e in cut) and cut[-1][1] == pytest.approx(
+        pieces[0].joined_end + TURN_GAP_S
+    )
+    assert [cut[i][1] for i in range(len(cut) - 1)] == [cut[i + 1][0] for i in range(len(cut) - 1)]
+
+
+class _WindowRecognizer:
+    """Stands in for whisper's batched decoding: one word in the middle of every window."""
+
+    def __init__(self) -> None:
+        self.config = AsrConfig(batch_size=4, loop_retry_no_repeat_ngram_size=0)
+        self.clips: list[tuple[float, float]] = []
+
+    def window_words(self, signal: np.ndarray, clips: list[tuple[float, float]]) -> list[AsrWord]:
+        self.clips = list(clips)
+        return [AsrWord("好的", s + 0.3, s + 0.8, 0.9) for s, _ in clips]
+
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
+        raise AssertionError("no turn needed decoding again")
+
+
+def test_batched_words_return_to_their_party_and_turn() -> None:
+    agent = np.ones(RATE * 60, dtype=np.float32)
+    customer = np.ones(RATE * 60, dtype=np.float32)
+    recognizer = _WindowRecognizer()
+    utterances = transcribe_parties(
+        [(agent, _turns("agent", [(2.0, 2.9)])), (customer, _turns("customer", [(40.0, 40.9)]))],
+        RATE,
+        recognizer,  # type: ignore[arg-type]
+    )
+    assert len(recognizer.clips) == 2  # one window per party, decoded in one call
+    assert [(u.speaker, u.text) for u in utterances] == [("agent", "好的"), ("customer", "好的")]
+    # the customer's word was heard 0.3 s into the customer's window: 40.1 s on the recording
+    assert utterances[1].chars[0].start == pytest.approx(40.0 - TURN_PADDING_S + 0.3)
