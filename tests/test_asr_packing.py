@@ -20,7 +20,7 @@ def _turns(speaker: str, spans: list[tuple[float, float]]) -> list[SpeechTurn]:
 def test_parties_follow_each_other_and_windows_never_mix_them() -> None:
     agent = np.ones(RATE * 120, dtype=np.float32)
     customer = np.full(RATE * 120, 0.5, dtype=np.float32)
-    # 12 agent turns of 4 s (each 4.4 s with padding, 4.9 s with its gap): 6 fit in a 30 s window
+    # 12 agent turns of 4 s (each 4.4 s with padding, 5.4 s with its one-second gap): 5 fit in a window
     agent_turns = _turns("agent", [(5.0 + 9 * i, 9.0 + 9 * i) for i in range(12)])
     customer_turns = _turns("customer", [(10.0, 12.0), (30.0, 31.0)])
     joined, pieces = join_turns([(agent, agent_turns), (customer, customer_turns)], RATE)
@@ -30,7 +30,8 @@ def test_parties_follow_each_other_and_windows_never_mix_them() -> None:
     assert np.all(joined[: int(4.4 * RATE)] == 1.0)  # the agent's own samples, then silence
     assert np.all(joined[int(4.41 * RATE) : int(4.89 * RATE)] == 0.0)
     cut = windows(joined, RATE, pieces)
-    assert len(cut) == 3  # 6 + 6 agent turns, then the customer's two
+    per_window = int((WINDOW_S + TURN_GAP_S) // (4.4 + TURN_GAP_S))
+    assert len(cut) == -(-12 // per_window) + 1  # the agent's turns, then the customer's two
     for start, end in cut:
         assert end - start <= WINDOW_S + 1e-9
         inside = [p for p in pieces if start - 1e-6 <= p.joined_start and p.joined_end <= end + 1e-6]
