@@ -187,5 +187,7 @@ def test_mono_check_ins_over_hold_music_are_heard_with_silero_restarts() -> None
     heard = list(diarize_mono(audio, MonoConfig(), Settings().turns).voice_activity)
     # the check-in after 110 s of music: the one pass over the call scores it as silence
     assert _covered(heard, 140.0, 140.0 + clip_s) > 0.6 * clip_s, heard
+    # plain floats, as every stage stores them (a numpy scalar reached DuckDB as numpy.bool)
+    assert all(type(v.start) is float and type(v.end) is float for v in heard), heard
     without = diarize_mono(audio, MonoConfig(recheck_silence_s=0.0), Settings().turns).voice_activity
     assert _covered(list(without), 140.0, 140.0 + clip_s) < 0.2 * clip_s, without

@@ -80,7 +80,7 @@ def speech_in_long_silences(
     frame_s = SILERO_FRAME / sample_rate
     active = speech_probabilities(signal, config.silero_window_s) >= config.speech_threshold
     edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
-    runs = [(a * frame_s, b * frame_s) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+    runs = [(float(a * frame_s), float(b * frame_s)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
     stretches = clean_segments(runs, 0.3, 0.3)
     silences = []
     heard_until, last_speaker = 0.0, None
@@ -94,7 +94,10 @@ def speech_in_long_silences(
         silences.append((heard_until, duration, last_speaker))
     found = []
     for lo, hi, speaker in silences:
-        found += [SpeechTurn(speaker, a, b) for a, b in stretches if a >= lo + 0.2 and b <= hi - 0.2]
+        # plain floats: numpy scalars leak into stored rows (DuckDB cannot bind numpy.bool)
+        found += [
+            SpeechTurn(speaker, float(a), float(b)) for a, b in stretches if a >= lo + 0.2 and b <= hi - 0.2
+        ]
     return found
 
 
