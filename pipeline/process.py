@@ -51,11 +51,16 @@ from pipeline.store import Store, StoreBusyError
 log = logging.getLogger("callqa")
 
 
-def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
-    """Who spoke when, what they said, and which of them is the agent."""
+def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = False) -> Transcript:
+    """Who spoke when, what they said, and which of them is the agent.
+
+    `reuse_tracks`: the echo-free channels are written over the audio's own tracks instead of
+    copies (the caller needs the channels as recorded no more: one copy of a long recording)."""
     if audio.layout != "mono" and settings.stereo.echo_cancel:
         # each channel without the other party's echo, for voice activity and for whisper alike
-        audio, _ = cancel_echo(audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db)
+        audio, _ = cancel_echo(
+            audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db, in_place=reuse_tracks
+        )
     diarization = diarize(audio, settings)
     recognizer = load_recognizer(settings.asr)
     cues, first_turns = settings.turns.agent_cues, settings.turns.role_cue_turns
@@ -116,11 +121,15 @@ def analyse_call(
     settings: Settings,
     on_stage: Callable[[str], None] | None = None,
 ) -> CallAnalysis:
-    """Transcript → audio events → metrics → scorecard, the pure part of processing a recording.
+    """Audio events → transcript → metrics → scorecard, the pure part of processing a recording.
 
+    Uses up `audio`: its tracks are echo-cancelled in place once the audio events (found on the
+    channels as recorded) are known, so that a long recording's samples are held once.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
     done = on_stage or (lambda _stage: None)
-    transcript = transcribe_call(audio, settings)
+    events = detect_audio_events(audio, settings.acoustic)
+    done("audio events")
+    transcript = transcribe_call(audio, settings, reuse_tracks=True)
     done("diarize+recognise")
     if not transcript.utterances:
         raise RecordingError(
@@ -128,8 +137,6 @@ def analyse_call(
             "no_speech",
             "skipped",
         )
-    events = detect_audio_events(audio, settings.acoustic)
-    done("audio events")
     scorecard = scorecard_for(meta, scorecards(settings))
     metrics = compute_metrics(
         transcript.utterances,
