@@ -5,7 +5,10 @@ They are stored as `AudioEvent`s, so that metrics (and re-scoring) never need th
 * Ringback: frames whose energy sits in narrow bands around the configured ring frequencies
   (China 450 Hz; North America 440+480 Hz), grouped into bursts.
 * Music: stretches of at least a few seconds that are clearly audible, tonal (low spectral
-  flatness, librosa) and not speech (Silero VAD), e.g. music-on-hold.
+  flatness) and not speech (Silero VAD), e.g. music-on-hold.
+
+The spectrogram is computed five minutes at a time and only its per-frame features are kept, so
+a long recording costs a window's spectrogram, not the whole call's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import get_window
 
 from pipeline.config import AcousticConfig
 from pipeline.diarize.timeline import clean_segments, mask_to_segments
@@ -22,6 +26,9 @@ from pipeline.records import AudioEvent, CallAudio
 N_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins, fine enough to see a 450 Hz tone
 HOP = SILERO_FRAME  # 32 ms, the same grid as the voice activity
 _WINDOW_FRAMES = 9375  # five minutes of frames per spectrogram window
+_FFT_COLUMNS = 64  # frames per FFT call, as librosa (its MAX_MEM_BLOCK of 256 KiB)
+_HANN = get_window("hann", N_FFT, fftbins=True)[:, np.newaxis]  # librosa's periodic Hann, float64
+_FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor
 
 
 def detect_audio_events(audio: CallAudio, config: AcousticConfig) -> list[AudioEvent]:
@@ -40,7 +47,7 @@ class FrameFeatures:
     ring_band: np.ndarray  # power at the ring frequencies
     telephone: np.ndarray  # power in the telephone band (250–3600 Hz)
     level_db: np.ndarray  # total power, dB
-    flatness: np.ndarray  # spectral flatness (librosa)
+    flatness: np.ndarray  # spectral flatness, as librosa.feature.spectral_flatness computes it
 
     @property
     def count(self) -> int:
@@ -52,8 +59,6 @@ def frame_features(track: np.ndarray, rate: int, config: AcousticConfig) -> Fram
     frame's spectrum is its own (no centring, no overlap between windows but the frame's own
     length), so the features are those of the whole spectrogram, without holding it (a
     three-hour track's spectrogram is 1.4 GB)."""
-    import librosa
-
     if len(track) < N_FFT:
         track = np.pad(track, (0, N_FFT - len(track)))
     freqs = np.fft.rfftfreq(N_FFT, 1 / rate)
@@ -66,16 +71,29 @@ def frame_features(track: np.ndarray, rate: int, config: AcousticConfig) -> Fram
     for first in range(0, count, _WINDOW_FRAMES):
         last = min(count, first + _WINDOW_FRAMES)
         chunk = np.asarray(track[first * HOP : (last - 1) * HOP + N_FFT], dtype=np.float32)
-        power = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2
+        power = _power_spectrogram(chunk)
+        floored = np.maximum(_FLATNESS_AMIN, power)
         parts.append(
             (
                 power[in_band].sum(axis=0),
                 power[telephone].sum(axis=0),
                 10 * np.log10(power.sum(axis=0) + 1e-12),
-                librosa.feature.spectral_flatness(S=power, power=1.0)[0],
+                np.exp(np.mean(np.log(floored), axis=0)) / np.mean(floored, axis=0),
             )
         )
     return FrameFeatures(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _power_spectrogram(signal: np.ndarray) -> np.ndarray:
+    """|STFT|² of a float32 signal (Hann window, no centring), computed as librosa.stft computes
+    it — float64 windowed frames, complex64 result in Fortran order (the order decides the sums'
+    rounding) — without importing librosa, whose numba and LLVM cost a worker 136 MB."""
+    frames = np.lib.stride_tricks.sliding_window_view(signal, N_FFT)[::HOP].T  # a view, frames as columns
+    spectrum = np.zeros((N_FFT // 2 + 1, frames.shape[1]), dtype=np.complex64, order="F")
+    for first in range(0, frames.shape[1], _FFT_COLUMNS):
+        block = frames[:, first : first + _FFT_COLUMNS]
+        spectrum[:, first : first + block.shape[1]] = np.fft.rfft(_HANN * block, axis=-2)
+    return np.abs(spectrum) ** 2
 
 
 def ringback_bursts(
