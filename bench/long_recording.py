@@ -256,7 +256,7 @@ def main() -> int:
         lines.append(f"| {r['mode']} | {r['peak_mb']:,} MB | {r['baseline_mb']:,} MB | {r['seconds']} s |")
     spine = next((r for r in results if r["mode"] == "spine"), None)
     before = None
-    if args.before:
+    if args.before and args.before.is_file():
         earlier_run = json.loads(args.before.read_text(encoding="utf-8"))
         before = next((r for r in earlier_run["results"] if r["mode"] == "spine"), None)
         report["before"] = {"file": args.before.name, "spine": before}

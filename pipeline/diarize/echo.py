@@ -35,7 +35,7 @@ from pipeline.records import ROLES, CallAudio
 # A source frame this far above its own quiet level is "clearly talking" (as in stereo.leak_db).
 _TALKING_MARGIN_DB = 20.0
 _SEGMENT_S = 1.024  # Welch segment: many times the echo path (a short one biases long delays low)
-_WINDOW_S = 300  # echo is subtracted five minutes at a time: memory stays flat on long calls
+_WINDOW_S = 60  # echo is measured and subtracted a minute at a time: memory stays flat on long calls
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ _remembered_lock = threading.Lock()
 # faster-whisper's SileroVADModel: frames scored per session call, and the context each frame carries.
 _ENCODER_BATCH = 10000
 _CONTEXT = 64
-_ENERGY_BLOCK_FRAMES = 18750  # 10 minutes of 32 ms frames
+_ENERGY_BLOCK_FRAMES = 1875  # a minute of 32 ms frames (float64 within a block)
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ They are stored as `AudioEvent`s, so that metrics (and re-scoring) never need th
 * Music: stretches of at least a few seconds that are clearly audible, tonal (low spectral
   flatness) and not speech (Silero VAD), e.g. music-on-hold.
 
-The spectrogram is computed five minutes at a time and only its per-frame features are kept, so
+The spectrogram is computed a minute at a time and only its per-frame features are kept, so
 a long recording costs a window's spectrogram, not the whole call's.
 """
 
@@ -25,7 +25,7 @@ from pipeline.records import AudioEvent, CallAudio
 
 N_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins, fine enough to see a 450 Hz tone
 HOP = SILERO_FRAME  # 32 ms, the same grid as the voice activity
-_WINDOW_FRAMES = 9375  # five minutes of frames per spectrogram window
+_WINDOW_FRAMES = 1875  # a minute of frames per spectrogram window
 _FFT_COLUMNS = 64  # frames per FFT call, as librosa (its MAX_MEM_BLOCK of 256 KiB)
 _HANN = get_window("hann", N_FFT, fftbins=True)[:, np.newaxis]  # librosa's periodic Hann, float64
 _FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor
