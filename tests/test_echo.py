@@ -65,7 +65,7 @@ def test_a_call_without_echo_is_left_as_it_is(tmp_path: Path) -> None:
 def test_cancelling_window_by_window_equals_the_whole_call_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both channels cleaned in 2-second windows (the one-minute windows of a long recording, scaled
+    """Both channels cleaned in 2-second windows (the ten-minute windows of a long recording, scaled
     down), written over the call's own tracks: the same as subtracting each echo over the whole
     call from the original channels in one convolution."""
     from scipy.signal import oaconvolve

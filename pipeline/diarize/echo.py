@@ -35,7 +35,11 @@ from pipeline.records import ROLES, CallAudio
 # A source frame this far above its own quiet level is "clearly talking" (as in stereo.leak_db).
 _TALKING_MARGIN_DB = 20.0
 _SEGMENT_S = 1.024  # Welch segment: many times the echo path (a short one biases long delays low)
-_WINDOW_S = 60  # echo is measured and subtracted a minute at a time: memory stays flat on long calls
+# The echo is measured and subtracted ten minutes at a time: memory stays flat on long calls, and a
+# call up to that long is one window, so its echo estimate is bit for bit the whole-call convolution
+# (split elsewhere, windows differ by ~1e-8, but whisper's int8 activations can round differently on
+# that and change a word: only calls longer than a window see it).
+_WINDOW_S = 600
 
 
 @dataclass(frozen=True)
@@ -175,9 +179,14 @@ def _residual(source: np.ndarray, target: np.ndarray, plan: _Plan, start: int, w
 
 
 def _frame_energy(signal: np.ndarray) -> np.ndarray:
-    """Sum of squares per frame (float64), on frame_energy_db's grid."""
-    padded = np.pad(np.asarray(signal, dtype=np.float64), (0, (-len(signal)) % SILERO_FRAME))
-    return np.sum(padded.reshape(-1, SILERO_FRAME) ** 2, axis=1)
+    """Sum of squares per frame (float64), on frame_energy_db's grid, a minute of frames at a time."""
+    block = 1875 * SILERO_FRAME
+    sums = []
+    for first in range(0, len(signal), block):
+        chunk = np.asarray(signal[first : first + block], dtype=np.float64)
+        padded = np.pad(chunk, (0, (-len(chunk)) % SILERO_FRAME))
+        sums.append(np.sum(padded.reshape(-1, SILERO_FRAME) ** 2, axis=1))
+    return np.concatenate(sums) if sums else np.zeros(0)
 
 
 def _echo_response(s: np.ndarray, t: np.ndarray, segment: int) -> np.ndarray:
