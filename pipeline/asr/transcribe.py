@@ -28,6 +28,10 @@ TURN_PADDING_S = 0.2
 # Silence laid between turns: longer than whisper's timestamp error; with a full second whisper
 # skipped short pieces altogether (a greeting's 您好 after a ring), half a second keeps them.
 TURN_GAP_S = 0.5
+# faster-whisper computes the features of the joined turns all at once (about 42 MB per minute):
+# a party's turns are joined at most this long at a time, so that hours of speech cost what a
+# call does. A call's turns are one group, as before.
+MAX_JOINED_S = 300.0
 # A word is attached to the turn it overlaps most; one further than this from every turn is noise.
 MAX_WORD_DISTANCE_S = 1.0
 # Whisper sometimes jumps over part of a 30 s window of the joined turns (seen after hold music:
@@ -135,6 +139,9 @@ def transcribe_turns(
     """Transcribe one party's turns on its track; one utterance per turn that has words."""
     if not turns:
         return []
+    groups = turn_groups(turns, MAX_JOINED_S)
+    if len(groups) > 1:
+        return [u for group in groups for u in transcribe_turns(track, sample_rate, group, recognizer)]
     gap = np.zeros(int(TURN_GAP_S * sample_rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
     # (start on the joined signal, start on the recording, length) per turn, in seconds
@@ -262,6 +269,21 @@ def _to_recording_time(word: AsrWord, placements: Sequence[tuple[float, float, f
     start = min(max(word.start, joined_start), joined_start + length)
     end = min(max(word.end, start), joined_start + length)
     return replace(word, start=round(start + shift, 3), end=round(end + shift, 3))
+
+
+def turn_groups(turns: Sequence[SpeechTurn], max_joined_s: float) -> list[list[SpeechTurn]]:
+    """Turns in order, cut into groups whose joined length (padding and gaps included) stays
+    within `max_joined_s`; a longer turn is a group of its own."""
+    groups: list[list[SpeechTurn]] = []
+    joined = 0.0
+    for turn in sorted(turns, key=lambda t: t.start):
+        length = turn.end - turn.start + 2 * TURN_PADDING_S + TURN_GAP_S
+        if not groups or joined + length > max_joined_s:
+            groups.append([])
+            joined = 0.0
+        groups[-1].append(turn)
+        joined += length
+    return groups
 
 
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:
