@@ -252,7 +252,7 @@ class IntakeConfig(_Section):
     min_duration_s: float = Field(2.0, ge=0.0)
     # Longer recordings are skipped before decoding: a recording this long is almost always a line
     # left open, and the analysis holds the decoded 16 kHz tracks (0.46 GB per hour of stereo; the
-    # rest works window by window): 3 hours peaked at 2.1 GB, 4 hours needs about 2.6 GB
+    # rest works window by window): 3 hours peaked at 1.93 GiB, 4 hours needs about 2.4 GiB
     # (bench/results/long-recording-2026-11-29.md). Raise it (and run with --recheck) to analyse
     # such recordings.
     max_duration_s: float = Field(4 * 3600.0, gt=0.0)

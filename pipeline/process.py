@@ -12,7 +12,10 @@ flows.py and `callqa run` both call these functions; docs/operations.md explains
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -49,6 +52,21 @@ from pipeline.rules.scorecard import card_for_call
 from pipeline.store import Store, StoreBusyError
 
 log = logging.getLogger("callqa")
+
+# glibc's mallopt(M_MMAP_THRESHOLD): blocks over 4 MiB get their own mapping, returned when freed.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 4 << 20
+
+
+def _return_freed_buffers() -> None:
+    """By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB),
+    after which the analysis's window buffers come from the heap and what they leave there stays
+    with the process: 117 MB of the 3-hour recording's peak (bench/results/long-recording-2026-11-29.md).
+    A fixed threshold hands every large buffer back as soon as it is freed. Other C libraries: as is."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
 def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = False) -> Transcript:
@@ -127,6 +145,7 @@ def analyse_call(
     channels as recorded) are known, so that a long recording's samples are held once.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
     done = on_stage or (lambda _stage: None)
+    _return_freed_buffers()
     events = detect_audio_events(audio, settings.acoustic)
     done("audio events")
     transcript = transcribe_call(audio, settings, reuse_tracks=True)
