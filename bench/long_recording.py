@@ -1,20 +1,21 @@
 """Peak memory and time of a three-hour recording (the catalogue's "3-hour recording" entry).
 
     .venv/bin/python bench/long_recording.py [--hours 3] [--out bench/results] [--skip-spine]
+        [--before bench/results/long-recording-2026-11-29-before.json]
 
 Writes a stereo 8 kHz PCM recording of that length (tools/make_catalogue.py: a real two-party
 conversation every ten minutes, line noise in between — a line left open), then runs each mode in
 its own process, so that the peak resident memory (ru_maxrss) is that mode's own:
 
-* refuse: what the nightly batch does with the default settings (`intake.max_duration_s` = 2 h):
-  the header is read, the recording skipped with the reason;
+* intake: what the nightly batch makes of the recording's header with the default settings
+  (`intake.max_duration_s` = 4 h): accepted, or skipped with the reason;
 * decode-whole: the earlier decoder (whole file read as float32, then resampled);
 * decode: the streaming decoder in pipeline/ingest.py (block by block into the 16 kHz tracks);
 * spine: what process_recording does once the limit is raised — decode, diarization, speech
   recognition per turn, audio events, metrics, scorecard, database write — with the peak after
-  each stage.
+  each stage (the stages window by window: memory is the tracks plus a few windows).
 
-Results go to bench/results/long-recording-<date>.{json,md}.
+`--before` adds the spine of an earlier run (its JSON) to the report, stage by stage. Results go to bench/results/long-recording-<date>.{json,md}.
 """
 
 from __future__ import annotations
@@ -51,11 +52,15 @@ def run_mode(mode: str, path: Path, db: Path) -> dict:
     baseline = peak_mb()
     started = time.perf_counter()
     result: dict = {"mode": mode, "baseline_mb": round(baseline)}
-    if mode == "refuse":
-        from pipeline.process import process_recording
+    if mode == "intake":
+        from pipeline.ingest import check_duration, probe
+        from pipeline.problems import RecordingError
 
-        outcome = process_recording(path, settings)  # the default limit
-        result |= {"status": outcome.status, "problem": outcome.problem, "message": outcome.message}
+        try:  # the default limit
+            check_duration(path, probe(path, settings.intake), settings.intake)
+            result |= {"status": "accepted", "problem": None, "message": "在时长上限之内，照常分析"}
+        except RecordingError as exc:
+            result |= {"status": exc.status, "problem": exc.problem, "message": str(exc)}
     elif mode == "decode-whole":
         import numpy as np
         import soundfile as sf
@@ -121,6 +126,42 @@ def _spine(path: Path, settings) -> dict:
     }
 
 
+def _spine_table(spine: dict, before: dict | None) -> list[str]:
+    """The spine stage by stage (peak so far), beside an earlier run's where given."""
+    if before is None:
+        lines = [
+            "",
+            "Spine, stage by stage (peak so far):",
+            "",
+            "| stage | time | peak memory |",
+            "|---|---|---|",
+        ]
+        for name, s in spine["stages"].items():
+            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MB |")
+    else:
+        lines = [
+            "",
+            "Spine, stage by stage (peak so far; stages in this run's order), before → after:",
+            "",
+            "| stage | time before | time after | peak before | peak after |",
+            "|---|---|---|---|---|",
+        ]
+        for name, s in spine["stages"].items():
+            b = before["stages"].get(name, {})
+            lines.append(
+                f"| {name} | {b.get('seconds', '-')} s | {s['seconds']} s | "
+                f"{b.get('peak_mb', 0):,} MB | {s['peak_mb']:,} MB |"
+            )
+        lines.append(
+            f"| whole spine | {before['seconds']} s | {spine['seconds']} s | "
+            f"{before['peak_mb']:,} MB | {spine['peak_mb']:,} MB |"
+        )
+    lines += ["", f"{spine['utterances']} utterances, {spine['characters']} characters recognised."]
+    if before is not None:
+        lines[-1] += f" Before: {before['utterances']} utterances, {before['characters']} characters."
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=3.0)
@@ -131,9 +172,10 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["refuse", "decode-whole", "decode", "spine"],
+        choices=["intake", "decode-whole", "decode", "spine"],
         help="run these modes and keep today's results of the others",
     )
+    parser.add_argument("--before", type=Path, help="an earlier run's JSON: its spine goes beside this one")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -142,6 +184,8 @@ def main() -> int:
         return 0
 
     from make_catalogue import MAGICDATA, write_long_recording
+
+    from pipeline.config import IntakeConfig
 
     work = Path(tempfile.mkdtemp(prefix="callqa-long-"))
     path = work / "1013_20261120-103000.wav"
@@ -153,7 +197,7 @@ def main() -> int:
         f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
-    modes = ["refuse", "decode-whole", "decode"] + ([] if args.skip_spine else ["spine"])
+    modes = ["intake", "decode-whole", "decode"] + ([] if args.skip_spine else ["spine"])
     today = datetime.now().strftime("%Y-%m-%d")
     earlier: dict[str, dict] = {}
     if args.only:
@@ -180,7 +224,7 @@ def main() -> int:
     for db in work.glob("*.duckdb*"):
         db.unlink()
     path.unlink()
-    order = ["refuse", "decode-whole", "decode", "spine"]
+    order = ["intake", "decode-whole", "decode", "spine"]
     measured = {r["mode"]: r for r in results}
     results = [measured.get(mode) or earlier[mode] for mode in order if mode in measured or mode in earlier]
 
@@ -199,9 +243,6 @@ def main() -> int:
         },
         "results": results,
     }
-    (args.out / f"long-recording-{today}.json").write_text(
-        json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-    )
     lines = [
         f"# A {args.hours:g}-hour recording: peak memory and time ({today})",
         "",
@@ -214,22 +255,24 @@ def main() -> int:
     for r in results:
         lines.append(f"| {r['mode']} | {r['peak_mb']:,} MB | {r['baseline_mb']:,} MB | {r['seconds']} s |")
     spine = next((r for r in results if r["mode"] == "spine"), None)
+    before = None
+    if args.before and args.before.is_file():
+        earlier_run = json.loads(args.before.read_text(encoding="utf-8"))
+        before = next((r for r in earlier_run["results"] if r["mode"] == "spine"), None)
+        report["before"] = {"file": args.before.name, "spine": before}
     if spine:
+        lines += _spine_table(spine, before)
+    intake = next((r for r in results if r["mode"] == "intake"), None)
+    if intake:
         lines += [
             "",
-            "Spine, stage by stage (peak so far):",
-            "",
-            "| stage | time | peak memory |",
-            "|---|---|---|",
+            f"With the default settings (intake.max_duration_s = {IntakeConfig().max_duration_s / 3600:g} h): "
+            f"{intake['status']} "
+            f"({intake['problem'] or '-'}): {intake['message']}",
         ]
-        for name, s in spine["stages"].items():
-            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MB |")
-        lines += ["", f"{spine['utterances']} utterances, {spine['characters']} characters recognised."]
-    refuse = next(r for r in results if r["mode"] == "refuse")
-    lines += [
-        "",
-        f"With the default settings (intake.max_duration_s = 2 h): {refuse['status']} ({refuse['problem']}): {refuse['message']}",
-    ]
+    (args.out / f"long-recording-{today}.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     (args.out / f"long-recording-{today}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"results in {args.out}/long-recording-{today}.{{json,md}}")
     return 0

@@ -264,11 +264,12 @@ class IntakeConfig(_Section):
 
     # Shorter recordings are skipped: nothing a QA rule can judge (a hang-up before anyone spoke).
     min_duration_s: float = Field(2.0, ge=0.0)
-    # Longer recordings are skipped before decoding: the analysis holds whole-call arrays, so its
-    # peak memory grows by about 1.5 GB per hour of stereo audio (bench/results/
-    # long-recording-2026-11-23.md: 4.7 GB for 3 hours), and a recording this long is almost
-    # always a line left open. Raise it (and run with --recheck) to analyse such recordings.
-    max_duration_s: float = Field(2 * 3600.0, gt=0.0)
+    # Longer recordings are skipped before decoding: a recording this long is almost always a line
+    # left open, and the analysis holds the decoded 16 kHz tracks (0.46 GB per hour of stereo; the
+    # rest works window by window): 3 hours peaked at 1.93 GiB, 4 hours needs about 2.4 GiB
+    # (bench/results/long-recording-2026-11-29.md). Raise it (and run with --recheck) to analyse
+    # such recordings.
+    max_duration_s: float = Field(4 * 3600.0, gt=0.0)
     # A file modified within this many seconds, or whose size or time changes while it is read,
     # is still being written by the phone system: skipped now, picked up by the next batch.
     settle_s: float = Field(60.0, ge=0.0)

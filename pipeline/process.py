@@ -12,7 +12,10 @@ flows.py and `callqa run` both call these functions; docs/operations.md explains
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -50,12 +53,32 @@ from pipeline.store import Store, StoreBusyError
 
 log = logging.getLogger("callqa")
 
+# glibc's mallopt(M_MMAP_THRESHOLD): blocks over 4 MiB get their own mapping, returned when freed.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 4 << 20
 
-def transcribe_call(audio: CallAudio, settings: Settings) -> Transcript:
-    """Who spoke when, what they said, and which of them is the agent."""
+
+def _return_freed_buffers() -> None:
+    """By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB),
+    after which the analysis's window buffers come from the heap and what they leave there stays
+    with the process: 117 MB of the 3-hour recording's peak (bench/results/long-recording-2026-11-29.md).
+    A fixed threshold hands every large buffer back as soon as it is freed. Other C libraries: as is."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = False) -> Transcript:
+    """Who spoke when, what they said, and which of them is the agent.
+
+    `reuse_tracks`: the echo-free channels are written over the audio's own tracks instead of
+    copies (the caller needs the channels as recorded no more: one copy of a long recording)."""
     if audio.layout != "mono" and settings.stereo.echo_cancel:
         # each channel without the other party's echo, for voice activity and for whisper alike
-        audio, _ = cancel_echo(audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db)
+        audio, _ = cancel_echo(
+            audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db, in_place=reuse_tracks
+        )
     diarization = diarize(audio, settings)
     recognizer = load_recognizer(settings.asr)
     cues, first_turns = settings.turns.agent_cues, settings.turns.role_cue_turns
@@ -117,11 +140,16 @@ def analyse_call(
     settings: Settings,
     on_stage: Callable[[str], None] | None = None,
 ) -> CallAnalysis:
-    """Transcript → audio events → metrics → scorecard, the pure part of processing a recording.
+    """Audio events → transcript → metrics → scorecard, the pure part of processing a recording.
 
+    Uses up `audio`: its tracks are echo-cancelled in place once the audio events (found on the
+    channels as recorded) are known, so that a long recording's samples are held once.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
     done = on_stage or (lambda _stage: None)
-    transcript = transcribe_call(audio, settings)
+    _return_freed_buffers()
+    events = detect_audio_events(audio, settings.acoustic)
+    done("audio events")
+    transcript = transcribe_call(audio, settings, reuse_tracks=True)
     done("diarize+recognise")
     if not transcript.utterances:
         raise RecordingError(
@@ -129,8 +157,6 @@ def analyse_call(
             "no_speech",
             "skipped",
         )
-    events = detect_audio_events(audio, settings.acoustic)
-    done("audio events")
     scorecard = scorecard_for(meta, scorecards(settings))
     metrics = compute_metrics(
         transcript.utterances,

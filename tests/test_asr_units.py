@@ -12,11 +12,13 @@ from pipeline.asr.guards import WindowEvidence, find_loops, unheard_seconds
 from pipeline.asr.model import BUNDLED_MODEL_BYTES, bundled_model_dir, check_model_dir
 from pipeline.asr.packing import Piece
 from pipeline.asr.transcribe import (
+    MAX_JOINED_S,
     AsrWord,
     _to_recording_time,
     char_timings,
     normalize_punctuation,
     transcribe_turns,
+    turn_groups,
     words_to_utterances,
 )
 from pipeline.config import AsrConfig
@@ -211,3 +213,32 @@ def test_speech_left_without_text_is_measured() -> None:
     turn = SpeechTurn("agent", 20.0, 30.0)
     (heard,) = words_to_utterances([AsrWord("请问还有其他", 20.1, 22.5, 0.9)], [turn])
     assert heard.unheard_s == pytest.approx(7.6)
+
+
+class _CountingRecognizer:
+    """Stands in for whisper: one word at the start of every second of the signal it is given."""
+
+    def __init__(self) -> None:
+        self.config = AsrConfig(loop_retry_no_repeat_ngram_size=0)
+        self.lengths_s: list[float] = []
+
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
+        self.lengths_s.append(len(signal) / 16000)
+        return [AsrWord("好", float(t), t + 0.3, 0.9) for t in range(int(len(signal) / 16000))]
+
+
+def test_hours_of_turns_are_joined_a_few_minutes_at_a_time() -> None:
+    """Whisper's features of the joined turns are held at once: a long recording's turns go in
+    groups of at most MAX_JOINED_S, and every turn is still heard; a call's turns are one pass."""
+    track = np.zeros(16000 * 1300, dtype=np.float32)
+    turns = [SpeechTurn("agent", 10.0 * i, 10.0 * i + 4.0) for i in range(100)]  # 8 min joined
+    recognizer = _CountingRecognizer()
+    utterances = transcribe_turns(track, 16000, turns, recognizer)  # type: ignore[arg-type]
+    assert len(recognizer.lengths_s) == 2 and max(recognizer.lengths_s) <= MAX_JOINED_S
+    assert [u.start for u in utterances] == [t.start for t in turns]
+    groups = turn_groups(turns, MAX_JOINED_S)
+    assert [t for g in groups for t in g] == turns and len(groups) == 2
+    call = _CountingRecognizer()
+    assert len(transcribe_turns(track, 16000, turns[:20], call)) == 20 and len(call.lengths_s) == 1  # type: ignore[arg-type]

@@ -60,3 +60,39 @@ def test_a_call_without_echo_is_left_as_it_is(tmp_path: Path) -> None:
     assert not any(p.cancelled for p in paths)
     for role in audio.tracks:
         assert cleaned.tracks[role] is audio.tracks[role]
+
+
+def test_cancelling_window_by_window_equals_the_whole_call_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both channels cleaned in 2-second windows (the ten-minute windows of a long recording, scaled
+    down), written over the call's own tracks: the same as subtracting each echo over the whole
+    call from the original channels in one convolution."""
+    from scipy.signal import oaconvolve
+
+    from pipeline.diarize import echo
+
+    settings = Settings()
+    call = make_echo_call(tmp_path, -15, 20)
+    audio = decode(call.path, read_meta(call.path, settings.input), settings.input, settings.intake)
+    original = {role: track.copy() for role, track in audio.tracks.items()}
+    copied, paths = cancel_echo(audio)
+    assert sum(p.cancelled for p in paths) >= 1
+    monkeypatch.setattr(echo, "_WINDOW_S", 2)
+    assert len(audio.tracks["agent"]) > 5 * 2 * audio.sample_rate
+    windowed, windowed_paths = cancel_echo(audio, in_place=True)
+    assert windowed_paths == paths
+    for path in paths:
+        target = path.target
+        assert windowed.tracks[target] is audio.tracks[target]  # written over, no copy
+        if not path.cancelled:
+            assert np.array_equal(windowed.tracks[target], original[target])
+            continue
+        plan = echo._measure(
+            original[path.source], original[target], audio.sample_rate, path.source, target, 0.08, 3.0
+        )
+        assert plan.impulse is not None
+        whole = original[target] - oaconvolve(original[path.source], plan.impulse)[: len(original[target])]
+        assert np.max(np.abs(windowed.tracks[target] - whole)) < 1e-5
+        assert np.max(np.abs(copied.tracks[target] - whole)) < 1e-5
+        assert not np.array_equal(windowed.tracks[target], original[target])

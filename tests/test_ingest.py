@@ -11,9 +11,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.config import InputConfig
+from pipeline.config import InputConfig, IntakeConfig
 from pipeline.errors import CallQAError
-from pipeline.ingest import compile_filename_pattern, decode, discover, fingerprint, read_meta
+from pipeline.ingest import (
+    AudioInfo,
+    check_duration,
+    compile_filename_pattern,
+    decode,
+    discover,
+    fingerprint,
+    read_meta,
+)
+from pipeline.problems import RecordingError
 
 RATE = 8000
 
@@ -168,3 +177,16 @@ def test_fingerprint_is_the_content_hash(tmp_path: Path) -> None:
     a, b = fingerprint(tmp_path / "a.wav"), fingerprint(tmp_path / "b.wav")
     assert a.sha256 == b.sha256 and a.size_bytes == 4
     assert a.sha256 == "0967115f2813a3541eaef77de9d9d5773f1c0c04314b0bbfe4ff3b3b1c55b5d5"
+
+
+def test_the_default_limit_takes_a_four_hour_recording_and_refuses_a_longer_one() -> None:
+    """Analysis works window by window (3 hours of stereo under 2 GB): the default limit is 4 hours."""
+    intake = IntakeConfig()
+    hours = 3600 * 8000
+    check_duration(Path("open_line.wav"), AudioInfo(4 * 3600.0, 8000, 2, 4 * hours, "WAV", "PCM_16"), intake)
+    with pytest.raises(RecordingError) as refused:
+        check_duration(
+            Path("open_line.wav"), AudioInfo(5 * 3600.0, 8000, 2, 5 * hours, "WAV", "PCM_16"), intake
+        )
+    assert (refused.value.problem, refused.value.status) == ("too_long", "skipped")
+    assert "录音长 5 小时 0 分，超过上限 4 小时 0 分（intake.max_duration_s）" in str(refused.value)

@@ -6,8 +6,8 @@ Writes OUT_DIR/recordings/ (the files), OUT_DIR/agents.csv (a roster without age
 OUT_DIR/callqa.toml (that roster, the folder's database) and OUT_DIR/catalogue.json (every file with
 what the batch must make of it). The good calls are built from real speech
 (../shared/audio/magicdata_cs, read in place) with tools/callsim.py: a short two-party call, rendered
-in each format a phone system produces. `--long` adds a three-hour recording (bench/long_recording.py
-uses it; the tests do not).
+in each format a phone system produces. `--long` adds a five-hour recording, over the default limit (the
+tests do not; bench/long_recording.py writes a three-hour one with the same function).
 
 Every entry's expected outcome is in CATALOGUE below; tests/test_catalogue.py runs the batch over
 the folder and checks each one, and docs/operations.md explains them for supervisors.
@@ -81,7 +81,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("being_written.wav", "a file still being written", "skipped", "writing", "仍在录音或写入"),
     Entry("gone.wav", "an unreadable file (a link to a file that is gone)", "failed", "unreadable", "不存在"),
 )
-LONG = Entry("1013_20261120-103000.wav", "a 3-hour recording", "skipped", "too_long", "超过上限 2 小时 0 分")
+LONG = Entry("1013_20261120-103000.wav", "a 5-hour recording", "skipped", "too_long", "超过上限 4 小时 0 分")
 ROSTER = {f"{1000 + i}": f"客服{i:02d}" for i in range(1, 14)}  # 1001-1013, not 9999
 
 
@@ -179,7 +179,7 @@ def build(out: Path, magicdata: Path = MAGICDATA, long: bool = False) -> list[En
     entries = list(CATALOGUE)
 
     if long:
-        write_long_recording(folder / LONG.name, magicdata)
+        write_long_recording(folder / LONG.name, magicdata, hours=5.0)
         entries.append(LONG)
 
     # Everything was written an hour ago, except the file the phone system is still writing.
@@ -204,7 +204,7 @@ def build(out: Path, magicdata: Path = MAGICDATA, long: bool = False) -> list[En
 
 
 def write_long_recording(path: Path, magicdata: Path, hours: float = 3.0) -> None:
-    """A three-hour stereo 8 kHz recording written block by block: the short call again and again
+    """A long (by default three-hour) stereo 8 kHz recording written block by block: the short call again and again
     (a conversation every ten minutes), line noise in between — a line left open."""
     stereo, rate, _ = short_call(magicdata, seed=13).render(stereo=True, out_rate=8000)
     total = int(hours * 3600 * rate)
@@ -221,7 +221,7 @@ def write_long_recording(path: Path, magicdata: Path, hours: float = 3.0) -> Non
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--long", action="store_true", help="also write the 3-hour recording (about 350 MB)")
+    parser.add_argument("--long", action="store_true", help="also write the 5-hour recording (about 580 MB)")
     parser.add_argument("--magicdata", type=Path, default=MAGICDATA)
     args = parser.parse_args()
     entries = build(args.out, args.magicdata, args.long)

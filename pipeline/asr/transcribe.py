@@ -21,11 +21,15 @@ import numpy as np
 
 from pipeline.asr.guards import WindowEvidence, find_loops, utterance_evidence
 from pipeline.asr.model import bundled_model_dir, check_model_dir
-from pipeline.asr.packing import Piece, join_turns, locate, turn_bounds, windows
+from pipeline.asr.packing import TURN_GAP_S, TURN_PADDING_S, Piece, join_turns, locate, turn_bounds, windows
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
 from pipeline.text import to_simplified
 
+# faster-whisper computes the features of the joined turns all at once (about 42 MB per minute):
+# a party's turns are joined at most this long at a time, so that hours of speech cost what a
+# call does. A call's turns are one group, as before.
+MAX_JOINED_S = 300.0
 # A word is attached to the turn it overlaps most; one further than this from every turn is noise.
 MAX_WORD_DISTANCE_S = 1.0
 # Whisper sometimes jumps over part of a 30 s window of the joined turns (seen after hold music:
@@ -191,10 +195,13 @@ def transcribe_parties(
                 party, moved = _to_recording_time(word, pieces)
                 heard[party].append(moved)
     else:
-        for party, part in enumerate(parts):
-            joined, pieces = join_turns([part], sample_rate)
-            if pieces:
-                heard[party] = [_to_recording_time(w, pieces)[1] for w in recognizer.words(joined, vad=False)]
+        for party, (track, turns) in enumerate(parts):
+            for group in turn_groups(turns, MAX_JOINED_S):
+                joined, pieces = join_turns([(track, group)], sample_rate)
+                if pieces:
+                    heard[party] += [
+                        _to_recording_time(w, pieces)[1] for w in recognizer.words(joined, vad=False)
+                    ]
     utterances: list[Utterance] = []
     for (track, turns), words in zip(parts, heard, strict=True):
         if not turns:
@@ -304,6 +311,21 @@ def _to_recording_time(word: AsrWord, pieces: Sequence[Piece]) -> tuple[int, Asr
     start = min(max(word.start, piece.joined_start), piece.joined_end)
     end = min(max(word.end, start), piece.joined_end)
     return piece.party, replace(word, start=round(start + shift, 3), end=round(end + shift, 3))
+
+
+def turn_groups(turns: Sequence[SpeechTurn], max_joined_s: float) -> list[list[SpeechTurn]]:
+    """Turns in order, cut into groups whose joined length (padding and gaps included) stays
+    within `max_joined_s`; a longer turn is a group of its own."""
+    groups: list[list[SpeechTurn]] = []
+    joined = 0.0
+    for turn in sorted(turns, key=lambda t: t.start):
+        length = turn.end - turn.start + 2 * TURN_PADDING_S + TURN_GAP_S
+        if not groups or joined + length > max_joined_s:
+            groups.append([])
+            joined = 0.0
+        groups[-1].append(turn)
+        joined += length
+    return groups
 
 
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:

@@ -35,6 +35,11 @@ from pipeline.records import ROLES, CallAudio
 # A source frame this far above its own quiet level is "clearly talking" (as in stereo.leak_db).
 _TALKING_MARGIN_DB = 20.0
 _SEGMENT_S = 1.024  # Welch segment: many times the echo path (a short one biases long delays low)
+# The echo is measured and subtracted ten minutes at a time: memory stays flat on long calls, and a
+# call up to that long is one window, so its echo estimate is bit for bit the whole-call convolution
+# (split elsewhere, windows differ by ~1e-8, but whisper's int8 activations can round differently on
+# that and change a word: only calls longer than a window see it).
+_WINDOW_S = 600
 
 
 @dataclass(frozen=True)
@@ -50,15 +55,18 @@ class EchoPath:
 
 
 def cancel_echo(
-    audio: CallAudio, max_delay_s: float = 0.08, min_erle_db: float = 3.0
+    audio: CallAudio, max_delay_s: float = 0.08, min_erle_db: float = 3.0, in_place: bool = False
 ) -> tuple[CallAudio, list[EchoPath]]:
-    """The call with each party's echo removed from the other's channel, and the measured paths."""
+    """The call with each party's echo removed from the other's channel, and the measured paths.
+
+    Each path is measured and, where it is cancelled, subtracted window by window, so that a long
+    recording costs a few windows of memory besides its tracks. `in_place` writes the cleaned
+    channels over the call's own tracks (the caller gives them up: a three-hour stereo call's
+    tracks are 1.3 GB); otherwise only cancelled channels are copied."""
     if set(audio.tracks) != set(ROLES):
         return audio, []
-    tracks = dict(audio.tracks)
-    paths = []
-    for target, source in (ROLES, ROLES[::-1]):
-        cleaned, path = _cancel_one(
+    plans = [
+        _measure(
             audio.tracks[source],
             audio.tracks[target],
             audio.sample_rate,
@@ -67,12 +75,44 @@ def cancel_echo(
             max_delay_s,
             min_erle_db,
         )
-        tracks[target] = cleaned
-        paths.append(path)
-    return replace(audio, tracks=tracks), paths
+        for target, source in (ROLES, ROLES[::-1])
+    ]
+    tracks = dict(audio.tracks)
+    for plan in plans:
+        if plan.impulse is not None and not (in_place and tracks[plan.path.target].flags.writeable):
+            tracks[plan.path.target] = np.array(tracks[plan.path.target])
+    cancelled = [plan for plan in plans if plan.impulse is not None]
+    if cancelled:
+        # Last window first: a window's echo needs only its own and earlier samples of the source,
+        # which are still the original ones even when the source channel is itself being cleaned.
+        n = max(plan.n for plan in cancelled)
+        window = _WINDOW_S * audio.sample_rate // SILERO_FRAME * SILERO_FRAME
+        for start in reversed(range(0, n, window)):
+            cleaned = [
+                (
+                    plan,
+                    _residual(
+                        audio.tracks[plan.path.source], audio.tracks[plan.path.target], plan, start, window
+                    ),
+                )
+                for plan in cancelled
+                if start < plan.n
+            ]
+            for plan, residual in cleaned:
+                tracks[plan.path.target][start : start + len(residual)] = residual
+    return replace(audio, tracks=tracks), [plan.path for plan in plans]
 
 
-def _cancel_one(
+@dataclass(frozen=True)
+class _Plan:
+    """A measured echo path, with its impulse response where it is to be cancelled."""
+
+    path: EchoPath
+    impulse: np.ndarray | None
+    n: int  # samples both channels have
+
+
+def _measure(
     source: np.ndarray,
     target: np.ndarray,
     rate: int,
@@ -80,31 +120,41 @@ def _cancel_one(
     target_name: str,
     max_delay_s: float,
     min_erle_db: float,
-) -> tuple[np.ndarray, EchoPath]:
+) -> _Plan:
     n = min(len(source), len(target))
-    s, t = source[:n].astype(np.float32), target[:n].astype(np.float32)
+    s, t = np.asarray(source[:n], dtype=np.float32), np.asarray(target[:n], dtype=np.float32)
     segment = int(_SEGMENT_S * rate)
     if n < 4 * segment or not np.any(s):
-        return target, EchoPath(source_name, target_name, 0.0, -100.0, 0.0, False)
+        return _Plan(EchoPath(source_name, target_name, 0.0, -100.0, 0.0, False), None, n)
     response = _echo_response(s, t, segment)
-    impulse = np.fft.irfft(response, n=segment)[: int(max_delay_s * rate)]
-    echo = oaconvolve(s, impulse.astype(np.float32))[:n]  # overlap-add: memory stays flat on long calls
+    response_64 = np.fft.irfft(response, n=segment)[: int(max_delay_s * rate)]
+    delay_s = float(np.argmax(np.abs(response_64))) / rate
+    impulse = response_64.astype(np.float32)
 
-    residual = t - echo
-    s_db, residual_db = frame_energy_db(s), frame_energy_db(residual)
-    talking = _samples(s_db >= noise_floor_db(s_db) + _TALKING_MARGIN_DB, n)
+    # Per frame (frame_energy_db's grid): levels, and the energies the masks below sum over.
+    window = _WINDOW_S * rate // SILERO_FRAME * SILERO_FRAME
+    residual_db, source_energy, target_energy, residual_energy, echo_energy = [], [], [], [], []
+    for start in range(0, n, window):
+        echo = _echo(s, impulse, start, min(n, start + window))
+        residual = t[start : start + window] - echo
+        residual_db.append(frame_energy_db(residual))
+        source_energy.append(_frame_energy(s[start : start + window]))
+        target_energy.append(_frame_energy(t[start : start + window]))
+        residual_energy.append(_frame_energy(residual))
+        echo_energy.append(_frame_energy(echo))
+    s_db, r_db = frame_energy_db(s), np.concatenate(residual_db)
+    talking = s_db >= noise_floor_db(s_db) + _TALKING_MARGIN_DB
     # where the source talks and the target party's own voice (after cancelling) is quiet
-    source_only = talking & _samples(residual_db <= noise_floor_db(residual_db) + 10, n)
-    before = float(np.sum(t[source_only] ** 2))
-    after = float(np.sum(residual[source_only] ** 2))
+    source_only = talking & (r_db <= noise_floor_db(r_db) + 10)
+    before = float(np.sum(np.concatenate(target_energy)[source_only]))
+    after = float(np.sum(np.concatenate(residual_energy)[source_only]))
     erle_db = 10 * np.log10(before / after) if after > 0 and before > 0 else 0.0
-    level_db = 10 * np.log10((np.sum(echo[talking] ** 2) + 1e-20) / (np.sum(s[talking] ** 2) + 1e-20))
-    delay_s = float(np.argmax(np.abs(impulse))) / rate
+    echo_talking = float(np.sum(np.concatenate(echo_energy)[talking]))
+    level_db = 10 * np.log10(
+        (echo_talking + 1e-20) / (float(np.sum(np.concatenate(source_energy)[talking])) + 1e-20)
+    )
     cancel = erle_db >= min_erle_db
-    cleaned = residual.astype(target.dtype) if cancel else target
-    if len(target) > n:
-        cleaned = np.concatenate([cleaned, target[n:]])
-    return cleaned, EchoPath(
+    path = EchoPath(
         source_name,
         target_name,
         round(delay_s, 4),
@@ -112,6 +162,31 @@ def _cancel_one(
         round(float(erle_db), 1),
         cancel,
     )
+    return _Plan(path, impulse if cancel else None, n)
+
+
+def _echo(source: np.ndarray, impulse: np.ndarray, start: int, end: int) -> np.ndarray:
+    """source * impulse over samples [start, end), from the source samples that reach them."""
+    begin = max(0, start - len(impulse) + 1)
+    full = oaconvolve(np.asarray(source[begin:end], dtype=np.float32), impulse)
+    return full[start - begin : end - begin]
+
+
+def _residual(source: np.ndarray, target: np.ndarray, plan: _Plan, start: int, window: int) -> np.ndarray:
+    end = min(plan.n, start + window)
+    impulse = plan.impulse if plan.impulse is not None else np.zeros(1, dtype=np.float32)
+    return np.asarray(target[start:end], dtype=np.float32) - _echo(source, impulse, start, end)
+
+
+def _frame_energy(signal: np.ndarray) -> np.ndarray:
+    """Sum of squares per frame (float64), on frame_energy_db's grid, a minute of frames at a time."""
+    block = 1875 * SILERO_FRAME
+    sums = []
+    for first in range(0, len(signal), block):
+        chunk = np.asarray(signal[first : first + block], dtype=np.float64)
+        padded = np.pad(chunk, (0, (-len(chunk)) % SILERO_FRAME))
+        sums.append(np.sum(padded.reshape(-1, SILERO_FRAME) ** 2, axis=1))
+    return np.concatenate(sums) if sums else np.zeros(0)
 
 
 def _echo_response(s: np.ndarray, t: np.ndarray, segment: int) -> np.ndarray:
@@ -136,8 +211,3 @@ def _echo_response(s: np.ndarray, t: np.ndarray, segment: int) -> np.ndarray:
         cross += np.conj(spectrum_s) * spectrum_t
         power += np.abs(spectrum_s) ** 2
     return np.where(power > power.max() * 1e-8, cross / np.maximum(power, 1e-30), 0.0)
-
-
-def _samples(frames: np.ndarray, n: int) -> np.ndarray:
-    """A per-frame mask (frame_energy_db's grid) as a per-sample mask of length n."""
-    return np.repeat(frames, SILERO_FRAME)[:n]

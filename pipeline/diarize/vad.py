@@ -21,6 +21,10 @@ WARMUP_S = 2.0
 _REMEMBERED = 8
 _remembered: OrderedDict[tuple[bytes, float | None], np.ndarray] = OrderedDict()
 _remembered_lock = threading.Lock()
+# faster-whisper's SileroVADModel: frames scored per session call, and the context each frame carries.
+_ENCODER_BATCH = 10000
+_CONTEXT = 64
+_ENERGY_BLOCK_FRAMES = 1875  # a minute of 32 ms frames (float64 within a block)
 
 
 @lru_cache(maxsize=1)
@@ -54,23 +58,60 @@ def speech_probabilities(signal: np.ndarray, window_s: float | None = None) -> n
 
 
 def _speech_probabilities(signal: np.ndarray, window_s: float | None) -> np.ndarray:
-    padding = (-signal.shape[0]) % SILERO_FRAME
-    padded = np.pad(np.asarray(signal, dtype=np.float32), (0, padding))
-    model = _silero()
     if not window_s:
-        return np.asarray(model(padded), dtype=np.float32).reshape(-1)
+        return _silero_scores(signal)
     window = max(1, int(window_s * 16000) // SILERO_FRAME) * SILERO_FRAME
     warmup = int(WARMUP_S * 16000) // SILERO_FRAME * SILERO_FRAME
     pieces = []
-    for start in range(0, padded.shape[0], window):
+    for start in range(0, signal.shape[0], window):
         begin = max(0, start - warmup)
-        scores = np.asarray(model(padded[begin : start + window]), dtype=np.float32).reshape(-1)
+        piece = np.array(signal[begin : start + window], dtype=np.float32)  # a window's copy only
+        # faster-whisper's model zeroes the last context's worth of samples of the array it is given
+        # (its own input, in place): the windows before this one left those zeros in its warm-up.
+        for end in range(start, begin, -window):
+            piece[max(0, end - _CONTEXT - begin) : end - begin] = 0.0
+        scores = _silero_scores(piece)
         pieces.append(scores[(start - begin) // SILERO_FRAME :])
     return np.concatenate(pieces)
 
 
+def _silero_scores(signal: np.ndarray) -> np.ndarray:
+    """Silero over the whole signal as faster-whisper's `SileroVADModel.__call__` scores it — each
+    frame with the previous frame's last 64 samples as context, the last frame's own last 64
+    samples zeroed, the recurrent state carried from one encoder batch to the next — but batch by
+    batch, so that no padded or framed copy of a long recording is made (the same session calls
+    on the same inputs: the same scores)."""
+    model = _silero()
+    frames = -(-signal.shape[0] // SILERO_FRAME)
+    state = [np.zeros((1, 1, 128), dtype=np.float32), np.zeros((1, 1, 128), dtype=np.float32)]
+    outputs = []
+    for first in range(0, frames, _ENCODER_BATCH):
+        last = min(frames, first + _ENCODER_BATCH)
+        chunk = signal[first * SILERO_FRAME : last * SILERO_FRAME]
+        framed = np.zeros((last - first, _CONTEXT + SILERO_FRAME), dtype=np.float32)
+        framed[:, _CONTEXT:] = np.pad(chunk, (0, (last - first) * SILERO_FRAME - chunk.shape[0])).reshape(
+            -1, SILERO_FRAME
+        )
+        framed[1:, :_CONTEXT] = framed[:-1, -_CONTEXT:]
+        if first > 0:  # a batch's first frame takes its context from the previous batch's last frame
+            framed[0, :_CONTEXT] = signal[first * SILERO_FRAME - _CONTEXT : first * SILERO_FRAME]
+        if last == frames:
+            framed[-1, -_CONTEXT:] = 0.0
+        output, *state = model.session.run(None, {"input": framed, "h": state[0], "c": state[1]})
+        outputs.append(np.asarray(output, dtype=np.float32).reshape(-1))
+    return np.concatenate(outputs) if outputs else np.zeros(0, dtype=np.float32)
+
+
 def frame_energy_db(signal: np.ndarray, frame: int = SILERO_FRAME) -> np.ndarray:
-    """Mean power per frame in dBFS, on the same frame grid as `speech_probabilities`."""
-    padding = (-signal.shape[0]) % frame
-    frames = np.pad(np.asarray(signal, dtype=np.float64), (0, padding)).reshape(-1, frame)
-    return (10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-10)).astype(np.float32)
+    """Mean power per frame in dBFS, on the same frame grid as `speech_probabilities`.
+
+    Computed a block of frames at a time (float64 within the block): the same numbers as over the
+    whole signal at once, without a float64 copy of a long recording."""
+    frames = -(-signal.shape[0] // frame)
+    energy = np.empty(frames, dtype=np.float32)
+    block = _ENERGY_BLOCK_FRAMES
+    for first in range(0, frames, block):
+        chunk = np.asarray(signal[first * frame : (first + block) * frame], dtype=np.float64)
+        padded = np.pad(chunk, (0, (-chunk.shape[0]) % frame)).reshape(-1, frame)
+        energy[first : first + padded.shape[0]] = 10.0 * np.log10(np.mean(padded**2, axis=1) + 1e-10)
+    return energy

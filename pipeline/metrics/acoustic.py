@@ -5,12 +5,18 @@ They are stored as `AudioEvent`s, so that metrics (and re-scoring) never need th
 * Ringback: frames whose energy sits in narrow bands around the configured ring frequencies
   (China 450 Hz; North America 440+480 Hz), grouped into bursts.
 * Music: stretches of at least a few seconds that are clearly audible, tonal (low spectral
-  flatness, librosa) and not speech (Silero VAD), e.g. music-on-hold.
+  flatness) and not speech (Silero VAD), e.g. music-on-hold.
+
+The spectrogram is computed a minute at a time and only its per-frame features are kept, so
+a long recording costs a window's spectrogram, not the whole call's.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.signal import get_window
 
 from pipeline.config import AcousticConfig
 from pipeline.diarize.timeline import clean_segments, mask_to_segments
@@ -19,34 +25,83 @@ from pipeline.records import AudioEvent, CallAudio
 
 N_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins, fine enough to see a 450 Hz tone
 HOP = SILERO_FRAME  # 32 ms, the same grid as the voice activity
+_WINDOW_FRAMES = 1875  # a minute of frames per spectrogram window
+_FFT_COLUMNS = 64  # frames per FFT call, as librosa (its MAX_MEM_BLOCK of 256 KiB)
+_HANN = get_window("hann", N_FFT, fftbins=True)[:, np.newaxis]  # librosa's periodic Hann, float64
+_FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor
 
 
 def detect_audio_events(audio: CallAudio, config: AcousticConfig) -> list[AudioEvent]:
     events: list[AudioEvent] = []
     for channel, track in audio.tracks.items():
-        power = _power_spectrogram(track)
-        events += ringback_bursts(power, audio.sample_rate, config, channel)
-        events += music_stretches(track, power, audio.sample_rate, config, channel)
+        frames = frame_features(track, audio.sample_rate, config)
+        events += ringback_bursts(frames, audio.sample_rate, config, channel)
+        events += music_stretches(track, frames, audio.sample_rate, config, channel)
     return sorted(events, key=lambda e: (e.start, e.kind, e.channel))
 
 
-def _power_spectrogram(track: np.ndarray) -> np.ndarray:
-    import librosa
+@dataclass(frozen=True)
+class FrameFeatures:
+    """What the detectors need of the power spectrogram, per 32 ms frame (its small outputs)."""
 
+    ring_band: np.ndarray  # power at the ring frequencies
+    telephone: np.ndarray  # power in the telephone band (250–3600 Hz)
+    level_db: np.ndarray  # total power, dB
+    flatness: np.ndarray  # spectral flatness, as librosa.feature.spectral_flatness computes it
+
+    @property
+    def count(self) -> int:
+        return len(self.level_db)
+
+
+def frame_features(track: np.ndarray, rate: int, config: AcousticConfig) -> FrameFeatures:
+    """The spectrogram's per-frame features, computed `_WINDOW_FRAMES` frames at a time: each
+    frame's spectrum is its own (no centring, no overlap between windows but the frame's own
+    length), so the features are those of the whole spectrogram, without holding it (a
+    three-hour track's spectrogram is 1.4 GB)."""
     if len(track) < N_FFT:
         track = np.pad(track, (0, N_FFT - len(track)))
-    return np.abs(librosa.stft(track.astype(np.float32), n_fft=N_FFT, hop_length=HOP, center=False)) ** 2
-
-
-def ringback_bursts(power: np.ndarray, rate: int, config: AcousticConfig, channel: str) -> list[AudioEvent]:
-    """Bursts of ringback tone: most of the telephone-band energy sits at the ring frequencies."""
     freqs = np.fft.rfftfreq(N_FFT, 1 / rate)
     telephone = (freqs >= 250) & (freqs <= 3600)
     in_band = np.zeros_like(freqs, dtype=bool)
     for hz in config.ring.frequencies_hz:
         in_band |= np.abs(freqs - hz) <= config.ring_band_hz
-    band_energy = power[in_band].sum(axis=0)
-    total = power[telephone].sum(axis=0) + 1e-12
+    count = 1 + (len(track) - N_FFT) // HOP
+    parts: list[tuple[np.ndarray, ...]] = []
+    for first in range(0, count, _WINDOW_FRAMES):
+        last = min(count, first + _WINDOW_FRAMES)
+        chunk = np.asarray(track[first * HOP : (last - 1) * HOP + N_FFT], dtype=np.float32)
+        power = _power_spectrogram(chunk)
+        floored = np.maximum(_FLATNESS_AMIN, power)
+        parts.append(
+            (
+                power[in_band].sum(axis=0),
+                power[telephone].sum(axis=0),
+                10 * np.log10(power.sum(axis=0) + 1e-12),
+                np.exp(np.mean(np.log(floored), axis=0)) / np.mean(floored, axis=0),
+            )
+        )
+    return FrameFeatures(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _power_spectrogram(signal: np.ndarray) -> np.ndarray:
+    """|STFT|² of a float32 signal (Hann window, no centring), computed as librosa.stft computes
+    it — float64 windowed frames, complex64 result in Fortran order (the order decides the sums'
+    rounding) — without importing librosa, whose numba and LLVM cost a worker 136 MB."""
+    frames = np.lib.stride_tricks.sliding_window_view(signal, N_FFT)[::HOP].T  # a view, frames as columns
+    spectrum = np.zeros((N_FFT // 2 + 1, frames.shape[1]), dtype=np.complex64, order="F")
+    for first in range(0, frames.shape[1], _FFT_COLUMNS):
+        block = frames[:, first : first + _FFT_COLUMNS]
+        spectrum[:, first : first + block.shape[1]] = np.fft.rfft(_HANN * block, axis=-2)
+    return np.abs(spectrum) ** 2
+
+
+def ringback_bursts(
+    frames: FrameFeatures, rate: int, config: AcousticConfig, channel: str
+) -> list[AudioEvent]:
+    """Bursts of ringback tone: most of the telephone-band energy sits at the ring frequencies."""
+    band_energy = frames.ring_band
+    total = frames.telephone + 1e-12
     level_db = 10 * np.log10(band_energy + 1e-12)
     floor_db = np.percentile(10 * np.log10(total), 10)
     tone = (band_energy / total >= config.ring_band_share) & (level_db >= floor_db + 15)
@@ -62,23 +117,21 @@ def ringback_bursts(power: np.ndarray, rate: int, config: AcousticConfig, channe
 
 
 def music_stretches(
-    track: np.ndarray, power: np.ndarray, rate: int, config: AcousticConfig, channel: str
+    track: np.ndarray, frames: FrameFeatures, rate: int, config: AcousticConfig, channel: str
 ) -> list[AudioEvent]:
     """Audible, tonal, non-speech stretches (music-on-hold), in one-second steps."""
-    import librosa
-
-    frames = power.shape[1]
-    if frames == 0:
+    count = frames.count
+    if count == 0:
         return []
-    level_db = 10 * np.log10(power.sum(axis=0) + 1e-12)
+    level_db = frames.level_db
     floor_db = float(np.percentile(level_db, 10))
-    flatness = librosa.feature.spectral_flatness(S=power, power=1.0)[0]
+    flatness = frames.flatness
     speech = speech_probabilities(track)
-    speech = np.pad(speech, (0, max(0, frames - len(speech))))[:frames]
+    speech = np.pad(speech, (0, max(0, count - len(speech))))[:count]
     per_second = max(1, round(rate / HOP))  # frames per second
-    music = np.zeros(frames, dtype=bool)
-    for start in range(0, frames, per_second):
-        window = slice(start, min(frames, start + per_second))
+    music = np.zeros(count, dtype=bool)
+    for start in range(0, count, per_second):
+        window = slice(start, min(count, start + per_second))
         audible = np.mean(level_db[window] >= floor_db + 15) >= 0.7
         tonal = np.median(flatness[window]) < 0.05
         not_speech = np.mean(speech[window] >= 0.5) < 0.3

@@ -1,0 +1,86 @@
+"""A long recording is analysed window by window (voice activity, frame energy, the spectrogram of
+the audio-event detectors), and each windowed result equals the whole-signal computation it
+replaces, exactly: only the memory differs."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from conftest import SHARED
+
+from pipeline.config import AcousticConfig
+from pipeline.diarize import vad
+from pipeline.metrics import acoustic
+from pipeline.records import CallAudio
+
+
+def _speech(seconds: float) -> np.ndarray:
+    """Real speech, repeated to `seconds`, ending on a partial frame."""
+    audio, rate = sf.read(SHARED / "audio" / "misc" / "funasr_vad_example_2spk.flac", dtype="float32")
+    track = soxr.resample(audio if audio.ndim == 1 else audio[:, 0], rate, 16000).astype(np.float32)
+    return np.tile(track, int(seconds * 16000 // len(track)) + 1)[: int(seconds * 16000) + 123]
+
+
+def _whole_call_silero(signal: np.ndarray, window_s: float | None) -> np.ndarray:
+    """The earlier computation: faster-whisper's model over one padded copy (or windows of it)."""
+    padded = np.pad(signal, (0, (-len(signal)) % vad.SILERO_FRAME))
+    model = vad._silero()
+    if not window_s:
+        return np.asarray(model(padded), dtype=np.float32).reshape(-1)
+    window = int(window_s * 16000) // vad.SILERO_FRAME * vad.SILERO_FRAME
+    warmup = int(vad.WARMUP_S * 16000) // vad.SILERO_FRAME * vad.SILERO_FRAME
+    pieces = []
+    for start in range(0, len(padded), window):
+        begin = max(0, start - warmup)
+        scores = np.asarray(model(padded[begin : start + window]), dtype=np.float32).reshape(-1)
+        pieces.append(scores[(start - begin) // vad.SILERO_FRAME :])
+    return np.concatenate(pieces)
+
+
+@pytest.mark.parametrize("window_s", [None, 10.0])
+def test_voice_activity_batch_by_batch_equals_the_model_over_the_whole_signal(window_s: float | None) -> None:
+    signal = _speech(340.0)  # more than one encoder batch of 10,000 frames
+    kept = signal.copy()
+    scores = vad._speech_probabilities(signal, window_s)
+    assert np.array_equal(signal, kept), "the caller's samples are left alone"
+    expected = _whole_call_silero(signal, window_s)
+    assert scores.shape == expected.shape and np.array_equal(scores, expected)
+    assert 0.2 < np.mean(scores > 0.5) < 0.95
+
+
+def test_frame_energy_block_by_block_equals_the_whole_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    signal = _speech(30.0)
+    frames = np.pad(signal.astype(np.float64), (0, (-len(signal)) % 512)).reshape(-1, 512)
+    expected = (10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-10)).astype(np.float32)
+    monkeypatch.setattr(vad, "_ENERGY_BLOCK_FRAMES", 100)
+    assert np.array_equal(vad.frame_energy_db(signal), expected)
+
+
+def test_audio_events_window_by_window_equal_the_whole_spectrogram(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = np.arange(30 * 16000) / 16000
+    music = (0.2 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32)
+    ring = (0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 5) < 1)).astype(np.float32)
+    speech = _speech(40.0)
+    track = np.concatenate([speech, music, speech, ring, speech[:12345]])
+    power = np.abs(librosa.stft(track, n_fft=acoustic.N_FFT, hop_length=acoustic.HOP, center=False)) ** 2
+    config = AcousticConfig()
+    whole = acoustic.frame_features(track, 16000, config)
+    monkeypatch.setattr(acoustic, "_WINDOW_FRAMES", 1000)  # 32 s windows: five of them
+    windowed = acoustic.frame_features(track, 16000, config)
+    assert windowed.count == power.shape[1] == whole.count
+    assert np.array_equal(windowed.level_db, 10 * np.log10(power.sum(axis=0) + 1e-12))
+    assert np.array_equal(windowed.flatness, librosa.feature.spectral_flatness(S=power, power=1.0)[0])
+    for name in ("ring_band", "telephone", "level_db", "flatness"):
+        assert np.array_equal(getattr(windowed, name), getattr(whole, name))
+    audio = CallAudio("c", 16000, {"mono": track}, "mono", "file", 16000, 1, "WAV/PCM_16", len(track) / 16000)
+    events = acoustic.detect_audio_events(audio, config)
+    assert {e.kind for e in events} == {"music", "ring"}
+    music_events = [e for e in events if e.kind == "music"]
+    assert (
+        len(music_events) == 1
+        and abs(music_events[0].start - 40) < 1.5
+        and abs(music_events[0].end - 70) < 1.5
+    )
