@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 # bench/results/throughput-2026-11-23.md): separate processes run Python stages without sharing a
 # GIL, and each whisper on one thread wastes less than one whisper on two.
 THREADS_PER_WORKER = 1
-# Memory of one worker process analysing up to intake.max_duration_s (bench/throughput.py: about
-# 1.5 GB peak on the samples for one recording at a time); no more are started than memory holds.
-WORKER_MEMORY_BYTES = 2 * 1024**3
+# Memory of one worker process analysing up to intake.max_duration_s (4 h): about 1.5 GB peak on
+# ordinary calls (bench/throughput.py), 1.9 GiB on a 3-hour recording and about 2.4 GiB projected
+# for 4 hours (bench/results/long-recording-2026-11-29.md); no more are started than memory holds.
+WORKER_MEMORY_BYTES = 5 * 1024**3 // 2
 
 
 def local_layout(workers: int = 0) -> tuple[int, int]:
