@@ -1,0 +1,90 @@
+"""The tuning set's verdicts read off its ground truth (tools/evalset_verdicts.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evalset_verdicts import derive_verdicts, relabel
+
+
+def _turn(speaker: str, start: float, end: float, text: str, kind: str = "speech") -> dict:
+    return {
+        "speaker": speaker,
+        "start": start,
+        "end": end,
+        "text": text,
+        "kind": kind,
+        "voiced": [[start, end]],
+    }
+
+
+def _truth(**changes: object) -> dict:
+    truth = {
+        "rings": 2,
+        "answered_at": 6.5,
+        "turns": [
+            _turn(
+                "agent", 7.0, 10.0, "您好，星河电器客户服务中心，请问有什么可以帮您？"
+            ),  # 22 chars in 3 s: 440/min
+            _turn("customer", 10.6, 14.0, "我的空调不制冷了。"),
+            _turn("agent", 14.6, 24.6, "好的，您的空调还在保修期内，我们可以为您安排上门。"),
+        ],
+        "overlaps": [],
+        "holds": [],
+        "hangup_by": "customer",
+        "verdicts": {"CLOSE-ASK": "pass"},
+    }
+    truth.update(changes)
+    return truth
+
+
+def test_every_rule_is_read_off_the_timeline() -> None:
+    v = derive_verdicts(_truth())
+    assert v["CLOSE-ASK"] == "pass"  # the closing verdicts the generator planted are kept
+    assert v["ANSWER-RINGS"] == "pass" and v["OPEN-IMMEDIATE"] == "pass" and v["OPEN-GREETING"] == "pass"
+    assert v["POLITE-YOU"] == "pass" and v["NO-INTERRUPT"] == "pass" and v["HANGUP-LAST"] == "pass"
+    assert "HOLD-ASK" not in v  # no hold of 10 s or more: the hold rules are not labelled
+    # 42 characters in 13 s of voice: 194/min, within 4 % of the 200 limit, so left out
+    assert "RATE" not in v
+
+    late = _truth(rings=5, answered_at=2.0, hangup_by="agent")
+    late["overlaps"] = [{"start": 12.0, "end": 13.0, "by": "agent", "kind": "interruption"}]
+    late["turns"][2]["text"] = "你先听我说，" + late["turns"][2]["text"]
+    v = derive_verdicts(late)
+    assert v["ANSWER-RINGS"] == "fail" and v["OPEN-IMMEDIATE"] == "fail"  # 5 s to the first word
+    assert v["NO-INTERRUPT"] == "fail" and v["HANGUP-LAST"] == "fail" and v["POLITE-YOU"] == "fail"
+    # a customer's back-channel over the agent is not the agent interrupting
+    chime = _truth(overlaps=[{"start": 12.0, "end": 12.4, "by": "customer", "kind": "backchannel"}])
+    assert derive_verdicts(chime)["NO-INTERRUPT"] == "pass"
+
+
+def test_holds_a_look_up_over_60_s_and_a_silence_over_15_s() -> None:
+    hold = {"start": 30.0, "end": 100.0, "asked": True, "thanked": False}
+    checkins = [
+        _turn("agent", 40.0, 42.0, "还在为您查询。", "checkin"),
+        _turn("agent", 55.0, 57.0, "马上就好。", "checkin"),
+    ]
+    truth = _truth(holds=[hold])
+    truth["turns"] += checkins
+    v = derive_verdicts(truth)
+    assert v["HOLD-ASK"] == "pass" and v["HOLD-THANK"] == "fail"
+    assert v["HOLD-MAX"] == "fail"  # asked = a look-up: 70 s is over the 60 s limit
+    assert v["HOLD-CHECKIN"] == "fail"  # 57 → 100 s without a word
+    unasked = _truth(holds=[{**hold, "asked": False, "end": 68.0}])
+    unasked["turns"] += [*checkins, _turn("agent", 66.0, 67.0, "稍等。", "checkin")]
+    v = derive_verdicts(unasked)
+    assert v["HOLD-ASK"] == "fail" and v["HOLD-MAX"] == "pass"
+    assert v["HOLD-CHECKIN"] == "pass"  # the longest stretch without a word: 42 → 55 s
+    near = _truth(holds=[{**hold, "end": 72.5}])
+    near["turns"] += checkins
+    assert "HOLD-CHECKIN" not in derive_verdicts(near)  # 57 → 72.5 s: 15.5 s, too near the 15 s limit
+    short = _truth(holds=[{**hold, "end": 38.0}])
+    assert "HOLD-THANK" not in derive_verdicts(short)  # 8 s is a pause, not a hold
+
+
+def test_relabel_rewrites_the_truth_files(tmp_path: Path) -> None:
+    (tmp_path / "EV001.truth.json").write_text(json.dumps(_truth(rings=4)), encoding="utf-8")
+    assert relabel(tmp_path) == 1
+    truth = json.loads((tmp_path / "EV001.truth.json").read_text(encoding="utf-8"))
+    assert truth["verdicts"]["ANSWER-RINGS"] == "fail" and truth["verdicts"]["CLOSE-ASK"] == "pass"
