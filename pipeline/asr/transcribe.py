@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -104,18 +104,7 @@ class Recognizer:
                     "speech_pad_ms": self.config.vad_speech_pad_ms,
                 },
             )
-            words = [
-                AsrWord(
-                    to_simplified(w.word),
-                    float(w.start),
-                    float(w.end),
-                    float(w.probability),
-                    _window(segment),
-                )
-                for segment in segments
-                for w in (segment.words or [])
-            ]
-        return [w for w in words if w.text.strip()]
+            return _segment_words(segments)
 
     def window_words(self, signal: np.ndarray, clips: Sequence[tuple[float, float]]) -> list[AsrWord]:
         """Words of each (start, end) window of `signal` (≤ 30 s each), on `signal`'s timeline.
@@ -145,18 +134,24 @@ class Recognizer:
                 clip_timestamps=[{"start": start, "end": end} for start, end in clips],
                 batch_size=self.config.batch_size,
             )
-            words = [
-                AsrWord(
-                    to_simplified(w.word),
-                    float(w.start),
-                    float(w.end),
-                    float(w.probability),
-                    _window(segment),
-                )
-                for segment in segments
-                for w in (segment.words or [])
-            ]
-        return [w for w in words if w.text.strip()]
+            return _segment_words(segments)
+
+
+def _segment_words(segments: Iterable[object]) -> list[AsrWord]:
+    """The words of whisper's segments (consumed here: faster-whisper decodes lazily), simplified,
+    each with its window's evidence; empty words dropped."""
+    words = [
+        AsrWord(
+            to_simplified(w.word),
+            float(w.start),
+            float(w.end),
+            float(w.probability),
+            _window(segment),
+        )
+        for segment in segments
+        for w in (segment.words or [])  # type: ignore[attr-defined]
+    ]
+    return [w for w in words if w.text.strip()]
 
 
 def _window(segment: object) -> WindowEvidence:
