@@ -48,7 +48,7 @@ def find_interruptions(
                 continue
             if overlap_end - start < config.interrupt_min_overlap_s - 1e-9:
                 continue
-            words = words_in(utterances, by, (start - 0.1, overlap_end + 0.2)) or opening_words(
+            words = words_in(utterances, by, words_window(start, overlap_end)) or opening_words(
                 utterances, by, start
             )
             if not words:
@@ -70,6 +70,12 @@ def find_interruptions(
                 )
             )
     return sorted(events, key=lambda e: e.start)
+
+
+def words_window(start: float, overlap_end: float) -> Span:
+    """Where the interrupter's words over the other party are read: the overlap, a little wider
+    (character times are the recogniser's, not the voice activity's)."""
+    return start - 0.1, overlap_end + 0.2
 
 
 def words_in(utterances: Sequence[Utterance], speaker: str, window: Span) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
+from pipeline.metrics.interruptions import words_window
 from pipeline.records import (
     SOURCE_LABELS_ZH,
     CallMeta,
@@ -19,6 +20,7 @@ from pipeline.records import (
     CallScore,
     Finding,
     Hold,
+    Interruption,
     Utterance,
     call_type_zh,
 )
@@ -528,10 +530,10 @@ def _item_doubt(item: object, view: CallView) -> str | None:
     """An interruption is told from a back-channel (嗯、对) by the words said over the other party:
     when the recogniser's text of them is weak (a 嗯 heard as 人 with probability 0.29), so is the
     finding."""
-    if not hasattr(item, "overlap_s"):
+    if not isinstance(item, Interruption):
         return None
-    by, start, end = item.by, item.start, item.end  # type: ignore[attr-defined]
-    lines = [line for line in view.of(by) if line.start <= end + 0.2 and line.end >= start - 0.1]
+    lo, hi = words_window(item.start, item.end)
+    lines = [line for line in view.of(item.by) if line.start <= hi and line.end >= lo]
     return doubt(lines, view.matching, absence=False)
 
 
