@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.config import MonoConfig, TurnConfig
-from pipeline.diarize.timeline import build_turns, clean_segments
+from pipeline.diarize.timeline import build_turns, clean_segments, mask_to_segments
 from pipeline.diarize.vad import SILERO_FRAME, speech_probabilities
 from pipeline.errors import CallQAError
 from pipeline.records import CallAudio, Diarization, SpeechTurn
@@ -77,11 +77,6 @@ def speech_in_long_silences(
     """
     if not voice_activity or sample_rate != 16000:
         return []
-    frame_s = SILERO_FRAME / sample_rate
-    active = speech_probabilities(signal, config.silero_window_s) >= config.speech_threshold
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
-    runs = [(float(a * frame_s), float(b * frame_s)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
-    stretches = clean_segments(runs, 0.3, 0.3)
     silences = []
     heard_until, last_speaker = 0.0, None
     for stretch in sorted(voice_activity, key=lambda s: s.start):
@@ -92,6 +87,10 @@ def speech_in_long_silences(
     duration = len(signal) / sample_rate
     if last_speaker is not None and duration - heard_until >= config.recheck_silence_s:
         silences.append((heard_until, duration, last_speaker))
+    if not silences:  # nothing to search: spare the second pass of Silero
+        return []
+    active = speech_probabilities(signal, config.silero_window_s) >= config.speech_threshold
+    stretches = clean_segments(mask_to_segments(active, SILERO_FRAME / sample_rate), 0.3, 0.3)
     found = []
     for lo, hi, speaker in silences:
         # plain floats: numpy scalars leak into stored rows (DuckDB cannot bind numpy.bool)
