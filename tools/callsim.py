@@ -360,3 +360,10 @@ def true_rate(truth: dict, pause_excluded_s: float = 0.3) -> float | None:
     speaking = sum(b - a for a, b in joined)
     chars = sum(spoken_chars(t["text"]) for t in agent)
     return round(chars / speaking * 60, 1) if speaking > 1 else None
+
+
+def longest_gap(start: float, end: float, spans: list[tuple[float, float]]) -> float:
+    """The longest stretch of [start, end] outside the (sorted, non-overlapping) spans: a hold's
+    longest silence between the agent's check-ins, as both generators label HOLD-CHECKIN."""
+    edges = [start] + [x for a, b in spans for x in (a, b)] + [end]
+    return max(edges[i + 1] - edges[i] for i in range(0, len(edges), 2))

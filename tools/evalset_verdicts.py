@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from callsim import true_rate
+from callsim import longest_gap, true_rate
 
 # Holds shorter than this are pauses, not holds (the scorecard's hold minimum is 10 s).
 MIN_HOLD_S = 10.0
@@ -74,8 +74,7 @@ def _longest_silence(truth: dict, hold: dict) -> float:
         for t in truth["turns"]
         if t["kind"] == "checkin" and hold["start"] <= t["start"] < hold["end"]
     )
-    edges = [hold["start"]] + [x for a, b in inside for x in (a, b)] + [hold["end"]]
-    return max(edges[i + 1] - edges[i] for i in range(0, len(edges), 2))
+    return longest_gap(hold["start"], hold["end"], inside)
 
 
 def relabel(folder: Path) -> int:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from callsim import CallScript, Clip, load_clip, true_rate, write_call
+from callsim import CallScript, Clip, load_clip, longest_gap, true_rate, write_call
 from make_samples import Speaker, Voice
 
 AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
@@ -499,8 +499,7 @@ def checkin_gap(script: CallScript, hold: dict) -> float:
         for p in script.placed
         if p.kind == "checkin" and hold["start"] <= p.start < hold["end"]
     )
-    edges = [hold["start"]] + [x for a, b in inside for x in (a, b)] + [hold["end"]]
-    return max(edges[i + 1] - edges[i] for i in range(0, len(edges), 2))
+    return longest_gap(hold["start"], hold["end"], inside)
 
 
 def main() -> int:
