@@ -39,7 +39,7 @@ MEASURED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("ONE-QUESTION", "ref"): (5, 1, 1, 0),
     ("OPEN-GREETING", "asr"): (4, 0, 0, 0),
     ("OPEN-GREETING", "ref"): (4, 0, 0, 0),
-    ("POLITE-YOU", "asr"): (60, 32, 10, 1),
+    ("POLITE-YOU", "asr"): (60, 32, 0, 1),  # recognised 你 always to review: 10 of 30 sure ones were 您
     ("POLITE-YOU", "ref"): (29, 0, 0, 0),
     ("SILENT-CALL", "asr"): (1, 0, 0, 0),
     ("SILENT-CALL", "ref"): (1, 0, 0, 0),

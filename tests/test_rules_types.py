@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 from test_rules_helpers import META, card, hold, interruption, metrics, only, score, utt
 
-from pipeline.records import CallMeta
+from pipeline.errors import CallQAError
+from pipeline.records import CallMeta, Utterance
 
 GREETING = """
 - id: OPEN-GREETING
@@ -247,6 +248,22 @@ def test_polite_you_ignores_quoted_product_names_and_listed_words() -> None:
     assert only(score(card(POLITE.format(extra=", 你们")), plural), "POLITE-YOU").passed
 
 
+def test_a_recognised_you_goes_to_review_when_the_recogniser_confuses_it() -> None:
+    """`recognised_needs_review`: whisper writes 你 for 您 (10 of 30 sure 你 in the real clips were 您),
+    so a 你 read by the recogniser, however sure, waits for a person; a typed transcript deducts."""
+    confused = POLITE.format(extra="") + "  recognised_needs_review: true\n"
+    heard = only(score(card(confused), [utt("agent", 40, 43, "你把订单号报给我。")]), "POLITE-YOU")
+    assert not heard.passed and heard.needs_review and heard.deduction == 0
+    assert "识别模型常把“您”认成“你”" in heard.evidence and heard.confidence == 1.0
+    typed = Utterance("agent", 40, 43, "你把订单号报给我。")  # no character timings: typed, not recognised
+    f = only(score(card(confused), [typed]), "POLITE-YOU")
+    assert not f.passed and not f.needs_review and f.deduction == 3
+    plain = only(
+        score(card(POLITE.format(extra="")), [utt("agent", 40, 43, "你把订单号报给我。")]), "POLITE-YOU"
+    )
+    assert not plain.needs_review and plain.deduction == 3
+
+
 def test_fatal_finding_scores_zero_and_fails_the_call() -> None:
     rules = (
         FORBIDDEN
@@ -476,6 +493,23 @@ def test_hangup_last_allows_the_agent_after_five_quiet_seconds() -> None:
     assert waited.passed and "手册允许" in waited.evidence
     unknown = only(score(sc, closing, metrics(hangup_by=None, hangup_source=None)), "HANGUP-LAST")
     assert unknown.passed and unknown.needs_review
+
+
+def test_a_hangup_guessed_from_the_audio_goes_to_review() -> None:
+    """`review_if_source: [audio]`: the recording shows who spoke last, not who pressed the button."""
+    closing = [utt("agent", 60, 63, "感谢您的来电，再见。")]
+    sc = card(HANGUP + "  review_if_source: [audio]\n")
+    guessed = only(
+        score(sc, closing, metrics(hangup_by="agent", hangup_source="audio", duration_s=64)), "HANGUP-LAST"
+    )
+    assert not guessed.passed and guessed.needs_review and guessed.deduction == 0
+    assert "录音分析推测" in guessed.evidence
+    logged = only(
+        score(sc, closing, metrics(hangup_by="agent", hangup_source="metadata", duration_s=64)), "HANGUP-LAST"
+    )
+    assert not logged.passed and not logged.needs_review and logged.deduction == 5
+    with pytest.raises(CallQAError, match="不是来源"):
+        card(HANGUP + "  review_if_source: [guess]\n")
 
 
 def test_nuisance_limit_applies_to_nuisance_calls_only() -> None:

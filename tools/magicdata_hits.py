@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.records import CallMeta, CharTiming, Utterance  # noqa: E402
 from pipeline.rules import load_scorecard  # noqa: E402
+from pipeline.rules.engine import hit_doubt  # noqa: E402
 from pipeline.rules.questions import count_questions  # noqa: E402
 from pipeline.rules.scorecard import DEFAULT_SCORECARD, Scorecard  # noqa: E402
 from pipeline.rules.transcript import CallView, Hit  # noqa: E402
@@ -101,7 +102,11 @@ def sentence_hits(file: str, source: str, utterance: Utterance, card: Scorecard)
         trust = rule.asr_full_trust if rule.asr_full_trust is not None else card.spec.matching.asr_full_trust
         for h in hits:
             confidence = h.confidence(trust)
-            review = rule.always_review or confidence < threshold
+            # the engine's own doubt for a forbidden word (weak text, a word the recogniser confuses)
+            doubted = (
+                rule.type == "forbidden_phrase" and hit_doubt(rule, h, rule.replacement, view) is not None
+            )
+            review = rule.always_review or confidence < threshold or doubted
             found.append((rule.id, _labelled(h, label), confidence, review))
 
     for rule in card.rules:

@@ -336,7 +336,7 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
                     "end": hit.end,
                     "speaker": hit.line.speaker,
                     "replacement": replacement,
-                    "unsure": doubt([hit.line], view.matching, absence=False),
+                    "unsure": hit_doubt(rule, hit, replacement, view),
                 },
             )
             for hit, replacement in hits
@@ -345,7 +345,7 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
     best, replacement = max(
         hits,
         key=lambda x: (
-            doubt([x[0].line], view.matching, absence=False) is None,
+            hit_doubt(rule, x[0], x[1], view) is None,
             x[0].confidence(trust),
             -x[0].start,
         ),
@@ -361,9 +361,19 @@ def check_forbidden_phrase(rule: ForbiddenPhrase, view: CallView) -> list[Findin
             end=best.end,
             speaker=best.line.speaker,
             replacement=replacement,
-            unsure=doubt([best.line], view.matching, absence=False),
+            unsure=hit_doubt(rule, best, replacement, view),
         )
     ]
+
+
+def hit_doubt(rule: ForbiddenPhrase, hit: Hit, replacement: str | None, view: CallView) -> str | None:
+    """Why this hit cannot deduct by itself: its text is weak, or it is a word the recogniser is
+    known to write for the permitted one (`recognised_needs_review`; typed text is not doubted)."""
+    weak = doubt([hit.line], view.matching, absence=False)
+    if weak is not None or not (rule.recognised_needs_review and hit.line.utterance.chars):
+        return weak
+    instead = f"“{replacement}”" if replacement else "规范用语"
+    return f"识别模型常把{instead}认成“{hit.said}”，要听录音确认"
 
 
 def _distinct(hits: list[tuple[Hit, str | None]]) -> list[tuple[Hit, str | None]]:
@@ -523,7 +533,12 @@ def check_metric(rule: MetricRule, view: CallView) -> list[Finding]:
     if items:
         evidence += f"；首次：{_item_evidence(sure[0], label)}"
         where = _item_where(sure[0])
-    return [failed(rule, view, evidence, confidence, **where)]
+    guessed = (
+        f"{label}是从{SOURCE_LABELS_ZH.get(source, source)}推测的，录音本身证明不了"
+        if source in rule.review_if_source
+        else None
+    )
+    return [failed(rule, view, evidence, confidence, unsure=guessed, **where)]
 
 
 def _item_doubt(item: object, view: CallView) -> str | None:

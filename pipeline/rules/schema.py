@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from pipeline.records import CallMetrics, Hold, Interruption, Stretch, UtteranceRate
+from pipeline.records import SOURCE_LABELS_ZH, CallMetrics, Hold, Interruption, Stretch, UtteranceRate
 from pipeline.rules.intent import QUESTION_MARKS, Intent
 from pipeline.rules.matching import REGEX_PREFIX, PatternError, canonical_text, compile_pattern
 
@@ -243,6 +243,9 @@ class ForbiddenPhrase(RuleBase):
     exceptions: list[PatternText] = []
     replacement: str | None = None
     ignore_quoted: bool = True
+    # The recogniser often writes this rule's pattern for its replacement (您 heard as 你): a hit in
+    # recognised text is never proof on its own, a person listens first. Typed transcripts still deduct.
+    recognised_needs_review: bool = False
 
     @model_validator(mode="after")
     def _patterns_or_phrases(self) -> ForbiddenPhrase:
@@ -314,6 +317,9 @@ class MetricRule(RuleBase):
     equals: Scalar | None = None
     not_equals: Scalar | None = None
     excused_if_quiet_before_end_s: float | None = Field(None, gt=0)
+    # Sources of the value (records.SOURCE_LABELS_ZH keys) that only guess it: a failure measured
+    # from one of them goes to a person instead of deducting (who hung up is not heard in a recording).
+    review_if_source: list[str] = []
 
     @model_validator(mode="after")
     def _known_metric(self) -> MetricRule:
@@ -335,6 +341,11 @@ class MetricRule(RuleBase):
             raise ValueError("要写 min / max / equals / not_equals 至少一个")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min:g} 大于 max {self.max:g}，任何值都过不了")
+        strange = [s for s in self.review_if_source if s not in SOURCE_LABELS_ZH]
+        if strange:
+            raise ValueError(
+                f"review_if_source 里的 {', '.join(strange)} 不是来源，可用：{', '.join(SOURCE_LABELS_ZH)}"
+            )
         return self
 
 
