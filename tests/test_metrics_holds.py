@@ -156,6 +156,27 @@ def test_a_checkin_spoken_over_music_keeps_the_hold_when_the_music_goes_on() -> 
     assert (silent.start, silent.end, silent.checkins) == (5.0, 20.0, 0)
 
 
+def test_a_checkin_cut_into_pieces_by_pauses_is_one_contact() -> None:
+    # the recogniser cut 不好意思，系统有点慢，请您再等一下 into pieces 2.3 s apart; the waiting goes on
+    # after it, so the hold does not end at its first piece and start again after its last
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 20.0, 20.5, "不好意思"),
+        utt("agent", 22.8, 25.0, "系统有点慢"),
+        utt("agent", 26.0, 28.0, "请您再等一下"),
+        utt("agent", 45.0, 49.0, "让您久等了，您的订单明天发货"),
+        utt("customer", 49.5, 50.0, "好"),
+        utt("agent", 50.5, 52.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 53.0)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, 45.0, 1) and hold.thanked
+    # the same pause with the customer speaking in it: the conversation resumed at 20.0
+    replied = [*utterances[:3], utt("customer", 21.0, 22.5, "那我的订单"), *utterances[3:]]
+    first, second = holds(replied, 53.0)
+    assert (first.start, first.end) == (5.0, 20.0) and second.start == 28.0
+
+
 def test_a_hold_that_ends_the_call_after_an_apologetic_checkin() -> None:
     utterances = [
         utt("agent", 0.0, 3.0, "请您稍等，我帮您查一下"),

@@ -5,7 +5,10 @@ customer, whether the line carries silence or music. Where it ends is decided by
 after the agent speaks, not by the words alone: agents on long holds say 不好意思让您久等了，
 我还在为您查询 and go back to searching.
 
-1. Agent turns are the agent's utterances, joined when less than `hold_reply_window_s` apart.
+1. Agent turns are the agent's utterances, joined when less than `hold_reply_window_s` apart, or
+   less than `checkin_quiet_s` apart with no customer speech between them: one sentence said
+   with pauses (不好意思，…系统有点慢，…请您再等一下) is one contact, not a return followed by
+   a new hold.
 2. After each turn the agent is away until the next one (after the last turn, to the end of the
    recording: a hold that ends the call). Away time starts where the agent's voice in the turn
    ends (voice activity, not counting what hold music covers; the utterance's end when none is
@@ -78,15 +81,15 @@ def find_holds(
     config: MetricsConfig,
     phrases: ServicePhrases,
 ) -> list[Hold]:
-    turns = _agent_turns(utterances, config.hold_reply_window_s)
-    if not turns:
-        return []
-    music = union((e.start, e.end) for e in events if e.kind == "music")
     # The customer's speech: what was recognised, and what was voiced (a short 好的 the recogniser dropped).
     customer = union(
         [(u.start, u.end) for u in utterances if u.speaker == "customer"]
         + [(v.start, v.end) for v in voice_activity if v.speaker == "customer"]
     )
+    turns = _agent_turns(utterances, customer, config.hold_reply_window_s, config.checkin_quiet_s)
+    if not turns:
+        return []
+    music = union((e.start, e.end) for e in events if e.kind == "music")
     agent_voice = [(v.start, v.end) for v in voice_activity if v.speaker == "agent"]
     away: list[Span] = []
     for i, turn in enumerate(turns):
@@ -142,10 +145,17 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     return music >= config.music_share * away_s or phrases.find(turn.text, phrases.hold_checkin) is not None
 
 
-def _agent_turns(utterances: Sequence[Utterance], join_s: float) -> list[_Turn]:
+def _agent_turns(
+    utterances: Sequence[Utterance], customer: Sequence[Span], join_s: float, pause_s: float
+) -> list[_Turn]:
+    """Step 1: utterances less than `join_s` apart, or less than `pause_s` apart without the
+    customer speaking in between, are one turn."""
     turns: list[_Turn] = []
     for u in sorted((u for u in utterances if u.speaker == "agent"), key=lambda u: u.start):
-        if turns and u.start - turns[-1].end < join_s:
+        gap = u.start - turns[-1].end if turns else None
+        if gap is not None and (
+            gap < join_s or (gap < pause_s and not intersect(customer, [(turns[-1].end, u.start)]))
+        ):
             last = turns[-1]
             turns[-1] = _Turn(
                 last.start, max(last.end, u.end), last.text + u.text, (*last.spoken, (u.start, u.end))
