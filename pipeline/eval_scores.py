@@ -7,7 +7,8 @@
 * rule verdicts: the scorecard's findings against the truth's `verdicts` {RULE-ID: pass|fail}.
   Positive class = the rule failed. A failing finding that `needs_review` deducts nothing and
   counts as "not failed" (tallied apart as a review); a deducting finding on a rule the truth
-  says passed is a wrong deduction.
+  says passed is a wrong deduction. In a call whose roles wait for a person (`callqa roles`)
+  nothing deducts yet: its failing findings count as reviews.
 """
 
 from __future__ import annotations
@@ -88,14 +89,14 @@ def _of_rule(finding: Finding, rule: str) -> bool:
 
 
 def verdict_outcomes(
-    truth_verdicts: dict[str, str], findings: Sequence[Finding]
+    truth_verdicts: dict[str, str], findings: Sequence[Finding], roles_wait: bool = False
 ) -> dict[str, tuple[str, str]]:
     """{rule: (truth, pipeline)} for every labelled rule; pipeline is "fail" (deducted),
-    "review" (failing findings all sent to review) or "pass"."""
+    "review" (failing findings all sent to review, or the call's roles wait for a person) or "pass"."""
     out = {}
     for rule, truth in truth_verdicts.items():
         failing = [f for f in findings if _of_rule(f, rule) and not f.passed]
-        if any(not f.needs_review for f in failing):
+        if not roles_wait and any(not f.needs_review for f in failing):
             said = "fail"
         elif failing:
             said = "review"
@@ -114,10 +115,16 @@ class VerdictTally:
     calls_wrongly_deducted: int = 0
     problems: list[str] = field(default_factory=list)
 
-    def add(self, call_id: str, truth_verdicts: dict[str, str], findings: Sequence[Finding]) -> None:
+    def add(
+        self,
+        call_id: str,
+        truth_verdicts: dict[str, str],
+        findings: Sequence[Finding],
+        roles_wait: bool = False,
+    ) -> None:
         self.calls += 1
         wrong = False
-        for rule, (truth, said) in verdict_outcomes(truth_verdicts, findings).items():
+        for rule, (truth, said) in verdict_outcomes(truth_verdicts, findings, roles_wait).items():
             c = self.counts.setdefault(rule, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "review": 0})
             failed = truth == "fail"
             c["review"] += said == "review"

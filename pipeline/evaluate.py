@@ -292,6 +292,7 @@ BARS = {  # the metrics issue's acceptance bars
 def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str]]:
     """Compare the stored metrics and transcripts of every call in `directory` that has a
     ground-truth file with that truth. The calls must have been processed into settings.db."""
+    from pipeline.diarize.roles import ROLE_REVIEW_BELOW
     from pipeline.eval_scores import TranscriptTally, VerdictTally
     from pipeline.ingest import read_meta, sidecar_path
     from pipeline.store import Store
@@ -300,6 +301,8 @@ def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str
     transcripts: list[TranscriptScore] = []
     tally, verdicts = TranscriptTally(), VerdictTally()
     with Store.from_settings(settings, read_only=True) as store:
+        # a call whose roles wait for a person moves no money until they decide (callqa roles)
+        roles_wait = {row["call_id"] for row in store.role_reviews(ROLE_REVIEW_BELOW)}
         for truth_path in sorted(directory.glob("*.truth.json")):
             truth = json.loads(truth_path.read_text(encoding="utf-8"))
             audio_path = directory / truth.get("file", "")
@@ -318,7 +321,12 @@ def evaluate_folder(directory: Path, settings: Settings) -> tuple[dict, list[str
             tally.add(utterances, truth, transcripts[-1].cer_by_role.get("agent"))
             if "verdicts" in truth:
                 scored = store.current_score(meta.call_id)
-                verdicts.add(meta.call_id, truth["verdicts"], scored.findings if scored else ())
+                verdicts.add(
+                    meta.call_id,
+                    truth["verdicts"],
+                    scored.findings if scored else (),
+                    roles_wait=meta.call_id in roles_wait,
+                )
     summary = evaluation.summary()
     if transcripts:
         summary["transcripts"] = {

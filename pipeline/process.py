@@ -27,7 +27,7 @@ from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
 from pipeline.diarize.pieces import reassign_sentences
-from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles
+from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles, merged_voices_check
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
@@ -106,6 +106,9 @@ def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = F
         roles = assign_roles(utterances, cues, first_turns)
         if roles.source == "first-speaker":
             warnings.append("没有听到客服用语：按先开口的一方为客服，请人工确认")
+        roles, merged = merged_voices_check(roles, utterances)
+        if merged:
+            warnings.append(merged)
         utterances = [replace(u, speaker=roles.mapping.get(u.speaker, "customer")) for u in utterances]
         voice_activity = [
             SpeechTurn(roles.mapping.get(v.speaker, "customer"), v.start, v.end) for v in voice_activity

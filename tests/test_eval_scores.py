@@ -78,6 +78,14 @@ def test_verdict_outcomes_distinguish_deduction_review_and_pass() -> None:
         "POLITE-YOU": ("pass", "pass"),
         "RATE": ("fail", "pass"),
     }
+    # the call's roles wait for a person: nothing deducts yet, every failing finding is a review
+    assert verdict_outcomes(truth, findings, roles_wait=True) == {
+        "OPEN-GREETING": ("fail", "review"),
+        "CLOSE-ASK": ("fail", "review"),
+        "FORBIDDEN": ("pass", "review"),
+        "POLITE-YOU": ("pass", "pass"),
+        "RATE": ("fail", "pass"),
+    }
 
 
 def test_verdict_tally_precision_recall_and_wrong_deduction_share() -> None:

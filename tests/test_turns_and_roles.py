@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.config import TurnConfig
-from pipeline.diarize.roles import assign_roles, check_stereo_roles
+from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles, merged_voices_check
 from pipeline.diarize.timeline import build_turns, clean_segments, extend_onsets, mask_to_segments
 from pipeline.records import SpeechTurn, Utterance
 
@@ -88,6 +88,27 @@ def test_without_cues_the_first_speaker_is_the_agent_with_low_confidence() -> No
     roles = assign_roles([_u("B", 0.0, "嗯。"), _u("A", 3.0, "对。")], CUES, 4)
     assert roles.mapping == {"B": "agent", "A": "customer"}
     assert roles.source == "first-speaker" and roles.confidence == 0.5
+
+
+def test_a_customer_who_hardly_speaks_means_the_voices_may_be_merged() -> None:
+    # mono clustering put both voices into SPEAKER_00: the customer keeps two 0.5 s scraps of 40 s
+    merged = [
+        Utterance(
+            "SPEAKER_00", 0.0, 20.0, "您好，星河电器客户服务中心，请问有什么可以帮到您？我的订单退不了。"
+        ),
+        Utterance("SPEAKER_01", 20.5, 21.0, "您，"),
+        Utterance("SPEAKER_00", 21.5, 41.5, "我帮您查询一下。好的谢谢。"),
+        Utterance("SPEAKER_01", 42.0, 42.5, "再见"),
+    ]
+    roles = assign_roles(merged, CUES, 4)
+    assert roles.confidence == 1.0
+    checked, warning = merged_voices_check(roles, merged)
+    assert checked.confidence < ROLE_REVIEW_BELOW and checked.mapping == roles.mapping
+    assert warning is not None and "2%" in warning and "当成了一个人" in warning
+    # a customer with a real share of the conversation, or a call too short to tell: unchanged
+    talking = [*merged[:1], Utterance("SPEAKER_01", 20.5, 30.0, "我上个月买的空调坏了"), *merged[2:]]
+    assert merged_voices_check(roles, talking) == (roles, None)
+    assert merged_voices_check(roles, [merged[0], merged[1]]) == (roles, None)
 
 
 def test_stereo_layout_is_questioned_when_the_customer_channel_sounds_like_the_agent() -> None:
