@@ -39,7 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def fill(db: Path, copies: int) -> dict[str, int]:
-    """Copy every call of the template `copies` times over (rows per table after filling)."""
+    """Copy every call of the template `copies` times over, a day's calls at a time in the order of
+    their start, as nightly batches store them (so that each table's rows lie in time order and a
+    month is a contiguous stretch of it). Returns the rows per table after filling."""
     import duckdb
 
     from pipeline.store import CALL_TABLES
@@ -47,25 +49,58 @@ def fill(db: Path, copies: int) -> dict[str, int]:
     con = duckdb.connect(str(db))
     try:
         newest = con.execute("SELECT max(started_at) FROM calls").fetchone()[0]
-        con.execute("CREATE TEMP TABLE copies AS SELECT range AS n FROM range(1, ?)", [copies])
-        suffix = "'-' || lpad(CAST(n AS VARCHAR), 7, '0')"
-        shifted = "started_at - to_days(CAST(n % 365 AS INTEGER))"
-        con.execute("BEGIN")
+        tables = [t for t in CALL_TABLES if t != "calls"] + ["calls", "recordings"]
+        # the template's rows aside; copy 0 keeps the template's call ids
+        for table in tables:
+            con.execute(f"CREATE TEMP TABLE template_{table} AS SELECT * FROM {table}")
+        con.execute("DELETE FROM recordings WHERE status = 'ok'")
+        for table in CALL_TABLES:
+            con.execute(f"DELETE FROM {table}")
+        suffix = "CASE WHEN n = 0 THEN '' ELSE '-' || lpad(CAST(n AS VARCHAR), 7, '0') END"
         con.execute(
-            f"INSERT INTO calls SELECT * EXCLUDE (n) REPLACE (call_id || {suffix} AS call_id, path || {suffix} AS path, "
-            f"sha256 || {suffix} AS sha256, {shifted} AS started_at) FROM calls, copies"
+            f"CREATE TEMP TABLE copies AS SELECT c.call_id AS source_id, n, c.call_id || {suffix} AS call_id, "
+            f"{suffix} AS suffix, c.started_at - to_days(CAST(n % 365 AS INTEGER)) AS started_at "
+            "FROM template_calls c, (SELECT range AS n FROM range(0, ?))",
+            [copies],
         )
-        con.execute(
-            f"INSERT INTO recordings SELECT * EXCLUDE (n) REPLACE (call_id || {suffix} AS call_id, path || {suffix} AS path, "
-            f"sha256 || {suffix} AS sha256) FROM (SELECT * FROM recordings WHERE status = 'ok'), copies"
-        )
-        for table in (t for t in CALL_TABLES if t not in ("calls", "recordings")):
-            columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-            if "call_id" in columns:
-                con.execute(
-                    f"INSERT INTO {table} SELECT * EXCLUDE (n) REPLACE (call_id || {suffix} AS call_id) FROM {table}, copies"
+        days = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT CAST(started_at AS DATE) AS d FROM copies ORDER BY d"
+            ).fetchall()
+        ]
+        keys = {t: [r[0] for r in con.execute(f"DESCRIBE {t}").fetchall()] for t in tables}
+        for day in days:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE day_copies AS SELECT * FROM copies "
+                "WHERE CAST(started_at AS DATE) = ?",
+                [day],
+            )
+            con.execute("BEGIN")
+            con.execute(
+                "INSERT INTO calls SELECT t.* REPLACE (m.call_id AS call_id, t.path || m.suffix AS path, "
+                "t.sha256 || m.suffix AS sha256, m.started_at AS started_at) "
+                "FROM template_calls t JOIN day_copies m ON m.source_id = t.call_id ORDER BY m.started_at, m.call_id"
+            )
+            con.execute(
+                "INSERT INTO recordings SELECT t.* REPLACE (m.call_id AS call_id, t.path || m.suffix AS path, "
+                "t.sha256 || m.suffix AS sha256) FROM template_recordings t "
+                "JOIN day_copies m ON m.source_id = t.call_id WHERE t.status = 'ok' ORDER BY m.started_at, m.call_id"
+            )
+            for table in (t for t in CALL_TABLES if t != "calls"):
+                if "call_id" not in keys[table]:
+                    continue
+                order = ", ".join(
+                    f"t.{c}"
+                    for c in keys[table]
+                    if c in ("idx", "utterance_idx", "scored_at", "speaker", "start_s")
                 )
-        con.execute("COMMIT")
+                con.execute(
+                    f"INSERT INTO {table} SELECT t.* REPLACE (m.call_id AS call_id) FROM template_{table} t "
+                    f"JOIN day_copies m ON m.source_id = t.call_id ORDER BY m.started_at, m.call_id"
+                    + (f", {order}" if order else "")
+                )
+            con.execute("COMMIT")
         counts = {
             t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("calls", "scores", "findings")
         }
