@@ -210,6 +210,11 @@ CREATE TABLE IF NOT EXISTS findings (
     PRIMARY KEY (call_id, scored_at, idx)
 );
 
+-- The rules engine's version (pipeline/rules/incremental.py: a hash of its code) that made the
+-- score's findings. `callqa rescore` keeps the stored findings of rules a scorecard edit did not
+-- change only when they were made by the running version; NULL (scores stored before): never.
+ALTER TABLE scores ADD COLUMN IF NOT EXISTS engine VARCHAR;
+
 -- ---- customer evaluations and complaints (monthly reports) ------------------------------------
 
 -- Events from the phone/CRM system that the monthly reward/penalty policy counts (callqa

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from pipeline.rules.scorecard import Scorecard
 
 
+def engine_version() -> str:
+    """The version of the rules engine that made the scores being stored (scores.engine)."""
+    from pipeline.rules.incremental import ENGINE_VERSION
+
+    return ENGINE_VERSION
+
+
 def current_score_row(db: duckdb.DuckDBPyConnection, call_id: str) -> dict | None:
     cursor = db.execute(
         "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM scores s "
@@ -95,8 +102,9 @@ def insert_score_row(
         )
     db.execute("UPDATE scores SET is_current = false WHERE call_id = ? AND is_current", [call_id])
     db.execute(
-        "INSERT INTO scores VALUES (?, ?, ?, ?, ?, true)",
-        [call_id, scored_at, score.scorecard_hash, score.score, score.fatal],
+        "INSERT INTO scores (call_id, scored_at, scorecard_hash, score, fatal, is_current, engine) "
+        "VALUES (?, ?, ?, ?, ?, true, ?)",
+        [call_id, scored_at, score.scorecard_hash, score.score, score.fatal, engine_version()],
     )
     if score.findings:
         db.executemany(
