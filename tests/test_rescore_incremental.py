@@ -114,3 +114,30 @@ def test_an_edited_rule_of_calls_with_people_s_verdicts_runs_in_full(
         rescore(store, [parse_scorecard(_tuned())], workers=1)
         for call_id in decided:
             assert any("人工" in (f.evidence or "") for f in store.current_findings(call_id))
+
+
+def test_calls_whose_metrics_were_computed_again_run_in_full(undecided_store: Path, tmp_path: Path) -> None:
+    """`callqa rescore --metrics` computes metrics again before scoring: findings read from the old
+    metrics must not be kept (the call's metrics are newer than its score)."""
+    full, incremental = tmp_path / "full.duckdb", tmp_path / "incremental.duckdb"
+    shutil.copy(undecided_store, incremental)
+    with Store(incremental) as store:
+        store.db.execute(
+            "UPDATE call_metrics SET agent_chars_per_min = 400, computed_at = now() "
+            "WHERE call_id = (SELECT min(call_id) FROM call_metrics)"
+        )
+    shutil.copy(incremental, full)
+    card = parse_scorecard(_tuned(), "tuned.yaml")
+    with Store(full) as store:
+        store.db.execute("UPDATE scores SET engine = NULL")
+        rescore(store, [card], workers=1)
+        store.db.execute("UPDATE scores SET engine = ? WHERE engine IS NULL", [ENGINE_VERSION])
+    with Store(incremental) as store:
+        rescore(store, [card], workers=1)
+    assert _rows(incremental) == _rows(full)
+    with Store(incremental, read_only=True) as store:
+        rate = store.db.execute(
+            "SELECT f.passed FROM current_findings f WHERE f.rule_id = 'RATE' "
+            "AND f.call_id = (SELECT min(call_id) FROM call_metrics)"
+        ).fetchone()
+    assert rate == (False,)  # 400 characters a minute fails the rate rule: read from the new metrics

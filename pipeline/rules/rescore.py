@@ -96,9 +96,12 @@ class _Plans:
         self.made: dict[tuple[str, str], Plan | None] = {}
 
     def for_call(self, call: StoredCall) -> Plan | None:
-        """None: score the call in full (no current score, findings of another engine version, or
-        people's verdicts, which change findings after the engine)."""
+        """None: score the call in full (no current score, findings of another engine version,
+        metrics computed again since it was scored, or people's verdicts, which change findings
+        after the engine)."""
         if call.current is None or call.engine != ENGINE_VERSION or call.decisions:
+            return None
+        if call.metrics_at is not None and call.current_at is not None and call.metrics_at > call.current_at:
             return None
         card = card_for_call(call.meta, self.scorecards)
         key = (card.hash, call.current.scorecard_hash)

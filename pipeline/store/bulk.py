@@ -46,6 +46,7 @@ class StoredCall:
     current: CallScore | None  # the current score with its findings
     current_at: datetime | None  # its scored_at
     engine: str | None  # the rules engine's version that made it (scores.engine)
+    metrics_at: datetime | None  # when its metrics were computed (call_metrics.computed_at)
     decisions: tuple[
         tuple[str, float | None, str, str], ...
     ]  # (rule_id, start_s, verdict, source), oldest first
@@ -117,8 +118,10 @@ def load_calls(
         utterances, chars, metric_rows, children = _inputs(db, join) if inputs else ({}, {}, {}, {})
         current = _grouped(
             db,
-            "SELECT s.call_id, s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal, s.engine FROM scores s "
-            f"JOIN scorecards c USING (scorecard_hash) JOIN {_IDS} i ON i.call_id = s.call_id WHERE s.is_current",
+            "SELECT s.call_id, s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal, s.engine, "
+            "m.computed_at AS metrics_at FROM scores s JOIN scorecards c USING (scorecard_hash) "
+            f"JOIN {_IDS} i ON i.call_id = s.call_id LEFT JOIN call_metrics m ON m.call_id = s.call_id "
+            "WHERE s.is_current",
         )
         findings: dict[str, list[tuple]] = defaultdict(list)
         for row in db.execute(
@@ -162,6 +165,7 @@ def load_calls(
                 score,
                 scored_at,
                 current[call_id][0]["engine"] if call_id in current else None,
+                current[call_id][0]["metrics_at"] if call_id in current else None,
                 tuple(decisions.get(call_id, [])),  # type: ignore[arg-type]
             )
         )
