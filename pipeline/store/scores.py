@@ -42,22 +42,8 @@ FINDING_COLUMNS = (
 
 
 def finding_from_row(r: tuple) -> Finding:
-    """A `findings` row (FINDING_COLUMNS, in that order) as a Finding."""
-    return Finding(
-        rule_id=r[0],
-        passed=r[1],
-        deduction=r[2],
-        start=r[3],
-        end=r[4],
-        speaker=r[5],
-        evidence=r[6],
-        confidence=r[7],
-        needs_review=r[8],
-        title=r[9],
-        category=r[10],
-        fatal=r[11],
-        replacement=r[12],
-    )
+    """A `findings` row (FINDING_COLUMNS, in that order: Finding's own field order) as a Finding."""
+    return Finding(*r)
 
 
 def findings_of(db: duckdb.DuckDBPyConnection, call_id: str, scored_at: datetime) -> tuple[Finding, ...]:
