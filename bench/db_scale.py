@@ -243,11 +243,17 @@ def main() -> int:
     parser.add_argument(
         "--keep", type=Path, help="keep the filled database here (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--unredacted-report",
+        action="store_true",
+        help="the month loaded as for privacy.unredacted_outputs = [report]: the same SQL but no masking "
+        "(minutes of Python at a year's scale) and so no look-up of masked words' timings",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
     from pipeline.cli import main as callqa
-    from pipeline.config import Settings
+    from pipeline.config import PrivacyConfig, Settings
     from pipeline.reports.build import load_month
     from pipeline.reports.monthly import Month
     from pipeline.rules.rescore import _use_cards, rescore, score_stored, scorecards_from
@@ -360,7 +366,8 @@ def main() -> int:
             phrase_per_100k_s=round(phrase_s / max(1, len(phrase_results)) * 100_000, 1),
         )
 
-        settings = Settings(db=db, reports_dir=Path(tmp) / "reports")
+        privacy = PrivacyConfig(unredacted_outputs=("report",) if args.unredacted_report else ())
+        settings = Settings(db=db, reports_dir=Path(tmp) / "reports", privacy=privacy)
         month = Month.parse(month_row[-1][0])  # the newest full month
         started = time.perf_counter()
         with _timed_queries() as month_sql:
@@ -368,6 +375,7 @@ def main() -> int:
         record(
             month=str(month),
             month_calls=month_row[-1][1],
+            month_redacted=not args.unredacted_report,
             month_agents=len(data.report.agents),
             month_s=round(time.perf_counter() - started, 2),
             month_sql_s=round(sum(t for t, _ in month_sql), 2),
