@@ -1,21 +1,21 @@
-"""The database at a year's scale: many stored calls, then rescore, the monthly report's queries and show.
+"""The database at a year's scale: many stored calls, then show, rescore and the monthly report's queries.
 
     .venv/bin/python bench/db_scale.py --template T.duckdb [--calls 1000000] [--rescore 100000]
-        [--workers N] [--tag b] [--out bench/results]
+        [--phrase-rescore 2000] [--workers N] [--unredacted-report] [--keep DIR] [--tag c]
 
 The calls are copies of the real analysed calls in a template database (make one with
 `callqa run recordings_sample --db T.duckdb`): every call table's rows are copied with a new call_id,
-path and content hash, and the copies' start times spread over the year before the template's
-newest call, so each month holds about a twelfth of them. Measured: filling, `rescore` of the
-newest `--rescore` calls (through pipeline.rules.rescore, as `callqa rescore --since` does), the
-monthly report's loading (pipeline.reports.build.load_month) for the newest full month, and
-`callqa show` of one call. Targets (issue 12): rescore 100,000 calls < 60 s, the month < 10 s,
-show < 1 s. Results go to bench/results/db-scale-<date><tag>.{json,md}.
-
-`--rescore` smaller than 100,000 measures that many calls and states the time per 100,000 (the
-rescore is chunked, so its time grows with the calls rescored, not with the calls stored); the
-rules engine's share is measured on its own (one process, `engine_ms_per_call`) so that the
-figure for more cores can be worked out.
+path and content hash, the copies' start times spread over the year before the template's newest
+call, and the rows go in a day at a time in the order of the calls' start, as nightly batches store
+them. A store filled by an older version is then upgraded (columns, indexes: timed) and its
+findings brought to today's engine (`refresh_to_engine`). Measured, each figure written to
+bench/results/db-scale-<date><tag>.json as soon as it is known: `callqa show` of one call (and
+EXPLAIN ANALYZE of its look-ups), the rules engine alone on 200 calls, `rescore` of the newest
+`--rescore` calls after a points-only edit (CLOSE-SURVEY 3 → 0), `rescore` of the newest
+`--phrase-rescore` calls after one rule's phrases changed, and the monthly report's loading
+(pipeline.reports.build.load_month) for the newest full month. Targets (issue 12): rescore 100,000
+calls < 60 s, the month's queries < 10 s, show < 1 s. CPU seconds are stated beside wall times: the
+project's machine is shared.
 """
 
 from __future__ import annotations
