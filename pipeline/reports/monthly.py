@@ -706,15 +706,22 @@ def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[di
 
 def _scorecard_matching(store: Store, call_ids: Sequence[str]) -> defaultdict[str, Matching]:
     """Each call's current scorecard's `matching` limits (the defaults for calls not scored)."""
+    # each card's text read once (joined per call it was 2.5 GB of copies for a month of 85,000 calls)
     rows = store.query(
-        "SELECT s.call_id, c.content FROM scores s JOIN scorecards c USING (scorecard_hash) "
-        "WHERE s.is_current AND s.call_id IN (SELECT unnest(?::VARCHAR[]))",
+        "SELECT call_id, scorecard_hash FROM scores WHERE is_current AND call_id IN (SELECT unnest(?::VARCHAR[]))",
         [list(call_ids)],
     )
+    contents = {
+        r["scorecard_hash"]: r["content"]
+        for r in store.query(
+            "SELECT scorecard_hash, content FROM scorecards WHERE scorecard_hash IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted({r["scorecard_hash"] for r in rows})],
+        )
+    }
     parsed: dict[str, Matching] = {}
     out: defaultdict[str, Matching] = defaultdict(Matching)
     for row in rows:
-        content = row["content"] or ""
+        content = contents.get(row["scorecard_hash"]) or ""
         if content not in parsed:
             parsed[content] = scorecard_matching(content)
         out[row["call_id"]] = parsed[content]

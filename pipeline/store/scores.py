@@ -25,10 +25,16 @@ def engine_version() -> str:
     return ENGINE_VERSION
 
 
+# A per-call read filters on call_id alone and tests the rest in its result: DuckDB reads through
+# the call_id index only when that is the scan's only filter (with `AND is_current` it read all
+# 25 million findings of a million-call store: 0.29 s of `callqa show`'s 1 s).
+
+
 def current_score_row(db: duckdb.DuckDBPyConnection, call_id: str) -> dict | None:
     cursor = db.execute(
-        "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM scores s "
-        "JOIN scorecards c USING (scorecard_hash) WHERE s.call_id = ? AND s.is_current",
+        "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM "
+        "(SELECT * FROM scores WHERE call_id = ? ORDER BY is_current DESC LIMIT 1) s "
+        "JOIN scorecards c USING (scorecard_hash) WHERE s.is_current",
         [call_id],
     )
     row = cursor.fetchone()
@@ -48,10 +54,10 @@ def finding_from_row(r: tuple) -> Finding:
 
 def findings_of(db: duckdb.DuckDBPyConnection, call_id: str, scored_at: datetime) -> tuple[Finding, ...]:
     rows = db.execute(
-        f"SELECT {FINDING_COLUMNS} FROM findings WHERE call_id = ? AND scored_at = ? ORDER BY idx",
-        [call_id, scored_at],
+        f"SELECT scored_at = ? AS wanted, {FINDING_COLUMNS} FROM findings WHERE call_id = ? ORDER BY idx",
+        [scored_at, call_id],
     ).fetchall()
-    return tuple(finding_from_row(r) for r in rows)
+    return tuple(finding_from_row(r[1:]) for r in rows if r[0])
 
 
 def insert_score(db: duckdb.DuckDBPyConnection, call_id: str, score: CallScore, scorecard: Scorecard) -> bool:
