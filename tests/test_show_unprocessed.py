@@ -61,7 +61,8 @@ def test_analyst_views_give_the_current_score_and_findings(tmp_path: Path) -> No
             ("2026-11-22 01:00:00+00", 95.0, True),
         ):
             store.db.execute(
-                "INSERT INTO scores VALUES ('C1', ?, 'h', ?, false, ?)", [scored_at, score, current]
+                "INSERT INTO scores (call_id, scored_at, scorecard_hash, score, fatal, is_current) VALUES ('C1', ?, 'h', ?, false, ?)",
+                [scored_at, score, current],
             )
             store.db.execute(
                 "INSERT INTO findings (call_id, scored_at, idx, rule_id, title, category, passed, deduction, "

@@ -147,7 +147,8 @@ def load_masked_spans(
     stored = {
         (row["call_id"], row["idx"]): row["text"]
         for row in store.query(
-            "SELECT call_id, idx, text FROM utterances WHERE list_contains(?, call_id)", [call_ids]
+            "SELECT call_id, idx, text FROM utterances WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
+            [call_ids],
         )
     }
     changed = {

@@ -112,7 +112,7 @@ def failed(
     if unsure is not None:
         evidence = f"{evidence}；{unsure}"
     if review:
-        evidence = f"{evidence}（待人工复核{f'，确认后扣 {amount:g} 分' if amount else ''}）"
+        evidence = evidence + review_note(amount)
     return Finding(
         rule_id=rule.id,
         passed=False,
@@ -126,6 +126,12 @@ def failed(
         replacement=replacement,
         **where,  # type: ignore[arg-type]
     )
+
+
+def review_note(amount: float) -> str:
+    """What ends the evidence of a finding sent to review (the one place a deduction enters a
+    finding's text: pipeline/rules/incremental.py re-prices stored findings by it)."""
+    return f"（待人工复核{f'，确认后扣 {amount:g} 分' if amount else ''}）"
 
 
 def unknown(rule: Rule, view: CallView, reason: str) -> Finding:

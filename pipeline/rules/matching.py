@@ -65,6 +65,9 @@ class NormText:
         return frozenset(k for c in self.char_set for k in near_keys(c))
 
 
+# Every rule of every call brings its patterns (and the intents their words) to canonical form, and
+# OpenCC is most of that: the same few thousand strings, converted once per process here.
+@lru_cache(maxsize=1 << 16)
 def canonical(raw: str) -> NormText:
     simplified = to_simplified(raw)
     if len(simplified) != len(raw):  # a phrase conversion changed the length: convert char by char

@@ -12,9 +12,11 @@ transaction (pipeline/store/bulk.py). The next chunk is read while the workers s
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from multiprocessing import get_context
@@ -23,11 +25,13 @@ from pathlib import Path
 from pipeline.decisions import Decision, with_decisions, with_verdicts
 from pipeline.records import CallScore
 from pipeline.rules.engine import score_call
+from pipeline.rules.incremental import ENGINE_VERSION, Plan, assemble, plan, score_rules
 from pipeline.rules.scorecard import REPO_RULES, Scorecard, card_for_call, load_scorecard, load_scorecards
 from pipeline.store import Store
 from pipeline.store.bulk import NewScore, StoredCall, load_calls, save_scores, unchanged
 
 CHUNK_CALLS = 2000  # calls read, scored and written together (about 50 MB of inputs in memory)
+LIGHT_CHUNK_CALLS = 20_000  # calls whose stored findings are read together to decide what to redo
 POOL_FROM_CALLS = 400  # fewer calls are scored in this process: starting workers costs seconds
 CALLS_PER_TASK = 100  # calls sent to a worker at once
 
@@ -54,8 +58,85 @@ def rescore(
     store: Store, scorecards: list[Scorecard], since: date | None = None, workers: int | None = None
 ) -> list[Rescored]:
     """Score every stored call (started on or after `since`) again and store the results.
-    `workers`: engine processes (default: one per core when there are many calls)."""
+    `workers`: engine processes (default: one per core when there are many calls).
+
+    Calls whose stored findings this engine made keep those of the rules the cards did not change
+    and have them re-priced where only points changed (pipeline/rules/incremental.py); only the
+    rules changed run again, and a call needing none is scored here without reading its transcript."""
+    with _no_cyclic_gc():
+        return _rescore(store, scorecards, since, workers)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A chunk holds hundreds of thousands of findings; the cycle collector would walk them all
+    again and again while more are made (half of the time of a points-only rescore). They hold no
+    cycles: reference counting frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _rescore(
+    store: Store, scorecards: list[Scorecard], since: date | None, workers: int | None
+) -> list[Rescored]:
     call_ids = store.call_ids_since(since)
+    plans = _Plans(scorecards, store)
+    results: dict[str, Rescored] = {}
+    engine_ids: list[str] = []
+    for i in range(0, len(call_ids), LIGHT_CHUNK_CALLS):
+        kept: list[StoredCall] = []
+        scored: list[tuple[int, CallScore]] = []
+        for call in load_calls(store.db, call_ids[i : i + LIGHT_CHUNK_CALLS], inputs=False):
+            how = plans.for_call(call)
+            score = None
+            if how is not None and call.current is not None and not how.needs_engine:
+                score = assemble(how, call.current, {})
+            if how is None or score is None:
+                engine_ids.append(call.meta.call_id)
+                continue
+            kept.append(call)
+            scored.append((scorecards.index(how.card), score))
+        done: Future[list[tuple[int, CallScore]]] = Future()
+        done.set_result(scored)
+        for r in _store_chunk(store, scorecards, kept, [done]):
+            results[r.call_id] = r
+    for r in _rescore_with_engine(store, scorecards, plans, engine_ids, workers):
+        results[r.call_id] = r
+    return [results[c] for c in call_ids if c in results]
+
+
+class _Plans:
+    """The incremental plan of each (card, stored card) pair, made once."""
+
+    def __init__(self, scorecards: list[Scorecard], store: Store) -> None:
+        self.scorecards = scorecards
+        self.contents = dict(store.db.execute("SELECT scorecard_hash, content FROM scorecards").fetchall())
+        self.made: dict[tuple[str, str], Plan | None] = {}
+
+    def for_call(self, call: StoredCall) -> Plan | None:
+        """None: score the call in full (no current score, findings of another engine version,
+        metrics computed again since it was scored, or people's verdicts, which change findings
+        after the engine)."""
+        if call.current is None or call.engine != ENGINE_VERSION or call.decisions:
+            return None
+        if call.metrics_at is not None and call.current_at is not None and call.metrics_at > call.current_at:
+            return None
+        card = card_for_call(call.meta, self.scorecards)
+        key = (card.hash, call.current.scorecard_hash)
+        if key not in self.made:
+            self.made[key] = plan(card, self.contents.get(call.current.scorecard_hash))
+        return self.made[key]
+
+
+def _rescore_with_engine(
+    store: Store, scorecards: list[Scorecard], plans: _Plans, call_ids: list[str], workers: int | None
+) -> list[Rescored]:
+    """The calls that need the engine, in chunks: read, scored in the pool, written."""
     chunks = [call_ids[i : i + CHUNK_CALLS] for i in range(0, len(call_ids), CHUNK_CALLS)]
     workers = _worker_count(workers, len(call_ids))
     pool = (
@@ -73,7 +154,7 @@ def rescore(
             scoring = None
             if chunk is not None:
                 calls = load_calls(store.db, chunk)
-                scoring = (calls, _submit(pool, calls))
+                scoring = (calls, _submit(pool, calls, [plans.for_call(c) for c in calls]))
             if pending is not None:
                 results.extend(_store_chunk(store, scorecards, *pending))
             pending = scoring
@@ -111,26 +192,35 @@ def _use_cards(scorecards: list[Scorecard]) -> None:
     _cards[:] = scorecards
 
 
-def score_stored(calls: Sequence[StoredCall]) -> list[tuple[int, CallScore]]:
-    """Each call's new score (people's verdicts applied) and the index of the scorecard it used."""
+def score_stored(
+    calls: Sequence[StoredCall], plans: Sequence[Plan | None] | None = None
+) -> list[tuple[int, CallScore]]:
+    """Each call's new score (people's verdicts applied) and the index of the scorecard it used.
+    With a plan, only the rules it names run; the other findings come from the stored score."""
     out = []
-    for call in calls:
+    for call, how in zip(calls, plans or [None] * len(calls), strict=True):
         card = card_for_call(call.meta, _cards)
-        score = score_call(call.utterances, call.metrics, call.meta, card)
+        score = None
+        if how is not None and call.current is not None and how.card.hash == card.hash:
+            fresh = score_rules(call.utterances, call.metrics, call.meta, card, how.evaluate)
+            score = assemble(how, call.current, fresh)
+        if score is None:
+            score = score_call(call.utterances, call.metrics, call.meta, card)
         score = with_verdicts(score, [Decision(*d) for d in call.decisions], card)
         out.append((next(i for i, c in enumerate(_cards) if c is card), score))
     return out
 
 
 def _submit(
-    pool: ProcessPoolExecutor | None, calls: list[StoredCall]
+    pool: ProcessPoolExecutor | None, calls: list[StoredCall], plans: list[Plan | None]
 ) -> list[Future[list[tuple[int, CallScore]]]]:
     if pool is None:
         done: Future[list[tuple[int, CallScore]]] = Future()
-        done.set_result(score_stored(calls))
+        done.set_result(score_stored(calls, plans))
         return [done]
     return [
-        pool.submit(score_stored, calls[i : i + CALLS_PER_TASK]) for i in range(0, len(calls), CALLS_PER_TASK)
+        pool.submit(score_stored, calls[i : i + CALLS_PER_TASK], plans[i : i + CALLS_PER_TASK])
+        for i in range(0, len(calls), CALLS_PER_TASK)
     ]
 
 

@@ -21,7 +21,7 @@ import duckdb
 
 from pipeline.records import CallMeta, CallMetrics, CallScore, Utterance
 from pipeline.store.metrics import metrics_from_rows
-from pipeline.store.scores import FINDING_COLUMNS, finding_from_row
+from pipeline.store.scores import FINDING_COLUMNS, engine_version, finding_from_row
 from pipeline.store.transcripts import (
     CHAR_TIMING_COLUMNS,
     UTTERANCE_COLUMNS,
@@ -45,6 +45,8 @@ class StoredCall:
     metrics: CallMetrics | None
     current: CallScore | None  # the current score with its findings
     current_at: datetime | None  # its scored_at
+    engine: str | None  # the rules engine's version that made it (scores.engine)
+    metrics_at: datetime | None  # when its metrics were computed (call_metrics.computed_at)
     decisions: tuple[
         tuple[str, float | None, str, str], ...
     ]  # (rule_id, start_s, verdict, source), oldest first
@@ -77,34 +79,49 @@ def _grouped(db: duckdb.DuckDBPyConnection, sql: str) -> dict[str, list[dict]]:
     return out
 
 
-def load_calls(db: duckdb.DuckDBPyConnection, call_ids: Sequence[str]) -> list[StoredCall]:
-    """The stored inputs of these calls, in the order given (unknown ids left out): one query per table."""
+def _inputs(
+    db: duckdb.DuckDBPyConnection, join: str
+) -> tuple[
+    dict[str, list[dict]], dict[str, list[dict]], dict[str, list[dict]], dict[str, dict[str, list[dict]]]
+]:
+    """The chunk's utterances, character timings, metrics and metric children, by call."""
+    utterances = _grouped(
+        db,
+        f"SELECT u.call_id, {UTTERANCE_COLUMNS} {UTTERANCES_FROM} JOIN {_IDS} i ON i.call_id = u.call_id "
+        "ORDER BY u.call_id, u.idx",
+    )
+    chars = _grouped(
+        db,
+        f"SELECT call_id, {CHAR_TIMING_COLUMNS} FROM char_timings {join} ORDER BY call_id, utterance_idx, idx",
+    )
+    metric_rows = _grouped(db, f"SELECT call_id, * FROM call_metrics {join}")
+    children = {
+        table: _grouped(db, f"SELECT call_id, * FROM {table} {join} ORDER BY call_id, {order}")
+        for table, order in (
+            ("utterance_rates", "utterance_idx"),
+            ("interruptions", "idx"),
+            ("holds", "idx"),
+            ("dead_air", "idx"),
+        )
+    }
+    return utterances, chars, metric_rows, children
+
+
+def load_calls(
+    db: duckdb.DuckDBPyConnection, call_ids: Sequence[str], inputs: bool = True
+) -> list[StoredCall]:
+    """The stored inputs of these calls, in the order given (unknown ids left out): one query per table.
+    `inputs=False`: the calls and their current scores only (no utterances, no metrics)."""
     join = f"JOIN {_IDS} USING (call_id)"
     with _chunk_ids(db, call_ids):
         calls = {cid: rows[0] for cid, rows in _grouped(db, f"SELECT call_id, * FROM calls {join}").items()}
-        utterances = _grouped(
-            db,
-            f"SELECT u.call_id, {UTTERANCE_COLUMNS} {UTTERANCES_FROM} JOIN {_IDS} i ON i.call_id = u.call_id "
-            "ORDER BY u.call_id, u.idx",
-        )
-        chars = _grouped(
-            db,
-            f"SELECT call_id, {CHAR_TIMING_COLUMNS} FROM char_timings {join} ORDER BY call_id, utterance_idx, idx",
-        )
-        metric_rows = _grouped(db, f"SELECT call_id, * FROM call_metrics {join}")
-        children = {
-            table: _grouped(db, f"SELECT call_id, * FROM {table} {join} ORDER BY call_id, {order}")
-            for table, order in (
-                ("utterance_rates", "utterance_idx"),
-                ("interruptions", "idx"),
-                ("holds", "idx"),
-                ("dead_air", "idx"),
-            )
-        }
+        utterances, chars, metric_rows, children = _inputs(db, join) if inputs else ({}, {}, {}, {})
         current = _grouped(
             db,
-            "SELECT s.call_id, s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM scores s "
-            f"JOIN scorecards c USING (scorecard_hash) JOIN {_IDS} i ON i.call_id = s.call_id WHERE s.is_current",
+            "SELECT s.call_id, s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal, s.engine, "
+            "m.computed_at AS metrics_at FROM scores s JOIN scorecards c USING (scorecard_hash) "
+            f"JOIN {_IDS} i ON i.call_id = s.call_id LEFT JOIN call_metrics m ON m.call_id = s.call_id "
+            "WHERE s.is_current",
         )
         findings: dict[str, list[tuple]] = defaultdict(list)
         for row in db.execute(
@@ -147,6 +164,8 @@ def load_calls(db: duckdb.DuckDBPyConnection, call_ids: Sequence[str]) -> list[S
                 metrics,
                 score,
                 scored_at,
+                current[call_id][0]["engine"] if call_id in current else None,
+                current[call_id][0]["metrics_at"] if call_id in current else None,
                 tuple(decisions.get(call_id, [])),  # type: ignore[arg-type]
             )
         )
@@ -226,9 +245,9 @@ def save_scores(
             "AND call_id IN (SELECT call_id FROM bulk_new_scores)"
         )
         db.execute(
-            "INSERT INTO scores (call_id, scored_at, scorecard_hash, score, fatal, is_current) "
-            "SELECT call_id, $at, scorecard_hash, score, fatal, true FROM bulk_new_scores",
-            {"at": scored_at},
+            "INSERT INTO scores (call_id, scored_at, scorecard_hash, score, fatal, is_current, engine) "
+            "SELECT call_id, $at, scorecard_hash, score, fatal, true, $engine FROM bulk_new_scores",
+            {"at": scored_at, "engine": engine_version()},
         )
         db.execute(
             "INSERT INTO findings (call_id, scored_at, idx, rule_id, title, category, passed, deduction, "

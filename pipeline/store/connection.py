@@ -120,14 +120,16 @@ class StoreBase:
             )
 
     def _current_schema(self) -> bool:
-        """Whether the newest table of schema.sql is there (read-only connections cannot add it)."""
-        return bool(
-            self.db.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_name IN ('audit_log', 'utterance_evidence', 'finding_decisions')"
-            ).fetchone()[0]
-            == 3
-        )
+        """Whether the newest tables and columns of schema.sql are there (read-only connections
+        cannot add them)."""
+        tables = self.db.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name IN ('audit_log', 'utterance_evidence', 'finding_decisions')"
+        ).fetchone()[0]
+        engine = self.db.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'scores' AND column_name = 'engine'"
+        ).fetchone()[0]
+        return bool(tables == 3 and engine == 1)
 
     def __enter__(self) -> Self:
         return self

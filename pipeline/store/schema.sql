@@ -210,6 +210,11 @@ CREATE TABLE IF NOT EXISTS findings (
     PRIMARY KEY (call_id, scored_at, idx)
 );
 
+-- The rules engine's version (pipeline/rules/incremental.py: a hash of its code) that made the
+-- score's findings. `callqa rescore` keeps the stored findings of rules a scorecard edit did not
+-- change only when they were made by the running version; NULL (scores stored before): never.
+ALTER TABLE scores ADD COLUMN IF NOT EXISTS engine VARCHAR;
+
 -- ---- customer evaluations and complaints (monthly reports) ------------------------------------
 
 -- Events from the phone/CRM system that the monthly reward/penalty policy counts (callqa
@@ -353,6 +358,27 @@ CREATE TABLE IF NOT EXISTS finding_decisions (
     decided_at  TIMESTAMPTZ NOT NULL,
     comment     VARCHAR
 );
+
+-- ---- point look-ups at a year's scale (docs/operations.md §8) ------------------------------------
+
+-- DuckDB answers `WHERE call_id = ?` with an index scan only from a one-column index: the composite
+-- primary keys above are not used for it, and without these `callqa show`, the portal's call page
+-- and a rescore read every row of each table (324 million character timings at a million calls).
+-- A call's rows are contiguous, so each index holds one key per call and is small. Built once when
+-- an older store is first opened for writing (minutes at a million calls).
+CREATE INDEX IF NOT EXISTS recordings_call ON recordings (call_id);
+CREATE INDEX IF NOT EXISTS utterances_call ON utterances (call_id);
+CREATE INDEX IF NOT EXISTS char_timings_call ON char_timings (call_id);
+CREATE INDEX IF NOT EXISTS voice_activity_call ON voice_activity (call_id);
+CREATE INDEX IF NOT EXISTS audio_events_call ON audio_events (call_id);
+CREATE INDEX IF NOT EXISTS utterance_rates_call ON utterance_rates (call_id);
+CREATE INDEX IF NOT EXISTS interruptions_call ON interruptions (call_id);
+CREATE INDEX IF NOT EXISTS holds_call ON holds (call_id);
+CREATE INDEX IF NOT EXISTS dead_air_call ON dead_air (call_id);
+CREATE INDEX IF NOT EXISTS utterance_evidence_call ON utterance_evidence (call_id);
+CREATE INDEX IF NOT EXISTS scores_call ON scores (call_id);
+CREATE INDEX IF NOT EXISTS findings_call ON findings (call_id);
+CREATE INDEX IF NOT EXISTS finding_decisions_call ON finding_decisions (call_id);
 
 -- ---- for analysts: the current state without knowing how history is kept ------------------------
 

@@ -18,10 +18,23 @@ if TYPE_CHECKING:
     from pipeline.rules.scorecard import Scorecard
 
 
+def engine_version() -> str:
+    """The version of the rules engine that made the scores being stored (scores.engine)."""
+    from pipeline.rules.incremental import ENGINE_VERSION
+
+    return ENGINE_VERSION
+
+
+# A per-call read filters on call_id alone and tests the rest in its result: DuckDB reads through
+# the call_id index only when that is the scan's only filter (with `AND is_current` it read all
+# 25 million findings of a million-call store: 0.29 s of `callqa show`'s 1 s).
+
+
 def current_score_row(db: duckdb.DuckDBPyConnection, call_id: str) -> dict | None:
     cursor = db.execute(
-        "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM scores s "
-        "JOIN scorecards c USING (scorecard_hash) WHERE s.call_id = ? AND s.is_current",
+        "SELECT s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal FROM "
+        "(SELECT * FROM scores WHERE call_id = ? ORDER BY is_current DESC LIMIT 1) s "
+        "JOIN scorecards c USING (scorecard_hash) WHERE s.is_current",
         [call_id],
     )
     row = cursor.fetchone()
@@ -35,30 +48,16 @@ FINDING_COLUMNS = (
 
 
 def finding_from_row(r: tuple) -> Finding:
-    """A `findings` row (FINDING_COLUMNS, in that order) as a Finding."""
-    return Finding(
-        rule_id=r[0],
-        passed=r[1],
-        deduction=r[2],
-        start=r[3],
-        end=r[4],
-        speaker=r[5],
-        evidence=r[6],
-        confidence=r[7],
-        needs_review=r[8],
-        title=r[9],
-        category=r[10],
-        fatal=r[11],
-        replacement=r[12],
-    )
+    """A `findings` row (FINDING_COLUMNS, in that order: Finding's own field order) as a Finding."""
+    return Finding(*r)
 
 
 def findings_of(db: duckdb.DuckDBPyConnection, call_id: str, scored_at: datetime) -> tuple[Finding, ...]:
     rows = db.execute(
-        f"SELECT {FINDING_COLUMNS} FROM findings WHERE call_id = ? AND scored_at = ? ORDER BY idx",
-        [call_id, scored_at],
+        f"SELECT scored_at = ? AS wanted, {FINDING_COLUMNS} FROM findings WHERE call_id = ? ORDER BY idx",
+        [scored_at, call_id],
     ).fetchall()
-    return tuple(finding_from_row(r) for r in rows)
+    return tuple(finding_from_row(r[1:]) for r in rows if r[0])
 
 
 def insert_score(db: duckdb.DuckDBPyConnection, call_id: str, score: CallScore, scorecard: Scorecard) -> bool:
@@ -95,8 +94,9 @@ def insert_score_row(
         )
     db.execute("UPDATE scores SET is_current = false WHERE call_id = ? AND is_current", [call_id])
     db.execute(
-        "INSERT INTO scores VALUES (?, ?, ?, ?, ?, true)",
-        [call_id, scored_at, score.scorecard_hash, score.score, score.fatal],
+        "INSERT INTO scores (call_id, scored_at, scorecard_hash, score, fatal, is_current, engine) "
+        "VALUES (?, ?, ?, ?, ?, true, ?)",
+        [call_id, scored_at, score.scorecard_hash, score.score, score.fatal, engine_version()],
     )
     if score.findings:
         db.executemany(
