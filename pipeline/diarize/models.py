@@ -16,6 +16,8 @@ Both are ordinary `pyannote.audio.Model`s: they can be saved as checkpoints and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -32,6 +34,11 @@ from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabili
 # A sound island Silero confirms anywhere is voiced throughout up to this length (as in stereo:
 # StereoConfig.voiced_island_max_s, 10 s); Silero drops out on drawn-out vowels.
 ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
+# (chunk, local speaker) pairs per call of the speaker encoder. pyannote's default 16 made 14 small
+# LSTM calls for a minute of audio; 64 makes 4, for 15-30 % less CPU, vectors equal to 1e-7 (the
+# products' rounding) and the same turns on the samples (bench/results/profile-2026-11-29-after.md).
+# 64 chunk waveforms of 4 s are 16 MB.
+EMBEDDING_BATCH = 64
 
 
 class SpeechIslandSegmentation(Model):
@@ -112,7 +119,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         embedding: Model | str | None = None,
         plda: PLDA | str | None = None,
         clustering: str = "AgglomerativeClustering",
-        embedding_batch_size: int = 16,
+        embedding_batch_size: int = EMBEDDING_BATCH,
         segmentation_batch_size: int = 16,
         **kwargs: object,
     ) -> None:
@@ -255,11 +262,29 @@ class ResemblyzerEmbedding(Model):
         from torch.nn.utils.rnn import pack_sequence
 
         sequences = [torch.from_numpy(np.ascontiguousarray(p)).float() for p in partials]
-        with torch.inference_mode():
+        with torch.inference_mode(), _one_torch_thread():
             packed = pack_sequence(sequences, enforce_sorted=False)
             _, (hidden, _) = self.encoder.lstm(packed)
             raw = torch.relu(self.encoder.linear(hidden[-1]))
             return torch.nn.functional.normalize(raw, dim=1).numpy()
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the block. The encoder's LSTM steps are products of a few hundred
+    rows by 256: handing each step to two threads costs more than it saves, and when the other
+    core is busy the waiting thread spins: a minute of mono audio took 15-23 s of CPU on two
+    threads against 2 s on one, for the same vectors, bit for bit
+    (bench/results/profile-2026-11-29-after.md)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @lru_cache(maxsize=1)
