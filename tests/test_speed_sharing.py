@@ -19,26 +19,33 @@ def _track() -> np.ndarray:
     return soxr.resample(mono[: 20 * rate], rate, 16000).astype(np.float32)  # 20 s are enough
 
 
-def test_the_speaker_encoder_runs_on_one_thread_with_the_same_vectors_and_gives_torch_back() -> None:
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+
+
+def test_the_speaker_encoder_runs_on_one_thread_with_the_same_vectors_and_gives_the_threads_back() -> None:
     from resemblyzer.audio import wav_to_mel_spectrogram
     from torch.nn.utils.rnn import pack_sequence
 
     encoder = models.resemblyzer_embedding()
     mel = wav_to_mel_spectrogram(_track())
     partials = [mel[i : i + 160] for i in range(0, len(mel) - 160, 37)] + [mel[5:90]]
-    before = torch.get_num_threads()
+    before, blas_before = torch.get_num_threads(), _blas_threads()
     torch.set_num_threads(2)
     try:
-        seen: list[int] = []
+        seen: list[tuple[int, int]] = []
         real_lstm = encoder.encoder.lstm.forward
         encoder.encoder.lstm.forward = lambda *a, **k: (
-            seen.append(torch.get_num_threads()) or real_lstm(*a, **k)
+            seen.append((torch.get_num_threads(), _blas_threads())) or real_lstm(*a, **k)
         )
         try:
             vectors = encoder._encode(partials)
         finally:
             del encoder.encoder.lstm.forward
-        assert seen == [1] and torch.get_num_threads() == 2
+        assert seen == [(1, 1)] and torch.get_num_threads() == 2
+        assert _blas_threads() == blas_before
         with torch.inference_mode():  # the same model on two threads, as before
             sequences = [torch.from_numpy(np.ascontiguousarray(p)).float() for p in partials]
             _, (hidden, _) = encoder.encoder.lstm(pack_sequence(sequences, enforce_sorted=False))

@@ -262,7 +262,7 @@ class ResemblyzerEmbedding(Model):
         from torch.nn.utils.rnn import pack_sequence
 
         sequences = [torch.from_numpy(np.ascontiguousarray(p)).float() for p in partials]
-        with torch.inference_mode(), _one_torch_thread():
+        with torch.inference_mode(), one_thread():
             packed = pack_sequence(sequences, enforce_sorted=False)
             _, (hidden, _) = self.encoder.lstm(packed)
             raw = torch.relu(self.encoder.linear(hidden[-1]))
@@ -270,19 +270,22 @@ class ResemblyzerEmbedding(Model):
 
 
 @contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """torch on one thread for the block. The encoder's LSTM steps are products of a few hundred
-    rows by 256: handing each step to two threads costs more than it saves, and when the other
-    core is busy the waiting thread spins: a minute of mono audio took 15-23 s of CPU on two
-    threads against 2 s on one, for the same vectors, bit for bit
-    (bench/results/profile-2026-11-29-after.md)."""
+def one_thread() -> Iterator[None]:
+    """torch and the BLAS under numpy on one thread for the block (mono diarization).
+
+    Its work comes in small pieces: LSTM steps of a few hundred rows by 256, a mel filterbank
+    product per 4 s chunk, copies of a batch of chunks. Handing each to two threads costs more than
+    it saves, and when the other core is busy the second thread spins or waits for it: a 236 s mono
+    call's diarization took 9.4-12.1 s of CPU on two threads, 5.4-5.8 s with torch on one, 2.7 s
+    with the BLAS on one too, the same turns; the encoder's vectors are equal bit for bit
+    (bench/results/throughput-2026-11-29c.md)."""
+    from threadpoolctl import threadpool_limits
+
     threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(threads)
 
