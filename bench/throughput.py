@@ -15,8 +15,11 @@ another; N: N windows per whisper call), each as its own mode ("pipeline-b4"), i
 
 Audio seconds per wall second exclude model loading, which is reported separately. Both modes run
 in one invocation, one after the other, and the report gives their ratio (pipeline ÷ whisper, in ×
-real time; ≥ 1.0 = the pipeline is at least as fast as plain whisper), overall and per file. Results
-go to bench/results/throughput-<date>[-tag].{json,md}.
+real time; ≥ 1.0 = the pipeline is at least as fast as plain whisper), overall and per file. On a
+machine that others share the wall clock says as much about them as about us: each mode's CPU
+seconds (user + system, the process and its children) are reported too, with their ratio (whisper's
+CPU seconds ÷ the pipeline's, ≥ 1.0 = the pipeline spends no more). Results go to
+bench/results/throughput-<date>[-tag].{json,md}.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its children so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_mode(mode: str, files: list[str]) -> dict:
@@ -76,7 +85,7 @@ def run_mode(mode: str, files: list[str]) -> dict:
     for name in files:
         path = Path(name)
         meta = read_meta(path, settings.input)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         audio = decode(path, meta, settings.input)
         if mode.startswith("pipeline"):
             result = analyse_call(path, audio, meta, settings)
@@ -95,25 +104,28 @@ def run_mode(mode: str, files: list[str]) -> dict:
                 vad_parameters={"min_silence_duration_ms": 500},
             )
             words = sum(len(s.text) for s in segments)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         rows.append(
             {
                 "file": path.name,
                 "audio_s": round(audio.duration_s, 2),
                 "wall_s": round(elapsed, 2),
                 "x_realtime": round(audio.duration_s / elapsed, 2),
+                "cpu_s": round(cpu, 2),
                 "layout": audio.layout,
                 "chars": words,
             }
         )
     total_audio = sum(r["audio_s"] for r in rows)
     total_wall = sum(r["wall_s"] for r in rows)
+    total_cpu = sum(r["cpu_s"] for r in rows)
     return {
         "mode": mode,
         "load_s": round(load_s, 2),
         "audio_s": round(total_audio, 1),
         "wall_s": round(total_wall, 1),
         "x_realtime": round(total_audio / total_wall, 2),
+        "cpu_s": round(total_cpu, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "files": rows,
     }
@@ -122,6 +134,11 @@ def run_mode(mode: str, files: list[str]) -> dict:
 def ratio(pipeline: dict, whisper: dict) -> float:
     """Pipeline speed over plain whisper's on the same audio (× real time ÷ × real time)."""
     return round(pipeline["x_realtime"] / whisper["x_realtime"], 2) if whisper["x_realtime"] else 0.0
+
+
+def cpu_ratio(pipeline: dict, whisper: dict) -> float:
+    """Whisper's CPU seconds over the pipeline's on the same audio (≥ 1.0: the pipeline spends no more)."""
+    return round(whisper["cpu_s"] / pipeline["cpu_s"], 2) if pipeline.get("cpu_s") else 0.0
 
 
 def _bench_files(folder: Path | None, scratch: Path) -> list[str]:
@@ -186,6 +203,8 @@ def main() -> int:
         "results": results,
         "ratio_pipeline_over_whisper": ratio(results[0], results[-1]),
         "ratios": {r["mode"]: ratio(r, results[-1]) for r in results[:-1]},
+        "cpu_ratios": {r["mode"]: cpu_ratio(r, results[-1]) for r in results[:-1]},
+        "load_average": os.getloadavg(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / f"throughput-{stamp:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
@@ -193,34 +212,40 @@ def main() -> int:
         json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
     lines = [
-        f"# Throughput {stamp:%Y-%m-%d %H:%M} ({os.cpu_count()} CPUs)",
+        f"# Throughput {stamp:%Y-%m-%d %H:%M} ({os.cpu_count()} CPUs, load average at the end "
+        + " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        + ")",
         "",
-        "| mode | audio (s) | wall (s) | × real time | model load (s) | peak RSS (MB) |",
-        "|---|---|---|---|---|---|",
+        "| mode | audio (s) | wall (s) | × real time | CPU (s) | model load (s) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['load_s']} | {r['peak_rss_mb']} |"
+        f"| {r['mode']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | {r['cpu_s']} | {r['load_s']} | {r['peak_rss_mb']} |"
         for r in results
     ]
     pipelines, plain = results[:-1], results[-1]
     lines += [""]
     lines += [
-        f"**{r['mode']} ÷ plain whisper: {ratio(r, plain)}** (same files, same model, this run)"
+        f"**{r['mode']} ÷ plain whisper: {ratio(r, plain)}** (same files, same model, this run); "
+        f"CPU seconds, whisper's ÷ the pipeline's: {cpu_ratio(r, plain)}"
         for r in pipelines
     ]
     lines += [
         "",
         "| file | layout | audio (s) | "
-        + " | ".join(f"{r['mode']} × RT | ratio" for r in pipelines)
-        + " | whisper × RT |",
-        "|---|---|---|" + "---|---|" * len(pipelines) + "---|",
+        + " | ".join(f"{r['mode']} × RT | ratio | CPU (s) | CPU ratio" for r in pipelines)
+        + " | whisper × RT | whisper CPU (s) |",
+        "|---|---|---|" + "---|---|---|---|" * len(pipelines) + "---|---|",
     ]
     for i, w_row in enumerate(plain["files"]):
         cells = " | ".join(
-            f"{r['files'][i]['x_realtime']} | {ratio(r['files'][i], w_row)}" for r in pipelines
+            f"{r['files'][i]['x_realtime']} | {ratio(r['files'][i], w_row)} | "
+            f"{r['files'][i]['cpu_s']} | {cpu_ratio(r['files'][i], w_row)}"
+            for r in pipelines
         )
         lines.append(
-            f"| {w_row['file']} | {w_row['layout']} | {w_row['audio_s']} | {cells} | {w_row['x_realtime']} |"
+            f"| {w_row['file']} | {w_row['layout']} | {w_row['audio_s']} | {cells} | "
+            f"{w_row['x_realtime']} | {w_row['cpu_s']} |"
         )
     base.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -96,3 +96,27 @@ def test_cancelling_window_by_window_equals_the_whole_call_at_once(
         assert np.max(np.abs(windowed.tracks[target] - whole)) < 1e-5
         assert np.max(np.abs(copied.tracks[target] - whole)) < 1e-5
         assert not np.array_equal(windowed.tracks[target], original[target])
+
+
+def test_a_call_of_one_window_is_cleaned_with_the_measurement_s_own_subtraction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The echo of a call shorter than a window is subtracted once, while it is measured, and the
+    channel it leaves is the one the window-by-window subtraction gives, bit for bit."""
+    from dataclasses import replace
+
+    from pipeline.diarize import echo
+
+    settings = Settings()
+    call = make_echo_call(tmp_path, -15, 20)
+    audio = decode(call.path, read_meta(call.path, settings.input), settings.input, settings.intake)
+    subtracted: list[int] = []
+    real_residual, real_measure = echo._residual, echo._measure
+    monkeypatch.setattr(echo, "_residual", lambda *a: subtracted.append(1) or real_residual(*a))
+    once, paths = cancel_echo(audio)
+    assert sum(p.cancelled for p in paths) >= 1 and subtracted == []
+    monkeypatch.setattr(echo, "_measure", lambda *a: replace(real_measure(*a), residual=None))
+    again, _ = cancel_echo(audio)
+    assert len(subtracted) == sum(p.cancelled for p in paths)
+    for role in audio.tracks:
+        assert np.array_equal(once.tracks[role], again.tracks[role])

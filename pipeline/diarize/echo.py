@@ -91,7 +91,9 @@ def cancel_echo(
             cleaned = [
                 (
                     plan,
-                    _residual(
+                    plan.residual
+                    if plan.residual is not None
+                    else _residual(
                         audio.tracks[plan.path.source], audio.tracks[plan.path.target], plan, start, window
                     ),
                 )
@@ -110,6 +112,10 @@ class _Plan:
     path: EchoPath
     impulse: np.ndarray | None
     n: int  # samples both channels have
+    # The cleaned channel, kept from the measurement when the call is one window long: the same
+    # subtraction as `_residual` on the same samples, not computed twice. Longer calls are cleaned
+    # window by window afterwards (memory stays flat).
+    residual: np.ndarray | None = None
 
 
 def _measure(
@@ -134,6 +140,7 @@ def _measure(
     # Per frame (frame_energy_db's grid): levels, and the energies the masks below sum over.
     window = _WINDOW_S * rate // SILERO_FRAME * SILERO_FRAME
     residual_db, source_energy, target_energy, residual_energy, echo_energy = [], [], [], [], []
+    residual = t[:0]
     for start in range(0, n, window):
         echo = _echo(s, impulse, start, min(n, start + window))
         residual = t[start : start + window] - echo
@@ -162,7 +169,8 @@ def _measure(
         round(float(erle_db), 1),
         cancel,
     )
-    return _Plan(path, impulse if cancel else None, n)
+    one_window = cancel and n <= window
+    return _Plan(path, impulse if cancel else None, n, residual if one_window else None)
 
 
 def _echo(source: np.ndarray, impulse: np.ndarray, start: int, end: int) -> np.ndarray:

@@ -16,6 +16,8 @@ Both are ordinary `pyannote.audio.Model`s: they can be saved as checkpoints and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -32,6 +34,11 @@ from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabili
 # A sound island Silero confirms anywhere is voiced throughout up to this length (as in stereo:
 # StereoConfig.voiced_island_max_s, 10 s); Silero drops out on drawn-out vowels.
 ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
+# (chunk, local speaker) pairs per call of the speaker encoder. pyannote's default 16 made 14 small
+# LSTM calls for a minute of audio; 64 makes 4, for 15-30 % less CPU, vectors equal to 1e-7 (the
+# products' rounding) and the same turns on the samples (bench/results/profile-2026-11-29-after.md).
+# 64 chunk waveforms of 4 s are 16 MB.
+EMBEDDING_BATCH = 64
 
 
 class SpeechIslandSegmentation(Model):
@@ -112,7 +119,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         embedding: Model | str | None = None,
         plda: PLDA | str | None = None,
         clustering: str = "AgglomerativeClustering",
-        embedding_batch_size: int = 16,
+        embedding_batch_size: int = EMBEDDING_BATCH,
         segmentation_batch_size: int = 16,
         **kwargs: object,
     ) -> None:
@@ -255,11 +262,32 @@ class ResemblyzerEmbedding(Model):
         from torch.nn.utils.rnn import pack_sequence
 
         sequences = [torch.from_numpy(np.ascontiguousarray(p)).float() for p in partials]
-        with torch.inference_mode():
+        with torch.inference_mode(), one_thread():
             packed = pack_sequence(sequences, enforce_sorted=False)
             _, (hidden, _) = self.encoder.lstm(packed)
             raw = torch.relu(self.encoder.linear(hidden[-1]))
             return torch.nn.functional.normalize(raw, dim=1).numpy()
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch and the BLAS under numpy on one thread for the block (mono diarization).
+
+    Its work comes in small pieces: LSTM steps of a few hundred rows by 256, a mel filterbank
+    product per 4 s chunk, copies of a batch of chunks. Handing each to two threads costs more than
+    it saves, and when the other core is busy the second thread spins or waits for it: a 236 s mono
+    call's diarization took 9.4-12.1 s of CPU on two threads, 5.4-5.8 s with torch on one, 2.7 s
+    with the BLAS on one too, the same turns; the encoder's vectors are equal bit for bit
+    (bench/results/throughput-2026-11-29c.md)."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @lru_cache(maxsize=1)

@@ -31,9 +31,11 @@ _LOCK = threading.Lock()
 
 
 def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Diarization:
+    from pipeline.diarize.models import one_thread
+
     pipeline, method = _pipeline(config)
     waveform = torch.from_numpy(audio.tracks["mono"]).unsqueeze(0)
-    with _LOCK, torch.inference_mode():  # one pipeline object, not re-entrant
+    with _LOCK, torch.inference_mode(), one_thread():  # one pipeline object, not re-entrant
         output = pipeline(
             {"waveform": waveform, "sample_rate": audio.sample_rate, "uri": audio.call_id},
             num_speakers=config.num_speakers,

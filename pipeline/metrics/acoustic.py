@@ -126,16 +126,27 @@ def music_stretches(
     level_db = frames.level_db
     floor_db = float(np.percentile(level_db, 10))
     flatness = frames.flatness
+    per_second = max(1, round(rate / HOP))  # frames per second
+    frame_s = HOP / rate
+    sounding = np.zeros(count, dtype=bool)  # audible and tonal
+    for start in range(0, count, per_second):
+        window = slice(start, min(count, start + per_second))
+        sounding[window] = (
+            np.mean(level_db[window] >= floor_db + 15) >= 0.7 and np.median(flatness[window]) < 0.05
+        )
+
+    def stretches(mask: np.ndarray) -> list[tuple[float, float]]:
+        return clean_segments(mask_to_segments(mask, frame_s), 1.01, config.music_min_s)
+
+    # Music is the sounding seconds that are not speech: when the sounding ones alone make no stretch,
+    # Silero has nothing to decide and is not run (a stereo call's two passes over its channels as
+    # recorded, where no music plays).
+    if not stretches(sounding):
+        return []
     speech = speech_probabilities(track)
     speech = np.pad(speech, (0, max(0, count - len(speech))))[:count]
-    per_second = max(1, round(rate / HOP))  # frames per second
     music = np.zeros(count, dtype=bool)
     for start in range(0, count, per_second):
         window = slice(start, min(count, start + per_second))
-        audible = np.mean(level_db[window] >= floor_db + 15) >= 0.7
-        tonal = np.median(flatness[window]) < 0.05
-        not_speech = np.mean(speech[window] >= 0.5) < 0.3
-        music[window] = audible and tonal and not_speech
-    frame_s = HOP / rate
-    stretches = clean_segments(mask_to_segments(music, frame_s), 1.01, config.music_min_s)
-    return [AudioEvent("music", round(a, 3), round(b, 3), channel) for a, b in stretches]
+        music[window] = sounding[start] and np.mean(speech[window] >= 0.5) < 0.3
+    return [AudioEvent("music", round(a, 3), round(b, 3), channel) for a, b in stretches(music)]
