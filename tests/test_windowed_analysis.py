@@ -42,7 +42,7 @@ def _whole_call_silero(signal: np.ndarray, window_s: float | None) -> np.ndarray
 
 @pytest.mark.parametrize("window_s", [None, 10.0])
 def test_voice_activity_batch_by_batch_equals_the_model_over_the_whole_signal(window_s: float | None) -> None:
-    signal = _speech(340.0)  # more than one encoder batch of 10,000 frames
+    signal = _speech(340.0)  # ten encoder batches and a part (faster-whisper scores 10,000 frames at once)
     kept = signal.copy()
     scores = vad._speech_probabilities(signal, window_s)
     assert np.array_equal(signal, kept), "the caller's samples are left alone"
