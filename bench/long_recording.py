@@ -1,7 +1,7 @@
 """Peak memory and time of a three-hour recording (the catalogue's "3-hour recording" entry).
 
     .venv/bin/python bench/long_recording.py [--hours 3] [--out bench/results] [--skip-spine]
-        [--before bench/results/long-recording-2026-11-29-before.json]
+        [--only spine] [--tag b] [--before bench/results/long-recording-2026-11-29-before.json]
 
 Writes a stereo 8 kHz PCM recording of that length (tools/make_catalogue.py: a real two-party
 conversation every ten minutes, line noise in between — a line left open), then runs each mode in
@@ -13,9 +13,12 @@ its own process, so that the peak resident memory (ru_maxrss) is that mode's own
 * decode: the streaming decoder in pipeline/ingest.py (block by block into the 16 kHz tracks);
 * spine: what process_recording does once the limit is raised — decode, diarization, speech
   recognition per turn, audio events, metrics, scorecard, database write — with the peak after
-  each stage (the stages window by window: memory is the tracks plus a few windows).
+  each stage (the stages window by window: memory is the tracks plus a few windows; whisper runs
+  on the turns' samples after a stereo call's tracks are released).
 
-`--before` adds the spine of an earlier run (its JSON) to the report, stage by stage. Results go to bench/results/long-recording-<date>.{json,md}.
+`--before` adds the spine of an earlier run (its JSON) to the report, stage by stage. Results go to
+bench/results/long-recording-<date><tag>.{json,md} (`--only` keeps the other modes of that day's
+untagged file). Peaks are in MiB (2²⁰ bytes).
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident memory in MiB (ru_maxrss is in KiB on Linux). The JSON keys say `_mb` for
+    the earlier files' sake; the reports say MiB, and give the whole spine in GB (10⁹ bytes) too."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_mode(mode: str, path: Path, db: Path) -> dict:
@@ -137,7 +142,7 @@ def _spine_table(spine: dict, before: dict | None) -> list[str]:
             "|---|---|---|",
         ]
         for name, s in spine["stages"].items():
-            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MB |")
+            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MiB |")
     else:
         lines = [
             "",
@@ -150,13 +155,19 @@ def _spine_table(spine: dict, before: dict | None) -> list[str]:
             b = before["stages"].get(name, {})
             lines.append(
                 f"| {name} | {b.get('seconds', '-')} s | {s['seconds']} s | "
-                f"{b.get('peak_mb', 0):,} MB | {s['peak_mb']:,} MB |"
+                f"{b.get('peak_mb', 0):,} MiB | {s['peak_mb']:,} MiB |"
             )
         lines.append(
             f"| whole spine | {before['seconds']} s | {spine['seconds']} s | "
-            f"{before['peak_mb']:,} MB | {spine['peak_mb']:,} MB |"
+            f"{before['peak_mb']:,} MiB | {spine['peak_mb']:,} MiB |"
         )
-    lines += ["", f"{spine['utterances']} utterances, {spine['characters']} characters recognised."]
+    gigabytes = spine["peak_mb"] * 2**20 / 1e9
+    lines += [
+        "",
+        f"Whole spine: {spine['peak_mb']:,} MiB = {gigabytes:.2f} GB (10⁹ bytes).",
+        "",
+        f"{spine['utterances']} utterances, {spine['characters']} characters recognised.",
+    ]
     if before is not None:
         lines[-1] += f" Before: {before['utterances']} utterances, {before['characters']} characters."
     return lines
@@ -176,6 +187,9 @@ def main() -> int:
         help="run these modes and keep today's results of the others",
     )
     parser.add_argument("--before", type=Path, help="an earlier run's JSON: its spine goes beside this one")
+    parser.add_argument(
+        "--tag", default="", help="appended to the results' name (a second run the same day: b)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -253,7 +267,7 @@ def main() -> int:
         "|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r['mode']} | {r['peak_mb']:,} MB | {r['baseline_mb']:,} MB | {r['seconds']} s |")
+        lines.append(f"| {r['mode']} | {r['peak_mb']:,} MiB | {r['baseline_mb']:,} MiB | {r['seconds']} s |")
     spine = next((r for r in results if r["mode"] == "spine"), None)
     before = None
     if args.before and args.before.is_file():
@@ -270,11 +284,12 @@ def main() -> int:
             f"{intake['status']} "
             f"({intake['problem'] or '-'}): {intake['message']}",
         ]
-    (args.out / f"long-recording-{today}.json").write_text(
+    name = f"long-recording-{today}{args.tag}"
+    (args.out / f"{name}.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
-    (args.out / f"long-recording-{today}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"results in {args.out}/long-recording-{today}.{{json,md}}")
+    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"results in {args.out}/{name}.{{json,md}}")
     return 0
 
 

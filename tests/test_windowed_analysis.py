@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from conftest import SHARED
+from conftest import SAMPLES, SHARED
 
-from pipeline.config import AcousticConfig
+from pipeline.config import AcousticConfig, Settings
 from pipeline.diarize import vad
+from pipeline.ingest import decode, read_meta
 from pipeline.metrics import acoustic
+from pipeline.process import transcribe_call
 from pipeline.records import CallAudio
 
 
@@ -84,3 +86,19 @@ def test_audio_events_window_by_window_equal_the_whole_spectrogram(monkeypatch: 
         and abs(music_events[0].start - 40) < 1.5
         and abs(music_events[0].end - 70) < 1.5
     )
+
+
+def test_whisper_hears_the_same_turns_after_a_stereo_calls_tracks_are_let_go() -> None:
+    """Analysing a call uses up its audio: once the stereo turns are known, only their samples are
+    kept for whisper and the tracks are released (a long recording is not held while whisper runs).
+    The transcript is the one the whole tracks give."""
+    settings = Settings()
+    path = SAMPLES / "1002_20261120-101233.wav"
+    meta = read_meta(path, settings.input)
+    kept = decode(path, meta, settings.input, settings.intake)
+    given = decode(path, meta, settings.input, settings.intake)
+    expected = transcribe_call(kept, settings)
+    transcript = transcribe_call(given, settings, reuse_tracks=True)
+    assert given.tracks == {}
+    assert set(kept.tracks) == {"agent", "customer"} and all(len(t) for t in kept.tracks.values())
+    assert transcript.utterances and transcript == expected

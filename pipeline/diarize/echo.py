@@ -91,14 +91,15 @@ def cancel_echo(
         n = max(plan.n for plan in cancelled)
         window = _WINDOW_S * audio.sample_rate // SILERO_FRAME * SILERO_FRAME
         for start in reversed(range(0, n, window)):
-            active = [plan for plan in cancelled if start < plan.n and plan.impulse is not None]
+            active = [
+                (plan, plan.impulse) for plan in cancelled if start < plan.n and plan.impulse is not None
+            ]
             pieces = [
-                _echo_pieces(audio.tracks[plan.path.source], plan.impulse, start, min(plan.n, start + window))
-                for plan in active
-                if plan.impulse is not None
+                _echo_pieces(audio.tracks[plan.path.source], impulse, start, min(plan.n, start + window))
+                for plan, impulse in active
             ]
             for echoes in zip(*pieces, strict=True):
-                for plan, (first, echo) in zip(active, echoes, strict=True):
+                for (plan, _), (first, echo) in zip(active, echoes, strict=True):
                     target = tracks[plan.path.target][first : first + len(echo)]
                     np.subtract(target, echo, out=target)
     return replace(audio, tracks=tracks), [plan.path for plan in plans]
