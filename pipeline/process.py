@@ -92,9 +92,9 @@ def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = F
         for role in ROLES:
             turns = [t for t in diarization.turns if t.speaker == role]
             parts.append((TurnSamples(audio.tracks[role], audio.sample_rate, turns), turns))
-        if reuse_tracks:
-            given.clear()
-            audio.tracks.clear()
+            if reuse_tracks:  # this channel goes before the next one's turns are copied
+                given.pop(role, None)
+                audio.tracks.pop(role, None)
         recognizer = load_recognizer(settings.asr)  # after the tracks are gone: the model needs 0.2 GB
         utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
         roles, warning = check_stereo_roles(utterances, audio.layout, audio.layout_source, cues, first_turns)

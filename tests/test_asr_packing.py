@@ -114,3 +114,7 @@ def test_a_party_cut_down_to_its_turns_reads_as_its_track() -> None:
     joined, pieces = join_turns([(kept, turns)], RATE)
     expected, expected_pieces = join_turns([(track, turns)], RATE)
     assert pieces == expected_pieces and np.array_equal(joined, expected)
+    # a party that talks most of the time: its track is kept as it is, not copied
+    talkative = TurnSamples(track, RATE, _turns("agent", [(1.0, 20.0), (21.0, 40.0)]))
+    assert talkative.nbytes == track.nbytes and np.shares_memory(talkative[RATE : 2 * RATE], track)
+    assert np.array_equal(talkative[RATE : 40 * RATE], track[RATE : 40 * RATE])

@@ -57,8 +57,11 @@ def turn_bounds(track_len: int, sample_rate: int, turn: SpeechTurn) -> tuple[int
 class TurnSamples:
     """A party's track cut down to its turns with their padding (`turn_bounds`), all that whisper
     reads of it: a slice inside one turn's bounds gives the track's own samples. The rest of a long
-    recording's track need not be held while whisper runs (a three-hour stereo call's tracks are
-    1.3 GB; its turns, minutes)."""
+    recording's track need not be held while whisper runs (a three-hour line left open: 1.3 GB of
+    tracks, minutes of turns).
+
+    Turns that cover half the track or more keep the track itself: copying them would hold more,
+    while both exist, than releasing the track gives back."""
 
     def __init__(self, track: np.ndarray, sample_rate: int, turns: Sequence[SpeechTurn]) -> None:
         self._length = len(track)
@@ -71,6 +74,10 @@ class TurnSamples:
                 spans[-1][1] = max(spans[-1][1], hi)
             else:
                 spans.append([lo, hi])
+        if 2 * sum(hi - lo for lo, hi in spans) >= len(track):
+            self._starts = np.zeros(1, dtype=np.int64)
+            self._spans = [track]
+            return
         self._starts = np.array([lo for lo, _ in spans], dtype=np.int64)
         self._spans = [np.array(track[lo:hi]) for lo, hi in spans]
 
