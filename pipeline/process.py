@@ -62,7 +62,7 @@ _MMAP_THRESHOLD_BYTES = 4 << 20
 def _return_freed_buffers() -> None:
     """By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB),
     after which the analysis's window buffers come from the heap and what they leave there stays
-    with the process: 117 MB of the 3-hour recording's peak (bench/results/long-recording-2026-11-29.md).
+    with the process: 117 MiB of the 3-hour recording's peak (bench/results/long-recording-2026-11-29.md).
     A fixed threshold hands every large buffer back as soon as it is freed. Other C libraries: as is."""
     if not sys.platform.startswith("linux"):
         return
