@@ -1,11 +1,12 @@
 """Peak memory and time of a three-hour recording (the catalogue's "3-hour recording" entry).
 
     .venv/bin/python bench/long_recording.py [--hours 3] [--out bench/results] [--skip-spine]
-        [--only spine] [--tag b] [--before bench/results/long-recording-2026-11-29-before.json]
+        [--only spine] [--tag b] [--before bench/results/long-recording-2026-11-29-before.json] [--mono]
 
 Writes a stereo 8 kHz PCM recording of that length (tools/make_catalogue.py: a real two-party
-conversation every ten minutes, line noise in between — a line left open), then runs each mode in
-its own process, so that the peak resident memory (ru_maxrss) is that mode's own:
+conversation every ten minutes, line noise in between — a line left open; `--mono` mixes it down
+to one channel, which goes through the mono diarization), then runs each mode in its own process,
+so that the peak resident memory (ru_maxrss) is that mode's own:
 
 * intake: what the nightly batch makes of the recording's header with the default settings
   (`intake.max_duration_s` = 4 h): accepted, or skipped with the reason;
@@ -44,6 +45,25 @@ def peak_mb() -> float:
     """Peak resident memory in MiB (ru_maxrss is in KiB on Linux). The JSON keys say `_mb` for
     the earlier files' sake; the reports say MiB, and give the whole spine in GB (10⁹ bytes) too."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def mix_down(stereo: Path, mono: Path) -> None:
+    """The stereo recording as one channel (the two parties' mean), block by block, with its
+    sidecar saying mono; the stereo file is removed."""
+    import soundfile as sf
+
+    from pipeline.ingest import sidecar_path
+
+    with (
+        sf.SoundFile(str(stereo)) as source,
+        sf.SoundFile(str(mono), "w", samplerate=source.samplerate, channels=1, subtype="PCM_16") as out,
+    ):
+        for block in source.blocks(blocksize=600 * source.samplerate, dtype="float32"):
+            out.write(block.mean(axis=1))
+    fields = json.loads(sidecar_path(stereo).read_text(encoding="utf-8")) | {"channels": "mono"}
+    sidecar_path(mono).write_text(json.dumps(fields, ensure_ascii=False), encoding="utf-8")
+    stereo.unlink()
+    sidecar_path(stereo).unlink()
 
 
 def run_mode(mode: str, path: Path, db: Path) -> dict:
@@ -190,6 +210,7 @@ def main() -> int:
     parser.add_argument(
         "--tag", default="", help="appended to the results' name (a second run the same day: b)"
     )
+    parser.add_argument("--mono", action="store_true", help="the recording mixed down to one channel")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -205,6 +226,10 @@ def main() -> int:
     path = work / "1013_20261120-103000.wav"
     started = time.perf_counter()
     write_long_recording(path, MAGICDATA, args.hours)
+    if args.mono:
+        (work / "mono").mkdir()
+        stereo, path = path, work / "mono" / path.name
+        mix_down(stereo, path)
     finished = time.time() - 3600  # a finished recording (the batch skips files still being written)
     os.utime(path, (finished, finished))
     print(
@@ -243,6 +268,7 @@ def main() -> int:
     results = [measured.get(mode) or earlier[mode] for mode in order if mode in measured or mode in earlier]
 
     args.out.mkdir(parents=True, exist_ok=True)
+    layout, channels = ("mono", 1) if args.mono else ("stereo", 2)
     report = {
         "date": today,
         "machine": {
@@ -252,15 +278,15 @@ def main() -> int:
         },
         "recording": {
             "hours": args.hours,
-            "format": "WAV PCM 16-bit, 8 kHz, stereo",
-            "bytes": int(args.hours * 3600 * 8000 * 4),
+            "format": f"WAV PCM 16-bit, 8 kHz, {layout}",
+            "bytes": int(args.hours * 3600 * 8000 * channels * 2),
         },
         "results": results,
     }
     lines = [
         f"# A {args.hours:g}-hour recording: peak memory and time ({today})",
         "",
-        f"{os.cpu_count()} CPU cores; stereo 8 kHz PCM WAV, {args.hours * 3600 * 8000 * 4 / 1e6:.0f} MB; "
+        f"{os.cpu_count()} CPU cores; {layout} 8 kHz PCM WAV, {args.hours * 3600 * 8000 * channels * 2 / 1e6:.0f} MB; "
         "each mode in its own process (peak resident memory, ru_maxrss, includes the imported libraries).",
         "",
         "| mode | peak memory | of which before the work | time |",

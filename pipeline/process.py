@@ -74,9 +74,9 @@ def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = F
     """Who spoke when, what they said, and which of them is the agent.
 
     `reuse_tracks`: the echo-free channels are written over the audio's own tracks instead of
-    copies, and a stereo call's tracks are let go (`audio.tracks` emptied) once whisper has its
-    parties' turns (the caller needs the channels no more: a long recording is held once, and not
-    at all while whisper runs)."""
+    copies, and the tracks are let go (`audio.tracks` emptied) once whisper has the turns' samples
+    (the caller needs the channels no more: a long recording is held once, and not at all while
+    whisper runs)."""
     given = audio.tracks
     if audio.layout != "mono" and settings.stereo.echo_cancel:
         # each channel without the other party's echo, for voice activity and for whisper alike
@@ -102,17 +102,22 @@ def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = F
             warnings.append(warning)
         voice_activity = list(diarization.voice_activity)
     else:
+        # Whisper and the sentence check read only the turns' samples (an utterance spans its turn),
+        # so a long recording's track can go before the model is loaded, as a stereo call's do.
+        track: Samples = audio.tracks["mono"]
+        if reuse_tracks:
+            track = TurnSamples(track, audio.sample_rate, diarization.turns)
+            given.pop("mono", None)
+            audio.tracks.pop("mono", None)
         recognizer = load_recognizer(settings.asr)
         labels = sorted({t.speaker for t in diarization.turns})
-        parts = [
-            (audio.tracks["mono"], [t for t in diarization.turns if t.speaker == label]) for label in labels
-        ]
+        parts = [(track, [t for t in diarization.turns if t.speaker == label]) for label in labels]
         utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
         voice_activity = list(diarization.voice_activity)
         if settings.mono.sentence_voices:
             utterances.sort(key=lambda u: (u.start, u.end))
             utterances, voice_activity = reassign_sentences(
-                utterances, voice_activity, audio.tracks["mono"], audio.sample_rate, settings.mono
+                utterances, voice_activity, track, audio.sample_rate, settings.mono
             )
         roles = assign_roles(utterances, cues, first_turns)
         if roles.source == "first-speaker":
@@ -154,8 +159,8 @@ def analyse_call(
     """Audio events → transcript → metrics → scorecard, the pure part of processing a recording.
 
     Uses up `audio`: its tracks are echo-cancelled in place once the audio events (found on the
-    channels as recorded) are known, so that a long recording's samples are held once, and a stereo
-    call's tracks are released (emptied) before whisper runs, which needs only the turns.
+    channels as recorded) are known, so that a long recording's samples are held once, and the
+    tracks are released (emptied) before whisper runs, which needs only the turns.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
     done = on_stage or (lambda _stage: None)
     _return_freed_buffers()
