@@ -93,7 +93,8 @@ def run_mode(mode: str, path: Path, db: Path) -> dict:
 
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
         tracks = [
-            soxr.resample(np.ascontiguousarray(samples[:, ch]), rate, 16000, quality="HQ") for ch in range(2)
+            soxr.resample(np.ascontiguousarray(samples[:, ch]), rate, 16000, quality="HQ")
+            for ch in range(samples.shape[1])
         ]
         result["duration_s"] = len(tracks[0]) / 16000
     elif mode == "decode":
