@@ -35,10 +35,11 @@ from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabili
 ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
 # The most island voice prints a call's speakers are clustered from. scipy's linkage holds every
 # pairwise distance (8 bytes each, and a copy), so memory grows with the square of a call's
-# speech: a 3-hour call talked through has some 15,000–20,000 islands, 2–3 GB of distances.
-# Every island is still given to the nearest speaker's centroid (pyannote's assign_embeddings);
-# past this many, the centroids come from an evenly spaced subset. 4,000 islands (128 MB of
-# distances) are about 40 minutes of continuous speech: ordinary calls are clustered as before.
+# speech: about 100 islands a minute of speech (the mono sample calls), so a 3-hour call talked
+# through has 10,000–18,000, up to 2.6 GB of distances. Every island is still given to the nearest
+# speaker's centroid (pyannote's assign_embeddings); past this many, the centroids come from an
+# evenly spaced subset. 4,000 islands (128 MB) are about 40 minutes of speech: calls of ordinary
+# length are clustered as before.
 MAX_CLUSTERED_ISLANDS = 4000
 
 
