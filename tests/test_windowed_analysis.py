@@ -134,7 +134,11 @@ def _two_voices(chunks: int) -> tuple[np.ndarray, SlidingWindowFeature, np.ndarr
             embeddings[c, slot] = voices[voice] + 0.3 * rng.normal(size=256)
             segmentations[c, 64 * slot : 64 * slot + 60, slot] = 1.0
             truth[c, slot] = voice
-    return embeddings, SlidingWindowFeature(segmentations, SlidingWindow(duration=4.096, step=1.024, start=0.0)), truth
+    return (
+        embeddings,
+        SlidingWindowFeature(segmentations, SlidingWindow(duration=4.096, step=1.024, start=0.0)),
+        truth,
+    )
 
 
 def test_a_long_calls_speakers_are_clustered_from_a_bounded_number_of_islands(
