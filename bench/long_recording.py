@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,9 +262,7 @@ def main() -> int:
         result = json.loads(child.stdout.strip().splitlines()[-1])
         results.append(result)
         print(json.dumps(result, ensure_ascii=False), flush=True)
-    for db in work.glob("*.duckdb*"):
-        db.unlink()
-    path.unlink()
+    shutil.rmtree(work)  # the recording, its sidecar, the databases
     order = ["intake", "decode-whole", "decode", "spine"]
     measured = {r["mode"]: r for r in results}
     results = [measured.get(mode) or earlier[mode] for mode in order if mode in measured or mode in earlier]
