@@ -1,11 +1,12 @@
 """Peak memory and time of a three-hour recording (the catalogue's "3-hour recording" entry).
 
     .venv/bin/python bench/long_recording.py [--hours 3] [--out bench/results] [--skip-spine]
-        [--before bench/results/long-recording-2026-11-29-before.json]
+        [--only spine] [--tag b] [--before bench/results/long-recording-2026-11-29-before.json] [--mono]
 
 Writes a stereo 8 kHz PCM recording of that length (tools/make_catalogue.py: a real two-party
-conversation every ten minutes, line noise in between — a line left open), then runs each mode in
-its own process, so that the peak resident memory (ru_maxrss) is that mode's own:
+conversation every ten minutes, line noise in between — a line left open; `--mono` mixes it down
+to one channel, which goes through the mono diarization), then runs each mode in its own process,
+so that the peak resident memory (ru_maxrss) is that mode's own:
 
 * intake: what the nightly batch makes of the recording's header with the default settings
   (`intake.max_duration_s` = 4 h): accepted, or skipped with the reason;
@@ -13,9 +14,12 @@ its own process, so that the peak resident memory (ru_maxrss) is that mode's own
 * decode: the streaming decoder in pipeline/ingest.py (block by block into the 16 kHz tracks);
 * spine: what process_recording does once the limit is raised — decode, diarization, speech
   recognition per turn, audio events, metrics, scorecard, database write — with the peak after
-  each stage (the stages window by window: memory is the tracks plus a few windows).
+  each stage (the stages window by window: memory is the tracks plus a few windows; whisper runs
+  on the turns' samples after a stereo call's tracks are released).
 
-`--before` adds the spine of an earlier run (its JSON) to the report, stage by stage. Results go to bench/results/long-recording-<date>.{json,md}.
+`--before` adds the spine of an earlier run (its JSON) to the report, stage by stage. Results go to
+bench/results/long-recording-<date><tag>.{json,md} (`--only` keeps the other modes of that day's
+untagged file). Peaks are in MiB (2²⁰ bytes).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +43,28 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident memory in MiB (ru_maxrss is in KiB on Linux). The JSON keys say `_mb` for
+    the earlier files' sake; the reports say MiB, and give the whole spine in GB (10⁹ bytes) too."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def mix_down(stereo: Path, mono: Path) -> None:
+    """The stereo recording as one channel (the two parties' mean), block by block, with its
+    sidecar saying mono; the stereo file is removed."""
+    import soundfile as sf
+
+    from pipeline.ingest import sidecar_path
+
+    with (
+        sf.SoundFile(str(stereo)) as source,
+        sf.SoundFile(str(mono), "w", samplerate=source.samplerate, channels=1, subtype="PCM_16") as out,
+    ):
+        for block in source.blocks(blocksize=600 * source.samplerate, dtype="float32"):
+            out.write(block.mean(axis=1))
+    fields = json.loads(sidecar_path(stereo).read_text(encoding="utf-8")) | {"channels": "mono"}
+    sidecar_path(mono).write_text(json.dumps(fields, ensure_ascii=False), encoding="utf-8")
+    stereo.unlink()
+    sidecar_path(stereo).unlink()
 
 
 def run_mode(mode: str, path: Path, db: Path) -> dict:
@@ -68,7 +94,8 @@ def run_mode(mode: str, path: Path, db: Path) -> dict:
 
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
         tracks = [
-            soxr.resample(np.ascontiguousarray(samples[:, ch]), rate, 16000, quality="HQ") for ch in range(2)
+            soxr.resample(np.ascontiguousarray(samples[:, ch]), rate, 16000, quality="HQ")
+            for ch in range(samples.shape[1])
         ]
         result["duration_s"] = len(tracks[0]) / 16000
     elif mode == "decode":
@@ -137,7 +164,7 @@ def _spine_table(spine: dict, before: dict | None) -> list[str]:
             "|---|---|---|",
         ]
         for name, s in spine["stages"].items():
-            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MB |")
+            lines.append(f"| {name} | {s['seconds']} s | {s['peak_mb']:,} MiB |")
     else:
         lines = [
             "",
@@ -150,13 +177,19 @@ def _spine_table(spine: dict, before: dict | None) -> list[str]:
             b = before["stages"].get(name, {})
             lines.append(
                 f"| {name} | {b.get('seconds', '-')} s | {s['seconds']} s | "
-                f"{b.get('peak_mb', 0):,} MB | {s['peak_mb']:,} MB |"
+                f"{b.get('peak_mb', 0):,} MiB | {s['peak_mb']:,} MiB |"
             )
         lines.append(
             f"| whole spine | {before['seconds']} s | {spine['seconds']} s | "
-            f"{before['peak_mb']:,} MB | {spine['peak_mb']:,} MB |"
+            f"{before['peak_mb']:,} MiB | {spine['peak_mb']:,} MiB |"
         )
-    lines += ["", f"{spine['utterances']} utterances, {spine['characters']} characters recognised."]
+    gigabytes = spine["peak_mb"] * 2**20 / 1e9
+    lines += [
+        "",
+        f"Whole spine: {spine['peak_mb']:,} MiB = {gigabytes:.2f} GB (10⁹ bytes).",
+        "",
+        f"{spine['utterances']} utterances, {spine['characters']} characters recognised.",
+    ]
     if before is not None:
         lines[-1] += f" Before: {before['utterances']} utterances, {before['characters']} characters."
     return lines
@@ -176,6 +209,10 @@ def main() -> int:
         help="run these modes and keep today's results of the others",
     )
     parser.add_argument("--before", type=Path, help="an earlier run's JSON: its spine goes beside this one")
+    parser.add_argument(
+        "--tag", default="", help="appended to the results' name (a second run the same day: b)"
+    )
+    parser.add_argument("--mono", action="store_true", help="the recording mixed down to one channel")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -191,6 +228,10 @@ def main() -> int:
     path = work / "1013_20261120-103000.wav"
     started = time.perf_counter()
     write_long_recording(path, MAGICDATA, args.hours)
+    if args.mono:
+        (work / "mono").mkdir()
+        stereo, path = path, work / "mono" / path.name
+        mix_down(stereo, path)
     finished = time.time() - 3600  # a finished recording (the batch skips files still being written)
     os.utime(path, (finished, finished))
     print(
@@ -221,14 +262,13 @@ def main() -> int:
         result = json.loads(child.stdout.strip().splitlines()[-1])
         results.append(result)
         print(json.dumps(result, ensure_ascii=False), flush=True)
-    for db in work.glob("*.duckdb*"):
-        db.unlink()
-    path.unlink()
+    shutil.rmtree(work)  # the recording, its sidecar, the databases
     order = ["intake", "decode-whole", "decode", "spine"]
     measured = {r["mode"]: r for r in results}
     results = [measured.get(mode) or earlier[mode] for mode in order if mode in measured or mode in earlier]
 
     args.out.mkdir(parents=True, exist_ok=True)
+    layout, channels = ("mono", 1) if args.mono else ("stereo", 2)
     report = {
         "date": today,
         "machine": {
@@ -238,22 +278,22 @@ def main() -> int:
         },
         "recording": {
             "hours": args.hours,
-            "format": "WAV PCM 16-bit, 8 kHz, stereo",
-            "bytes": int(args.hours * 3600 * 8000 * 4),
+            "format": f"WAV PCM 16-bit, 8 kHz, {layout}",
+            "bytes": int(args.hours * 3600 * 8000 * channels * 2),
         },
         "results": results,
     }
     lines = [
         f"# A {args.hours:g}-hour recording: peak memory and time ({today})",
         "",
-        f"{os.cpu_count()} CPU cores; stereo 8 kHz PCM WAV, {args.hours * 3600 * 8000 * 4 / 1e6:.0f} MB; "
+        f"{os.cpu_count()} CPU cores; {layout} 8 kHz PCM WAV, {args.hours * 3600 * 8000 * channels * 2 / 1e6:.0f} MB; "
         "each mode in its own process (peak resident memory, ru_maxrss, includes the imported libraries).",
         "",
         "| mode | peak memory | of which before the work | time |",
         "|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r['mode']} | {r['peak_mb']:,} MB | {r['baseline_mb']:,} MB | {r['seconds']} s |")
+        lines.append(f"| {r['mode']} | {r['peak_mb']:,} MiB | {r['baseline_mb']:,} MiB | {r['seconds']} s |")
     spine = next((r for r in results if r["mode"] == "spine"), None)
     before = None
     if args.before and args.before.is_file():
@@ -270,11 +310,12 @@ def main() -> int:
             f"{intake['status']} "
             f"({intake['problem'] or '-'}): {intake['message']}",
         ]
-    (args.out / f"long-recording-{today}.json").write_text(
+    name = f"long-recording-{today}{args.tag}"
+    (args.out / f"{name}.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
-    (args.out / f"long-recording-{today}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"results in {args.out}/long-recording-{today}.{{json,md}}")
+    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"results in {args.out}/{name}.{{json,md}}")
     return 0
 
 

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 # GIL, and each whisper on one thread wastes less than one whisper on two.
 THREADS_PER_WORKER = 1
 # Memory of one worker process analysing up to intake.max_duration_s (4 h): about 1.5 GB peak on
-# ordinary calls (bench/throughput.py), 1.9 GiB on a 3-hour recording and about 2.4 GiB projected
-# for 4 hours (bench/results/long-recording-2026-11-29.md); no more are started than memory holds.
+# ordinary calls (bench/throughput.py), 1,621 MiB on a 3-hour stereo recording and about 2.0 GiB
+# projected for 4 hours (bench/results/long-recording-2026-11-29b.md); kept at 2.5 GiB because long
+# mono recordings grow faster: 2,137 MiB at 3 hours, about 2.4 GiB projected for 4
+# (bench/results/long-recording-2026-11-29c.md). No more are started than memory holds.
 WORKER_MEMORY_BYTES = 5 * 1024**3 // 2
 
 

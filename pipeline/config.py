@@ -266,9 +266,9 @@ class IntakeConfig(_Section):
     min_duration_s: float = Field(2.0, ge=0.0)
     # Longer recordings are skipped before decoding: a recording this long is almost always a line
     # left open, and the analysis holds the decoded 16 kHz tracks (0.46 GB per hour of stereo; the
-    # rest works window by window): 3 hours peaked at 1.93 GiB, 4 hours needs about 2.4 GiB
-    # (bench/results/long-recording-2026-11-29.md). Raise it (and run with --recheck) to analyse
-    # such recordings.
+    # rest works window by window, whisper on the turns only): 3 hours of stereo peaked at 1,621 MiB
+    # (1.70 GB), 4 hours needs about 2.0 GiB (bench/results/long-recording-2026-11-29b.md). Raise
+    # it (and run with --recheck) to analyse such recordings.
     max_duration_s: float = Field(4 * 3600.0, gt=0.0)
     # A file modified within this many seconds, or whose size or time changes while it is read,
     # is still being written by the phone system: skipped now, picked up by the next batch.

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.asr import load_recognizer, transcribe_parties
+from pipeline.asr.packing import Samples, TurnSamples
 from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
@@ -61,7 +62,7 @@ _MMAP_THRESHOLD_BYTES = 4 << 20
 def _return_freed_buffers() -> None:
     """By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB),
     after which the analysis's window buffers come from the heap and what they leave there stays
-    with the process: 117 MB of the 3-hour recording's peak (bench/results/long-recording-2026-11-29.md).
+    with the process: 117 MiB of the 3-hour recording's peak (bench/results/long-recording-2026-11-29.md).
     A fixed threshold hands every large buffer back as soon as it is freed. Other C libraries: as is."""
     if not sys.platform.startswith("linux"):
         return
@@ -73,35 +74,50 @@ def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = F
     """Who spoke when, what they said, and which of them is the agent.
 
     `reuse_tracks`: the echo-free channels are written over the audio's own tracks instead of
-    copies (the caller needs the channels as recorded no more: one copy of a long recording)."""
+    copies, and the tracks are let go (`audio.tracks` emptied) once whisper has the turns' samples
+    (the caller needs the channels no more: a long recording is held once, and not at all while
+    whisper runs)."""
+    given = audio.tracks
     if audio.layout != "mono" and settings.stereo.echo_cancel:
         # each channel without the other party's echo, for voice activity and for whisper alike
         audio, _ = cancel_echo(
             audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db, in_place=reuse_tracks
         )
     diarization = diarize(audio, settings)
-    recognizer = load_recognizer(settings.asr)
     cues, first_turns = settings.turns.agent_cues, settings.turns.role_cue_turns
     warnings: list[str] = []
     utterances: list[Utterance] = []
     if diarization.roles_known:
-        parts = [(audio.tracks[role], [t for t in diarization.turns if t.speaker == role]) for role in ROLES]
+        parts: list[tuple[Samples, list[SpeechTurn]]] = []
+        for role in ROLES:
+            turns = [t for t in diarization.turns if t.speaker == role]
+            parts.append((TurnSamples(audio.tracks[role], audio.sample_rate, turns), turns))
+            if reuse_tracks:  # this channel goes before the next one's turns are copied
+                given.pop(role, None)
+                audio.tracks.pop(role, None)
+        recognizer = load_recognizer(settings.asr)  # after the tracks are gone: the model needs 0.2 GB
         utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
         roles, warning = check_stereo_roles(utterances, audio.layout, audio.layout_source, cues, first_turns)
         if warning:
             warnings.append(warning)
         voice_activity = list(diarization.voice_activity)
     else:
+        # Whisper and the sentence check read only the turns' samples (an utterance spans its turn),
+        # so a long recording's track can go before the model is loaded, as a stereo call's do.
+        track: Samples = audio.tracks["mono"]
+        if reuse_tracks:
+            track = TurnSamples(track, audio.sample_rate, diarization.turns)
+            given.pop("mono", None)
+            audio.tracks.pop("mono", None)
+        recognizer = load_recognizer(settings.asr)
         labels = sorted({t.speaker for t in diarization.turns})
-        parts = [
-            (audio.tracks["mono"], [t for t in diarization.turns if t.speaker == label]) for label in labels
-        ]
+        parts = [(track, [t for t in diarization.turns if t.speaker == label]) for label in labels]
         utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
         voice_activity = list(diarization.voice_activity)
         if settings.mono.sentence_voices:
             utterances.sort(key=lambda u: (u.start, u.end))
             utterances, voice_activity = reassign_sentences(
-                utterances, voice_activity, audio.tracks["mono"], audio.sample_rate, settings.mono
+                utterances, voice_activity, track, audio.sample_rate, settings.mono
             )
         roles = assign_roles(utterances, cues, first_turns)
         if roles.source == "first-speaker":
@@ -146,7 +162,8 @@ def analyse_call(
     """Audio events → transcript → metrics → scorecard, the pure part of processing a recording.
 
     Uses up `audio`: its tracks are echo-cancelled in place once the audio events (found on the
-    channels as recorded) are known, so that a long recording's samples are held once.
+    channels as recorded) are known, so that a long recording's samples are held once, and the
+    tracks are released (emptied) before whisper runs, which needs only the turns.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
     done = on_stage or (lambda _stage: None)
     _return_freed_buffers()

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.asr.packing import TURN_GAP_S, TURN_PADDING_S, WINDOW_S, join_turns, windows
+from pipeline.asr.packing import (
+    TURN_GAP_S,
+    TURN_PADDING_S,
+    WINDOW_S,
+    TurnSamples,
+    join_turns,
+    turn_bounds,
+    windows,
+)
 from pipeline.asr.transcribe import AsrWord, transcribe_parties
 from pipeline.config import AsrConfig
 from pipeline.records import SpeechTurn
@@ -83,3 +91,30 @@ def test_batched_words_return_to_their_party_and_turn() -> None:
     assert [(u.speaker, u.text) for u in utterances] == [("agent", "好的"), ("customer", "好的")]
     # the customer's word was heard 0.3 s into the customer's window: 40.1 s on the recording
     assert utterances[1].chars[0].start == pytest.approx(40.0 - TURN_PADDING_S + 0.3)
+
+
+def test_a_party_cut_down_to_its_turns_reads_as_its_track() -> None:
+    """What whisper reads of a stereo party (each turn with its padding, turns whose padding meets
+    merged) is the track's own samples; anything else of the track is gone."""
+    track = np.random.default_rng(3).normal(size=RATE * 60).astype(np.float32)
+    turns = _turns("agent", [(0.1, 2.0), (2.3, 4.0), (10.0, 12.5), (59.0, 60.0)])  # the first two meet
+    kept = TurnSamples(track, RATE, turns)
+    assert len(kept) == len(track)
+    spans = [(0.0, 4.2), (9.8, 12.7), (58.8, 60.0)]  # seconds, padding included
+    assert kept.nbytes == 4 * sum(int(b * RATE) - int(a * RATE) for a, b in spans)
+    for turn in turns:
+        lo, hi = turn_bounds(len(track), RATE, turn)
+        assert np.array_equal(kept[lo:hi], track[lo:hi])
+        assert np.array_equal(kept[lo + 7 : hi - 3], track[lo + 7 : hi - 3])
+    assert np.array_equal(kept[int(1.0 * RATE) : int(3.0 * RATE)], track[int(1.0 * RATE) : int(3.0 * RATE)])
+    with pytest.raises(IndexError):
+        kept[int(5.0 * RATE) : int(6.0 * RATE)]
+    with pytest.raises(IndexError):
+        kept[int(11.0 * RATE) : int(13.0 * RATE)]  # runs past a turn's bounds
+    joined, pieces = join_turns([(kept, turns)], RATE)
+    expected, expected_pieces = join_turns([(track, turns)], RATE)
+    assert pieces == expected_pieces and np.array_equal(joined, expected)
+    # a party that talks most of the time: its track is kept as it is, not copied
+    talkative = TurnSamples(track, RATE, _turns("agent", [(1.0, 20.0), (21.0, 40.0)]))
+    assert talkative.nbytes == track.nbytes and np.shares_memory(talkative[RATE : 2 * RATE], track)
+    assert np.array_equal(talkative[RATE : 40 * RATE], track[RATE : 40 * RATE])

@@ -98,25 +98,33 @@ def test_cancelling_window_by_window_equals_the_whole_call_at_once(
         assert not np.array_equal(windowed.tracks[target], original[target])
 
 
-def test_a_call_of_one_window_is_cleaned_with_the_measurement_s_own_subtraction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kernel_len", [1280, 641, 97])
+def test_the_echo_convolution_piece_by_piece_equals_scipys_overlap_add(
+    kernel_len: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The echo of a call shorter than a window is subtracted once, while it is measured, and the
-    channel it leaves is the one the window-by-window subtraction gives, bit for bit."""
-    from dataclasses import replace
+    """A ten-minute window's echo is convolved a few blocks at a time, last piece first: the same
+    float32 numbers as oaconvolve over the whole window, for signals that end anywhere within a
+    piece or a block, and each piece from the signal up to its own end only."""
+    from scipy.signal import oaconvolve
 
-    from pipeline.diarize import echo
+    from pipeline.diarize import convolution
 
-    settings = Settings()
-    call = make_echo_call(tmp_path, -15, 20)
-    audio = decode(call.path, read_meta(call.path, settings.input), settings.input, settings.intake)
-    subtracted: list[int] = []
-    real_residual, real_measure = echo._residual, echo._measure
-    monkeypatch.setattr(echo, "_residual", lambda *a: subtracted.append(1) or real_residual(*a))
-    once, paths = cancel_echo(audio)
-    assert sum(p.cancelled for p in paths) >= 1 and subtracted == []
-    monkeypatch.setattr(echo, "_measure", lambda *a: replace(real_measure(*a), residual=None))
-    again, _ = cancel_echo(audio)
-    assert len(subtracted) == sum(p.cancelled for p in paths)
-    for role in audio.tracks:
-        assert np.array_equal(once.tracks[role], again.tracks[role])
+    rng = np.random.default_rng(kernel_len)
+    kernel = (rng.normal(size=kernel_len) * np.exp(-np.arange(kernel_len) / 200)).astype(np.float32)
+    block, step = convolution.oa_block(kernel_len)
+    monkeypatch.setattr(convolution, "PIECE_BLOCKS", 3)
+    piece = 3 * step
+    lengths = [piece + 2 * block - 1, piece + 2 * block, 4 * piece, 4 * piece + 1, 5 * piece + 2 * block - 7]
+    for n in lengths + [int(x) for x in rng.integers(piece, 9 * piece, 4)]:
+        signal = (rng.normal(size=n) * 0.1).astype(np.float32)
+        expected = oaconvolve(signal, kernel)[:n]
+        assert np.array_equal(convolution.convolve(signal, kernel), expected), n
+        # written over as it goes, from the end (as the echo canceller does): no piece reads it
+        scratch = signal.copy()
+        offsets = []
+        for offset, samples in convolution.convolve_pieces(scratch, kernel):
+            assert np.array_equal(samples, expected[offset : offset + len(samples)]), (n, offset)
+            scratch[offset:] = np.nan
+            offsets.append(offset)
+        assert offsets == sorted(offsets, reverse=True) and offsets[-1] == 0
+        assert len(offsets) == (1 if n < piece + 2 * block else max(1, (n - 2 * block) // piece + 1))

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from conftest import SHARED
+from conftest import SAMPLES, SHARED
+from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-from pipeline.config import AcousticConfig
-from pipeline.diarize import vad
+from pipeline.config import AcousticConfig, MonoConfig, Settings
+from pipeline.diarize import models, vad
+from pipeline.ingest import decode, read_meta
 from pipeline.metrics import acoustic
+from pipeline.process import transcribe_call
 from pipeline.records import CallAudio
 
 
@@ -42,7 +45,7 @@ def _whole_call_silero(signal: np.ndarray, window_s: float | None) -> np.ndarray
 
 @pytest.mark.parametrize("window_s", [None, 10.0])
 def test_voice_activity_batch_by_batch_equals_the_model_over_the_whole_signal(window_s: float | None) -> None:
-    signal = _speech(340.0)  # more than one encoder batch of 10,000 frames
+    signal = _speech(340.0)  # ten encoder batches and a part (faster-whisper scores 10,000 frames at once)
     kept = signal.copy()
     scores = vad._speech_probabilities(signal, window_s)
     assert np.array_equal(signal, kept), "the caller's samples are left alone"
@@ -84,3 +87,96 @@ def test_audio_events_window_by_window_equal_the_whole_spectrogram(monkeypatch: 
         and abs(music_events[0].start - 40) < 1.5
         and abs(music_events[0].end - 70) < 1.5
     )
+
+
+def test_whisper_hears_the_same_turns_after_a_stereo_calls_tracks_are_let_go() -> None:
+    """Analysing a call uses up its audio: once the stereo turns are known, only their samples are
+    kept for whisper and the tracks are released (a long recording is not held while whisper runs).
+    The transcript is the one the whole tracks give."""
+    settings = Settings()
+    path = SAMPLES / "1002_20261120-101233.wav"
+    meta = read_meta(path, settings.input)
+    kept = decode(path, meta, settings.input, settings.intake)
+    given = decode(path, meta, settings.input, settings.intake)
+    expected = transcribe_call(kept, settings)
+    transcript = transcribe_call(given, settings, reuse_tracks=True)
+    assert given.tracks == {}
+    assert set(kept.tracks) == {"agent", "customer"} and all(len(t) for t in kept.tracks.values())
+    assert transcript.utterances and transcript == expected
+
+
+def test_whisper_and_the_sentence_check_hear_the_same_turns_after_a_mono_track_is_let_go() -> None:
+    """A mono call's track goes too once it is diarized: whisper and the sentence check (switched on
+    here: its voice prints read each sentence's samples) get only the turns' samples."""
+    settings = Settings(mono=MonoConfig(sentence_voices=True))
+    path = SAMPLES / "1003_20261120-143010.wav"
+    meta = read_meta(path, settings.input)
+    kept = decode(path, meta, settings.input, settings.intake)
+    given = decode(path, meta, settings.input, settings.intake)
+    assert kept.layout == "mono"
+    expected = transcribe_call(kept, settings)
+    transcript = transcribe_call(given, settings, reuse_tracks=True)
+    assert given.tracks == {} and len(kept.tracks["mono"])
+    assert transcript.utterances and transcript == expected
+
+
+def _two_voices(chunks: int) -> tuple[np.ndarray, SlidingWindowFeature, np.ndarray]:
+    """Island voice prints of two voices, one island per chunk (slot 0, every other chunk a
+    second one in slot 1), and which voice each island is."""
+    rng = np.random.default_rng(3)
+    voices = rng.normal(size=(2, 256))
+    embeddings = np.full((chunks, 4, 256), np.nan, dtype=np.float32)
+    segmentations = np.zeros((chunks, 128, 4), dtype=np.float32)
+    truth = np.full((chunks, 4), -1)
+    for c in range(chunks):
+        for slot in range(1 + c % 2):
+            voice = (c + slot) % 2
+            embeddings[c, slot] = voices[voice] + 0.3 * rng.normal(size=256)
+            segmentations[c, 64 * slot : 64 * slot + 60, slot] = 1.0
+            truth[c, slot] = voice
+    return (
+        embeddings,
+        SlidingWindowFeature(segmentations, SlidingWindow(duration=4.096, step=1.024, start=0.0)),
+        truth,
+    )
+
+
+def test_a_long_calls_speakers_are_clustered_from_a_bounded_number_of_islands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """scipy's linkage holds every pairwise distance: past `MAX_CLUSTERED_ISLANDS` island voice
+    prints, the centroids come from an evenly spaced subset, and every island is still given to its
+    speaker. Below it, pyannote's own clustering decides, unchanged."""
+    import pyannote.audio.pipelines.clustering as clustering
+
+    real_linkage, sizes = clustering.linkage, []
+
+    def linkage(embeddings: np.ndarray, **kwargs: object) -> np.ndarray:
+        sizes.append(len(embeddings))
+        return real_linkage(embeddings, **kwargs)
+
+    monkeypatch.setattr(clustering, "linkage", linkage)
+    monkeypatch.setattr(models, "MAX_CLUSTERED_ISLANDS", 60)
+    parameters = {"method": "average", "min_cluster_size": 5, "threshold": 0.7}
+    bounded = models.BoundedAgglomerativeClustering(metric="cosine")
+    bounded.instantiate(parameters)
+    plain = clustering.AgglomerativeClustering(metric="cosine")
+    plain.instantiate(parameters)
+
+    embeddings, segmentations, truth = _two_voices(40)  # 60 islands: the bound is not reached
+    ours, _, _ = bounded(embeddings, segmentations)
+    theirs, _, _ = plain(embeddings, segmentations)
+    assert sizes == [60, 60] and np.array_equal(ours, theirs)
+
+    sizes.clear()
+    embeddings, segmentations, truth = _two_voices(400)  # 600 islands
+    hard, _, centroids = bounded(embeddings, segmentations)
+    assert sizes == [60] and len(centroids) == 2
+    active = truth >= 0
+    first = hard[truth == 0][0]
+    assert np.array_equal(hard[active] == first, truth[active] == 0)
+
+
+def test_the_builtin_mono_diarization_clusters_with_the_bounded_clustering() -> None:
+    pipeline = models.IslandSpeakerDiarization()
+    assert isinstance(pipeline.clustering, models.BoundedAgglomerativeClustering)

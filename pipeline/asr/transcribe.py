@@ -21,7 +21,16 @@ import numpy as np
 
 from pipeline.asr.guards import WindowEvidence, find_loops, utterance_evidence
 from pipeline.asr.model import bundled_model_dir, check_model_dir
-from pipeline.asr.packing import TURN_GAP_S, TURN_PADDING_S, Piece, join_turns, locate, turn_bounds, windows
+from pipeline.asr.packing import (
+    TURN_GAP_S,
+    TURN_PADDING_S,
+    Piece,
+    Samples,
+    join_turns,
+    locate,
+    turn_bounds,
+    windows,
+)
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
 from pipeline.text import to_simplified
@@ -169,14 +178,14 @@ def load_recognizer(config: AsrConfig) -> Recognizer:
 
 
 def transcribe_turns(
-    track: np.ndarray, sample_rate: int, turns: Sequence[SpeechTurn], recognizer: Recognizer
+    track: Samples, sample_rate: int, turns: Sequence[SpeechTurn], recognizer: Recognizer
 ) -> list[Utterance]:
     """Transcribe one party's turns on its track; one utterance per turn that has words."""
     return transcribe_parties([(track, turns)], sample_rate, recognizer)
 
 
 def transcribe_parties(
-    parts: Sequence[tuple[np.ndarray, Sequence[SpeechTurn]]], sample_rate: int, recognizer: Recognizer
+    parts: Sequence[tuple[Samples, Sequence[SpeechTurn]]], sample_rate: int, recognizer: Recognizer
 ) -> list[Utterance]:
     """Transcribe each party's turns on its own track; one utterance per turn that has words.
 
@@ -209,7 +218,7 @@ def transcribe_parties(
 
 
 def _redo_skipped_turns(
-    track: np.ndarray,
+    track: Samples,
     sample_rate: int,
     turns: Sequence[SpeechTurn],
     words: list[AsrWord],
@@ -229,7 +238,7 @@ def _redo_skipped_turns(
 
 
 def _redo_looping_turns(
-    track: np.ndarray,
+    track: Samples,
     sample_rate: int,
     turns: Sequence[SpeechTurn],
     words: list[AsrWord],
@@ -273,7 +282,7 @@ def _replace_turns(
 
 
 def _decode_alone(
-    track: np.ndarray, sample_rate: int, turn: SpeechTurn, recognizer: Recognizer, **options: int
+    track: Samples, sample_rate: int, turn: SpeechTurn, recognizer: Recognizer, **options: int
 ) -> list[AsrWord]:
     """One turn decoded on its own (with a little padding), its words on the call's clock."""
     lo, hi = turn_bounds(len(track), sample_rate, turn)

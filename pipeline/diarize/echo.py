@@ -23,11 +23,12 @@ below the level where the louder-than-the-leak rule in `stereo.py` lets anything
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.signal import oaconvolve
 
+from pipeline.diarize.convolution import convolve, convolve_pieces
 from pipeline.diarize.stereo import noise_floor_db
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db
 from pipeline.records import ROLES, CallAudio
@@ -83,25 +84,24 @@ def cancel_echo(
             tracks[plan.path.target] = np.array(tracks[plan.path.target])
     cancelled = [plan for plan in plans if plan.impulse is not None]
     if cancelled:
-        # Last window first: a window's echo needs only its own and earlier samples of the source,
-        # which are still the original ones even when the source channel is itself being cleaned.
+        # Last window first, and in a window last piece first: a piece's echo needs only its own and
+        # earlier samples of the source, which are still the original ones even when the source
+        # channel is itself being cleaned. Both echoes of a piece are computed (each channel is the
+        # other's source) before either is subtracted, as t - echo, from samples still as recorded.
         n = max(plan.n for plan in cancelled)
         window = _WINDOW_S * audio.sample_rate // SILERO_FRAME * SILERO_FRAME
         for start in reversed(range(0, n, window)):
-            cleaned = [
-                (
-                    plan,
-                    plan.residual
-                    if plan.residual is not None
-                    else _residual(
-                        audio.tracks[plan.path.source], audio.tracks[plan.path.target], plan, start, window
-                    ),
-                )
-                for plan in cancelled
-                if start < plan.n
+            active = [
+                (plan, plan.impulse) for plan in cancelled if start < plan.n and plan.impulse is not None
             ]
-            for plan, residual in cleaned:
-                tracks[plan.path.target][start : start + len(residual)] = residual
+            pieces = [
+                _echo_pieces(audio.tracks[plan.path.source], impulse, start, min(plan.n, start + window))
+                for plan, impulse in active
+            ]
+            for echoes in zip(*pieces, strict=True):
+                for (plan, _), (first, echo) in zip(active, echoes, strict=True):
+                    target = tracks[plan.path.target][first : first + len(echo)]
+                    np.subtract(target, echo, out=target)
     return replace(audio, tracks=tracks), [plan.path for plan in plans]
 
 
@@ -112,10 +112,6 @@ class _Plan:
     path: EchoPath
     impulse: np.ndarray | None
     n: int  # samples both channels have
-    # The cleaned channel, kept from the measurement when the call is one window long: the same
-    # subtraction as `_residual` on the same samples, not computed twice. Longer calls are cleaned
-    # window by window afterwards (memory stays flat).
-    residual: np.ndarray | None = None
 
 
 def _measure(
@@ -140,15 +136,15 @@ def _measure(
     # Per frame (frame_energy_db's grid): levels, and the energies the masks below sum over.
     window = _WINDOW_S * rate // SILERO_FRAME * SILERO_FRAME
     residual_db, source_energy, target_energy, residual_energy, echo_energy = [], [], [], [], []
-    residual = t[:0]
     for start in range(0, n, window):
         echo = _echo(s, impulse, start, min(n, start + window))
-        residual = t[start : start + window] - echo
+        echo_energy.append(_frame_energy(echo))
+        residual = np.subtract(t[start : start + window], echo, out=echo)  # the echo's buffer, reused
         residual_db.append(frame_energy_db(residual))
         source_energy.append(_frame_energy(s[start : start + window]))
         target_energy.append(_frame_energy(t[start : start + window]))
         residual_energy.append(_frame_energy(residual))
-        echo_energy.append(_frame_energy(echo))
+        del echo, residual
     s_db, r_db = frame_energy_db(s), np.concatenate(residual_db)
     talking = s_db >= noise_floor_db(s_db) + _TALKING_MARGIN_DB
     # where the source talks and the target party's own voice (after cancelling) is quiet
@@ -169,21 +165,25 @@ def _measure(
         round(float(erle_db), 1),
         cancel,
     )
-    one_window = cancel and n <= window
-    return _Plan(path, impulse if cancel else None, n, residual if one_window else None)
+    return _Plan(path, impulse if cancel else None, n)
 
 
 def _echo(source: np.ndarray, impulse: np.ndarray, start: int, end: int) -> np.ndarray:
     """source * impulse over samples [start, end), from the source samples that reach them."""
     begin = max(0, start - len(impulse) + 1)
-    full = oaconvolve(np.asarray(source[begin:end], dtype=np.float32), impulse)
-    return full[start - begin : end - begin]
+    return convolve(np.asarray(source[begin:end], dtype=np.float32), impulse)[start - begin :]
 
 
-def _residual(source: np.ndarray, target: np.ndarray, plan: _Plan, start: int, window: int) -> np.ndarray:
-    end = min(plan.n, start + window)
-    impulse = plan.impulse if plan.impulse is not None else np.zeros(1, dtype=np.float32)
-    return np.asarray(target[start:end], dtype=np.float32) - _echo(source, impulse, start, end)
+def _echo_pieces(
+    source: np.ndarray, impulse: np.ndarray, start: int, end: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """`_echo` as (sample, echo) pieces from the end backwards, each read from the source samples
+    before the pieces handed out earlier (`convolution.convolve_pieces`)."""
+    begin = max(0, start - len(impulse) + 1)
+    for offset, samples in convolve_pieces(np.asarray(source[begin:end], dtype=np.float32), impulse):
+        skip = max(0, start - begin - offset)
+        if skip < len(samples):
+            yield begin + offset + skip, samples[skip:]
 
 
 def _frame_energy(signal: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from pyannote.audio import Model
 from pyannote.audio.core.plda import PLDA
 from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.pipelines import SpeakerDiarization
+from pyannote.audio.pipelines.clustering import AgglomerativeClustering
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 
 from pipeline.diarize.timeline import confirmed_islands, extend_onsets
@@ -39,6 +40,14 @@ ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
 # products' rounding) and the same turns on the samples (bench/results/profile-2026-11-29-after.md).
 # 64 chunk waveforms of 4 s are 16 MB.
 EMBEDDING_BATCH = 64
+# The most island voice prints a call's speakers are clustered from. scipy's linkage holds every
+# pairwise distance (8 bytes each, and a copy), so memory grows with the square of a call's
+# speech: about 100 islands a minute of speech (the mono sample calls), so a 3-hour call talked
+# through has 10,000–18,000, up to 2.6 GB of distances. Every island is still given to the nearest
+# speaker's centroid (pyannote's assign_embeddings); past this many, the centroids come from an
+# evenly spaced subset. 4,000 islands (128 MB) are about 40 minutes of speech: calls of ordinary
+# length are clustered as before.
+MAX_CLUSTERED_ISLANDS = 4000
 
 
 class SpeechIslandSegmentation(Model):
@@ -99,6 +108,22 @@ class NoPLDA(PLDA):
         self.lda_dimension = 0
 
 
+class BoundedAgglomerativeClustering(AgglomerativeClustering):
+    """pyannote's agglomerative clustering, over at most `MAX_CLUSTERED_ISLANDS` voice prints."""
+
+    def filter_embeddings(
+        self,
+        embeddings: np.ndarray,
+        segmentations: SlidingWindowFeature | None = None,
+        min_active_ratio: float = 0.2,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kept, chunks, speakers = super().filter_embeddings(embeddings, segmentations, min_active_ratio)
+        if len(kept) <= MAX_CLUSTERED_ISLANDS:
+            return kept, chunks, speakers
+        every = np.linspace(0, len(kept) - 1, MAX_CLUSTERED_ISLANDS).round().astype(np.int64)
+        return kept[every], chunks[every], speakers[every]
+
+
 class IslandSpeakerDiarization(SpeakerDiarization):
     """pyannote's SpeakerDiarization, with the speech islands cut from one pass of Silero VAD over
     the whole recording.
@@ -133,6 +158,8 @@ class IslandSpeakerDiarization(SpeakerDiarization):
             segmentation_batch_size=segmentation_batch_size,
             **kwargs,
         )
+        if clustering == "AgglomerativeClustering":  # the same, with its memory bounded
+            self.clustering = BoundedAgglomerativeClustering(metric=self._embedding.metric)
 
     def get_segmentations(self, file: dict, hook: object = None) -> SlidingWindowFeature:
         model: SpeechIslandSegmentation = self._segmentation.model

@@ -40,6 +40,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from pipeline.asr.packing import Samples
 from pipeline.config import MonoConfig
 from pipeline.ingest import ANALYSIS_RATE
 from pipeline.records import CharTiming, SpeechTurn, Utterance
@@ -53,7 +54,7 @@ SECOND_VOICE = "-second-voice"  # label suffix of a voice found in sentences the
 def reassign_sentences(
     utterances: Sequence[Utterance],
     voice_activity: Sequence[SpeechTurn],
-    signal: np.ndarray,
+    signal: Samples,
     sample_rate: int,
     config: MonoConfig,
 ) -> tuple[list[Utterance], list[SpeechTurn]]:
@@ -262,7 +263,7 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 
 
 def voice_prints(
-    signal: np.ndarray, sample_rate: int, pieces: Sequence[Piece], min_s: float
+    signal: Samples, sample_rate: int, pieces: Sequence[Piece], min_s: float
 ) -> dict[int, np.ndarray]:
     """The resemblyzer voice print of every piece at least `min_s` long (index in `pieces` → 256-d)."""
     import torch
