@@ -196,6 +196,35 @@ def test_a_rating_invitation_in_other_words_passes_and_none_deducts() -> None:
     assert not f.passed and f.deduction == 3
 
 
+def test_a_misheard_long_word_counts_only_where_the_recogniser_was_unsure() -> None:
+    survey = DEFAULT.spec.rules[[r.id for r in DEFAULT.spec.rules].index("CLOSE-SURVEY")].intents()[
+        "邀请评价"
+    ]
+    text = canonical("通话结束后会有买一都调查")  # 满意度: 满/买 and 度/都 only near in sound
+    assert search_intent(survey, text, Costs()) is None
+    assert search_intent(survey, text, Costs(), unsure=lambda a, b: False) is None
+    m = search_intent(survey, text, Costs(), unsure=lambda a, b: True)
+    assert m is not None and m.complete and m.near  # a guess: review, never proof
+    # two characters that sound like nothing of the word are not a misheard word, however unsure
+    assert search_intent(survey, canonical("通话结束后会有买卖都调查"), Costs(), unsure=lambda a, b: True) is None
+
+
+def test_a_rating_invitation_the_recogniser_garbled_goes_to_review_not_to_money() -> None:
+    # 给我的服务打个分 heard as 给我的福大歌声, the recogniser unsure of 大 (0.34): it may have been said
+    garbled = _call(("agent", "稍后会有一条短信，麻烦您给我的福大歌声。"))
+    garbled[-1] = utt("agent", LATER, LATER + 3.5, "稍后会有一条短信，麻烦您给我的福大歌声。", low="大", p_low=0.34)
+    f = only(score(DEFAULT, garbled), "CLOSE-SURVEY")
+    assert not f.passed and f.needs_review and f.deduction == 0
+    # the same words heard with confidence are what the agent said: no invitation, a deduction
+    f = only(score(DEFAULT, _call(("agent", "稍后会有一条短信，麻烦您给我的福大歌声。"))), "CLOSE-SURVEY")
+    assert not f.passed and not f.needs_review and f.deduction == 3
+    # an unsure character far from any rating word changes nothing
+    unrelated = _call(("agent", "感谢您的来电，祝您生活愉快。"))
+    unrelated[-1] = utt("agent", LATER, LATER + 3.5, "感谢您的来电，祝您生活愉快。", low="愉", p_low=0.2)
+    f = only(score(DEFAULT, unrelated), "CLOSE-SURVEY")
+    assert not f.passed and not f.needs_review and f.deduction == 3
+
+
 # ---- the scorecard format ------------------------------------------------------------------------
 
 RULE = """

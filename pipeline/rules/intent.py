@@ -25,6 +25,7 @@ An element listed in `partial_requires` must be there even for a partial match (
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise, product
 
@@ -35,6 +36,9 @@ QUESTION_MARKS = ("？", "?")
 # 好星 in 您好，星河). It may fill in one word of an intent with at least this many elements, the
 # others heard, or one character of a word of three or more.
 NEAR_NEEDS_ELEMENTS = 3
+# A word this long heard with a stretch the recogniser was unsure of may be a misheard word
+# (misheard_places): shorter words resemble too much ordinary speech.
+MISHEARD_MIN_CHARS = 3
 MAX_PLACES = 16  # occurrences of one element per utterance considered (closings are short)
 
 
@@ -94,6 +98,22 @@ def word_places(word: str, text: NormText, costs: Costs) -> list[Place]:
     return places
 
 
+def misheard_places(word: str, text: NormText, unsure: Callable[[int, int], bool]) -> list[Place]:
+    """Where a word of three characters or more may have been misheard (满意度 → 买一都, 打个分 →
+    大歌声): every character the same, a homophone or a near sound, but one that may sound like
+    anything, at least one the same or a homophone, and the recogniser unsure of the stretch
+    (`unsure`, canonical span). A guess (near), never proof."""
+    t, size = text.text, len(word)
+    if size < MISHEARD_MIN_CHARS:
+        return []
+    places: list[Place] = []
+    for i in range(len(t) - size + 1):
+        kinds = [relation(a, b) for a, b in zip(word, t[i : i + size], strict=True)]
+        if sum(k == OTHER for k in kinds) <= 1 and any(k < NEAR for k in kinds) and unsure(i, i + size):
+            places.append((i, i + size, float(sum(k >= NEAR for k in kinds)), True))
+    return places
+
+
 def element_places(words: tuple[str, ...], text: NormText, costs: Costs) -> list[Place]:
     """Where any of an element's words is said in `text`."""
     places: list[Place] = []
@@ -109,9 +129,14 @@ def element_places(words: tuple[str, ...], text: NormText, costs: Costs) -> list
     return places[:MAX_PLACES]
 
 
-def search_intent(intent: Intent, text: NormText, costs: Costs) -> IntentMatch | None:
+def search_intent(
+    intent: Intent, text: NormText, costs: Costs, unsure: Callable[[int, int], bool] | None = None
+) -> IntentMatch | None:
     """The best match of `intent` in one utterance: complete if possible (heard rather than
-    guessed, tightest, cheapest), else one element short (a partial match), else None."""
+    guessed, tightest, cheapest), else one element short (a partial match), else None.
+
+    `unsure(start, end)`: whether the recogniser was unsure of a canonical stretch; with it, a
+    misheard word (misheard_places) may stand in for one element, as a guess."""
     blocked = [
         (m.start, m.end) for source in intent.exceptions for m in compile_pattern(source).search(text, costs)
     ]
@@ -136,6 +161,21 @@ def search_intent(intent: Intent, text: NormText, costs: Costs) -> IntentMatch |
     guessed = _best(intent, guessable, list(range(len(places))))
     if guessed is not None:
         return guessed
+    if unsure is not None:
+        # one element heard only as a stretch the recogniser was unsure of, the others heard
+        for k, (_, words) in enumerate(intent.elements):
+            misheard = [
+                p
+                for word in words
+                if word not in QUESTION_MARKS
+                for p in misheard_places(canonical_text(word), text, unsure)
+                if not any(a <= p[0] and p[1] <= b for a, b in blocked)
+            ]
+            if misheard:
+                trial = [misheard if j == k else element for j, element in enumerate(heard)]
+                found = _best(intent, trial, list(range(len(places))))
+                if found is not None:
+                    return found
     if len(places) < 2:
         return None
     partials = [

@@ -76,6 +76,17 @@ class Line:
         n = len(spoken)
         return self.start + span * first / n, self.start + span * (last + 1) / n, None
 
+    def unsure(self, start: int, end: int, floor: float) -> bool:
+        """Whether the recogniser gave a character of the canonical span [start, end) a probability
+        below `floor` (typed text and text without character timings: never)."""
+        raw_start, raw_end = self.norm.raw_span(start, end)
+        spoken = self.spoken
+        chars = self.utterance.chars
+        if len(chars) != len(spoken):
+            return False
+        first, last = bisect_left(spoken, raw_start), bisect_left(spoken, raw_end)
+        return any(c.probability < floor for c in chars[first:last])
+
     def quote(self, raw_start: int | None = None, raw_end: int | None = None) -> str:
         """The utterance as evidence, the hit marked 【】, long text cut around it."""
         text = self.text
@@ -261,8 +272,9 @@ class CallView:
         A partial hit's `similarity` is the share of elements found, its `pattern` names the missing."""
         hits: list[Hit] = []
         partial: tuple[Hit, int] | None = None
+        floor = self.matching.asr_unsure_char_probability
         for line in scope.lines:
-            m = search_intent(intent, line.norm, self.costs)
+            m = search_intent(intent, line.norm, self.costs, unsure=lambda a, b, line=line: line.unsure(a, b, floor))
             if m is None:
                 continue
             raw_start, raw_end = line.norm.raw_span(m.start, m.end) if m.end > m.start else (0, 0)
