@@ -56,8 +56,10 @@ CONFIGS: dict[str, dict] = {
     "retry3": {},
     # both parties' turns packed into ≤ 30 s windows, several windows per encoder/decoder call
     # (faster-whisper's BatchedInferencePipeline: no timestamp tokens, no temperature fallback)
-    "batch4": {"batch_size": 4},
-    "batch8": {"batch_size": 8},
+    "batch4": {"batch_size": 4, "batch_timestamps": False},
+    "batch8": {"batch_size": 8, "batch_timestamps": False},
+    # the same with timestamp tokens: segments end inside a window, as in sequential decoding
+    "batch4ts": {"batch_size": 4, "batch_timestamps": True},
 }
 # A sentence whose text is this wrong is one a rule should not judge by; the evidence should say so.
 BAD_CER = 0.5

@@ -82,6 +82,9 @@ class AsrConfig(_Section):
     # no temperature fallback). 0 = one window after another with fallback: batched was about twice
     # as fast but lost CER and interruption timing (bench/results/throughput-2026-11-29b.md).
     batch_size: int = Field(0, ge=0)
+    # Batched windows decoded with timestamp tokens (segment ends inside a window), as the
+    # sequential path does; False = text tokens only.
+    batch_timestamps: bool = True
 
 
 class StereoConfig(_Section):

@@ -10,11 +10,12 @@ import pytest
 
 from pipeline.asr.guards import WindowEvidence, find_loops, unheard_seconds
 from pipeline.asr.model import BUNDLED_MODEL_BYTES, bundled_model_dir, check_model_dir
-from pipeline.asr.packing import Piece
+from pipeline.asr.packing import TURN_GAP_S, TURN_PADDING_S, Piece
 from pipeline.asr.transcribe import (
     MAX_JOINED_S,
     AsrWord,
     _to_recording_time,
+    batch_chunks,
     char_timings,
     normalize_punctuation,
     transcribe_turns,
@@ -242,3 +243,22 @@ def test_hours_of_turns_are_joined_a_few_minutes_at_a_time() -> None:
     assert [t for g in groups for t in g] == turns and len(groups) == 2
     call = _CountingRecognizer()
     assert len(transcribe_turns(track, 16000, turns[:20], call)) == 20 and len(call.lengths_s) == 1  # type: ignore[arg-type]
+
+
+def test_batched_passes_hold_both_parties_of_a_call_and_minutes_of_a_long_recording() -> None:
+    agent = [SpeechTurn("agent", 10.0 * i, 10.0 * i + 4.0) for i in range(20)]
+    customer = [SpeechTurn("customer", 10.0 * i + 5.0, 10.0 * i + 8.0) for i in range(20)]
+    # a call: one pass with both parties, every turn once, in order
+    (call,) = batch_chunks([agent, customer], MAX_JOINED_S)
+    assert [(party, group) for party, group in call] == [(0, agent), (1, customer)]
+    # three hours: passes within MAX_JOINED_S of joined turns, every turn exactly once
+    long_agent = [SpeechTurn("agent", 10.0 * i, 10.0 * i + 4.0) for i in range(1080)]
+    long_customer = [SpeechTurn("customer", 10.0 * i + 5.0, 10.0 * i + 8.0) for i in range(1080)]
+    chunks = batch_chunks([long_agent, long_customer], MAX_JOINED_S)
+    joined = [
+        sum(t.end - t.start + 2 * TURN_PADDING_S + TURN_GAP_S for _, group in chunk for t in group)
+        for chunk in chunks
+    ]
+    assert max(joined) <= MAX_JOINED_S + 1e-9 and len(chunks) > 10
+    assert [t for chunk in chunks for party, group in chunk if party == 0 for t in group] == long_agent
+    assert [t for chunk in chunks for party, group in chunk if party == 1 for t in group] == long_customer

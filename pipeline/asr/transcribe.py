@@ -137,7 +137,7 @@ class Recognizer:
                 temperature=self.config.temperatures[0],
                 no_repeat_ngram_size=self.config.no_repeat_ngram_size,
                 repetition_penalty=self.config.repetition_penalty,
-                without_timestamps=True,
+                without_timestamps=not self.config.batch_timestamps,
                 word_timestamps=True,
                 vad_filter=False,
                 clip_timestamps=[{"start": start, "end": end} for start, end in clips],
@@ -193,11 +193,12 @@ def transcribe_parties(
     window; batched, all parties' windows go through whisper together."""
     heard: list[list[AsrWord]] = [[] for _ in parts]
     if recognizer.config.batch_size:
-        joined, pieces = join_turns(parts, sample_rate)
-        if pieces:
-            for word in recognizer.window_words(joined, windows(joined, sample_rate, pieces)):
-                party, moved = _to_recording_time(word, pieces)
-                heard[party].append(moved)
+        for chunk in batch_chunks([turns for _, turns in parts], MAX_JOINED_S):
+            joined, pieces = join_turns([(parts[party][0], group) for party, group in chunk], sample_rate)
+            if pieces:
+                for word in recognizer.window_words(joined, windows(joined, sample_rate, pieces)):
+                    k, moved = _to_recording_time(word, pieces)
+                    heard[chunk[k][0]].append(moved)
     else:
         for party, (track, turns) in enumerate(parts):
             for group in turn_groups(turns, MAX_JOINED_S):
@@ -330,6 +331,25 @@ def turn_groups(turns: Sequence[SpeechTurn], max_joined_s: float) -> list[list[S
         groups[-1].append(turn)
         joined += length
     return groups
+
+
+def batch_chunks(
+    turns_by_party: Sequence[Sequence[SpeechTurn]], max_joined_s: float
+) -> list[list[tuple[int, list[SpeechTurn]]]]:
+    """(party, turns) groups joined for one batched pass: every party's turns cut by `turn_groups`,
+    consecutive groups put together while their joined length stays within `max_joined_s`. A
+    call's turns are one pass (both parties, as before); hours of speech are passes of minutes."""
+    chunks: list[list[tuple[int, list[SpeechTurn]]]] = []
+    joined = 0.0
+    for party, turns in enumerate(turns_by_party):
+        for group in turn_groups(turns, max_joined_s):
+            length = sum(t.end - t.start + 2 * TURN_PADDING_S + TURN_GAP_S for t in group)
+            if not chunks or joined + length > max_joined_s:
+                chunks.append([])
+                joined = 0.0
+            chunks[-1].append((party, group))
+            joined += length
+    return chunks
 
 
 def words_to_utterances(words: Sequence[AsrWord], turns: Sequence[SpeechTurn]) -> list[Utterance]:
