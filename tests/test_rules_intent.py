@@ -206,13 +206,18 @@ def test_a_misheard_long_word_counts_only_where_the_recogniser_was_unsure() -> N
     m = search_intent(survey, text, Costs(), unsure=lambda a, b: True)
     assert m is not None and m.complete and m.near  # a guess: review, never proof
     # two characters that sound like nothing of the word are not a misheard word, however unsure
-    assert search_intent(survey, canonical("通话结束后会有买卖都调查"), Costs(), unsure=lambda a, b: True) is None
+    assert (
+        search_intent(survey, canonical("通话结束后会有买卖都调查"), Costs(), unsure=lambda a, b: True)
+        is None
+    )
 
 
 def test_a_rating_invitation_the_recogniser_garbled_goes_to_review_not_to_money() -> None:
     # 给我的服务打个分 heard as 给我的福大歌声, the recogniser unsure of 大 (0.34): it may have been said
     garbled = _call(("agent", "稍后会有一条短信，麻烦您给我的福大歌声。"))
-    garbled[-1] = utt("agent", LATER, LATER + 3.5, "稍后会有一条短信，麻烦您给我的福大歌声。", low="大", p_low=0.34)
+    garbled[-1] = utt(
+        "agent", LATER, LATER + 3.5, "稍后会有一条短信，麻烦您给我的福大歌声。", low="大", p_low=0.34
+    )
     f = only(score(DEFAULT, garbled), "CLOSE-SURVEY")
     assert not f.passed and f.needs_review and f.deduction == 0
     # the same words heard with confidence are what the agent said: no invitation, a deduction

@@ -274,7 +274,9 @@ class CallView:
         partial: tuple[Hit, int] | None = None
         floor = self.matching.asr_unsure_char_probability
         for line in scope.lines:
-            m = search_intent(intent, line.norm, self.costs, unsure=lambda a, b, line=line: line.unsure(a, b, floor))
+            m = search_intent(
+                intent, line.norm, self.costs, unsure=lambda a, b, line=line: line.unsure(a, b, floor)
+            )
             if m is None:
                 continue
             raw_start, raw_end = line.norm.raw_span(m.start, m.end) if m.end > m.start else (0, 0)
