@@ -205,6 +205,11 @@ def test_a_misheard_long_word_counts_only_where_the_recogniser_was_unsure() -> N
     assert search_intent(survey, text, Costs(), unsure=lambda a, b: False) is None
     m = search_intent(survey, text, Costs(), unsure=lambda a, b: True)
     assert m is not None and m.complete and m.near  # a guess: review, never proof
+    # one character of another sound and one near sound is too far (大批人, 调动分 for 打个分)
+    assert (
+        search_intent(survey, canonical("大批人会在订单完成以后"), Costs(), unsure=lambda a, b: True) is None
+    )
+    assert search_intent(survey, canonical("把调动分钟再试一下"), Costs(), unsure=lambda a, b: True) is None
     # two characters that sound like nothing of the word are not a misheard word, however unsure
     assert (
         search_intent(survey, canonical("通话结束后会有买卖都调查"), Costs(), unsure=lambda a, b: True)

@@ -39,6 +39,9 @@ NEAR_NEEDS_ELEMENTS = 3
 # A word this long heard with a stretch the recogniser was unsure of may be a misheard word
 # (misheard_places): shorter words resemble too much ordinary speech.
 MISHEARD_MIN_CHARS = 3
+# How far a misheard word's characters may be from the word's: a near sound half, any other sound one.
+_MISHEARD_COST = {NEAR: 0.5, OTHER: 1.0}
+MISHEARD_MAX_COST = 1.0
 MAX_PLACES = 16  # occurrences of one element per utterance considered (closings are short)
 
 
@@ -100,8 +103,8 @@ def word_places(word: str, text: NormText, costs: Costs) -> list[Place]:
 
 def misheard_places(word: str, text: NormText, unsure: Callable[[int, int], bool]) -> list[Place]:
     """Where a word of three characters or more may have been misheard (满意度 → 买一都, 打个分 →
-    大歌声): every character the same, a homophone or a near sound, but one that may sound like
-    anything, at least one the same or a homophone, and the recogniser unsure of the stretch
+    大歌声): every character the same or a homophone but one that sounds like anything or two near
+    sounds (调动分 and 大批人 are too far from 打个分), and the recogniser unsure of the stretch
     (`unsure`, canonical span). A guess (near), never proof."""
     t, size = text.text, len(word)
     if size < MISHEARD_MIN_CHARS:
@@ -109,8 +112,9 @@ def misheard_places(word: str, text: NormText, unsure: Callable[[int, int], bool
     places: list[Place] = []
     for i in range(len(t) - size + 1):
         kinds = [relation(a, b) for a, b in zip(word, t[i : i + size], strict=True)]
-        if sum(k == OTHER for k in kinds) <= 1 and any(k < NEAR for k in kinds) and unsure(i, i + size):
-            places.append((i, i + size, float(sum(k >= NEAR for k in kinds)), True))
+        misheard = sum(_MISHEARD_COST.get(k, 0.0) for k in kinds)
+        if 0 < misheard <= MISHEARD_MAX_COST and unsure(i, i + size):
+            places.append((i, i + size, misheard, True))
     return places
 
 
