@@ -78,12 +78,13 @@ class AsrConfig(_Section):
     vad_min_silence_ms: int = Field(500, ge=0)
     vad_speech_pad_ms: int = Field(200, ge=0)
     # Windows of ≤ 30 s of packed turns decoded per encoder/decoder call (faster-whisper's
-    # BatchedInferencePipeline: greedy-or-beam without timestamp tokens, word times from alignment,
-    # no temperature fallback). 0 = one window after another with fallback: batched was about twice
-    # as fast but lost CER and interruption timing (bench/results/throughput-2026-11-29b.md).
+    # BatchedInferencePipeline, no temperature fallback). 0 = one window after another with
+    # fallback: batched keeps two cores busy for one recording, but lost CER on drawn-out speech
+    # (bench/results/throughput-2026-11-29d.md).
     batch_size: int = Field(0, ge=0)
     # Batched windows decoded with timestamp tokens (segment ends inside a window), as the
-    # sequential path does; False = text tokens only.
+    # sequential path does: without them a turn's first characters were timed into the gap before
+    # it (false interruptions, throughput-2026-11-29b). False = text tokens only.
     batch_timestamps: bool = True
 
 
