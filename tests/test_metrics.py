@@ -118,6 +118,21 @@ def test_an_overlap_without_recognised_words_is_not_counted() -> None:
     assert find_interruptions(utterances, activity, CONFIG, TURNS) == []
 
 
+def test_words_the_recogniser_only_guessed_are_not_heard_words() -> None:
+    """A 嗯 over the customer (1.2 s with the echo's tail) written 可以 at 0.05: nothing was heard;
+    the same overlap with words heard at 0.9 is an interruption."""
+    customer = utt("customer", 0.0, 5.0, "我们这边健康A的产品可以保七十种重大疾病")
+    activity = va("customer", (0.0, 5.0)) + va("agent", (2.0, 3.2))
+
+    def agent(probability: float) -> Utterance:
+        chars = (CharTiming("可", 2.1, 2.6, probability), CharTiming("以", 2.6, 3.1, probability))
+        return Utterance("agent", 2.0, 3.2, "可以", chars, probability)
+
+    assert find_interruptions([customer, agent(0.05)], activity, CONFIG, TURNS) == []
+    (event,) = find_interruptions([customer, agent(0.9)], activity, CONFIG, TURNS)
+    assert (event.by, event.text) == ("agent", "可以")
+
+
 def test_customer_interruptions_are_reported_too() -> None:
     utterances = [
         utt("agent", 0.0, 5.0, "您的订单已经发货了预计明天送到"),

@@ -48,8 +48,9 @@ def find_interruptions(
                 continue
             if overlap_end - start < config.interrupt_min_overlap_s - 1e-9:
                 continue
-            words = words_in(utterances, by, words_window(start, overlap_end)) or opening_words(
-                utterances, by, start
+            floor = config.interrupt_min_char_probability
+            words = words_in(utterances, by, words_window(start, overlap_end), floor) or opening_words(
+                utterances, by, start, floor=floor
             )
             if not words:
                 continue
@@ -78,23 +79,26 @@ def words_window(start: float, overlap_end: float) -> Span:
     return start - 0.1, overlap_end + 0.2
 
 
-def words_in(utterances: Sequence[Utterance], speaker: str, window: Span) -> str:
-    """The party's recognised characters whose time falls in the window."""
+def words_in(utterances: Sequence[Utterance], speaker: str, window: Span, floor: float = 0.0) -> str:
+    """The party's recognised characters whose time falls in the window, each heard with at least
+    `floor` probability (below it the recogniser guessed: a 嗯 written 可以 at 0.05)."""
     lo, hi = window
     return "".join(
         c.char
         for u in utterances
         if u.speaker == speaker and u.end >= lo and u.start <= hi
         for c in u.chars
-        if lo <= (c.start + c.end) / 2 <= hi
+        if lo <= (c.start + c.end) / 2 <= hi and c.probability >= floor
     )
 
 
-def opening_words(utterances: Sequence[Utterance], speaker: str, at: float, count: int = 4) -> str:
+def opening_words(
+    utterances: Sequence[Utterance], speaker: str, at: float, count: int = 4, floor: float = 0.0
+) -> str:
     """The first characters of the party's utterance starting at `at` (the recogniser's times for
-    the words said over the other party are the least reliable)."""
+    the words said over the other party are the least reliable), those heard with at least `floor`."""
     starting = [u for u in utterances if u.speaker == speaker and abs(u.start - at) <= 0.5]
-    return "".join(c.char for c in starting[0].chars[:count]) if starting else ""
+    return "".join(c.char for c in starting[0].chars[:count] if c.probability >= floor) if starting else ""
 
 
 def is_backchannel(text: str, backchannels: Sequence[str]) -> bool:
