@@ -43,7 +43,9 @@ RATE = 16000
 PAUSE_S = 1.2  # between sentences of one track: longer than a breath, shorter than a hold
 PER_TRACK = 5
 
-_NO_RETRY = {"loop_retry_no_repeat_ngram_size": 0}
+# whisper's temperature fallback (the pipeline's default until 2026-11-29)
+_FALLBACK = {"temperatures": (0.0, 0.2, 0.4, 0.6)}
+_NO_RETRY = {"loop_retry_no_repeat_ngram_size": 0, **_FALLBACK}
 CONFIGS: dict[str, dict] = {
     # what the pipeline did before this bench: fallback to 0.6, whisper's default thresholds
     "before": _NO_RETRY,
@@ -52,8 +54,10 @@ CONFIGS: dict[str, dict] = {
     "rep1.1": {**_NO_RETRY, "repetition_penalty": 1.1},
     "hst2": {**_NO_RETRY, "hallucination_silence_threshold": 2.0},
     "cr2.0": {**_NO_RETRY, "compression_ratio_threshold": 2.0},
-    # the defaults now: a looping turn is decoded again alone with 3-gram repeats blocked
-    "retry3": {},
+    # a looping turn is decoded again alone with 3-gram repeats blocked, with the fallback
+    "retry3": {**_FALLBACK},
+    # the defaults now: the same without the fallback (beam search only: repeatable)
+    "retry3-greedy": {},
     # both parties' turns packed into ≤ 30 s windows, several windows per encoder/decoder call
     # (faster-whisper's BatchedInferencePipeline: no timestamp tokens, no temperature fallback)
     "batch4": {"batch_size": 4, "batch_timestamps": False},

@@ -54,11 +54,16 @@ class AsrConfig(_Section):
     beam_size: int = Field(5, ge=1)
     cpu_threads: int = Field(0, ge=0)  # 0 = all cores
     language: str = "zh"  # auto-detection picks Thai on telephone audio
-    # Greedy decoding first; a window whose text repeats itself (compression ratio above 2.4, a
-    # decoding loop such as 寻寻寻…) is decoded again at these temperatures, with a fixed seed so
-    # that re-running a batch gives the same transcript.
-    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
-    seed: int = 0
+    # Decoding temperatures: one (0.0) = beam search only, the same transcript however often and
+    # in whatever order a recording is analysed. More (e.g. 0.0, 0.2, 0.4, 0.6) = whisper's fallback:
+    # a window failing the tests below is decoded again by sampling, from CTranslate2's random
+    # stream, which is per worker thread and seeded once, so the text then depended on what the
+    # process had decoded before (a drawn-out track read two ways in one run). The fallback
+    # bought no CER on real drawn-out speech (bench/results/asr-guards-2026-11-28.md: greedy =
+    # fallback in every condition) and cost up to 3× the time on it; loops are handled by
+    # `loop_retry_no_repeat_ngram_size` instead, and what stays weak goes to review.
+    temperatures: tuple[float, ...] = (0.0,)
+    seed: int = 0  # the sampling seed when temperatures above 0 are configured
     # Loop guards (faster-whisper; bench/asr_guards.py measured them, docs/metrics.md): a window
     # is decoded again at the next temperature when its text compresses above this ratio (UTF-8
     # bytes, so Chinese text sits higher than English) or its mean log-probability is below
