@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from pipeline.store import Store
+from pipeline.store.call_time import call_span, span_filter
 
 Span = tuple[float, float]  # seconds from the start of the recording
 
@@ -144,11 +145,14 @@ def load_masked_spans(
     call_ids = list(transcripts)
     if not call_ids:
         return {}
+    span = call_span(store.db, call_ids)  # zone maps skip other months (pipeline/store/call_time.py)
+    during, span_params = span_filter("u", span)
     stored = {
         (row["call_id"], row["idx"]): row["text"]
         for row in store.query(
-            "SELECT call_id, idx, text FROM utterances WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
-            [call_ids],
+            "SELECT call_id, idx, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
+            + during,
+            [call_ids, *span_params],
         )
     }
     changed = {
@@ -160,11 +164,12 @@ def load_masked_spans(
     if not changed:
         return {}
     chars: dict[tuple[str, int], list[tuple[str, float, float]]] = {}
+    during, span_params = span_filter("t", span)
     for row in store.query(
-        "SELECT call_id, utterance_idx, char, start_s, end_s FROM char_timings "
-        "WHERE list_contains(?, call_id) AND list_contains(?, call_id || chr(31) || CAST(utterance_idx AS VARCHAR)) "
-        "ORDER BY call_id, utterance_idx, idx",
-        [sorted({c for c, _ in changed}), [f"{c}\x1f{i}" for c, i in changed]],
+        "SELECT call_id, utterance_idx, char, start_s, end_s FROM char_timings t "
+        "WHERE list_contains(?, call_id) AND list_contains(?, call_id || chr(31) || CAST(utterance_idx AS VARCHAR))"
+        f"{during} ORDER BY call_id, utterance_idx, idx",
+        [sorted({c for c, _ in changed}), [f"{c}\x1f{i}" for c, i in changed], *span_params],
     ):
         chars.setdefault((row["call_id"], row["utterance_idx"]), []).append(
             (row["char"], row["start_s"], row["end_s"])
