@@ -95,8 +95,10 @@ def fill(db: Path, copies: int) -> dict[str, int]:
                     for c in keys[table]
                     if c in ("idx", "utterance_idx", "scored_at", "speaker", "start_s")
                 )
+                # the copy's start on the rows that carry it (pipeline/store/call_time.py)
+                started = ", m.started_at AS call_started_at" if "call_started_at" in keys[table] else ""
                 con.execute(
-                    f"INSERT INTO {table} SELECT t.* REPLACE (m.call_id AS call_id) FROM template_{table} t "
+                    f"INSERT INTO {table} SELECT t.* REPLACE (m.call_id AS call_id{started}) FROM template_{table} t "
                     f"JOIN day_copies m ON m.source_id = t.call_id ORDER BY m.started_at, m.call_id"
                     + (f", {order}" if order else "")
                 )
@@ -169,11 +171,11 @@ def refresh_to_engine(db: Path, template: Path, cards: list) -> dict[str, int]:
                 stale = f"{source} IN (SELECT source_id FROM changed)"
                 con.execute(f"DELETE FROM findings WHERE {stale}")
                 con.execute(f"DELETE FROM scores WHERE {stale}")
-                for table in ("scores", "findings"):
+                for table, started in (("scores", ""), ("findings", ", c.started_at AS call_started_at")):
                     con.execute(
-                        f"INSERT INTO {table} SELECT f.* REPLACE (c.call_id AS call_id) FROM fresh.{table} f "
-                        f"JOIN (SELECT call_id, {source} AS source_id FROM calls) c ON c.source_id = f.call_id "
-                        "WHERE f.call_id IN (SELECT source_id FROM changed)"
+                        f"INSERT INTO {table} SELECT f.* REPLACE (c.call_id AS call_id{started}) FROM fresh.{table} f "
+                        f"JOIN (SELECT call_id, started_at, {source} AS source_id FROM calls) c "
+                        "ON c.source_id = f.call_id WHERE f.call_id IN (SELECT source_id FROM changed)"
                     )
                 con.execute("INSERT INTO scorecards SELECT * FROM fresh.scorecards ON CONFLICT DO NOTHING")
             con.execute("UPDATE scores SET engine = ? WHERE is_current", [ENGINE_VERSION])
@@ -285,9 +287,12 @@ def main() -> int:
             fill(db, max(1, args.calls // max(1, template_calls)))
             record(fill_s=round(time.perf_counter() - started, 1))
         started, cpu_before = time.perf_counter(), _cpu_s()
-        Store(db).close()  # a store filled by an older version: today's columns and indexes
+        upgraded = Store(db)  # a store filled by an older version: today's columns and indexes
+        upgraded.close()
         record(
-            migrate_s=round(time.perf_counter() - started, 1), migrate_cpu_s=round(_cpu_s() - cpu_before, 1)
+            migrate_s=round(time.perf_counter() - started, 1),
+            migrate_cpu_s=round(_cpu_s() - cpu_before, 1),
+            backfill_s=upgraded.backfilled_s,  # the call's start copied onto older rows, per table
         )
         cards = scorecards_from(None)
         started = time.perf_counter()

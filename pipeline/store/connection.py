@@ -102,6 +102,7 @@ class StoreBase:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(self.path, read_only, lock_wait_s)
+        self.backfilled_s: dict[str, float] = {}
         if read_only and not self._current_schema():
             # a database last written by an older version: add the new tables once, then read
             self.db.close()
@@ -119,7 +120,8 @@ class StoreBase:
             self.db.execute(
                 "INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [SCHEMA_VERSION]
             )
-            backfill(self.db)  # once per store: rows stored before the call's start was on them
+            # once per store: rows stored before the call's start was on them (seconds per table)
+            self.backfilled_s = backfill(self.db)
 
     def _current_schema(self) -> bool:
         """Whether the newest tables and columns of schema.sql are there (read-only connections
