@@ -25,6 +25,7 @@ import duckdb
 TIMED_TABLES = ("utterances", "utterance_evidence", "char_timings", "findings")
 COLUMN = "call_started_at"
 _FILLED_KEY = "call_started_at_filled"  # schema_info: the back-fill of older rows is done
+_BACKFILL_ROWS = 20_000_000
 
 
 def backfilled(db: duckdb.DuckDBPyConnection) -> bool:
@@ -48,12 +49,18 @@ def backfill(db: duckdb.DuckDBPyConnection) -> dict[str, float]:
     spent = {}
     for table in TIMED_TABLES:
         started = time.perf_counter()
-        db.execute("BEGIN TRANSACTION")
-        db.execute(
-            f"UPDATE {table} t SET {COLUMN} = c.started_at FROM calls c "
-            f"WHERE c.call_id = t.call_id AND t.{COLUMN} IS NULL AND c.started_at IS NOT NULL"
-        )
-        db.execute("COMMIT")
+        last = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]
+        # in pieces of rows, one transaction each: the update's undo data of 323 million character
+        # timings at once would be gigabytes of memory
+        for first in range(0, (last or 0) + 1, _BACKFILL_ROWS):
+            db.execute("BEGIN TRANSACTION")
+            db.execute(
+                f"UPDATE {table} t SET {COLUMN} = c.started_at FROM calls c "
+                f"WHERE c.call_id = t.call_id AND t.{COLUMN} IS NULL AND c.started_at IS NOT NULL "
+                "AND t.rowid BETWEEN ? AND ?",
+                [first, first + _BACKFILL_ROWS - 1],
+            )
+            db.execute("COMMIT")
         spent[table] = round(time.perf_counter() - started, 1)
     db.execute("INSERT OR REPLACE INTO schema_info VALUES (?, 'yes')", [_FILLED_KEY])
     db.execute("CHECKPOINT")  # the zone maps of the new column are written with the data
