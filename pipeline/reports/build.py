@@ -69,7 +69,8 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
         report = compute_month(store, month, policy, timezone)
         call_ids = [c.call_id for c in report.calls]
         transcripts = load_transcripts(store, call_ids)
-        masked_audio = load_masked_spans(store, transcripts)  # what the pages mask
+        # what the pages mask (nothing when the report is unredacted: no utterance is read again)
+        masked_audio = load_masked_spans(store, transcripts) if redactor.enabled else {}
     return MonthData(report, transcripts, masked_audio, redactor)
 
 

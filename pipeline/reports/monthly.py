@@ -29,7 +29,7 @@ from pipeline.errors import CallQAError
 from pipeline.records import Utterance
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
-from pipeline.reports.privacy import evidence_for_output, for_output, transcript_for_output
+from pipeline.reports.privacy import evidence_for_output, for_output, redacts, transcript_for_output
 from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching, weak_evidence
 from pipeline.rules.schema import Matching
 from pipeline.store import Store
@@ -707,7 +707,7 @@ def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[di
     redacted with that call around it: it may hold the hidden part of a number said in the call.
     `_records` then leaves it as it is (redacting twice changes nothing)."""
     call_ids = sorted({row["call_id"] for row in rows if row[field] and row["call_id"]})
-    if not call_ids:
+    if not call_ids or not redacts():  # unredacted: the text passes as it is, no call needed around it
         return rows
     lines: dict[str, list[tuple[str, str]]] = {}
     during, span = span_filter("u", call_span(store.db, call_ids))
