@@ -43,8 +43,23 @@ def _forget_call_times(db: Path) -> None:
         assert not backfilled(store.db)
 
 
-def _comparable(data: MonthData) -> tuple:
-    return (dataclasses.replace(data.report, generated_at=None), data.transcripts, data.masked_audio)
+def _comparable(data: MonthData) -> object:
+    return _rounded(
+        (dataclasses.replace(data.report, generated_at=None), data.transcripts, data.masked_audio)
+    )
+
+
+def _rounded(value: object) -> object:
+    """Floats to 9 significant digits: DuckDB's parallel sums differ in the last bits between runs."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return tuple((f.name, _rounded(getattr(value, f.name))) for f in dataclasses.fields(value))
+    if isinstance(value, list | tuple):
+        return tuple(_rounded(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _rounded(v)) for k, v in value.items()))
+    return value
 
 
 def _save_undated(store: Store, call_id: str) -> None:

@@ -137,24 +137,31 @@ class ShownLine(Protocol):
 
 
 def load_masked_spans(
-    store: Store, transcripts: Mapping[str, Sequence[ShownLine]]
+    store: Store,
+    transcripts: Mapping[str, Sequence[ShownLine]],
+    stored_texts: Mapping[tuple[str, int], str] | None = None,
 ) -> dict[str, tuple[Span, ...]]:
     """The spans to cover in each call's review recording: where the shown `transcripts` differ from
     the stored text. Redaction is not run again, and character timings are read only for the few
-    utterances that changed (a month holds tens of millions of them)."""
+    utterances that changed (a month holds tens of millions of them). `stored_texts`: the stored
+    text of at least every changed utterance, by (call, index), when the caller has them
+    (`monthly.read_transcripts`); else they are read."""
     call_ids = list(transcripts)
     if not call_ids:
         return {}
     span = call_span(store.db, call_ids)  # zone maps skip other months (pipeline/store/call_time.py)
-    during, span_params = span_filter("u", span)
-    stored = {
-        (row["call_id"], row["idx"]): row["text"]
-        for row in store.query(
-            "SELECT call_id, idx, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
-            + during,
-            [call_ids, *span_params],
-        )
-    }
+    if stored_texts is not None:
+        stored = dict(stored_texts)
+    else:
+        during, span_params = span_filter("u", span)
+        stored = {
+            (row["call_id"], row["idx"]): row["text"]
+            for row in store.query(
+                "SELECT call_id, idx, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
+                + during,
+                [call_ids, *span_params],
+            )
+        }
     changed = {
         (call_id, line.idx)
         for call_id, lines in transcripts.items()
