@@ -36,7 +36,7 @@ with Store(db) as store:
     with store.transaction() as db:
         store._delete_call_of(db, "/recordings/A.wav", "A")
         db.execute("DELETE FROM recordings WHERE path = '/recordings/A.wav'")
-        db.execute("INSERT INTO utterances VALUES ('A', 0, 'agent', 0, 1, '新的一半', 0.9, 'channel', 1.0)")
+        db.execute("INSERT INTO utterances VALUES ('A', 0, 'agent', 0, 1, '新的一半', 0.9, 'channel', 1.0, NULL)")
         print("inside", flush=True)
         time.sleep(600)
 """

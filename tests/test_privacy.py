@@ -178,8 +178,9 @@ def month_with_pii(tmp_path: Path) -> tuple[Path, str]:
     with Store(db) as store:
         store.db.execute("DELETE FROM utterances WHERE call_id = ?", [call_id])
         store.db.executemany(
-            "INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, 0.9, 'channel', 1.0)",
-            [[call_id, i, *line] for i, line in enumerate(lines)],
+            "INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, 0.9, 'channel', 1.0, "
+            "(SELECT started_at FROM calls WHERE call_id = ?))",
+            [[call_id, i, *line, call_id] for i, line in enumerate(lines)],
         )
         store.db.execute(
             "UPDATE findings SET evidence = '客服念出了客户电话13912345678' WHERE call_id = ?", [call_id]

@@ -111,3 +111,36 @@ def test_cli_rescore_with_workers(
     with Store(db, read_only=True) as store:
         hashes = store.db.execute("SELECT DISTINCT scorecard_hash FROM scores WHERE is_current").fetchall()
     assert hashes == [(parse_scorecard(_tuned()).hash,)]
+
+
+def test_points_only_rescore_in_sql_stores_the_rows_of_the_python_path(
+    scored_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A points-only edit is re-priced by set-based SQL (pipeline/store/reprice.py); the calls it
+    takes get exactly the rows that re-pricing in Python (incremental.assemble) writes, and the
+    calls with people's verdicts still go through Python."""
+    import pipeline.rules.rescore as rescore_module
+
+    in_sql, in_python = tmp_path / "sql.duckdb", tmp_path / "python.duckdb"
+    shutil.copy(scored_store, in_sql)
+    shutil.copy(scored_store, in_python)
+    tuned = [parse_scorecard(_tuned(), "tuned.yaml")]
+    taken: list[str] = []
+    original = rescore_module._reprice_in_sql
+
+    def counted(*args: object) -> list[Rescored]:
+        done = original(*args)  # type: ignore[arg-type]
+        taken.extend(r.call_id for r in done)
+        return done
+
+    monkeypatch.setattr(rescore_module, "_reprice_in_sql", counted)
+    with Store(in_sql) as store:
+        by_sql = rescore(store, tuned, workers=1)
+        decided = {r[0] for r in store.db.execute("SELECT call_id FROM finding_decisions").fetchall()}
+    monkeypatch.setattr(rescore_module, "_reprice_in_sql", lambda *args: [])
+    with Store(in_python) as store:
+        by_python = rescore(store, tuned, workers=1)
+    assert taken and decided and not decided & set(taken)
+    assert len(taken) + len(decided) == len(by_sql)
+    assert _summary(by_sql) == _summary(by_python)
+    assert _rows(in_sql) == _rows(in_python)

@@ -204,8 +204,9 @@ def test_show_and_the_call_page_print_the_recogniser_evidence(
     with Store(db) as store:
         first = store.utterances(call_id)[0]
         store.db.execute(
-            "INSERT INTO utterance_evidence VALUES (?, ?, -1.31, 0.05, 2.7, true, 0.3)",
-            [call_id, first["idx"]],
+            "INSERT INTO utterance_evidence VALUES (?, ?, -1.31, 0.05, 2.7, true, 0.3, "
+            "(SELECT started_at FROM calls WHERE call_id = ?))",
+            [call_id, first["idx"], call_id],
         )
     assert callqa(["show", call_id, "--db", str(db)]) == 0
     shown = capsys.readouterr().out

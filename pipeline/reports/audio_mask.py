@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from pipeline.store import Store
+from pipeline.store.call_time import call_span, span_filter
 
 Span = tuple[float, float]  # seconds from the start of the recording
 
@@ -136,21 +137,31 @@ class ShownLine(Protocol):
 
 
 def load_masked_spans(
-    store: Store, transcripts: Mapping[str, Sequence[ShownLine]]
+    store: Store,
+    transcripts: Mapping[str, Sequence[ShownLine]],
+    stored_texts: Mapping[tuple[str, int], str] | None = None,
 ) -> dict[str, tuple[Span, ...]]:
     """The spans to cover in each call's review recording: where the shown `transcripts` differ from
     the stored text. Redaction is not run again, and character timings are read only for the few
-    utterances that changed (a month holds tens of millions of them)."""
+    utterances that changed (a month holds tens of millions of them). `stored_texts`: the stored
+    text of at least every changed utterance, by (call, index), when the caller has them
+    (`monthly.read_transcripts`); else they are read."""
     call_ids = list(transcripts)
     if not call_ids:
         return {}
-    stored = {
-        (row["call_id"], row["idx"]): row["text"]
-        for row in store.query(
-            "SELECT call_id, idx, text FROM utterances WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
-            [call_ids],
-        )
-    }
+    span = call_span(store.db, call_ids)  # zone maps skip other months (pipeline/store/call_time.py)
+    if stored_texts is not None:
+        stored = dict(stored_texts)
+    else:
+        during, span_params = span_filter("u", span)
+        stored = {
+            (row["call_id"], row["idx"]): row["text"]
+            for row in store.query(
+                "SELECT call_id, idx, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
+                + during,
+                [call_ids, *span_params],
+            )
+        }
     changed = {
         (call_id, line.idx)
         for call_id, lines in transcripts.items()
@@ -160,11 +171,12 @@ def load_masked_spans(
     if not changed:
         return {}
     chars: dict[tuple[str, int], list[tuple[str, float, float]]] = {}
+    during, span_params = span_filter("t", span)
     for row in store.query(
-        "SELECT call_id, utterance_idx, char, start_s, end_s FROM char_timings "
-        "WHERE list_contains(?, call_id) AND list_contains(?, call_id || chr(31) || CAST(utterance_idx AS VARCHAR)) "
-        "ORDER BY call_id, utterance_idx, idx",
-        [sorted({c for c, _ in changed}), [f"{c}\x1f{i}" for c, i in changed]],
+        "SELECT call_id, utterance_idx, char, start_s, end_s FROM char_timings t "
+        "WHERE list_contains(?, call_id) AND list_contains(?, call_id || chr(31) || CAST(utterance_idx AS VARCHAR))"
+        f"{during} ORDER BY call_id, utterance_idx, idx",
+        [sorted({c for c, _ in changed}), [f"{c}\x1f{i}" for c, i in changed], *span_params],
     ):
         chars.setdefault((row["call_id"], row["utterance_idx"]), []).append(
             (row["char"], row["start_s"], row["end_s"])

@@ -20,7 +20,7 @@ from pipeline.privacy import Redactor
 from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.audio_mask import Span, load_masked_spans
 from pipeline.reports.files import write_text
-from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, load_transcripts
+from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, read_transcripts
 from pipeline.reports.policy import load_policy
 from pipeline.reports.privacy import redacting, report_privacy
 from pipeline.reports.render import Renderer, call_page_name, page_name
@@ -68,8 +68,9 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
     ):
         report = compute_month(store, month, policy, timezone)
         call_ids = [c.call_id for c in report.calls]
-        transcripts = load_transcripts(store, call_ids)
-        masked_audio = load_masked_spans(store, transcripts)  # what the pages mask
+        transcripts, changed = read_transcripts(store, call_ids)
+        # what the pages mask, from the utterances redaction changed (the month is not read again)
+        masked_audio = load_masked_spans(store, transcripts, changed) if changed else {}
     return MonthData(report, transcripts, masked_audio, redactor)
 
 

@@ -29,10 +29,11 @@ from pipeline.errors import CallQAError
 from pipeline.records import Utterance
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
-from pipeline.reports.privacy import evidence_for_output, for_output, transcript_for_output
+from pipeline.reports.privacy import evidence_for_output, for_output, redacts, transcript_for_output
 from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching, weak_evidence
 from pipeline.rules.schema import Matching
 from pipeline.store import Store
+from pipeline.store.call_time import call_span, span_filter
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 FORBIDDEN_SQL = "(f.rule_id = 'FORBIDDEN' OR f.rule_id LIKE 'FORBIDDEN-%')"
@@ -288,6 +289,8 @@ STAGES: tuple[tuple[str, str], ...] = (
         FROM findings f
         JOIN rpt_calls rc ON rc.call_id = f.call_id AND rc.scored_at = f.scored_at
         WHERE rc.agent_id IS NOT NULL
+          -- only skips other months' row groups (pipeline/store/call_time.py); the join decides
+          AND f.call_started_at >= $prev_start AND f.call_started_at < $end
         """,
     ),
     (
@@ -524,7 +527,7 @@ WITH hits AS (
     FROM utterances u
     JOIN rpt_calls rc ON rc.call_id = u.call_id AND rc.period = 'cur'
     CROSS JOIN unnest(abuse_phrases(u.text)) AS p(phrase)
-    WHERE u.speaker = 'customer'
+    WHERE u.speaker = 'customer' AND u.call_started_at >= $start AND u.call_started_at < $end
 ),
 abusive AS (
     SELECT call_id, list(DISTINCT phrase ORDER BY phrase) AS phrases, count(*)::INTEGER AS hits,
@@ -620,7 +623,16 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
             candidates=_records(
                 GrievanceCandidate,
                 _with_calls(
-                    store, store.query(CANDIDATES_SQL, {"min_score": p.grievance.min_score}), "example"
+                    store,
+                    store.query(
+                        CANDIDATES_SQL,
+                        {
+                            "min_score": p.grievance.min_score,
+                            "start": stage_params["start"],
+                            "end": stage_params["end"],
+                        },
+                    ),
+                    "example",
                 ),
             ),
             calls=_records(CallRow, store.query(CALLS_SQL)),
@@ -646,28 +658,52 @@ class TranscriptLine:
 
 def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[TranscriptLine, ...]]:
     """The utterances of these calls, in one query."""
+    return read_transcripts(store, call_ids)[0]
+
+
+def read_transcripts(
+    store: Store, call_ids: Sequence[str]
+) -> tuple[dict[str, tuple[TranscriptLine, ...]], dict[tuple[str, int], str]]:
+    """`load_transcripts`, and the stored text of each utterance that redaction changed, by (call,
+    utterance index): what `audio_mask.load_masked_spans` needs without reading the month again."""
     # The calls as a table joined once (not a list searched per row, nor a subquery per utterance):
     # 10.4 s → 2.1 s for a month of 8,900 calls in a 100,000-call store (bench/db_scale.py). An
     # utterance is recognised when it has a first timed character (idx 0): one row in 17 is joined.
+    # Each table is read only over the calls' time span (zone maps skip the rest: 24.6 s → see
+    # bench/results/db-scale-2026-11-29d.md for a month of a million-call store).
+    span = call_span(store.db, call_ids)
+    on_u, u_params = span_filter("u", span)
+    on_e, e_params = span_filter("e", span)
+    on_t, t_params = span_filter("t", span)
     rows = store.query(
         "WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS call_id), "
-        "timed AS (SELECT call_id, utterance_idx FROM char_timings "
-        "WHERE idx = 0 AND call_id IN (SELECT call_id FROM wanted)) "
+        "timed AS (SELECT call_id, utterance_idx FROM char_timings t "
+        f"WHERE idx = 0 AND call_id IN (SELECT call_id FROM wanted){on_t}), "
+        "evidence AS (SELECT * FROM utterance_evidence e "
+        f"WHERE call_id IN (SELECT call_id FROM wanted){on_e}) "
         "SELECT u.call_id, u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, e.avg_logprob, "
         "e.no_speech_prob, e.compression_ratio, coalesce(e.looping, false) AS looping, e.unheard_s, "
-        "t.call_id IS NOT NULL AS recognised FROM utterances u LEFT JOIN utterance_evidence e "
+        "t.call_id IS NOT NULL AS recognised FROM utterances u LEFT JOIN evidence e "
         "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
         "LEFT JOIN timed t ON t.call_id = u.call_id AND t.utterance_idx = u.idx "
-        "WHERE u.call_id IN (SELECT call_id FROM wanted) ORDER BY u.call_id, u.idx",
-        [list(call_ids)],
+        f"WHERE u.call_id IN (SELECT call_id FROM wanted){on_u} ORDER BY u.call_id, u.idx",
+        [list(call_ids), *t_params, *e_params, *u_params],
     )
     matching = _scorecard_matching(store, call_ids)
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         out.setdefault(row["call_id"], []).append(row)
     transcripts = {}
+    changed: dict[tuple[str, int], str] = {}
     for call_id, lines in out.items():  # a call's text is redacted as a whole (numbers split over utterances)
         texts = transcript_for_output([(line["speaker"], line["text"]) for line in lines])
+        changed.update(
+            {
+                (call_id, line["idx"]): line["text"]
+                for line, text in zip(lines, texts, strict=True)
+                if text != line["text"]
+            }
+        )
         transcripts[call_id] = tuple(
             TranscriptLine(
                 line["idx"],
@@ -679,7 +715,7 @@ def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[T
             )
             for line, text in zip(lines, texts, strict=True)
         )
-    return transcripts
+    return transcripts, changed
 
 
 def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
@@ -687,13 +723,14 @@ def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[di
     redacted with that call around it: it may hold the hidden part of a number said in the call.
     `_records` then leaves it as it is (redacting twice changes nothing)."""
     call_ids = sorted({row["call_id"] for row in rows if row[field] and row["call_id"]})
-    if not call_ids:
+    if not call_ids or not redacts():  # unredacted: the text passes as it is, no call needed around it
         return rows
     lines: dict[str, list[tuple[str, str]]] = {}
+    during, span = span_filter("u", call_span(store.db, call_ids))
     for u in store.query(
-        "SELECT call_id, speaker, text FROM utterances WHERE call_id IN (SELECT unnest(?::VARCHAR[])) "
-        "ORDER BY call_id, idx",
-        [call_ids],
+        "SELECT call_id, speaker, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
+        f"{during} ORDER BY call_id, idx",
+        [call_ids, *span],
     ):
         lines.setdefault(u["call_id"], []).append((u["speaker"], u["text"]))
     return [

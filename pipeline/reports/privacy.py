@@ -43,6 +43,11 @@ def redacting(redactor: Redactor) -> Iterator[Redactor]:
         _redactor.reset(token)
 
 
+def redacts() -> bool:
+    """Whether what is prepared for output now is redacted (else texts pass through unchanged)."""
+    return _current().enabled
+
+
 def name_for_output(name: object) -> str:
     """A call id, file name or path as a report may show it (the caller's number masked)."""
     return _current().name(name)

@@ -7,7 +7,9 @@ At a year's scale (`rescore`) the calls go in chunks: each chunk's inputs are re
 per table, scored by the rules engine (in a pool of worker processes when there are many calls and
 more than one core: the engine is nearly all of the time), and its changed scores written in one
 transaction (pipeline/store/bulk.py). The next chunk is read while the workers score this one.
-`rescore_call` does the same for one call; both give the same rows.
+With one scorecard, an edit of points only (deductions, fatal flags, categories) is first applied
+as set-based SQL to every call whose stored findings qualify (pipeline/store/reprice.py); the rest
+go through the chunks. `rescore_call` does the same for one call; all give the same rows.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from pathlib import Path
 
 from pipeline.decisions import Decision, with_decisions, with_verdicts
 from pipeline.records import CallScore
-from pipeline.rules.engine import score_call
+from pipeline.rules.engine import review_note, score_call
 from pipeline.rules.incremental import ENGINE_VERSION, Plan, assemble, plan, score_rules
 from pipeline.rules.scorecard import REPO_RULES, Scorecard, card_for_call, load_scorecard, load_scorecards
 from pipeline.store import Store
 from pipeline.store.bulk import NewScore, StoredCall, load_calls, save_scores, unchanged
+from pipeline.store.reprice import RulePricing, reprice
 
 CHUNK_CALLS = 2000  # calls read, scored and written together (about 50 MB of inputs in memory)
 LIGHT_CHUNK_CALLS = 20_000  # calls whose stored findings are read together to decide what to redo
@@ -87,11 +90,14 @@ def _rescore(
     call_ids = store.call_ids_since(since)
     plans = _Plans(scorecards, store)
     results: dict[str, Rescored] = {}
+    if len(scorecards) == 1:  # one card judges every call: points-only plans run as SQL
+        results = {r.call_id: r for r in _reprice_in_sql(store, scorecards[0], plans, call_ids)}
+    rest = [c for c in call_ids if c not in results] if results else call_ids
     engine_ids: list[str] = []
-    for i in range(0, len(call_ids), LIGHT_CHUNK_CALLS):
+    for i in range(0, len(rest), LIGHT_CHUNK_CALLS):
         kept: list[StoredCall] = []
         scored: list[tuple[int, CallScore]] = []
-        for call in load_calls(store.db, call_ids[i : i + LIGHT_CHUNK_CALLS], inputs=False):
+        for call in load_calls(store.db, rest[i : i + LIGHT_CHUNK_CALLS], inputs=False):
             how = plans.for_call(call)
             score = None
             if how is not None and call.current is not None and not how.needs_engine:
@@ -110,6 +116,42 @@ def _rescore(
     return [results[c] for c in call_ids if c in results]
 
 
+def _reprice_in_sql(store: Store, card: Scorecard, plans: _Plans, call_ids: list[str]) -> list[Rescored]:
+    """The calls whose stored findings only need re-pricing (or nothing), re-priced and written by
+    set-based SQL (pipeline/store/reprice.py): the same rows as `assemble` and `save_scores`, some
+    0.5 ms of Python per call less. Calls it cannot take are left to the chunks."""
+    out: list[Rescored] = []
+    stored_hashes = [
+        row[0]
+        for row in store.db.execute(
+            "SELECT DISTINCT scorecard_hash FROM scores WHERE is_current AND engine = ?", [ENGINE_VERSION]
+        ).fetchall()
+    ]
+    for stored_hash in sorted(stored_hashes):
+        how = plans.plan_for(card, stored_hash)
+        if how is None or how.needs_engine:
+            continue
+        rules = []
+        for rule in card.spec.rules:
+            old, new = how.reprice.get(rule.id, (rule, rule))
+            rules.append(
+                RulePricing(
+                    rule.id,
+                    rule.id in how.reprice,
+                    old.deduction,
+                    new.deduction,
+                    new.category,
+                    new.fatal,
+                    review_note(old.deduction),
+                    review_note(new.deduction),
+                )
+            )
+        with store.transaction() as db:
+            done = reprice(db, call_ids, stored_hash, ENGINE_VERSION, card, rules, datetime.now(UTC))
+        out += [Rescored(r.call_id, r.before, r.after, r.fatal, r.stored, card) for r in done]
+    return out
+
+
 class _Plans:
     """The incremental plan of each (card, stored card) pair, made once."""
 
@@ -126,10 +168,12 @@ class _Plans:
             return None
         if call.metrics_at is not None and call.current_at is not None and call.metrics_at > call.current_at:
             return None
-        card = card_for_call(call.meta, self.scorecards)
-        key = (card.hash, call.current.scorecard_hash)
+        return self.plan_for(card_for_call(call.meta, self.scorecards), call.current.scorecard_hash)
+
+    def plan_for(self, card: Scorecard, stored_hash: str) -> Plan | None:
+        key = (card.hash, stored_hash)
         if key not in self.made:
-            self.made[key] = plan(card, self.contents.get(call.current.scorecard_hash))
+            self.made[key] = plan(card, self.contents.get(stored_hash))
         return self.made[key]
 
 

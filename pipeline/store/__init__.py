@@ -13,6 +13,8 @@ all over that connection:
 - `events` — customer events from the CRM and the audit log
 - `retention` — `callqa purge`
 - `reads` — the read path of reports, portal, `callqa show` and exports
+- `call_time` — the call's start on the big per-call tables, so that a month's reads skip the rest
+- `bulk`, `reprice` — `callqa rescore`'s chunked reads and writes, and points-only edits as SQL
 
 The monthly reports' and the portal's aggregation SQL lives with them (pipeline/reports/monthly.py,
 pipeline/portal/store.py) and runs through `Store.query`.

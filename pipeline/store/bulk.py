@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from pipeline.records import CallMeta, CallMetrics, CallScore, Utterance
+from pipeline.store.call_time import Span, call_span, span_filter
 from pipeline.store.metrics import metrics_from_rows
 from pipeline.store.scores import FINDING_COLUMNS, engine_version, finding_from_row
 from pipeline.store.transcripts import (
     CHAR_TIMING_COLUMNS,
     UTTERANCE_COLUMNS,
-    UTTERANCES_FROM,
     meta_from_row,
+    utterances_from,
     utterances_from_rows,
 )
 
@@ -69,9 +70,9 @@ def _chunk_ids(db: duckdb.DuckDBPyConnection, call_ids: Sequence[str]) -> Iterat
         db.unregister(_IDS)
 
 
-def _grouped(db: duckdb.DuckDBPyConnection, sql: str) -> dict[str, list[dict]]:
+def _grouped(db: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict[str, list[dict]]:
     """Rows of a query whose first column is call_id, as dicts without it, by call (order kept)."""
-    cursor = db.execute(sql)
+    cursor = db.execute(sql, params or [])
     names = [d[0] for d in cursor.description][1:]
     out: dict[str, list[dict]] = defaultdict(list)
     for row in cursor.fetchall():
@@ -80,19 +81,27 @@ def _grouped(db: duckdb.DuckDBPyConnection, sql: str) -> dict[str, list[dict]]:
 
 
 def _inputs(
-    db: duckdb.DuckDBPyConnection, join: str
+    db: duckdb.DuckDBPyConnection, join: str, span: Span | None
 ) -> tuple[
     dict[str, list[dict]], dict[str, list[dict]], dict[str, list[dict]], dict[str, dict[str, list[dict]]]
 ]:
-    """The chunk's utterances, character timings, metrics and metric children, by call."""
+    """The chunk's utterances, character timings, metrics and metric children, by call. The big
+    tables are read over the chunk's time span only (pipeline/store/call_time.py)."""
+    on_e, e_span = span_filter("e", span)
+    on_u, u_span = span_filter("u", span)
+    on_t, t_span = span_filter("t", span)
     utterances = _grouped(
         db,
-        f"SELECT u.call_id, {UTTERANCE_COLUMNS} {UTTERANCES_FROM} JOIN {_IDS} i ON i.call_id = u.call_id "
-        "ORDER BY u.call_id, u.idx",
+        f"SELECT u.call_id, {UTTERANCE_COLUMNS} "
+        f"{utterances_from(f'(SELECT * FROM utterance_evidence e WHERE true{on_e})')} "
+        f"JOIN {_IDS} i ON i.call_id = u.call_id WHERE true{on_u} ORDER BY u.call_id, u.idx",
+        [*e_span, *u_span],
     )
     chars = _grouped(
         db,
-        f"SELECT call_id, {CHAR_TIMING_COLUMNS} FROM char_timings {join} ORDER BY call_id, utterance_idx, idx",
+        f"SELECT call_id, {CHAR_TIMING_COLUMNS} FROM char_timings t {join} WHERE true{on_t} "
+        "ORDER BY call_id, utterance_idx, idx",
+        t_span,
     )
     metric_rows = _grouped(db, f"SELECT call_id, * FROM call_metrics {join}")
     children = {
@@ -115,7 +124,8 @@ def load_calls(
     join = f"JOIN {_IDS} USING (call_id)"
     with _chunk_ids(db, call_ids):
         calls = {cid: rows[0] for cid, rows in _grouped(db, f"SELECT call_id, * FROM calls {join}").items()}
-        utterances, chars, metric_rows, children = _inputs(db, join) if inputs else ({}, {}, {}, {})
+        span = call_span(db, _IDS)  # the big tables are read over the chunk's time span only
+        utterances, chars, metric_rows, children = _inputs(db, join, span) if inputs else ({}, {}, {}, {})
         current = _grouped(
             db,
             "SELECT s.call_id, s.scored_at, s.scorecard_hash, c.name, s.score, s.fatal, s.engine, "
@@ -124,10 +134,12 @@ def load_calls(
             "WHERE s.is_current",
         )
         findings: dict[str, list[tuple]] = defaultdict(list)
+        during, span_params = span_filter("f", span)
         for row in db.execute(
             f"SELECT f.call_id, {', '.join('f.' + c for c in FINDING_COLUMNS.split(', '))} FROM findings f "
             "JOIN scores s ON s.call_id = f.call_id AND s.scored_at = f.scored_at AND s.is_current "
-            f"JOIN {_IDS} i ON i.call_id = f.call_id ORDER BY f.call_id, f.idx"
+            f"JOIN {_IDS} i ON i.call_id = f.call_id WHERE true{during} ORDER BY f.call_id, f.idx",
+            span_params,
         ).fetchall():
             findings[row[0]].append(row[1:])
         decisions: dict[str, list[tuple]] = defaultdict(list)
@@ -251,9 +263,11 @@ def save_scores(
         )
         db.execute(
             "INSERT INTO findings (call_id, scored_at, idx, rule_id, title, category, passed, deduction, "
-            "fatal, start_s, end_s, speaker, evidence, confidence, needs_review, replacement, scorecard_hash) "
-            "SELECT call_id, $at, idx, rule_id, title, category, passed, deduction, fatal, start_s, end_s, "
-            "speaker, evidence, confidence, needs_review, replacement, scorecard_hash FROM bulk_new_findings",
+            "fatal, start_s, end_s, speaker, evidence, confidence, needs_review, replacement, scorecard_hash, "
+            "call_started_at) "
+            "SELECT n.call_id, $at, n.idx, n.rule_id, n.title, n.category, n.passed, n.deduction, n.fatal, "
+            "n.start_s, n.end_s, n.speaker, n.evidence, n.confidence, n.needs_review, n.replacement, "
+            "n.scorecard_hash, c.started_at FROM bulk_new_findings n LEFT JOIN calls c USING (call_id)",
             {"at": scored_at},
         )
     finally:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 
 from pipeline.errors import CallQAError
+from pipeline.store.call_time import backfill, backfilled
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -101,6 +102,7 @@ class StoreBase:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(self.path, read_only, lock_wait_s)
+        self.backfilled_s: dict[str, float] = {}
         if read_only and not self._current_schema():
             # a database last written by an older version: add the new tables once, then read
             self.db.close()
@@ -118,6 +120,8 @@ class StoreBase:
             self.db.execute(
                 "INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [SCHEMA_VERSION]
             )
+            # once per store: rows stored before the call's start was on them (seconds per table)
+            self.backfilled_s = backfill(self.db)
 
     def _current_schema(self) -> bool:
         """Whether the newest tables and columns of schema.sql are there (read-only connections
@@ -129,7 +133,7 @@ class StoreBase:
         engine = self.db.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_name = 'scores' AND column_name = 'engine'"
         ).fetchone()[0]
-        return bool(tables == 3 and engine == 1)
+        return bool(tables == 3 and engine == 1) and backfilled(self.db)
 
     def __enter__(self) -> Self:
         return self

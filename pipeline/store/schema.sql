@@ -359,6 +359,17 @@ CREATE TABLE IF NOT EXISTS finding_decisions (
     comment     VARCHAR
 );
 
+-- ---- months at a year's scale (pipeline/store/call_time.py, docs/operations.md §8) ---------------
+
+-- The call's start (calls.started_at) on each row of the big per-call tables: DuckDB's per-row-group
+-- minimum and maximum of it let a month's reads skip the other months' rows, which a join by call_id
+-- cannot. Set at insert; rows of older stores are back-filled once when the store is first opened
+-- for writing.
+ALTER TABLE utterances ADD COLUMN IF NOT EXISTS call_started_at TIMESTAMPTZ;
+ALTER TABLE utterance_evidence ADD COLUMN IF NOT EXISTS call_started_at TIMESTAMPTZ;
+ALTER TABLE char_timings ADD COLUMN IF NOT EXISTS call_started_at TIMESTAMPTZ;
+ALTER TABLE findings ADD COLUMN IF NOT EXISTS call_started_at TIMESTAMPTZ;
+
 -- ---- point look-ups at a year's scale (docs/operations.md §8) ------------------------------------
 
 -- DuckDB answers `WHERE call_id = ?` with an index scan only from a one-column index: the composite

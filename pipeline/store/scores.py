@@ -99,8 +99,9 @@ def insert_score_row(
         [call_id, scored_at, score.scorecard_hash, score.score, score.fatal, engine_version()],
     )
     if score.findings:
+        started_at = db.execute("SELECT started_at FROM calls WHERE call_id = ?", [call_id]).fetchone()
         db.executemany(
-            "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
                     call_id,
@@ -120,6 +121,7 @@ def insert_score_row(
                     f.needs_review,
                     f.replacement,
                     score.scorecard_hash,
+                    started_at[0] if started_at else None,  # pipeline/store/call_time.py
                 ]
                 for i, f in enumerate(score.findings)
             ],

@@ -27,9 +27,14 @@ UTTERANCE_COLUMNS = (
     "u.role_confidence, e.avg_logprob, e.no_speech_prob, e.compression_ratio, "
     "coalesce(e.looping, false) AS looping, e.unheard_s"
 )
-UTTERANCES_FROM = (
-    "FROM utterances u LEFT JOIN utterance_evidence e ON e.call_id = u.call_id AND e.utterance_idx = u.idx"
-)
+
+
+def utterances_from(evidence: str = "utterance_evidence") -> str:
+    """Utterances `u` with their evidence `e` (`evidence`: the table, or a subquery of it)."""
+    return f"FROM utterances u LEFT JOIN {evidence} e ON e.call_id = u.call_id AND e.utterance_idx = u.idx"
+
+
+UTTERANCES_FROM = utterances_from()
 CHAR_TIMING_COLUMNS = "utterance_idx, idx, char, start_s, end_s, probability"
 
 
@@ -116,6 +121,8 @@ def insert_transcript(
             list(audio.warnings) + list(transcript.warnings),
         ],
     )
+    # the start as stored (the session's time zone applied): the rows' copy is that value exactly
+    started_at = db.execute("SELECT started_at FROM calls WHERE call_id = ?", [meta.call_id]).fetchone()[0]
     insert_many(
         db,
         "utterances",
@@ -130,6 +137,7 @@ def insert_transcript(
                 u.confidence,
                 u.role_source,
                 u.role_confidence,
+                started_at,
             ]
             for i, u in enumerate(utterances)
         ],
@@ -146,6 +154,7 @@ def insert_transcript(
                 u.compression_ratio,
                 u.looping,
                 u.unheard_s,
+                started_at,
             ]
             for i, u in enumerate(utterances)
             if u.avg_logprob is not None or u.looping or u.unheard_s is not None
@@ -155,7 +164,7 @@ def insert_transcript(
         db,
         "char_timings",
         [
-            [meta.call_id, i, j, c.char, c.start, c.end, c.probability]
+            [meta.call_id, i, j, c.char, c.start, c.end, c.probability, started_at]
             for i, u in enumerate(utterances)
             for j, c in enumerate(u.chars)
         ],
