@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+import torch
 from conftest import SAMPLES, SHARED
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 
@@ -180,3 +181,39 @@ def test_a_long_calls_speakers_are_clustered_from_a_bounded_number_of_islands(
 def test_the_builtin_mono_diarization_clusters_with_the_bounded_clustering() -> None:
     pipeline = models.IslandSpeakerDiarization()
     assert isinstance(pipeline.clustering, models.BoundedAgglomerativeClustering)
+
+
+def test_voice_prints_and_their_assignment_equal_pyannotes_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in mono diarization writes the voice prints batch by batch into one array and takes
+    the distances to the centroids a block at a time (a long recording's are not copied whole): the
+    same numbers as pyannote's get_embeddings and assign_embeddings, on a real mono call."""
+    from pyannote.audio.pipelines import SpeakerDiarization
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+    from pyannote.audio.utils.signal import binarize
+
+    from pipeline.diarize.mono import _pipeline
+
+    settings = Settings()
+    path = SAMPLES / "1003_20261120-143010.wav"
+    audio = decode(path, read_meta(path, settings.input), settings.input, settings.intake)
+    track = audio.tracks["mono"][: 60 * 16000]
+    pipeline, _ = _pipeline(settings.mono)
+    file = {"waveform": torch.from_numpy(track).unsqueeze(0), "sample_rate": 16000, "uri": "c"}
+    binarized = binarize(pipeline.get_segmentations(file), onset=pipeline.segmentation.threshold)
+    with torch.inference_mode(), models.one_thread():
+        ours = pipeline.get_embeddings(file, binarized)
+        theirs = SpeakerDiarization.get_embeddings(pipeline, file, binarized)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    assert np.array_equal(ours, theirs, equal_nan=True)
+    valid = ~np.isnan(ours).any(axis=2)
+    assert 20 < valid.sum() < valid.size
+
+    monkeypatch.setattr(models, "_DISTANCE_ROWS", 7)  # blocks that split chunks' speakers apart
+    chunk_idx, speaker_idx = np.nonzero(valid)
+    clusters = np.arange(len(chunk_idx)) % 2
+    found = pipeline.clustering.assign_embeddings(ours, chunk_idx, speaker_idx, clusters)
+    expected = AgglomerativeClustering.assign_embeddings(
+        pipeline.clustering, ours, chunk_idx, speaker_idx, clusters
+    )
+    for a, b in zip(found, expected, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
