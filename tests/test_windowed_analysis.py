@@ -184,9 +184,10 @@ def test_the_builtin_mono_diarization_clusters_with_the_bounded_clustering() -> 
 
 
 def test_voice_prints_and_their_assignment_equal_pyannotes_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The built-in mono diarization writes the voice prints batch by batch into one array and takes
-    the distances to the centroids a block at a time (a long recording's are not copied whole): the
-    same numbers as pyannote's get_embeddings and assign_embeddings, on a real mono call."""
+    """The built-in mono diarization binarizes its segmentation a block of chunks at a time, writes
+    the voice prints batch by batch into one array and takes the distances to the centroids a block
+    at a time (a long recording's are not copied whole): the same numbers as pyannote's binarize,
+    get_embeddings and assign_embeddings, on a real mono call."""
     from pyannote.audio.pipelines import SpeakerDiarization
     from pyannote.audio.pipelines.clustering import AgglomerativeClustering
     from pyannote.audio.utils.signal import binarize
@@ -199,7 +200,14 @@ def test_voice_prints_and_their_assignment_equal_pyannotes_own(monkeypatch: pyte
     track = audio.tracks["mono"][: 60 * 16000]
     pipeline, _ = _pipeline(settings.mono)
     file = {"waveform": torch.from_numpy(track).unsqueeze(0), "sample_rate": 16000, "uri": "c"}
-    binarized = binarize(pipeline.get_segmentations(file), onset=pipeline.segmentation.threshold)
+    segmentations = pipeline.get_segmentations(file)
+    assert isinstance(segmentations, models.IslandSegmentations)
+    monkeypatch.setattr(models, "_BINARIZE_CHUNKS", 5)  # pyannote's binarize, a few chunks at a time
+    binarized = binarize(segmentations, onset=pipeline.segmentation.threshold, initial_state=False)
+    plain = SlidingWindowFeature(segmentations.data, segmentations.sliding_window)
+    expected = binarize(plain, onset=pipeline.segmentation.threshold, initial_state=False)
+    assert binarized.data.dtype == expected.data.dtype and np.array_equal(binarized.data, expected.data)
+    assert 0 < binarized.data.mean() < 0.5
     with torch.inference_mode(), models.one_thread():
         ours = pipeline.get_embeddings(file, binarized)
         theirs = SpeakerDiarization.get_embeddings(pipeline, file, binarized)

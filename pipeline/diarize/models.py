@@ -29,6 +29,7 @@ from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.audio.pipelines.clustering import AgglomerativeClustering
 from pyannote.audio.pipelines.speaker_diarization import batchify
+from pyannote.audio.utils.signal import binarize
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 from scipy.spatial.distance import cdist
 
@@ -51,6 +52,8 @@ EMBEDDING_BATCH = 64
 # evenly spaced subset. 4,000 islands (128 MB) are about 40 minutes of speech: calls of ordinary
 # length are clustered as before.
 MAX_CLUSTERED_ISLANDS = 4000
+# Chunks binarized at once (a minute of chunks, 4 islands each).
+_BINARIZE_CHUNKS = 64
 # Voice prints whose distances to the speakers' centroids are taken at once (8 MB as float64).
 _DISTANCE_ROWS = 4096
 
@@ -104,6 +107,32 @@ class SpeechIslandSegmentation(Model):
         for slot, (start, end) in enumerate(_islands(active, min_pause, self.hparams.max_islands)):
             slots[start:end, slot] = speech[start:end]
         return slots
+
+
+class IslandSegmentations(SlidingWindowFeature):
+    """The island segmentation of a recording: (chunks, frames, islands), as pyannote's, but
+    binarized a block of chunks at a time (`_binarize_in_blocks`)."""
+
+
+@binarize.register
+def _binarize_in_blocks(
+    scores: IslandSegmentations,
+    onset: float = 0.5,
+    offset: float | None = None,
+    initial_state: bool | None = None,
+) -> SlidingWindowFeature:
+    """pyannote's binarize, `_BINARIZE_CHUNKS` chunks at a time into one array: each (chunk, island)
+    row is thresholded on its own, so the result is the same, but pyannote collects every row's
+    frame indices as Python tuples (5 million integers, about 300 MiB at 3 hours) before it starts."""
+    if initial_state is not None and not isinstance(initial_state, bool):  # per-row states: as is
+        return binarize(
+            SlidingWindowFeature(scores.data, scores.sliding_window), onset, offset, initial_state
+        )
+    binarized = np.empty(scores.data.shape, dtype=np.float64)
+    for first in range(0, len(scores.data), _BINARIZE_CHUNKS):
+        block = SlidingWindowFeature(scores.data[first : first + _BINARIZE_CHUNKS], scores.sliding_window)
+        binarized[first : first + _BINARIZE_CHUNKS] = binarize(block, onset, offset, initial_state).data
+    return SlidingWindowFeature(binarized, scores.sliding_window)
 
 
 class NoPLDA(PLDA):
@@ -255,7 +284,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
             chunks[c, : len(piece)] = model.islands(piece)
         frame_s = SILERO_FRAME / model.hparams.sample_rate
         window = SlidingWindow(start=0.0, duration=chunk_frames * frame_s, step=step_frames * frame_s)
-        return SlidingWindowFeature(chunks, window)
+        return IslandSegmentations(chunks, window)
 
 
 def onset_corrected(
