@@ -16,7 +16,8 @@ Both are ordinary `pyannote.audio.Model`s: they can be saved as checkpoints and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
 
@@ -27,7 +28,10 @@ from pyannote.audio.core.plda import PLDA
 from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+from pyannote.audio.pipelines.speaker_diarization import batchify
+from pyannote.audio.utils.signal import binarize
 from pyannote.core import SlidingWindow, SlidingWindowFeature
+from scipy.spatial.distance import cdist
 
 from pipeline.diarize.timeline import confirmed_islands, extend_onsets
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
@@ -48,6 +52,10 @@ EMBEDDING_BATCH = 64
 # evenly spaced subset. 4,000 islands (128 MB) are about 40 minutes of speech: calls of ordinary
 # length are clustered as before.
 MAX_CLUSTERED_ISLANDS = 4000
+# Chunks binarized at once (a minute of chunks, 4 islands each).
+_BINARIZE_CHUNKS = 64
+# Voice prints whose distances to the speakers' centroids are taken at once (8 MB as float64).
+_DISTANCE_ROWS = 4096
 
 
 class SpeechIslandSegmentation(Model):
@@ -101,6 +109,32 @@ class SpeechIslandSegmentation(Model):
         return slots
 
 
+class IslandSegmentations(SlidingWindowFeature):
+    """The island segmentation of a recording: (chunks, frames, islands), as pyannote's, but
+    binarized a block of chunks at a time (`_binarize_in_blocks`)."""
+
+
+@binarize.register
+def _binarize_in_blocks(
+    scores: IslandSegmentations,
+    onset: float = 0.5,
+    offset: float | None = None,
+    initial_state: bool | None = None,
+) -> SlidingWindowFeature:
+    """pyannote's binarize, `_BINARIZE_CHUNKS` chunks at a time into one array: each (chunk, island)
+    row is thresholded on its own, so the result is the same, but pyannote collects every row's
+    frame indices as Python tuples (5 million integers, about 300 MiB at 3 hours) before it starts."""
+    if initial_state is not None and not isinstance(initial_state, bool):  # per-row states: as is
+        return binarize(
+            SlidingWindowFeature(scores.data, scores.sliding_window), onset, offset, initial_state
+        )
+    binarized = np.empty(scores.data.shape, dtype=np.float64)
+    for first in range(0, len(scores.data), _BINARIZE_CHUNKS):
+        block = SlidingWindowFeature(scores.data[first : first + _BINARIZE_CHUNKS], scores.sliding_window)
+        binarized[first : first + _BINARIZE_CHUNKS] = binarize(block, onset, offset, initial_state).data
+    return SlidingWindowFeature(binarized, scores.sliding_window)
+
+
 class NoPLDA(PLDA):
     """Agglomerative clustering uses no PLDA, but pyannote's pipeline constructor asks for one."""
 
@@ -122,6 +156,37 @@ class BoundedAgglomerativeClustering(AgglomerativeClustering):
             return kept, chunks, speakers
         every = np.linspace(0, len(kept) - 1, MAX_CLUSTERED_ISLANDS).round().astype(np.int64)
         return kept[every], chunks[every], speakers[every]
+
+    def assign_embeddings(
+        self,
+        embeddings: np.ndarray,
+        train_chunk_idx: np.ndarray,
+        train_speaker_idx: np.ndarray,
+        train_clusters: np.ndarray,
+        constrained: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """pyannote's assign_embeddings, with the distances to the centroids taken a block of voice
+        prints at a time: scipy's cdist works on a float64 copy of its input, and pyannote gives it
+        every (chunk, local speaker) voice print at once (86 MB at 3 hours). Each distance is its own
+        row's: the same numbers."""
+        num_clusters = np.max(train_clusters) + 1
+        num_chunks, num_speakers, dimension = embeddings.shape
+        train_embeddings = embeddings[train_chunk_idx, train_speaker_idx]
+        centroids = np.vstack(
+            [np.mean(train_embeddings[train_clusters == k], axis=0) for k in range(num_clusters)]
+        )
+        flat = embeddings.reshape(num_chunks * num_speakers, dimension)
+        distances = np.empty((len(flat), num_clusters), dtype=np.float64)
+        for first in range(0, len(flat), _DISTANCE_ROWS):
+            distances[first : first + _DISTANCE_ROWS] = cdist(
+                flat[first : first + _DISTANCE_ROWS], centroids, metric=self.metric
+            )
+        soft_clusters = 2 - distances.reshape(num_chunks, num_speakers, num_clusters)
+        if constrained:
+            hard_clusters = self.constrained_argmax(soft_clusters)
+        else:
+            hard_clusters = np.argmax(soft_clusters, axis=2)
+        return hard_clusters, soft_clusters, centroids
 
 
 class IslandSpeakerDiarization(SpeakerDiarization):
@@ -161,6 +226,46 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         if clustering == "AgglomerativeClustering":  # the same, with its memory bounded
             self.clustering = BoundedAgglomerativeClustering(metric=self._embedding.metric)
 
+    def get_embeddings(
+        self,
+        file: dict,
+        binary_segmentations: SlidingWindowFeature,
+        exclude_overlap: bool = False,
+        hook: Callable | None = None,
+    ) -> np.ndarray:
+        """(chunks, local speakers, dimension) voice prints, as pyannote's get_embeddings computes
+        them — the same batches of (chunk, mask) pairs through the same model — but written batch by
+        batch into one array: pyannote keeps every batch and then stacks them, two copies of a long
+        recording's voice prints at once (43 MB each at 3 hours)."""
+        if self.training or exclude_overlap:  # pyannote's cache and overlap masks: its own path
+            return super().get_embeddings(file, binary_segmentations, exclude_overlap, hook)
+        num_chunks, _, num_speakers = binary_segmentations.data.shape
+
+        def waveform_and_mask() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            for chunk, masks in binary_segmentations:
+                waveform, _ = self._audio.crop(file, chunk, mode="pad")
+                for mask in np.nan_to_num(masks, nan=0.0).astype(np.float32).T:
+                    yield waveform[None], torch.from_numpy(mask)[None]
+
+        batch_count = math.ceil(num_chunks * num_speakers / self.embedding_batch_size)
+        if hook is not None:
+            hook("embeddings", None, total=batch_count, completed=0)
+        embeddings: np.ndarray | None = None
+        done = 0
+        batches = batchify(waveform_and_mask(), batch_size=self.embedding_batch_size, fillvalue=(None, None))
+        for i, batch in enumerate(batches, 1):
+            waveforms, masks = zip(*[pair for pair in batch if pair[0] is not None], strict=True)
+            embedding_batch = self._embedding(torch.vstack(waveforms), masks=torch.vstack(masks))
+            if embeddings is None:
+                shape = (num_chunks * num_speakers, *embedding_batch.shape[1:])
+                embeddings = np.empty(shape, dtype=embedding_batch.dtype)
+            embeddings[done : done + len(embedding_batch)] = embedding_batch
+            done += len(embedding_batch)
+            if hook is not None:
+                hook("embeddings", embedding_batch, total=batch_count, completed=i)
+        assert embeddings is not None and done == len(embeddings)
+        return embeddings.reshape(num_chunks, num_speakers, *embeddings.shape[1:])
+
     def get_segmentations(self, file: dict, hook: object = None) -> SlidingWindowFeature:
         model: SpeechIslandSegmentation = self._segmentation.model
         # pyannote's Audio resamples to the model's rate and down-mixes, whether given a waveform or a path
@@ -179,7 +284,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
             chunks[c, : len(piece)] = model.islands(piece)
         frame_s = SILERO_FRAME / model.hparams.sample_rate
         window = SlidingWindow(start=0.0, duration=chunk_frames * frame_s, step=step_frames * frame_s)
-        return SlidingWindowFeature(chunks, window)
+        return IslandSegmentations(chunks, window)
 
 
 def onset_corrected(
@@ -241,7 +346,9 @@ class ResemblyzerEmbedding(Model):
         return 256
 
     def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
+        from resemblyzer.audio import normalize_volume
+
+        from pipeline.diarize.melspec import wav_to_mel_spectrogram  # resemblyzer's, without librosa
 
         batch = waveforms.shape[0]
         output = torch.full((batch, self.dimension), float("nan"))

@@ -34,12 +34,19 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
     from pipeline.diarize.models import one_thread
 
     pipeline, method = _pipeline(config)
-    waveform = torch.from_numpy(audio.tracks["mono"]).unsqueeze(0)
-    with _LOCK, torch.inference_mode(), one_thread():  # one pipeline object, not re-entrant
-        output = pipeline(
-            {"waveform": waveform, "sample_rate": audio.sample_rate, "uri": audio.call_id},
-            num_speakers=config.num_speakers,
-        )
+    file = {
+        "waveform": torch.from_numpy(audio.tracks["mono"]).unsqueeze(0),
+        "sample_rate": audio.sample_rate,
+        "uri": audio.call_id,
+    }
+    try:
+        with _LOCK, torch.inference_mode(), one_thread():  # one pipeline object, not re-entrant
+            output = pipeline(file, num_speakers=config.num_speakers)
+    finally:
+        # pyannote leaves the file in a reference cycle, and the waveform shares the track's
+        # samples: without this, a long recording's track outlived the diarization into whisper
+        # until the cyclic garbage collector happened to run (2,061 against 1,801 MiB at 3 hours).
+        file.clear()
     annotation = getattr(output, "speaker_diarization", output)
     centroids = getattr(output, "speaker_embeddings", None)
     if centroids is not None and len(annotation.labels()) == 2 and len(centroids) == 2:
