@@ -92,6 +92,10 @@ def local_cluster(
     from distributed import LocalCluster
 
     quiet_dask_logs()
+    # A worker process reads its loggers' levels from Dask's configuration when it imports
+    # distributed, before the cluster's `env` reaches it: set here, the workers inherit it (in the
+    # Prefect flow their English start-up lines otherwise come out through Prefect's handlers).
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     with dask.config.set(scheduler_config(settings)):  # the scheduler reads them as it starts
         return LocalCluster(**local_cluster_options(settings, workers, env))
 

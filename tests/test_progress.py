@@ -145,6 +145,12 @@ def test_callqa_run_draws_a_bar_on_a_terminal_and_prints_lines_elsewhere() -> No
     assert len(printed) == 3
 
 
+# What the flow's module does in every worker process it is imported in: Prefect's logging set up.
+PREFECT_LOGGING = """
+from prefect.logging.configuration import setup_logging
+setup_logging()
+"""
+
 QUIET_CLUSTER = """
 import logging, sys
 from pipeline.cluster import dask_client
@@ -164,9 +170,14 @@ if __name__ == "__main__":
 """
 
 
-def test_the_local_cluster_keeps_distributed_info_lines_out_and_its_warnings_in(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_prefect", [False, True], ids=["callqa-run", "prefect-flow"])
+def test_the_local_cluster_keeps_distributed_info_lines_out_and_its_warnings_in(
+    tmp_path: Path, with_prefect: bool
+) -> None:
+    """In the Prefect flow the workers import prefect too (the flow's module), whose logging setup
+    printed the workers' start-up lines (Start worker at …) before this was fixed."""
     script = tmp_path / "quiet_cluster.py"
-    script.write_text(QUIET_CLUSTER, encoding="utf-8")
+    script.write_text((PREFECT_LOGGING if with_prefect else "") + QUIET_CLUSTER, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, str(script)],
         cwd=ROOT,
