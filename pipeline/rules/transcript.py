@@ -61,31 +61,34 @@ class Line:
     def quoted(self) -> tuple[tuple[int, int], ...]:
         return tuple((m.start(), m.end()) for m in _QUOTED.finditer(self.text))
 
+    def _spoken_range(self, raw_start: int, raw_end: int) -> tuple[int, int]:
+        """Indices [first, stop) in `spoken` (and in the character timings) of text[raw_start:raw_end]."""
+        return bisect_left(self.spoken, raw_start), bisect_left(self.spoken, raw_end)
+
+    @property
+    def _timed(self) -> bool:
+        """Whether every spoken character has the recogniser's timing (typed text has none)."""
+        return len(self.utterance.chars) == len(self.spoken)
+
     def timing(self, raw_start: int, raw_end: int) -> tuple[float, float, float | None]:
         """(start s, end s, mean recogniser probability or None) of text[raw_start:raw_end]."""
-        spoken = self.spoken
-        first = bisect_left(spoken, raw_start)
-        last = bisect_left(spoken, raw_end) - 1
-        if not spoken or last < first:
+        first, stop = self._spoken_range(raw_start, raw_end)
+        if not self.spoken or stop <= first:
             return self.start, self.end, None
-        chars = self.utterance.chars
-        if len(chars) == len(spoken):
-            probability = sum(c.probability for c in chars[first : last + 1]) / (last - first + 1)
-            return chars[first].start, chars[last].end, probability
+        if self._timed:
+            chars = self.utterance.chars[first:stop]
+            return chars[0].start, chars[-1].end, sum(c.probability for c in chars) / len(chars)
         span = self.end - self.start
-        n = len(spoken)
-        return self.start + span * first / n, self.start + span * (last + 1) / n, None
+        n = len(self.spoken)
+        return self.start + span * first / n, self.start + span * stop / n, None
 
     def unsure(self, start: int, end: int, floor: float) -> bool:
         """Whether the recogniser gave a character of the canonical span [start, end) a probability
         below `floor` (typed text and text without character timings: never)."""
-        raw_start, raw_end = self.norm.raw_span(start, end)
-        spoken = self.spoken
-        chars = self.utterance.chars
-        if len(chars) != len(spoken):
+        if not self._timed:
             return False
-        first, last = bisect_left(spoken, raw_start), bisect_left(spoken, raw_end)
-        return any(c.probability < floor for c in chars[first:last])
+        first, stop = self._spoken_range(*self.norm.raw_span(start, end))
+        return any(c.probability < floor for c in self.utterance.chars[first:stop])
 
     def quote(self, raw_start: int | None = None, raw_end: int | None = None) -> str:
         """The utterance as evidence, the hit marked 【】, long text cut around it."""
