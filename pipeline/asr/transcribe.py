@@ -324,13 +324,18 @@ def turn_groups(turns: Sequence[SpeechTurn], max_joined_s: float) -> list[list[S
     groups: list[list[SpeechTurn]] = []
     joined = 0.0
     for turn in sorted(turns, key=lambda t: t.start):
-        length = turn.end - turn.start + 2 * TURN_PADDING_S + TURN_GAP_S
+        length = _joined_length(turn)
         if not groups or joined + length > max_joined_s:
             groups.append([])
             joined = 0.0
         groups[-1].append(turn)
         joined += length
     return groups
+
+
+def _joined_length(turn: SpeechTurn) -> float:
+    """Seconds a turn takes on the joined signal: itself, its padding and the silence after it."""
+    return turn.end - turn.start + 2 * TURN_PADDING_S + TURN_GAP_S
 
 
 def batch_chunks(
@@ -343,7 +348,7 @@ def batch_chunks(
     joined = 0.0
     for party, turns in enumerate(turns_by_party):
         for group in turn_groups(turns, max_joined_s):
-            length = sum(t.end - t.start + 2 * TURN_PADDING_S + TURN_GAP_S for t in group)
+            length = sum(_joined_length(t) for t in group)
             if not chunks or joined + length > max_joined_s:
                 chunks.append([])
                 joined = 0.0
