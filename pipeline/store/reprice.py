@@ -93,12 +93,16 @@ WHERE true{span}
 # Calls whose every rule has findings and every finding is usable, with their new score (engine.total).
 _SCORES = """
 CREATE OR REPLACE TEMP TABLE reprice_scores AS
-SELECT f.call_id, c.before, c.current_at,
-       bool_or(f.fatal AND NOT f.passed AND NOT f.needs_review) AS fatal,
-       coalesce(sum(f.deduction) FILTER (WHERE NOT f.passed AND NOT f.needs_review), 0.0) AS deducted
-FROM reprice_findings f JOIN reprice_calls c USING (call_id)
-GROUP BY f.call_id, c.before, c.current_at
-HAVING count(DISTINCT f.rule_id) = $rules AND bool_and(f.usable)
+SELECT call_id, before, current_at, fatal,
+       CASE WHEN fatal THEN 0.0 ELSE round(greatest(0.0, 100.0 - deducted), 2) END AS score
+FROM (
+    SELECT f.call_id, c.before, c.current_at,
+           bool_or(f.fatal AND NOT f.passed AND NOT f.needs_review) AS fatal,
+           coalesce(sum(f.deduction) FILTER (WHERE NOT f.passed AND NOT f.needs_review), 0.0) AS deducted
+    FROM reprice_findings f JOIN reprice_calls c USING (call_id)
+    GROUP BY f.call_id, c.before, c.current_at
+    HAVING count(DISTINCT f.rule_id) = $rules AND bool_and(f.usable)
+)
 """
 
 
@@ -142,8 +146,7 @@ def reprice(
         db.execute(_FINDINGS.format(span=during), span)
         db.execute(_SCORES, {"rules": len(rules)})
         rows = db.execute(
-            "SELECT call_id, before, CASE WHEN fatal THEN 0.0 ELSE round(greatest(0.0, 100.0 - deducted), 2) END, "
-            "fatal, max(current_at) OVER () FROM reprice_scores"
+            "SELECT call_id, before, score, fatal, max(current_at) OVER () FROM reprice_scores"
         ).fetchall()
         if not rows:
             return []
@@ -173,8 +176,7 @@ def _write(db: duckdb.DuckDBPyConnection, card_hash: str, engine: str, scored_at
     )
     db.execute(
         "INSERT INTO scores (call_id, scored_at, scorecard_hash, score, fatal, is_current, engine) "
-        "SELECT call_id, $at, $card, CASE WHEN fatal THEN 0.0 ELSE round(greatest(0.0, 100.0 - deducted), 2) END, "
-        "fatal, true, $engine FROM reprice_scores",
+        "SELECT call_id, $at, $card, score, fatal, true, $engine FROM reprice_scores",
         {"at": scored_at, "card": card_hash, "engine": engine},
     )
     db.execute(
