@@ -19,8 +19,8 @@ import duckdb
 from pipeline.errors import CallQAError
 from pipeline.records import CallScore, Finding
 from pipeline.rules.calibrate import Label
-from pipeline.rules.engine import CAP_NOTE, total
 from pipeline.rules.scorecard import Scorecard
+from pipeline.rules.verdicts import CAP_NOTE, total
 from pipeline.store import Store
 
 SAME_TIME_S = 0.05  # evidence times stored as DOUBLE: a verdict's time matches within this

@@ -141,3 +141,32 @@ def test_calls_whose_metrics_were_computed_again_run_in_full(undecided_store: Pa
             "AND f.call_id = (SELECT min(call_id) FROM call_metrics)"
         ).fetchone()
     assert rate == (False,)  # 400 characters a minute fails the rate rule: read from the new metrics
+
+
+def test_engine_version_covers_every_rules_module_the_engine_runs() -> None:
+    """A change to any module the engine imports must change ENGINE_VERSION, or stored findings of
+    unchanged rules would be kept although the code that wrote them changed."""
+    import subprocess
+    import sys
+
+    from pipeline.rules.incremental import _ENGINE_SOURCES
+
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pipeline.rules.engine; "
+            "print('\\n'.join(m for m in sys.modules if m.startswith('pipeline.rules.')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout.split()
+    engine_modules = {
+        "pipeline/" + name.removeprefix("pipeline.").replace(".", "/") + ".py"
+        for name in listed
+        if name != "pipeline.rules.incremental"  # the fingerprinting itself, not a matcher
+    }
+    assert "pipeline/rules/verdicts.py" in engine_modules
+    assert engine_modules - set(_ENGINE_SOURCES) == set()

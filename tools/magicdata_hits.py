@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.records import CallMeta, CharTiming, Utterance  # noqa: E402
 from pipeline.rules import load_scorecard  # noqa: E402
-from pipeline.rules.engine import hit_doubt  # noqa: E402
+from pipeline.rules.phrase_checks import hit_doubt  # noqa: E402
 from pipeline.rules.questions import count_questions  # noqa: E402
 from pipeline.rules.scorecard import DEFAULT_SCORECARD, Scorecard  # noqa: E402
 from pipeline.rules.transcript import CallView, Hit  # noqa: E402

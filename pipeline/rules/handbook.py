@@ -1,7 +1,8 @@
 """The handbook's rule ids (../shared/standards/service-standards.md) and the matcher each one uses.
 
 Grep a rule id: it appears in its scorecard entry (rules/*.yaml) and here, where the rule type names
-the matcher in `pipeline/rules/engine.py` (`check_<type>`). A scorecard may add rules of its own
+the matcher `check_<type>` (pipeline/rules/phrase_checks.py for what is said, metric_checks.py for
+metrics and holds; engine.py dispatches). A scorecard may add rules of its own
 (any other upper-case id); a handbook id must keep the type listed here, so its meaning cannot drift
 between business lines.
 """

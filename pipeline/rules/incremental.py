@@ -9,10 +9,10 @@ code; its *pricing* (deduction, fatal, category) only sets numbers and labels on
 - a call whose current score was made by this engine version (scores.engine) keeps, per rule of the
   new card, the stored findings of a rule with the same id and fingerprint (`keep`), re-prices them
   when only the pricing changed (`reprice`), and runs the engine for that rule alone otherwise
-  (`evaluate`); the score is then `engine.total` of the findings in the new card's rule order,
+  (`evaluate`); the score is then `verdicts.total` of the findings in the new card's rule order,
   exactly as `score_call` orders them.
 
-Re-pricing is exact because the only place pricing enters a finding is `engine.failed` (the
+Re-pricing is exact because the only place pricing enters a finding is `verdicts.failed` (the
 deduction, and the amount in the review note) and `passed` (labels); a rule with a cap
 (max_deduction) spreads its deduction over occurrences, so a pricing change there re-evaluates.
 When a stored finding does not read as `failed` would have written it, the call goes to the engine.
@@ -29,15 +29,19 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.records import CallMeta, CallMetrics, CallScore, Finding, Utterance
-from pipeline.rules.engine import CHECKERS, review_note, total
+from pipeline.rules.engine import CHECKERS
 from pipeline.rules.schema import Rule
 from pipeline.rules.scorecard import Scorecard
 from pipeline.rules.transcript import CallView
+from pipeline.rules.verdicts import review_note, total
 
 PRICING_FIELDS = frozenset({"deduction", "fatal", "category"})
 # The code a finding depends on: any change of these files makes stored findings untrusted.
 _ENGINE_SOURCES = (
     "pipeline/rules/engine.py",
+    "pipeline/rules/verdicts.py",
+    "pipeline/rules/phrase_checks.py",
+    "pipeline/rules/metric_checks.py",
     "pipeline/rules/evidence.py",
     "pipeline/rules/intent.py",
     "pipeline/rules/matching.py",
@@ -130,7 +134,7 @@ def plan(card: Scorecard, stored_content: str | None) -> Plan | None:
 
 
 def _repriced(finding: Finding, old: Rule, new: Rule) -> Finding | None:
-    """The finding as `engine.passed`/`failed` write it with `new`'s pricing (None: it does not
+    """The finding as `verdicts.passed`/`failed` write it with `new`'s pricing (None: it does not
     read as they write it, so it cannot be re-priced safely)."""
     if finding.passed:
         return replace(finding, category=new.category, fatal=new.fatal)

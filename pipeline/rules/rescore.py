@@ -26,9 +26,10 @@ from pathlib import Path
 
 from pipeline.decisions import Decision, with_decisions, with_verdicts
 from pipeline.records import CallScore
-from pipeline.rules.engine import review_note, score_call
+from pipeline.rules.engine import score_call
 from pipeline.rules.incremental import ENGINE_VERSION, Plan, assemble, plan, score_rules
 from pipeline.rules.scorecard import REPO_RULES, Scorecard, card_for_call, load_scorecard, load_scorecards
+from pipeline.rules.verdicts import review_note
 from pipeline.store import Store
 from pipeline.store.bulk import NewScore, StoredCall, load_calls, save_scores, unchanged
 from pipeline.store.reprice import RulePricing, reprice

@@ -1,7 +1,7 @@
 """`callqa rescore` after an edit of points only, as a few set-based statements.
 
 When a scorecard edit changes only deductions, fatal flags or categories, a call's new findings are
-its stored ones re-priced (pipeline/rules/incremental.py: `_repriced`, `assemble`, `engine.total`).
+its stored ones re-priced (pipeline/rules/incremental.py: `_repriced`, `assemble`, `verdicts.total`).
 Done per call in Python that is 0.47 ms of CPU per call (47 s per 100,000 calls, most of it building
 and writing Finding objects: bench/results/db-scale-2026-11-29c.md). Here the same rules are SQL over
 the stored findings: which calls qualify, the re-priced findings in the card's rule order, the score,
@@ -39,7 +39,7 @@ class RulePricing:
     new_deduction: float
     new_category: str
     new_fatal: bool
-    old_note: str  # the review note of the old deduction (engine.review_note)
+    old_note: str  # the review note of the old deduction (verdicts.review_note)
     new_note: str
 
 
@@ -90,7 +90,7 @@ JOIN reprice_rules p USING (rule_id)
 WHERE true{span}
 """
 
-# Calls whose every rule has findings and every finding is usable, with their new score (engine.total).
+# Calls whose every rule has findings and every finding is usable, with their new score (verdicts.total).
 _SCORES = """
 CREATE OR REPLACE TEMP TABLE reprice_scores AS
 SELECT call_id, before, current_at, fatal,
