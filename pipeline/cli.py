@@ -40,12 +40,14 @@ from zoneinfo import ZoneInfo
 
 from pipeline.argparse_zh import in_chinese
 from pipeline.audit import command_line
+from pipeline.commands.evaluation import evaluate_folder_command
+from pipeline.commands.show import show_call
+from pipeline.commands.upkeep import list_audit, list_failures, purge_before, review_roles
 from pipeline.config import Settings, config_line, load_settings
 from pipeline.errors import CallQAError
 from pipeline.permissions import restrict_outputs
 from pipeline.portal import cli as portal_cli
-from pipeline.privacy import Redactor, install_log_redaction, redact_name, redactor_for
-from pipeline.records import LAYOUT_LABELS_ZH, ROLE_LABELS_ZH, SOURCE_LABELS_ZH, CallMetrics, CallScore
+from pipeline.privacy import install_log_redaction, redact_name, redactor_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,19 +206,23 @@ _SAYS_CONFIG = frozenset({"run", "report", "export", "show", "failures", "roles"
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "eval":
-        return _eval(args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings)
+        return evaluate_folder_command(
+            args.directory, args.out or args.directory / "eval-report.json", args.metrics, settings
+        )
     if args.command == "run":
         return _run(args.directory, settings, args.recheck, args.workers, args.dask_address)
     if args.command == "failures":
-        return _failures(settings, args.all)
+        return list_failures(settings, args.all)
     if args.command == "purge":
-        return _purge(args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line)
+        return purge_before(
+            args.before, args.dry_run, args.delete_audio, args.force, settings, args.command_line
+        )
     if args.command == "audit":
-        return _audit(args.since, settings)
+        return list_audit(args.since, settings)
     if args.command == "roles":
-        return _roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
+        return review_roles(args.call_id, args.swap, args.confirm, settings, args.command_line)
     if args.command == "show":
-        return _show(args.call_id, settings, args.command_line)
+        return show_call(args.call_id, settings, args.command_line)
     if args.command == "rescore":
         return _rescore(args.scorecard, args.since, args.metrics, settings, args.workers)
     if args.command == "calibrate":
@@ -273,440 +279,6 @@ def _run(
         print("失败的录音会在下次批处理时自动重试；callqa failures 列出全部失败原因")
     print(f"批处理汇总：{report}")
     return 1 if summary.failed else 0
-
-
-def _unmasked_call_id(given: str, settings: Settings) -> str:
-    """The call id that `given` names: itself, or the one stored call whose id prints as `given`
-    (callqa prints 1001_139****5678; the operator may type it back)."""
-    from pipeline.store import Store
-
-    if "*" not in given or not settings.db.exists():
-        return given
-    with Store.from_settings(settings, read_only=True) as store:
-        matches = [cid for cid in store.call_ids() if redact_name(cid) == given]
-    if len(matches) > 1:
-        raise CallQAError(f"通话编号 {given} 对应 {len(matches)} 通通话，请输入完整的通话编号")
-    return matches[0] if matches else given
-
-
-def _roles(call_id: str | None, swap: bool, confirm: bool, settings: Settings, command: str) -> int:
-    from pipeline.review import decide_roles
-
-    if call_id is None:
-        from pipeline.diarize.roles import ROLE_REVIEW_BELOW
-        from pipeline.store import Store
-
-        with Store.from_settings(settings, read_only=True) as store:
-            waiting = store.role_reviews(ROLE_REVIEW_BELOW)
-        _print_role_reviews(waiting, settings.db, redactor_for(settings.privacy, "show"))
-        return 0
-    if not (swap or confirm):
-        raise CallQAError("请选择 --swap（对调客服与客户）或 --confirm（角色无误）")
-    call_id = _unmasked_call_id(call_id, settings)
-    decided = decide_roles(settings, call_id, swap, command)
-    before = "—" if decided.rescored.before is None else f"{decided.rescored.before:.1f}"
-    action = "已对调客服与客户，重算指标并重新评分" if swap else "已确认角色无误"
-    print(
-        f"{redactor_for(settings.privacy, 'show').name(call_id)}：{action}；得分 {before} → {decided.rescored.after:.1f}，现在计入排名和奖惩"
-    )
-    return 0
-
-
-def _print_role_reviews(rows: list[dict], db: Path, redactor: Redactor) -> None:
-    print(f"{db}：{len(rows)} 通通话分不清哪一方是客服，待人工确认（确认前不计入排名和奖惩）")
-    for r in rows:
-        print(f"  {redactor.name(r['call_id'])}  {redactor.name(r['path'])}  客服工号 {r['agent_id'] or '—'}")
-        for warning in r["warnings"]:
-            print(f"      {redactor.line(warning)}")
-    if rows:
-        print("用 callqa roles 通话编号 --swap（声道接反）或 --confirm（角色无误）处理。")
-
-
-def _failures(settings: Settings, include_skipped: bool) -> int:
-    from pipeline.diarize.roles import ROLE_REVIEW_BELOW
-    from pipeline.problems import title
-    from pipeline.store import Store
-
-    redactor = redactor_for(settings.privacy, "show")
-    with Store.from_settings(settings, read_only=True) as store:
-        rows = store.problems()
-        waiting = store.role_reviews(ROLE_REVIEW_BELOW)
-    failed = [r for r in rows if r["status"] == "failed"]
-    skipped = [r for r in rows if r["status"] == "skipped"]
-    print(
-        f"{settings.db}：失败 {len(failed)} 个录音，跳过 {len(skipped)} 个"
-        + ("" if include_skipped or not skipped else "（--all 一并列出跳过的）")
-    )
-    if failed:
-        print("失败的录音会在下次批处理时自动重试（中断过多次的除外，见原因）。")
-    for status, group in (("失败", failed), ("跳过", skipped if include_skipped else [])):
-        if not group:
-            continue
-        print(f"\n【{status}】")
-        by_problem: dict[str, list[dict]] = {}
-        for row in group:
-            by_problem.setdefault(title(row["problem"]), []).append(row)
-        for name, items in sorted(by_problem.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-            print(f"  {name}（{len(items)} 个）")
-            for r in items:
-                when = f"{r['processed_at']:%Y-%m-%d %H:%M}"
-                print(f"    {redactor.name(r['path'])}  第 {r['attempts']} 次，{when}")
-                print(f"      {redactor.line(r['error']) or ''}")
-    print()
-    _print_role_reviews(waiting, settings.db, redactor)
-    return 0
-
-
-def _purge(
-    before: str, dry_run: bool, delete_audio: bool, force: bool, settings: Settings, command: str
-) -> int:
-    import shutil
-    from zoneinfo import ZoneInfo
-
-    from pipeline.audit import audit_kwargs
-    from pipeline.batch import batch_lock
-    from pipeline.reports.monthly import Month
-    from pipeline.store import Store
-
-    month = Month.parse(before)
-    tz = ZoneInfo(settings.input.timezone)
-    now = datetime.now(tz)
-    keep = settings.retention.keep_months
-    newest = Month(now.year, now.month)
-    for _ in range(keep):
-        newest = newest.previous()
-    if (month.year, month.month) > (newest.year, newest.month) and not force:
-        raise CallQAError(
-            f"记录按规定保存 {keep} 个月（retention.keep_months）：--before {month} 会删除 {newest} 以后、仍在保存期内的记录；"
-            f"最晚可以 --before {newest}。确需删除请加 --force"
-        )
-    cutoff = month.start(tz)
-    report_months = sorted(
-        p
-        for p in settings.reports_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]")
-        if p.is_dir() and p.name < str(month)
-    )
-    summaries = sorted(p for p in (settings.reports_dir / "batches").glob("*.md") if p.name[:7] < str(month))
-    if not settings.db.exists():
-        raise CallQAError(f"{settings.db}：还没有质检数据库")
-    with batch_lock(settings.db):  # never while a batch is writing (or reading the audio)
-        with Store.from_settings(settings) as store:
-            result = store.purge_before(
-                cutoff,
-                dry_run,
-                audit=None
-                if dry_run
-                else {
-                    **audit_kwargs(command),
-                    "target": str(settings.db),
-                    "redacted": None,
-                    "extra": {
-                        "delete_audio": delete_audio,
-                        "report_folders": [p.name for p in report_months],
-                        "batch_summaries": len(summaries),
-                    },
-                },
-            )
-        verb = "将删除" if dry_run else "已删除"
-        print(
-            f"{verb} {month} 之前的记录（{cutoff:%Y-%m-%d} 以前开始的通话）"
-            + ("：试运行，没有改动任何东西" if dry_run else "")
-        )
-        for name, calls in result.months.items():
-            print(f"  {name}：{calls} 通通话")
-        rows = result.rows
-        print(
-            f"  通话 {result.calls} 通，话语 {rows.get('utterances', 0)} 句，字时间 {rows.get('char_timings', 0)} 条，"
-            f"评分 {rows.get('scores', 0)} 次，质检发现 {rows.get('findings', 0)} 条，"
-            f"处理记录 {result.recordings} 条（含失败和跳过的），客户评价事件 {result.events} 条"
-        )
-        for folder in report_months:
-            print(f"  月度报表文件夹 {folder}（含通话页和录音副本）")
-            if not dry_run:
-                shutil.rmtree(folder)
-        if summaries:
-            print(f"  批处理汇总 {len(summaries)} 个（{summaries[0].name} … {summaries[-1].name}）")
-            if not dry_run:
-                for summary_file in summaries:
-                    summary_file.unlink(missing_ok=True)
-        if delete_audio:
-            deleted, missing, refused = 0, 0, []
-            for name in result.files:
-                audio = Path(name)
-                for path in (audio, audio.with_suffix(".json")):
-                    if not path.exists():
-                        missing += path == audio
-                        continue
-                    if dry_run:
-                        deleted += path == audio
-                        continue
-                    try:
-                        path.unlink()
-                        deleted += path == audio
-                    except OSError as exc:
-                        refused.append(f"{redact_name(str(path))}（{exc.strerror or exc}）")
-            print(
-                f"  录音文件 {deleted} 个（连同随录音信息）"
-                + (f"，{missing} 个已不在原处" if missing else "")
-            )
-            for problem in refused:
-                print(f"  无法删除：{problem}", file=sys.stderr)
-            if refused:
-                return 1
-        elif present := sum(1 for name in result.files if Path(name).exists()):
-            print(f"  录音文件保留在原处（{present} 个；加 --delete-audio 一并删除）；批处理不会再分析它们")
-    return 0
-
-
-def _audit(since: date | None, settings: Settings) -> int:
-    from pipeline.store import Store
-
-    with Store.from_settings(settings, read_only=True) as store:
-        rows = store.audit_rows(datetime.combine(since, datetime.min.time()).astimezone() if since else None)
-    from pipeline.audit import ACTION_LABELS_ZH, change_text
-
-    for r in rows:
-        redacted = {True: "已脱敏", False: "未脱敏", None: ""}[r["redacted"]]
-        count = f"{r['records']} 条" if r["records"] is not None else ""
-        print(
-            f"{r['logged_at']:%Y-%m-%d %H:%M:%S}  {ACTION_LABELS_ZH.get(r['action'], r['action'])}  "
-            f"{r['os_user']}@{r['host']}  {redact_name(r['target'] or '')}  {count}  {redacted}  "
-            f"{change_text(r['details'])}  {redact_name(r['command'])}".rstrip()
-        )
-    print(f"共 {len(rows)} 条审计记录", file=sys.stderr)
-    return 0
-
-
-def _eval(directory: Path, out: Path, recompute: bool, settings: Settings) -> int:
-    import json
-
-    from pipeline.batch import describe, run_batch
-    from pipeline.evaluate import bar_results, evaluate_folder
-
-    print(
-        f"callqa：分析 {directory} 中的录音，写入 {settings.db}（已处理过的通话跳过）",
-        file=sys.stderr,
-    )
-    # generated evaluation calls are complete the moment they are written: no settling time
-    settings = settings.model_copy(update={"intake": settings.intake.model_copy(update={"settle_s": 0.0})})
-    run_batch(directory, settings, lambda i, n, o: print(describe(i, n, o), file=sys.stderr, flush=True))
-    if recompute:
-        from pipeline.process import recompute_metrics, scorecards
-        from pipeline.store import Store
-
-        cards = scorecards(settings)
-        with Store.from_settings(settings) as store:
-            for call_id in store.call_ids():
-                recompute_metrics(store, call_id, settings, cards)
-    summary, problems = evaluate_folder(directory, settings)
-    bars = bar_results(summary)
-    out.write_text(
-        json.dumps({"summary": summary, "bars": bars, "problems": problems}, ensure_ascii=False, indent=1)
-        + "\n",
-        encoding="utf-8",
-    )
-    print(json.dumps(summary, ensure_ascii=False, indent=1))
-    print("\n指标 | 实测 | 标准 | 结果")
-    for key, value, bar, met in bars:
-        shown = f"{value:.3f}" if value is not None else "无数据"
-        print(f"{key} | {shown} | ≥ {bar} | {'达标' if met else '未达标'}")
-    _print_accuracy(summary)
-    if problems:
-        print(f"\n与真值不符的 {len(problems)} 处（完整列表见 {out}）：")
-        print("\n".join(problems[:40]))
-    return 0
-
-
-def _not_processed(call_id: str, files: list, db: Path, redactor: Redactor) -> str:
-    """Why `show` has nothing for this call: never seen, or seen and not analysed (and why)."""
-    if not files:
-        return f"{db} 中没有通话 {redactor.name(call_id)}：批处理还没有见过这个录音"
-    status_zh = {"failed": "失败", "skipped": "跳过"}
-    lines = [f"{db} 中通话 {redactor.name(call_id)} 还没有分析结果："]
-    lines += [f"  {status_zh.get(f.status, f.status)}：{redactor.line(f.error) or ''}" for f in files]
-    return "\n".join(lines)
-
-
-def _print_accuracy(summary: dict) -> None:
-    """Role, transcript and rule-verdict accuracy, when the truth allows them."""
-    transcripts = summary.get("transcripts", {})
-    roles = transcripts.get("role_accuracy", {})
-
-    def shown(value: float | None) -> str:
-        return f"{value:.3f}" if value is not None else "无数据"
-
-    if roles:
-        print(
-            f"\n角色准确率（0.1 秒帧）：双声道 {shown(roles.get('stereo'))}，单声道 {shown(roles.get('mono'))}"
-        )
-        print(f"客服字错率（CER）：{shown(transcripts.get('agent_cer_mean'))}")
-        print(
-            f"客服文本中的回声字（双声道，落在客户独自说话时段的字）：{shown(transcripts.get('echo_char_share_stereo'))}"
-        )
-    verdicts = summary.get("verdicts")
-    if not verdicts:
-        return
-    print("\n规则判定（“不合格”为正类；转人工复核的不算扣分）")
-    print("规则 | 查准率 | 查全率 | F1 | 正确扣分 | 误扣 | 漏判 | 转复核")
-    for rule, r in verdicts["rules"].items():
-        print(
-            f"{rule} | {shown(r['precision'])} | {shown(r['recall'])} | {shown(r['f1'])} | "
-            f"{r['tp']} | {r['fp']} | {r['fn']} | {r['review']}"
-        )
-    print(
-        f"至少一处误扣分的通话占比：{shown(verdicts['wrong_deduction_call_share'])}"
-        f"（共 {verdicts['calls']} 通），转人工复核 {verdicts['reviews']} 项"
-    )
-
-
-def _show(call_id: str, settings: Settings, command: str = "callqa show") -> int:
-    from dataclasses import replace
-
-    from pipeline.audit import audit_kwargs
-    from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching
-    from pipeline.store import Store
-
-    redactor = redactor_for(settings.privacy, "show")
-    call_id = _unmasked_call_id(call_id, settings)
-    with Store.from_settings(settings) as store:
-        call = store.call(call_id)
-        if call is None:
-            raise CallQAError(
-                _not_processed(call_id, store.recordings_with_call_id(call_id), settings.db, redactor)
-            )
-        utterances = store.utterances(call_id)
-        recognised = store.load_utterances(call_id)
-        metrics = store.load_metrics(call_id)
-        scored = store.current_score(call_id)
-        history = store.score_history(call_id)
-        matching = scorecard_matching(store.scorecard_content(scored.scorecard_hash) if scored else None)
-        store.add_audit("show", target=call_id, records=1, redacted=redactor.enabled, **audit_kwargs(command))
-    # the one place where what `show` prints is redacted
-    lines = [(u["speaker"], u["text"]) for u in utterances]
-    texts = redactor.utterances(lines)
-    utterances = [{**u, "text": text} for u, text in zip(utterances, texts, strict=True)]
-    if metrics is not None:
-        metrics = replace(
-            metrics,
-            interruptions=tuple(
-                replace(i, text=redactor.text(i.text), interrupted_text=redactor.text(i.interrupted_text))
-                for i in metrics.interruptions
-            ),
-        )
-    if scored is not None:
-        scored = replace(
-            scored,
-            findings=tuple(
-                replace(f, evidence=redactor.with_call(f.evidence, lines)) for f in scored.findings
-            ),
-        )
-    started = f"{call['started_at']:%Y-%m-%d %H:%M:%S}" if call["started_at"] else "时间未知"
-    agent = " ".join(x for x in (call["agent_id"], call["agent_name"]) if x) or "未知"
-    print(f"通话 {redactor.name(call_id)}   客服 {agent}   {started}   时长 {_clock(call['duration_s'])}")
-    print(
-        f"文件 {redactor.name(call['path'])}   {LAYOUT_LABELS_ZH.get(call['channels'], call['channels'])}   "
-        f"角色判定：{role_source_zh(call['role_source'])}（置信度 {call['role_confidence']:.2f}）"
-    )
-    for warning in call["warnings"] or []:
-        print(f"注意：{redactor.line(warning)}")
-    print()
-    for u, heard in zip(utterances, recognised, strict=True):
-        note = recogniser_note_zh(heard, matching)
-        print(
-            f"{_clock(u['start_s'])}–{_clock(u['end_s'])}  {ROLE_LABELS_ZH[u['speaker']]}  {u['text']}  〔{note}〕"
-        )
-    if not utterances:
-        print("（没有识别出话语）")
-    if metrics is not None:
-        print()
-        print("\n".join(describe_metrics(metrics)))
-    print()
-    print_findings(scored, history)
-    return 0
-
-
-YES_NO = {True: "是", False: "否"}
-
-
-def describe_metrics(m: CallMetrics) -> list[str]:
-    """The call's metrics as a supervisor reads them (docs/metrics.md has the definitions)."""
-
-    def rate(value: float | None) -> str:
-        return f"{value:.0f} 字/分钟" if value is not None else "无法计算"
-
-    def share(seconds: float) -> str:
-        return f"{seconds / m.duration_s:.0%}" if m.duration_s else "-"
-
-    def source(name: str | None) -> str:
-        return SOURCE_LABELS_ZH.get(name or "", "未知")
-
-    outside = ""
-    if m.agent_rate_outside_share is not None:
-        outside = f"，100–200 之外的占比 {m.agent_rate_outside_share:.0%}"
-    rings = f"{m.rings} 声" if m.rings is not None else "未知"
-    delay = f"{m.answer_delay_s:.1f} 秒后" if m.answer_delay_s is not None else "始终没有"
-    lines = [
-        "【通话指标】",
-        f"语速：客服 {rate(m.agent_chars_per_min)}（标准 150{outside}）；客户 {rate(m.customer_chars_per_min)}",
-        f"响铃：{rings}（来源：{source(m.rings_source)}）；接通 {delay}客服开口（接通时间来源：{source(m.answer_delay_source)}）",
-        f"时长 {m.duration_s:.1f} 秒：客服说话 {m.agent_talk_s:.1f} 秒（{share(m.agent_talk_s)}），"
-        f"客户 {m.customer_talk_s:.1f} 秒（{share(m.customer_talk_s)}），重叠 {m.overlap_s:.1f} 秒，"
-        f"静音占比 {m.silence_ratio:.0%}，最长静音 {m.longest_silence_s:.1f} 秒",
-    ]
-    for i in m.interruptions:
-        who = "客服打断客户" if i.by == "agent" else "客户打断客服"
-        lines.append(f"抢话：{_clock(i.start)} {who}（重叠 {i.overlap_s:.1f} 秒）：“{i.text}”")
-    for h in m.holds:
-        lines.append(
-            f"等待：{_clock(h.start)}–{_clock(h.end)}（{h.duration:.0f} 秒）事先征询 {YES_NO[h.asked]}，"
-            f"中途回应 {h.checkins} 次"
-            + (f"（最长 {h.max_checkin_gap_s:.0f} 秒没有回应）" if h.max_checkin_gap_s is not None else "")
-            + f"，事后致谢 {YES_NO[h.thanked]}，"
-            f"等待音乐 {YES_NO[h.music]}"
-            + ("，查询类" if h.lookup else "")
-            + ("，等待中通话结束" if h.ends_call else "")
-        )
-    for d in m.dead_air:
-        lines.append(
-            f"冷场：{_clock(d.start)}–{_clock(d.end)}（{d.end - d.start:.0f} 秒，双方都没有说话且未事先说明）"
-        )
-    if m.hangup_by:
-        who = "客服先挂机" if m.hangup_by == "agent" else "客户先挂机"
-        lines.append(f"挂机：{who}（来源：{source(m.hangup_source)}）")
-    if m.nuisance_over_max:
-        lines.append("骚扰电话：通话超过规定时长")
-    return lines
-
-
-def print_findings(scored: CallScore | None, history: list[dict]) -> None:
-    """The scoring sheet under the transcript: per category, each rule with its verdict and evidence."""
-    if scored is None:
-        print("质检：尚未评分（callqa rescore 可立即评分）")
-        return
-    when = f"，{history[0]['scored_at']:%Y-%m-%d %H:%M} 评分" if history else ""
-    verdict = "一票否决，0 分" if scored.fatal else f"{scored.score:g} 分"
-    review = sum(1 for f in scored.findings if f.needs_review)
-    print(
-        f"质检：{verdict}（评分表 {scored.scorecard_name} {scored.scorecard_hash[:12]}{when}）"
-        + (f"，{review} 项待人工复核" if review else "")
-    )
-    category = None
-    for f in scored.findings:
-        if f.category != category:
-            category = f.category
-            print(f"  【{category}】")
-        mark = "？" if f.needs_review else ("✓" if f.passed else "✗")
-        points = f" −{f.deduction:g}" if f.deduction else ""
-        at = f" {_clock(f.start)}" if f.start is not None and not f.passed else ""
-        print(f"  {mark} {f.rule_id} {f.title}{points}{at}  {f.evidence or ''}".rstrip())
-        if f.replacement and not f.passed:
-            print(f"      建议说法：{f.replacement}")
-    if len(history) > 1:
-        earlier = "；".join(
-            f"{h['scored_at']:%m-%d %H:%M} {h['score']:g} 分（{h['scorecard_hash'][:8]}）"
-            for h in history[1:4]
-        )
-        print(f"  历史评分：{earlier}")
 
 
 def _rescore(
@@ -863,25 +435,6 @@ def _report(
     written = write_month(data, settings.reports_dir, with_audio)
     print(written.line())
     return 0
-
-
-def role_source_zh(source: str) -> str:
-    """How the agent was identified, in words a supervisor reads."""
-    if source.startswith("channel:"):
-        _, _, origin = source.partition("(")  # channel:<layout>(<where the layout came from>)
-        return "按声道（声道设置" + {"sidecar)": "来自随录音信息）", "config)": "来自配置）"}.get(
-            origin, "）"
-        )
-    return {"text-cues": "按客服用语判断", "first-speaker": "按先开口的一方推测", "none": "无"}.get(
-        source, source
-    )
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, rest = divmod(float(seconds), 60)
-    return f"{int(minutes):02d}:{rest:04.1f}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The `callqa` commands that outgrew pipeline/cli.py, one module per concern."""
