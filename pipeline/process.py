@@ -70,19 +70,47 @@ def _return_freed_buffers() -> None:
         ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
-def transcribe_call(audio: CallAudio, settings: Settings, reuse_tracks: bool = False) -> Transcript:
+def remove_echo(audio: CallAudio, settings: Settings, in_place: bool = False) -> CallAudio:
+    """A stereo call's channels each without the other party's echo (the call as it is when mono or
+    when `stereo.echo_cancel` is off). `in_place` writes them over the call's own tracks."""
+    if audio.layout == "mono" or not settings.stereo.echo_cancel:
+        return audio
+    cleaned, _ = cancel_echo(
+        audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db, in_place=in_place
+    )
+    return cleaned
+
+
+def audio_events(audio: CallAudio, settings: Settings) -> tuple[list[AudioEvent], CallAudio]:
+    """Ringback and hold music, and the call with its echo removed (written over its own tracks).
+
+    Rings are found on the channels as recorded: cancelling puts a faint inverted copy of the
+    customer channel's ringback into the silent agent channel, which would count every ring twice.
+    Music is found on the echo-free channels: in a stereo call the other party's voice leaks into a
+    quiet channel at -15 to -35 dB, audible, tonal and too faint for the speech detector, which is
+    what music looks like; taken for music, that echo made the agent look away while talking
+    (a false 15 s hold, and a HOLD-THANK deduction for it, on a tuning call)."""
+    if audio.layout == "mono" or not settings.stereo.echo_cancel:
+        return detect_audio_events(audio, settings.acoustic), audio
+    rings = detect_audio_events(audio, settings.acoustic, kinds=("ring",))
+    audio = remove_echo(audio, settings, in_place=True)
+    music = detect_audio_events(audio, settings.acoustic, kinds=("music",))
+    return sorted(rings + music, key=lambda e: (e.start, e.kind, e.channel)), audio
+
+
+def transcribe_call(
+    audio: CallAudio, settings: Settings, reuse_tracks: bool = False, echo_removed: bool = False
+) -> Transcript:
     """Who spoke when, what they said, and which of them is the agent.
 
     `reuse_tracks`: the echo-free channels are written over the audio's own tracks instead of
     copies, and the tracks are let go (`audio.tracks` emptied) once whisper has the turns' samples
     (the caller needs the channels no more: a long recording is held once, and not at all while
-    whisper runs)."""
+    whisper runs). `echo_removed`: the caller has already removed the echo (`remove_echo`)."""
     given = audio.tracks
-    if audio.layout != "mono" and settings.stereo.echo_cancel:
+    if not echo_removed:
         # each channel without the other party's echo, for voice activity and for whisper alike
-        audio, _ = cancel_echo(
-            audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db, in_place=reuse_tracks
-        )
+        audio = remove_echo(audio, settings, in_place=reuse_tracks)
     diarization = diarize(audio, settings)
     cues, first_turns = settings.turns.agent_cues, settings.turns.role_cue_turns
     warnings: list[str] = []
@@ -161,15 +189,15 @@ def analyse_call(
 ) -> CallAnalysis:
     """Audio events → transcript → metrics → scorecard, the pure part of processing a recording.
 
-    Uses up `audio`: its tracks are echo-cancelled in place once the audio events (found on the
-    channels as recorded) are known, so that a long recording's samples are held once, and the
-    tracks are released (emptied) before whisper runs, which needs only the turns.
+    Uses up `audio`: its tracks are echo-cancelled in place once the rings (found on the channels as
+    recorded) are known, so that a long recording's samples are held once, and the tracks are
+    released (emptied) before whisper runs, which needs only the turns.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
     done = on_stage or (lambda _stage: None)
     _return_freed_buffers()
-    events = detect_audio_events(audio, settings.acoustic)
+    events, audio = audio_events(audio, settings)
     done("audio events")
-    transcript = transcribe_call(audio, settings, reuse_tracks=True)
+    transcript = transcribe_call(audio, settings, reuse_tracks=True, echo_removed=True)
     done("diarize+recognise")
     if not transcript.utterances:
         raise RecordingError(

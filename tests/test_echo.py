@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from callsim import load_clip
 from echocall import make_echo_call
 
 from pipeline.config import Settings
@@ -128,3 +129,67 @@ def test_the_echo_convolution_piece_by_piece_equals_scipys_overlap_add(
             offsets.append(offset)
         assert offsets == sorted(offsets, reverse=True) and offsets[-1] == 0
         assert len(offsets) == (1 if n < piece + 2 * block else max(1, (n - 2 * block) // piece + 1))
+
+
+def test_music_is_found_on_the_echo_free_channels_and_rings_on_the_channels_as_recorded() -> None:
+    """Hold music played on the agent's side leaks into the customer's channel like the agent's
+    voice does: that leak is echo, not music of the customer's channel. Ringback sits on the
+    customer's channel only; cancelling the echo would put a faint inverted copy of it into the
+    agent's channel, so rings are counted on the channels as recorded."""
+    import csv
+
+    from conftest import MAGICDATA
+
+    from pipeline.metrics import detect_audio_events
+    from pipeline.process import audio_events
+    from pipeline.records import CallAudio
+
+    rate = 16000
+    rng = np.random.default_rng(5)
+    with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
+        files = [row["file"] for row in csv.DictReader(handle, delimiter="\t")][:8]
+    speech = np.concatenate([load_clip(MAGICDATA / name, "").audio for name in files]).astype(np.float32)
+    n = 70 * rate
+    agent = np.zeros(n, np.float32)
+    customer = np.zeros(n, np.float32)
+    ringback = np.zeros(n, np.float32)  # 1 s on / 4 s off, heard by the caller before the answer
+    t = np.arange(int(rate * 1.0)) / rate
+    for k in range(3):
+        ringback[k * 5 * rate : k * 5 * rate + len(t)] += (0.2 * np.sin(2 * np.pi * 450 * t)).astype(
+            np.float32
+        )
+    talk = speech[: 20 * rate]
+    customer[15 * rate : 15 * rate + len(talk)] += talk  # the customer explains (15–35 s)
+    hold = np.arange(25 * rate) / rate  # then hold music on the agent's side (40–65 s)
+    notes = np.repeat([262.0, 330.0, 392.0, 523.0, 494.0], 5 * rate)[: len(hold)]
+    agent[40 * rate : 65 * rate] += (0.1 * np.sin(2 * np.pi * notes * hold)).astype(np.float32)
+    delay = int(0.012 * rate)
+    leak = 10 ** (-20 / 20)
+    agent_heard, customer_heard = agent.copy(), customer.copy()
+    agent_heard[delay:] += leak * customer[:-delay]
+    customer_heard[delay:] += leak * agent[:-delay]
+    tracks = {
+        "agent": agent_heard + rng.normal(0, 1e-4, n).astype(np.float32),
+        "customer": customer_heard + ringback + rng.normal(0, 1e-4, n).astype(np.float32),
+    }
+
+    def call() -> CallAudio:
+        copies = {role: track.copy() for role, track in tracks.items()}
+        return CallAudio("c", rate, copies, "stereo-agent-left", "config", rate, 2, "WAV", n / rate)
+
+    settings = Settings()
+    as_recorded = detect_audio_events(call(), settings.acoustic)
+    assert {e.channel for e in as_recorded if e.kind == "music"} == {"agent", "customer"}  # the leak
+    events, cleaned = audio_events(call(), settings)
+    music = [e for e in events if e.kind == "music"]
+    assert [e.channel for e in music] == ["agent"]
+    assert music[0].start == pytest.approx(40, abs=1.1) and music[0].end == pytest.approx(65, abs=1.1)
+    rings = [e for e in events if e.kind == "ring"]
+    assert [(e.channel, round(e.start)) for e in rings] == [
+        ("customer", 0),
+        ("customer", 5),
+        ("customer", 10),
+    ]
+    assert float(np.std(cleaned.tracks["customer"][50 * rate : 60 * rate])) < 0.3 * float(
+        np.std(tracks["customer"][50 * rate : 60 * rate])
+    )

@@ -62,8 +62,9 @@ def cancel_echo(
 
     Each path is measured and, where it is cancelled, subtracted window by window, so that a long
     recording costs a few windows of memory besides its tracks. `in_place` writes the cleaned
-    channels over the call's own tracks (the caller gives them up: a three-hour stereo call's
-    tracks are 1.3 GB); otherwise only cancelled channels are copied."""
+    channels over the call's own tracks, in its own `tracks` dict (the caller gives the recorded
+    channels up: a three-hour stereo call's tracks are 1.3 GB); otherwise only cancelled channels
+    are copied."""
     if set(audio.tracks) != set(ROLES):
         return audio, []
     plans = [
@@ -78,7 +79,7 @@ def cancel_echo(
         )
         for target, source in (ROLES, ROLES[::-1])
     ]
-    tracks = dict(audio.tracks)
+    tracks = audio.tracks if in_place else dict(audio.tracks)
     for plan in plans:
         if plan.impulse is not None and not (in_place and tracks[plan.path.target].flags.writeable):
             tracks[plan.path.target] = np.array(tracks[plan.path.target])

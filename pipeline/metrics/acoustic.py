@@ -13,6 +13,7 @@ a long recording costs a window's spectrogram, not the whole call's.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,12 +32,17 @@ _HANN = get_window("hann", N_FFT, fftbins=True)[:, np.newaxis]  # librosa's peri
 _FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor
 
 
-def detect_audio_events(audio: CallAudio, config: AcousticConfig) -> list[AudioEvent]:
+def detect_audio_events(
+    audio: CallAudio, config: AcousticConfig, kinds: Collection[str] = ("ring", "music")
+) -> list[AudioEvent]:
+    """Ringback bursts and music stretches on every channel (`kinds` says which to look for)."""
     events: list[AudioEvent] = []
     for channel, track in audio.tracks.items():
         frames = frame_features(track, audio.sample_rate, config)
-        events += ringback_bursts(frames, audio.sample_rate, config, channel)
-        events += music_stretches(track, frames, audio.sample_rate, config, channel)
+        if "ring" in kinds:
+            events += ringback_bursts(frames, audio.sample_rate, config, channel)
+        if "music" in kinds:
+            events += music_stretches(track, frames, audio.sample_rate, config, channel)
     return sorted(events, key=lambda e: (e.start, e.kind, e.channel))
 
 
