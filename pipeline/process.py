@@ -32,6 +32,7 @@ from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
+from pipeline.metrics.acoustic import music_heard_without_echo
 from pipeline.privacy import redactor_for
 from pipeline.problems import RETRYABLE, RecordingError
 from pipeline.records import (
@@ -84,18 +85,15 @@ def remove_echo(audio: CallAudio, settings: Settings, in_place: bool = False) ->
 def audio_events(audio: CallAudio, settings: Settings) -> tuple[list[AudioEvent], CallAudio]:
     """Ringback and hold music, and the call with its echo removed (written over its own tracks).
 
-    Rings are found on the channels as recorded: cancelling puts a faint inverted copy of the
-    customer channel's ringback into the silent agent channel, which would count every ring twice.
-    Music is found on the echo-free channels: in a stereo call the other party's voice leaks into a
-    quiet channel at -15 to -35 dB, audible, tonal and too faint for the speech detector, which is
-    what music looks like; taken for music, that echo made the agent look away while talking
-    (a false 15 s hold, and a HOLD-THANK deduction for it, on a tuning call)."""
+    Both are found on the channels as recorded (cancelling would put a faint inverted copy of the
+    customer channel's ringback into the silent agent channel); in a stereo call music is then
+    kept only where the echo-free channel still sounds (`music_heard_without_echo`: the other
+    party's voice leaking into a quiet channel looks like music)."""
+    events = detect_audio_events(audio, settings.acoustic)
     if audio.layout == "mono" or not settings.stereo.echo_cancel:
-        return detect_audio_events(audio, settings.acoustic), audio
-    rings = detect_audio_events(audio, settings.acoustic, kinds=("ring",))
+        return events, audio
     audio = remove_echo(audio, settings, in_place=True)
-    music = detect_audio_events(audio, settings.acoustic, kinds=("music",))
-    return sorted(rings + music, key=lambda e: (e.start, e.kind, e.channel)), audio
+    return music_heard_without_echo(events, audio, settings.acoustic), audio
 
 
 def transcribe_call(

@@ -13,7 +13,7 @@ a long recording costs a window's spectrogram, not the whole call's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,18 +32,40 @@ _HANN = get_window("hann", N_FFT, fftbins=True)[:, np.newaxis]  # librosa's peri
 _FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor
 
 
-def detect_audio_events(
-    audio: CallAudio, config: AcousticConfig, kinds: Collection[str] = ("ring", "music")
-) -> list[AudioEvent]:
-    """Ringback bursts and music stretches on every channel (`kinds` says which to look for)."""
+def detect_audio_events(audio: CallAudio, config: AcousticConfig) -> list[AudioEvent]:
     events: list[AudioEvent] = []
     for channel, track in audio.tracks.items():
         frames = frame_features(track, audio.sample_rate, config)
-        if "ring" in kinds:
-            events += ringback_bursts(frames, audio.sample_rate, config, channel)
-        if "music" in kinds:
-            events += music_stretches(track, frames, audio.sample_rate, config, channel)
+        events += ringback_bursts(frames, audio.sample_rate, config, channel)
+        events += music_stretches(track, frames, audio.sample_rate, config, channel)
     return sorted(events, key=lambda e: (e.start, e.kind, e.channel))
+
+
+def music_heard_without_echo(
+    events: Sequence[AudioEvent], cleaned: CallAudio, config: AcousticConfig
+) -> list[AudioEvent]:
+    """The music found on a stereo call's channels as recorded, kept only where the channel still
+    sounds (audible and tonal, `sounding_frames`) once the other party's echo is removed from it.
+
+    The other party's voice leaks into a quiet channel at -15 to -35 dB: audible over that channel's
+    own floor, tonal, and too faint for the speech detector, which is what music looks like (a
+    text-to-speech agent's echo in the customer's channel made a false 15 s hold and a HOLD-THANK
+    deduction on a tuning call). Cancelled, the echo no longer sounds. The speech detector's verdict
+    stays that of the channel as recorded: on the cleaned channel it rates some drawn-out speech
+    lower, which would turn it into music."""
+    kept = [e for e in events if e.kind != "music"]
+    frame_s = HOP / cleaned.sample_rate
+    for channel, track in cleaned.tracks.items():
+        found = [e for e in events if e.kind == "music" and e.channel == channel]
+        if not found:
+            continue
+        sounding = sounding_frames(frame_features(track, cleaned.sample_rate, config), cleaned.sample_rate)
+        music = np.zeros(len(sounding), dtype=bool)
+        for e in found:
+            music[round(e.start / frame_s) : round(e.end / frame_s)] = True
+        segments = clean_segments(mask_to_segments(music & sounding, frame_s), 1.01, config.music_min_s)
+        kept += [AudioEvent("music", round(a, 3), round(b, 3), channel) for a, b in segments]
+    return sorted(kept, key=lambda e: (e.start, e.kind, e.channel))
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,22 @@ def ringback_bursts(
     ]
 
 
+def sounding_frames(frames: FrameFeatures, rate: int) -> np.ndarray:
+    """Frames of the seconds that are audible (15 dB over the channel's quiet level most of the
+    second) and tonal (low spectral flatness): what music and voices have, noise and silence not."""
+    count = frames.count
+    level_db, flatness = frames.level_db, frames.flatness
+    floor_db = float(np.percentile(level_db, 10)) if count else 0.0
+    per_second = max(1, round(rate / HOP))
+    sounding = np.zeros(count, dtype=bool)
+    for start in range(0, count, per_second):
+        window = slice(start, min(count, start + per_second))
+        sounding[window] = (
+            np.mean(level_db[window] >= floor_db + 15) >= 0.7 and np.median(flatness[window]) < 0.05
+        )
+    return sounding
+
+
 def music_stretches(
     track: np.ndarray, frames: FrameFeatures, rate: int, config: AcousticConfig, channel: str
 ) -> list[AudioEvent]:
@@ -129,17 +167,9 @@ def music_stretches(
     count = frames.count
     if count == 0:
         return []
-    level_db = frames.level_db
-    floor_db = float(np.percentile(level_db, 10))
-    flatness = frames.flatness
     per_second = max(1, round(rate / HOP))  # frames per second
     frame_s = HOP / rate
-    sounding = np.zeros(count, dtype=bool)  # audible and tonal
-    for start in range(0, count, per_second):
-        window = slice(start, min(count, start + per_second))
-        sounding[window] = (
-            np.mean(level_db[window] >= floor_db + 15) >= 0.7 and np.median(flatness[window]) < 0.05
-        )
+    sounding = sounding_frames(frames, rate)
 
     def stretches(mask: np.ndarray) -> list[tuple[float, float]]:
         return clean_segments(mask_to_segments(mask, frame_s), 1.01, config.music_min_s)
