@@ -50,6 +50,23 @@ def test_rate_counts_spoken_characters_over_voiced_time() -> None:
     )
 
 
+def test_rate_counts_a_recogniser_loop_once() -> None:
+    """Whisper looped over a one-second click before the greeting (请问问问… 350 times): those
+    characters were never said, and counted they put a 193 chars/min agent at 470."""
+    greeting = "您好，这里是星河电器客户服务中心，请问有什么可以帮到您？"  # 25 spoken characters
+    looped = utt("agent", 0.0, 1.0, "请问" + "问" * 300)
+    said = utt("agent", 2.0, 12.0, greeting)
+    activity = va("agent", (0.0, 1.0), (2.0, 12.0))
+    rate, speaking_s = party_rate("agent", [looped, said], activity, MetricsConfig())
+    assert speaking_s == pytest.approx(11.0)
+    assert rate == pytest.approx((2 + 25) / 11.0 * 60, abs=0.1)
+    # people do repeat short words: 对对对对 (four times) is not a loop and counts in full
+    repeated = utt("agent", 0.0, 2.0, "对对对对")
+    assert party_rate("agent", [repeated], va("agent", (0.0, 2.0)), MetricsConfig())[0] == pytest.approx(
+        120.0
+    )
+
+
 def test_rate_ignores_voice_outside_utterances_and_punctuation() -> None:
     utterances = [utt("agent", 0.0, 4.0, "好的，没问题！OK，3号。")]  # 好的没问题OK3号: 9 spoken
     activity = va("agent", (0.0, 4.0), (10.0, 20.0))  # hold music taken for voice: no words there

@@ -2,7 +2,9 @@
 
 chars          spoken characters of the party's utterances: Chinese characters, letters and digits,
                each counted once (numbers are read digit by digit in service calls); punctuation
-               and spaces never count.
+               and spaces never count. A recogniser loop (pipeline/asr/guards.find_loops: 问问问…
+               hundreds of times over a one-second click) counts its repeated unit once: the
+               repeats are whisper's, not the speaker's.
 speaking time  the party's voiced stretches inside its utterances (each widened by `voicing_pad_s`,
                0 by default, for a voice detector that trims soft onsets), where pauses up to
                `pause_excluded_s` (0.3 s) count as speaking and longer pauses do not. A voiced
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipeline.asr.guards import find_loops
 from pipeline.config import MetricsConfig
 from pipeline.metrics.intervals import Span, intersect, total, union
 from pipeline.records import SpeechTurn, Utterance, UtteranceRate
@@ -32,6 +35,12 @@ def speaking_spans(
     return intersect(voiced, said)
 
 
+def said_chars(utterance: Utterance) -> int:
+    """The utterance's spoken characters, a recogniser loop's repeats left out (its unit once)."""
+    repeated = sum((loop.repeats - 1) * len(loop.unit) for loop in find_loops(utterance.text))
+    return max(0, len(utterance.chars) - repeated)
+
+
 def chars_per_min(chars: int, speaking_s: float) -> float | None:
     return round(chars / speaking_s * 60, 1) if speaking_s > 0 and chars > 0 else None
 
@@ -42,7 +51,7 @@ def party_rate(
     """(chars per minute or None, speaking seconds) for one party over the whole call."""
     spans = speaking_spans(speaker, utterances, activity, config)
     speaking_s = total(spans)
-    chars = sum(len(u.chars) for u in utterances if u.speaker == speaker)
+    chars = sum(said_chars(u) for u in utterances if u.speaker == speaker)
     return (chars_per_min(chars, speaking_s) if speaking_s >= 1.0 else None), round(speaking_s, 3)
 
 
@@ -56,7 +65,7 @@ def utterance_rates(
     }
     for index, u in enumerate(utterances):
         speaking_s = total(intersect(spans_by_speaker[u.speaker], [(u.start, u.end)]))
-        chars = len(u.chars)
+        chars = said_chars(u)
         if speaking_s >= config.rate_min_utterance_s and chars >= config.rate_min_utterance_chars:
             rate = chars_per_min(chars, speaking_s)
             if rate is not None:
