@@ -467,7 +467,7 @@ class Matching(Strict):
     # A character below this probability marks a stretch the recogniser was unsure of: a required
     # word of three characters or more that sounds close to it (pipeline/rules/intent.py,
     # misheard_places) may have been said and misheard, so its absence goes to review.
-    asr_unsure_char_probability: float = Field(0.5, ge=0, le=1)
+    asr_unsure_char_probability: float = Field(0.6, ge=0, le=1)
     # Off by default (1.0): whisper measures it at the start of a 30 s window of joined turns, often
     # a pause, and on drawn-out speech it flagged well-recognised sentences (bench/asr_guards.py).
     asr_max_no_speech_prob: float = Field(1.0, ge=0, le=1)
