@@ -7,6 +7,7 @@ One model serves the stereo rule and the built-in mono diarization; frames are 5
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -19,7 +20,7 @@ WARMUP_S = 2.0
 # A call's track is scored by more than one stage (a mono call's diarization, then the search for
 # hold music): the last few results are kept, keyed by the samples themselves, and reused.
 _REMEMBERED = 8
-_remembered: OrderedDict[tuple[bytes, float | None], np.ndarray] = OrderedDict()
+_remembered: OrderedDict[tuple[bytes, float | None, float | None], np.ndarray] = OrderedDict()
 _remembered_lock = threading.Lock()
 # Frames scored per session call (faster-whisper's SileroVADModel uses 10,000), and the context each
 # frame carries. ONNX Runtime's buffers for 10,000 frames took 136 MB at once; the recurrent state is
@@ -36,27 +37,62 @@ def _silero():
     return get_vad_model()
 
 
-def speech_probabilities(signal: np.ndarray, window_s: float | None = None) -> np.ndarray:
+def speech_probabilities(
+    signal: np.ndarray, window_s: float | None = None, fresh_after_quiet_s: float | None = None
+) -> np.ndarray:
     """Speech probability per 512-sample frame of a 16 kHz signal (the last partial frame padded).
 
     Silero's recurrent state adapts to whatever plays for long: after a minute of hold music on the
     agent's channel it scored the agent's check-ins over that music below 0.2. `window_s` restarts
     the state every so many seconds, so nothing that came minutes earlier decides a frame.
+    `fresh_after_quiet_s` also restarts it where sound begins after that long a quiet
+    (`quiet_restarts`): after 90 s of hold music it stayed under 0.25 for the first 1.5 s of the
+    agent's clear return (a 50 dB onset out of digital silence).
     """
     if signal.size == 0:
         return np.zeros(0, dtype=np.float32)
     samples = np.ascontiguousarray(signal, dtype=np.float32)
-    key = (hashlib.blake2b(samples.data, digest_size=16).digest(), window_s or None)
+    key = (hashlib.blake2b(samples.data, digest_size=16).digest(), window_s or None, fresh_after_quiet_s)
     with _remembered_lock:
         if key in _remembered:
             _remembered.move_to_end(key)
             return _remembered[key].copy()
-    scores = _speech_probabilities(samples, window_s)
+    if fresh_after_quiet_s:
+        cuts = [0, *quiet_restarts(samples, fresh_after_quiet_s), samples.shape[0]]
+        scores = np.concatenate(
+            [_speech_probabilities(samples[a:b], window_s) for a, b in itertools.pairwise(cuts)]
+        )
+    else:
+        scores = _speech_probabilities(samples, window_s)
     with _remembered_lock:
         _remembered[key] = scores
         while len(_remembered) > _REMEMBERED:
             _remembered.popitem(last=False)
     return scores.copy()
+
+
+# Quiet: a frame within this much of the signal's quiet level (its 10th percentile of frame power).
+QUIET_MARGIN_DB = 6.0
+# A fresh state starts this long before the sound that ends a quiet (inside the quiet, on a frame).
+_FRESH_LEAD_S = 0.256
+
+
+def quiet_restarts(signal: np.ndarray, min_quiet_s: float) -> list[int]:
+    """Sample offsets (on Silero's frame grid) shortly before each sound that follows at least
+    `min_quiet_s` of quiet: where a speech detector can start afresh without missing anything."""
+    energy = frame_energy_db(signal)
+    if energy.size == 0:
+        return []
+    quiet = energy < float(np.percentile(energy, 10)) + QUIET_MARGIN_DB
+    padded = np.concatenate([[False], quiet, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    frame_s = SILERO_FRAME / 16000
+    lead = round(_FRESH_LEAD_S / frame_s)
+    return [
+        (int(b) - lead) * SILERO_FRAME
+        for a, b in zip(edges[0::2], edges[1::2], strict=True)
+        if (b - a) * frame_s >= min_quiet_s and 0 < b < energy.size and b - lead > 0
+    ]
 
 
 def _speech_probabilities(signal: np.ndarray, window_s: float | None) -> np.ndarray:
