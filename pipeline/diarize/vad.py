@@ -71,8 +71,11 @@ def speech_probabilities(
     return scores.copy()
 
 
-# Quiet: a frame within this much of the signal's quiet level (its 10th percentile of frame power).
+# Quiet: a frame within this much of the signal's quiet level (its 10th percentile of frame power)
+# and this far below its loud level (the 90th percentile), so that a signal with little silence
+# (speech or music almost throughout) does not take its own quieter stretches for silence.
 QUIET_MARGIN_DB = 6.0
+QUIET_BELOW_LOUD_DB = 30.0
 # A fresh state starts this long before the sound that ends a quiet (inside the quiet, on a frame).
 _FRESH_LEAD_S = 0.256
 
@@ -83,7 +86,8 @@ def quiet_restarts(signal: np.ndarray, min_quiet_s: float) -> list[int]:
     energy = frame_energy_db(signal)
     if energy.size == 0:
         return []
-    quiet = energy < float(np.percentile(energy, 10)) + QUIET_MARGIN_DB
+    floor, loud = np.percentile(energy, [10, 90])
+    quiet = (energy < floor + QUIET_MARGIN_DB) & (energy < loud - QUIET_BELOW_LOUD_DB)
     padded = np.concatenate([[False], quiet, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     frame_s = SILERO_FRAME / 16000
