@@ -39,10 +39,6 @@ from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabili
 # A sound island Silero confirms anywhere is voiced throughout up to this length (as in stereo:
 # StereoConfig.voiced_island_max_s, 10 s); Silero drops out on drawn-out vowels.
 ISLAND_FRAMES = round(10.0 * 16000 / SILERO_FRAME)
-# Silero starts afresh where sound follows this much quiet (pipeline/diarize/vad.quiet_restarts):
-# run over the whole call it learned 90 s of hold music as background and scored the agent's clear
-# return under 0.25 for 1.5 s, so whisper never heard its first words (感谢 of 感谢您的耐心等待).
-FRESH_AFTER_QUIET_S = 0.5
 # (chunk, local speaker) pairs per call of the speaker encoder. pyannote's default 16 made 14 small
 # LSTM calls for a minute of audio; 64 makes 4, for 15-30 % less CPU, vectors equal to 1e-7 (the
 # products' rounding) and the same turns on the samples (bench/results/profile-2026-11-29-after.md).
@@ -275,11 +271,7 @@ class IslandSpeakerDiarization(SpeakerDiarization):
         # pyannote's Audio resamples to the model's rate and down-mixes, whether given a waveform or a path
         waveform, _ = self._segmentation.model.audio(file)
         signal = waveform[0].detach().cpu().numpy()
-        speech = onset_corrected(
-            signal,
-            speech_probabilities(signal, fresh_after_quiet_s=FRESH_AFTER_QUIET_S),
-            model.hparams.threshold,
-        )
+        speech = onset_corrected(signal, speech_probabilities(signal), model.hparams.threshold)
         duration = model.specifications.duration
         chunk_frames = model.num_frames(round(duration * model.hparams.sample_rate))
         step_frames = max(1, round(self._segmentation.step * model.hparams.sample_rate / SILERO_FRAME))

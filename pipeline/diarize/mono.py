@@ -73,13 +73,20 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
     )
 
 
+# Silero starts afresh where sound follows this much quiet (pipeline/diarize/vad.quiet_restarts).
+FRESH_AFTER_QUIET_S = 0.5
+
+
 def speech_in_long_silences(
     signal: np.ndarray, sample_rate: int, voice_activity: Sequence[SpeechTurn], config: MonoConfig
 ) -> list[SpeechTurn]:
     """Speech found again inside the long silences the diarization left (check-ins over hold music).
 
     Silero is run with restarts every `silero_window_s`, so minutes of music do not become its
-    background. A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
+    background, and where sound follows half a second of quiet (`FRESH_AFTER_QUIET_S`): with the
+    state of the music it scored the agent's clear return after a hold under 0.25 for a second, and
+    whisper never heard its first words (感谢 of 感谢您的耐心等待, a HOLD-THANK deduction on a tuning
+    call). A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
     who speaks first after that silence (the agent returning from the hold said the check-ins too),
     or, at the end of the call, to the last one who spoke. Voice prints would not do: speech over
     music does not sound like the same voice without it.
@@ -98,7 +105,10 @@ def speech_in_long_silences(
         silences.append((heard_until, duration, last_speaker))
     if not silences:  # nothing to search: spare the second pass of Silero
         return []
-    active = speech_probabilities(signal, config.silero_window_s) >= config.speech_threshold
+    active = (
+        speech_probabilities(signal, config.silero_window_s, fresh_after_quiet_s=FRESH_AFTER_QUIET_S)
+        >= config.speech_threshold
+    )
     stretches = clean_segments(mask_to_segments(active, SILERO_FRAME / sample_rate), 0.3, 0.3)
     found = []
     for lo, hi, speaker in silences:
