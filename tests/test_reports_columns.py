@@ -146,7 +146,9 @@ def test_the_month_by_column_is_the_month_by_row(month_db: Path, redacted: bool)
         call_ids = [c.call_id for c in alone.calls]
         by_row = _row_path(store, call_ids)
         by_column = read_transcripts(store, call_ids)
-    assert dataclasses.replace(read.report, generated_at=None) == dataclasses.replace(alone, generated_at=None)
+    assert dataclasses.replace(read.report, generated_at=None) == dataclasses.replace(
+        alone, generated_at=None
+    )
     assert (read.transcripts, read.changed) == by_column == by_row
     assert _types(read.transcripts) == _types(by_row[0])
     assert _types(read.report.findings) == _types(alone.findings)
@@ -191,7 +193,7 @@ def test_columns_are_the_query_s_values_and_refuse_what_numpy_would_change(month
         columns = store.columns(sql)
         empty = store.columns("SELECT call_id, idx FROM utterances WHERE false")
         for refused in ("started_at FROM calls", "1.5 AS d", "[1, 2] AS l", "sum(idx) FROM utterances"):
-            with pytest.raises(TypeError, match="Store.query"):
+            with pytest.raises(TypeError, match=r"Store\.query"):
                 store.columns(f"SELECT {refused}")
     assert [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)] == rows
     assert _types(list(zip(*columns.values(), strict=True))) == _types([tuple(r.values()) for r in rows])
