@@ -125,6 +125,16 @@ def _row_path(store: Store, call_ids: Sequence[str]) -> tuple[dict, dict]:
     return transcripts, changed
 
 
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return tuple((f.name, _rounded(getattr(value, f.name))) for f in dataclasses.fields(value))
+    if isinstance(value, list | tuple):
+        return tuple(_rounded(v) for v in value)
+    return value
+
+
 def _types(value: object) -> object:
     """The Python type of every value (a numpy number would compare equal and print the same)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -146,8 +156,9 @@ def test_the_month_by_column_is_the_month_by_row(month_db: Path, redacted: bool)
         call_ids = [c.call_id for c in alone.calls]
         by_row = _row_path(store, call_ids)
         by_column = read_transcripts(store, call_ids)
-    assert dataclasses.replace(read.report, generated_at=None) == dataclasses.replace(
-        alone, generated_at=None
+    # floats to 9 digits: DuckDB's parallel sums differ in the last bits from run to run
+    assert _rounded(dataclasses.replace(read.report, generated_at=None)) == _rounded(
+        dataclasses.replace(alone, generated_at=None)
     )
     assert (read.transcripts, read.changed) == by_column == by_row
     assert _types(read.transcripts) == _types(by_row[0])
