@@ -28,7 +28,7 @@ from pipeline.errors import CallQAError
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
 from pipeline.reports.privacy import evidence_for_output, for_output, redacts
-from pipeline.reports.transcripts import Transcripts, UtteranceColumns
+from pipeline.reports.transcripts import Transcripts, UtteranceColumns, collector_paused
 from pipeline.store import Store
 from pipeline.store.call_time import call_span, span_filter
 
@@ -623,7 +623,7 @@ def _compute_month(
         "per_event": [{"kind": k, "amount": v} for k, v in p.per_event.model_dump().items()],
     }
     phrases = p.grievance.customer_abuse_phrases
-    with _functions(store, phrases):
+    with _functions(store, phrases), collector_paused():
         for table, sql in STAGES:
             used = {k: v for k, v in stage_params.items() if f"${k}" in sql}
             store.db.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", used)

@@ -10,8 +10,10 @@ text of each utterance redaction changed goes to `audio_mask.load_masked_spans`.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -101,6 +103,10 @@ class UtteranceColumns:
 
     def transcripts(self, store: Store) -> tuple[Transcripts, dict[tuple[str, int], str]]:
         """The lines as the call pages show them, and the stored text of those redaction changed."""
+        with collector_paused():
+            return self._transcripts(store)
+
+    def _transcripts(self, store: Store) -> tuple[Transcripts, dict[tuple[str, int], str]]:
         rows = self.columns
         matching = _scorecard_matching(store, self.call_ids)
         # Lines are built from the columns (a dict per row cost 11.4 s of a million-call store's
@@ -139,6 +145,20 @@ class UtteranceColumns:
                     changed[(call_id, idx[i])] = texts[i]
             transcripts[call_id] = tuple(lines)
         return transcripts, changed
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a month's records are built: they form no cycles, and
+    each collection walks every record built so far (1.9 µs a line's evidence record instead of
+    0.4 µs on the month of a 40,000-call store, and more the more there are)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _HeardRow(NamedTuple):
