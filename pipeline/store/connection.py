@@ -161,8 +161,9 @@ class StoreBase:
     def columns(self, sql: str, params: dict[str, object] | list | None = None) -> dict[str, list]:
         """A read-only query's result by column: each column a list of the values `query` gives
         (None for NULL). For results of millions of rows (a month's utterances): fetched as numpy
-        columns and made Python values a column at a time, no dict or tuple per row (2.8 s → 0.4 s
-        of the month's transcripts at 1.67 million rows, bench/results/db-scale-2026-11-29e.md).
+        columns and made Python values a column at a time, no dict or tuple per row: the month's
+        1.67 million utterances of a million-call store took 6.2 s as dicts, 3.8–4.1 s as tuples,
+        2.7–3.0 s by column (its SQL alone 1.3–1.7 s; bench/results/db-scale-2026-11-29e.md).
         Numbers, booleans and text only: DuckDB's numpy conversion drops a timestamp's zone, makes
         decimals floats and lists arrays, so those columns are refused (use `query`)."""
         cursor = self.db.execute(sql, params or [])
