@@ -30,7 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,25 +124,30 @@ def _cpu_s() -> float:
 
 @contextlib.contextmanager
 def _timed_queries() -> Iterator[list[tuple[float, str]]]:
-    """Seconds spent in each `Store.query` (the report stage's SQL) while the block runs, with the
-    query's first words."""
+    """Seconds spent in each `Store.query` and `Store.columns` (the report stage's SQL and the
+    fetching of its results) while the block runs, with the query's first words."""
     from pipeline.store.connection import StoreBase
 
     spent: list[tuple[float, str]] = []
-    original = StoreBase.query
+    originals = {name: getattr(StoreBase, name) for name in ("query", "columns")}
 
-    def timed(self: StoreBase, sql: str, params: dict[str, object] | list | None = None) -> list[dict]:
-        started = time.perf_counter()
-        try:
-            return original(self, sql, params)
-        finally:
-            spent.append((time.perf_counter() - started, " ".join(sql.split())[:90]))
+    def timed(original: Callable[..., object]) -> Callable[..., object]:
+        def run(self: StoreBase, sql: str, params: dict[str, object] | list | None = None) -> object:
+            started = time.perf_counter()
+            try:
+                return original(self, sql, params)
+            finally:
+                spent.append((time.perf_counter() - started, " ".join(sql.split())[:90]))
 
-    StoreBase.query = timed  # type: ignore[method-assign]
+        return run
+
+    for name, original in originals.items():
+        setattr(StoreBase, name, timed(original))
     try:
         yield spent
     finally:
-        StoreBase.query = original  # type: ignore[method-assign]
+        for name, original in originals.items():
+            setattr(StoreBase, name, original)
 
 
 def refresh_to_engine(db: Path, template: Path, cards: list) -> dict[str, int]:

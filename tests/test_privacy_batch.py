@@ -32,8 +32,8 @@ from test_privacy_audio import off_tone_energy
 from pipeline.cli import main as callqa
 from pipeline.config import Settings
 from pipeline.reports.audio_mask import load_masked_spans
-from pipeline.reports.monthly import read_transcripts
 from pipeline.reports.privacy import report_privacy
+from pipeline.reports.transcripts import read_transcripts
 from pipeline.store import Store
 
 pytestmark = pytest.mark.e2e

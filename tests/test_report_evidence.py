@@ -9,8 +9,9 @@ from pathlib import Path
 
 from test_rules_helpers import metrics, score, utt
 
-from pipeline.reports.monthly import FindingRow, TranscriptLine
+from pipeline.reports.monthly import FindingRow
 from pipeline.reports.render import quoted_speaker
+from pipeline.reports.transcripts import TranscriptLine
 from pipeline.rules import load_scorecard
 
 ROOT = Path(__file__).resolve().parents[1]

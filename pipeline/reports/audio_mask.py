@@ -122,7 +122,7 @@ def spans_tag(spans: Sequence[Span]) -> str:
 
 
 class ShownLine(Protocol):
-    """An utterance as a report shows it (`monthly.TranscriptLine`): its text already redacted."""
+    """An utterance as a report shows it (`transcripts.TranscriptLine`): its text already redacted."""
 
     @property
     def idx(self) -> int: ...
@@ -145,7 +145,7 @@ def load_masked_spans(
     the stored text. Redaction is not run again, and character timings are read only for the few
     utterances that changed (a month holds tens of millions of them). `stored_texts`: the stored
     text of at least every changed utterance, by (call, index), when the caller has them
-    (`monthly.read_transcripts`); else they are read."""
+    (`transcripts.read_transcripts`, `monthly.read_month`); else they are read."""
     call_ids = list(transcripts)
     if not call_ids:
         return {}

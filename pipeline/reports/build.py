@@ -20,7 +20,7 @@ from pipeline.privacy import Redactor
 from pipeline.reports.audio import AudioCopy, review_audio
 from pipeline.reports.audio_mask import Span, load_masked_spans
 from pipeline.reports.files import write_text
-from pipeline.reports.monthly import Month, MonthReport, TranscriptLine, compute_month, read_transcripts
+from pipeline.reports.monthly import Month, MonthReport, read_month
 from pipeline.reports.policy import load_policy
 from pipeline.reports.privacy import redacting, report_privacy
 from pipeline.reports.render import Renderer, call_page_name, page_name
@@ -32,6 +32,7 @@ from pipeline.reports.tables import (
     write_csv,
     write_xlsx,
 )
+from pipeline.reports.transcripts import TranscriptLine
 from pipeline.store import Store
 
 
@@ -66,12 +67,11 @@ def load_month(settings: Settings, month: Month, policy_file: Path | None = None
         report_privacy(settings.privacy) as redactor,
         Store.from_settings(settings, read_only=True) as store,
     ):
-        report = compute_month(store, month, policy, timezone)
-        call_ids = [c.call_id for c in report.calls]
-        transcripts, changed = read_transcripts(store, call_ids)
+        # the month's utterances are read once, for the evidence's redaction and the call pages
+        read = read_month(store, month, policy, timezone)
         # what the pages mask, from the utterances redaction changed (the month is not read again)
-        masked_audio = load_masked_spans(store, transcripts, changed) if changed else {}
-    return MonthData(report, transcripts, masked_audio, redactor)
+        masked_audio = load_masked_spans(store, read.transcripts, read.changed) if read.changed else {}
+    return MonthData(read.report, read.transcripts, masked_audio, redactor)
 
 
 def write_month(data: MonthData, reports_dir: Path, with_audio: bool = True) -> WrittenReport:

@@ -16,8 +16,7 @@ Definitions (docs/reports.md explains them for people):
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -26,12 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.diarize.roles import ROLE_REVIEW_BELOW
 from pipeline.errors import CallQAError
-from pipeline.records import Utterance
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
-from pipeline.reports.privacy import evidence_for_output, for_output, redacts, transcript_for_output
-from pipeline.rules.evidence import recogniser_note_zh, scorecard_matching, weak_evidence
-from pipeline.rules.schema import Matching
+from pipeline.reports.privacy import evidence_for_output, for_output, redacts
+from pipeline.reports.transcripts import Transcripts, UtteranceColumns, collector_paused
 from pipeline.store import Store
 from pipeline.store.call_time import call_span, span_filter
 
@@ -283,12 +280,13 @@ STAGES: tuple[tuple[str, str], ...] = (
     ),
     (
         "rpt_findings",
-        # Findings of the current scores of those calls.
+        # Findings of the current scores of those calls; of the previous month only the failed ones
+        # (all that is counted of it: half as many rows to copy).
         """
         SELECT f.*, rc.agent_id, rc.period
         FROM findings f
         JOIN rpt_calls rc ON rc.call_id = f.call_id AND rc.scored_at = f.scored_at
-        WHERE rc.agent_id IS NOT NULL
+        WHERE rc.agent_id IS NOT NULL AND (rc.period = 'cur' OR NOT f.passed)
           -- only skips other months' row groups (pipeline/store/call_time.py); the join decides
           AND f.call_started_at >= $prev_start AND f.call_started_at < $end
         """,
@@ -587,6 +585,25 @@ _TEXT_FIELDS = frozenset({"evidence", "note", "example", "text"})
 
 def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: str) -> MonthReport:
     """Everything the month's reports show, from the store, as records."""
+    return _compute_month(store, month, policy, timezone, with_transcripts=False).report
+
+
+@dataclass(frozen=True)
+class MonthRead:
+    report: MonthReport
+    transcripts: Transcripts  # of the month's calls (report.calls)
+    changed: dict[tuple[str, int], str]  # stored text of the utterances redaction changed
+
+
+def read_month(store: Store, month: Month, policy: LoadedPolicy, timezone: str) -> MonthRead:
+    """`compute_month` and the transcripts of its calls (`read_transcripts`), the month's utterances
+    read once: the redaction of the findings' evidence takes its calls' text from the same rows."""
+    return _compute_month(store, month, policy, timezone, with_transcripts=True)
+
+
+def _compute_month(
+    store: Store, month: Month, policy: LoadedPolicy, timezone: str, with_transcripts: bool
+) -> MonthRead:
     tz = _zone(timezone)
     p = policy.policy
     stage_params: dict[str, object] = {
@@ -606,10 +623,16 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
         "per_event": [{"kind": k, "amount": v} for k, v in p.per_event.model_dump().items()],
     }
     phrases = p.grievance.customer_abuse_phrases
-    with _functions(store, phrases):
+    with _functions(store, phrases), collector_paused():
         for table, sql in STAGES:
             used = {k: v for k, v in stage_params.items() if f"${k}" in sql}
             store.db.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", used)
+        calls = _records(CallRow, store.query(CALLS_SQL))
+        utterances = UtteranceColumns.read(store, [c.call_id for c in calls]) if with_transcripts else None
+        said = utterances.said() if utterances is not None and redacts() else {}
+        # the failed findings by column: up to a million rows a month (a dict per row: seconds)
+        findings = store.columns(FINDINGS_SQL)
+        findings["evidence"] = _quoting_calls(store, findings["call_id"], findings["evidence"], said)
         report = MonthReport(
             month=month,
             timezone=timezone,
@@ -619,7 +642,7 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
             rules=_records(RuleFailures, store.query(RULES_SQL)),
             agent_rules=_records(AgentRuleFailures, store.query(AGENT_RULES_SQL)),
             bins=_records(ScoreBin, store.query(BINS_SQL)),
-            events=_records(EventRow, _with_calls(store, store.query(EVENTS_SQL), "note")),
+            events=_records(EventRow, _with_calls(store, store.query(EVENTS_SQL), "note", said)),
             candidates=_records(
                 GrievanceCandidate,
                 _with_calls(
@@ -633,156 +656,59 @@ def compute_month(store: Store, month: Month, policy: LoadedPolicy, timezone: st
                         },
                     ),
                     "example",
+                    said,
                 ),
             ),
-            calls=_records(CallRow, store.query(CALLS_SQL)),
-            findings=_records(FindingRow, _with_calls(store, store.query(FINDINGS_SQL), "evidence")),
+            calls=calls,
+            findings=_column_records(FindingRow, findings),
             notes=_records(MonthNotes, store.query(NOTES_SQL))[0],
             generated_at=datetime.now(tz),
         )
         for table, _ in reversed(STAGES):
             store.db.execute(f"DROP TABLE IF EXISTS {table}")
-    return report
+    if utterances is None:
+        return MonthRead(report, {}, {})
+    return MonthRead(report, *utterances.transcripts(store))
 
 
-@dataclass(frozen=True)
-class TranscriptLine:
-    idx: int
-    speaker: str
-    start_s: float
-    end_s: float
-    text: str
-    recogniser: str = ""  # the recogniser's confidence, in Chinese (pipeline/rules/evidence.py)
-    weak: bool = False  # too weak for the scorecard to judge by
+def _with_calls(
+    store: Store, rows: list[dict[str, Any]], field: str, said: Mapping[str, Sequence[tuple[str, str]]]
+) -> list[dict[str, Any]]:
+    """Rows whose text `field` quotes the row's call, redacted with that call around it
+    (`_quoting_calls`)."""
+    texts = _quoting_calls(store, [row["call_id"] for row in rows], [row[field] for row in rows], said)
+    return [{**row, field: text} for row, text in zip(rows, texts, strict=True)]
 
 
-def load_transcripts(store: Store, call_ids: Sequence[str]) -> dict[str, tuple[TranscriptLine, ...]]:
-    """The utterances of these calls, in one query."""
-    return read_transcripts(store, call_ids)[0]
-
-
-def read_transcripts(
-    store: Store, call_ids: Sequence[str]
-) -> tuple[dict[str, tuple[TranscriptLine, ...]], dict[tuple[str, int], str]]:
-    """`load_transcripts`, and the stored text of each utterance that redaction changed, by (call,
-    utterance index): what `audio_mask.load_masked_spans` needs without reading the month again."""
-    # The calls as a table joined once (not a list searched per row, nor a subquery per utterance):
-    # 10.4 s → 2.1 s for a month of 8,900 calls in a 100,000-call store (bench/db_scale.py). An
-    # utterance is recognised when it has a first timed character (idx 0): one row in 17 is joined.
-    # Each table is read only over the calls' time span (zone maps skip the rest: 24.6 s → see
-    # bench/results/db-scale-2026-11-29d.md for a month of a million-call store).
-    span = call_span(store.db, call_ids)
-    on_u, u_params = span_filter("u", span)
-    on_e, e_params = span_filter("e", span)
-    on_t, t_params = span_filter("t", span)
-    rows = store.query(
-        "WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS call_id), "
-        "timed AS (SELECT call_id, utterance_idx FROM char_timings t "
-        f"WHERE idx = 0 AND call_id IN (SELECT call_id FROM wanted){on_t}), "
-        "evidence AS (SELECT * FROM utterance_evidence e "
-        f"WHERE call_id IN (SELECT call_id FROM wanted){on_e}) "
-        "SELECT u.call_id, u.idx, u.speaker, u.start_s, u.end_s, u.text, u.confidence, e.avg_logprob, "
-        "e.no_speech_prob, e.compression_ratio, coalesce(e.looping, false) AS looping, e.unheard_s, "
-        "t.call_id IS NOT NULL AS recognised FROM utterances u LEFT JOIN evidence e "
-        "ON e.call_id = u.call_id AND e.utterance_idx = u.idx "
-        "LEFT JOIN timed t ON t.call_id = u.call_id AND t.utterance_idx = u.idx "
-        f"WHERE u.call_id IN (SELECT call_id FROM wanted){on_u} ORDER BY u.call_id, u.idx",
-        [list(call_ids), *t_params, *e_params, *u_params],
-    )
-    matching = _scorecard_matching(store, call_ids)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        out.setdefault(row["call_id"], []).append(row)
-    transcripts = {}
-    changed: dict[tuple[str, int], str] = {}
-    for call_id, lines in out.items():  # a call's text is redacted as a whole (numbers split over utterances)
-        texts = transcript_for_output([(line["speaker"], line["text"]) for line in lines])
-        changed.update(
-            {
-                (call_id, line["idx"]): line["text"]
-                for line, text in zip(lines, texts, strict=True)
-                if text != line["text"]
-            }
-        )
-        transcripts[call_id] = tuple(
-            TranscriptLine(
-                line["idx"],
-                line["speaker"],
-                line["start_s"],
-                line["end_s"],
-                text,
-                *_evidence(line, matching[call_id]),
-            )
-            for line, text in zip(lines, texts, strict=True)
-        )
-    return transcripts, changed
-
-
-def _with_calls(store: Store, rows: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
-    """Rows whose text `field` (a finding's evidence, a CRM note, an abuse example) quotes a call,
-    redacted with that call around it: it may hold the hidden part of a number said in the call.
-    `_records` then leaves it as it is (redacting twice changes nothing)."""
-    call_ids = sorted({row["call_id"] for row in rows if row[field] and row["call_id"]})
-    if not call_ids or not redacts():  # unredacted: the text passes as it is, no call needed around it
-        return rows
+def _quoting_calls(
+    store: Store,
+    call_ids: Sequence[str | None],
+    texts: Sequence[str | None],
+    said: Mapping[str, Sequence[tuple[str, str]]],
+) -> list[str | None]:
+    """Texts (a finding's evidence, a CRM note, an abuse example), each quoting the call beside it,
+    redacted with that call around it: a text may hold the hidden part of a number said in the
+    call. `_records` then leaves them as they are (redacting twice changes nothing). `said`: the
+    (speaker, text) of calls already read (the month's, `UtteranceColumns.said`); others are read."""
+    quoting = [bool(text and call_id) for call_id, text in zip(call_ids, texts, strict=True)]
+    wanted = sorted({call_id for call_id, q in zip(call_ids, quoting, strict=True) if q and call_id})
+    if not wanted or not redacts():  # unredacted: the text passes as it is, no call needed around it
+        return list(texts)
     lines: dict[str, list[tuple[str, str]]] = {}
-    during, span = span_filter("u", call_span(store.db, call_ids))
-    for u in store.query(
-        "SELECT call_id, speaker, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
-        f"{during} ORDER BY call_id, idx",
-        [call_ids, *span],
-    ):
-        lines.setdefault(u["call_id"], []).append((u["speaker"], u["text"]))
-    return [
-        {**row, field: evidence_for_output(row[field], lines.get(row["call_id"], []))}
-        if row[field] and row["call_id"]
-        else row
-        for row in rows
-    ]
-
-
-def _scorecard_matching(store: Store, call_ids: Sequence[str]) -> defaultdict[str, Matching]:
-    """Each call's current scorecard's `matching` limits (the defaults for calls not scored)."""
-    # each card's text read once (joined per call it was 2.5 GB of copies for a month of 85,000 calls)
-    rows = store.query(
-        "SELECT call_id, scorecard_hash FROM scores WHERE is_current AND call_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(call_ids)],
-    )
-    contents = {
-        r["scorecard_hash"]: r["content"]
-        for r in store.query(
-            "SELECT scorecard_hash, content FROM scorecards WHERE scorecard_hash IN (SELECT unnest(?::VARCHAR[]))",
-            [sorted({r["scorecard_hash"] for r in rows})],
+    missing = [call_id for call_id in wanted if call_id not in said]
+    if missing:
+        during, span = span_filter("u", call_span(store.db, missing))
+        read = store.columns(
+            "SELECT call_id, speaker, text FROM utterances u WHERE call_id IN (SELECT unnest(?::VARCHAR[]))"
+            f"{during} ORDER BY call_id, idx",
+            [missing, *span],
         )
-    }
-    parsed: dict[str, Matching] = {}
-    out: defaultdict[str, Matching] = defaultdict(Matching)
-    for row in rows:
-        content = contents.get(row["scorecard_hash"]) or ""
-        if content not in parsed:
-            parsed[content] = scorecard_matching(content)
-        out[row["call_id"]] = parsed[content]
-    return out
-
-
-def _evidence(line: dict[str, Any], matching: Matching) -> tuple[str, bool]:
-    heard = Utterance(
-        line["speaker"],
-        line["start_s"],
-        line["end_s"],
-        line["text"],
-        confidence=line["confidence"],
-        avg_logprob=line["avg_logprob"],
-        no_speech_prob=line["no_speech_prob"],
-        compression_ratio=line["compression_ratio"],
-        looping=bool(line["looping"]),
-        unheard_s=line["unheard_s"],
-    )
-    recognised = bool(line["recognised"])
-    return (
-        recogniser_note_zh(heard, matching, recognised),
-        weak_evidence(heard, matching, recognised) is not None,
-    )
+        for call_id, speaker, text in zip(read["call_id"], read["speaker"], read["text"], strict=True):
+            lines.setdefault(call_id, []).append((speaker, text))
+    return [
+        evidence_for_output(text, said.get(call_id) or lines.get(call_id, [])) if q and call_id else text
+        for call_id, text, q in zip(call_ids, texts, quoting, strict=True)
+    ]
 
 
 def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, ...]:
@@ -802,13 +728,23 @@ def _records(cls: Callable[..., T], rows: Sequence[dict[str, Any]]) -> tuple[T, 
     return tuple(out)
 
 
+def _column_records(cls: Callable[..., T], columns: dict[str, list]) -> tuple[T, ...]:
+    """`_records` of a result read by column (`Store.columns`: no list columns)."""
+    values = []
+    for name in (f.name for f in fields(cls)):  # type: ignore[arg-type]
+        column = columns[name]
+        values.append([for_output(v) for v in column] if name in _TEXT_FIELDS else column)
+    return tuple(cls(*row) for row in zip(*values, strict=True))
+
+
 @contextmanager
 def _functions(store: Store, phrases: tuple[str, ...]) -> Iterator[None]:
     """The two things SQL cannot do itself, as scalar functions of this connection."""
-    from scipy.stats import t as student_t
+    # scipy.stats' t.ppf is this function behind argument checks; scipy.stats takes 0.9 s to import
+    from scipy.special import stdtrit
 
     def t_quantile(p: float, df: int) -> float:
-        return float(student_t.ppf(p, df))
+        return float(stdtrit(df, p))
 
     def abuse_phrases(text: str) -> list[str]:
         return abuse_phrases_in(text, phrases)

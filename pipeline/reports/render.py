@@ -30,8 +30,9 @@ from pipeline.reports.describe import (
     policy_rules,
 )
 from pipeline.reports.events import KIND_LABELS_ZH
-from pipeline.reports.monthly import AgentMonth, CallRow, FindingRow, MonthReport, TranscriptLine
+from pipeline.reports.monthly import AgentMonth, CallRow, FindingRow, MonthReport
 from pipeline.reports.privacy import name_for_output
+from pipeline.reports.transcripts import TranscriptLine
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 T = TypeVar("T")

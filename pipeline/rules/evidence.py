@@ -9,11 +9,35 @@ said. A phrase hit read from such a stretch is as weak. Both go to a person inst
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from pipeline.records import Utterance
 from pipeline.rules.schema import Matching
 from pipeline.rules.transcript import Line
+
+
+class Heard(Protocol):
+    """What the recogniser's evidence of an utterance is judged by: an `Utterance`, or a stored
+    row of one read without building it (pipeline/reports/monthly.py)."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def chars(self) -> Sequence[object]: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def avg_logprob(self) -> float | None: ...
+    @property
+    def no_speech_prob(self) -> float | None: ...
+    @property
+    def compression_ratio(self) -> float | None: ...
+    @property
+    def looping(self) -> bool: ...
+    @property
+    def unheard_s(self) -> float | None: ...
 
 
 def unreliable(line: Line, matching: Matching, absence: bool = True) -> str | None:
@@ -21,7 +45,7 @@ def unreliable(line: Line, matching: Matching, absence: bool = True) -> str | No
 
 
 def weak_evidence(
-    u: Utterance, matching: Matching, recognised: bool | None = None, absence: bool = True
+    u: Heard, matching: Matching, recognised: bool | None = None, absence: bool = True
 ) -> str | None:
     """Why the recogniser's text of this utterance is too weak to judge by (Chinese), or None.
 
@@ -72,14 +96,22 @@ def doubt(
     return None
 
 
-def recogniser_note_zh(u: Utterance, matching: Matching, recognised: bool | None = None) -> str:
+def recogniser_note_zh(u: Heard, matching: Matching, recognised: bool | None = None) -> str:
     """What `callqa show` and the call page print beside an utterance: 识别把握 0.91, or, for weak
     text, 识别把握 0.31，转写不可靠：平均对数概率 -1.20 低于 -1."""
+    return recogniser_evidence_zh(u, matching, recognised)[0]
+
+
+def recogniser_evidence_zh(
+    u: Heard, matching: Matching, recognised: bool | None = None
+) -> tuple[str, str | None]:
+    """`recogniser_note_zh` and `weak_evidence` of one utterance, the weak test run once (a month's
+    call pages need both for 1.7 million utterances)."""
     recognised = bool(u.chars) if recognised is None else recognised
     known = recognised or u.avg_logprob is not None or u.confidence > 0
     note = f"识别把握 {u.confidence:.2f}" if known else "无识别把握数据"
     weak = weak_evidence(u, matching, recognised)
-    return f"{note}，转写不可靠：{weak}" if weak else note
+    return (f"{note}，转写不可靠：{weak}" if weak else note), weak
 
 
 def scorecard_matching(content: str | None) -> Matching:

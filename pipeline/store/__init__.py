@@ -5,6 +5,7 @@ writes SQL against it. `Store` is one connection; its methods come from one smal
 all over that connection:
 
 - `connection` — opening the file (waiting out another process's lock), schema, transactions, `query`
+  (rows as dicts) and `columns` (a result of millions of rows, by column)
 - `writer` — the batch's write path: `save_call`, one recording's whole result in one transaction
 - `intake` — bookkeeping of files seen, failed, in progress (crash marks), moved, purged
 - `transcripts` — calls, utterances, voice activity, audio events; role decisions
@@ -17,7 +18,8 @@ all over that connection:
 - `bulk`, `reprice` — `callqa rescore`'s chunked reads and writes, and points-only edits as SQL
 
 The monthly reports' and the portal's aggregation SQL lives with them (pipeline/reports/monthly.py,
-pipeline/portal/store.py) and runs through `Store.query`.
+pipeline/portal/store.py) and runs through `Store.query`, or `Store.columns` for the month's
+utterances and failed findings.
 """
 
 from __future__ import annotations
