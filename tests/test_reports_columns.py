@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.reports.monthdata import MONTH, build
+from test_store_call_time import _rounded
 
 from pipeline.config import PrivacyConfig
 from pipeline.records import Utterance
@@ -123,16 +124,6 @@ def _row_path(store: Store, call_ids: Sequence[str]) -> tuple[dict, dict]:
                 changed[(call_id, r["idx"])] = r["text"]
         transcripts[call_id] = tuple(built)
     return transcripts, changed
-
-
-def _rounded(value: object) -> object:
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return tuple((f.name, _rounded(getattr(value, f.name))) for f in dataclasses.fields(value))
-    if isinstance(value, list | tuple):
-        return tuple(_rounded(v) for v in value)
-    return value
 
 
 def _types(value: object) -> object:

@@ -23,12 +23,13 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.cycles import collector_paused
 from pipeline.diarize.roles import ROLE_REVIEW_BELOW
 from pipeline.errors import CallQAError
 from pipeline.reports.matching import abuse_phrases_in
 from pipeline.reports.policy import LoadedPolicy
 from pipeline.reports.privacy import evidence_for_output, for_output, redacts
-from pipeline.reports.transcripts import Transcripts, UtteranceColumns, collector_paused
+from pipeline.reports.transcripts import Transcripts, UtteranceColumns
 from pipeline.store import Store
 from pipeline.store.call_time import call_span, span_filter
 

@@ -14,16 +14,15 @@ go through the chunks. `rescore_call` does the same for one call; all give the s
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
+from pipeline.cycles import collector_paused
 from pipeline.decisions import Decision, with_decisions, with_verdicts
 from pipeline.records import CallScore
 from pipeline.rules.engine import score_call
@@ -67,22 +66,8 @@ def rescore(
     Calls whose stored findings this engine made keep those of the rules the cards did not change
     and have them re-priced where only points changed (pipeline/rules/incremental.py); only the
     rules changed run again, and a call needing none is scored here without reading its transcript."""
-    with _no_cyclic_gc():
+    with collector_paused():
         return _rescore(store, scorecards, since, workers)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A chunk holds hundreds of thousands of findings; the cycle collector would walk them all
-    again and again while more are made (half of the time of a points-only rescore). They hold no
-    cycles: reference counting frees them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _rescore(
