@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.diarize.timeline import mask_to_segments
+
 SILERO_FRAME = 512  # samples at 16 kHz
 # With `window_s`, each window starts from fresh state, warmed up on the audio just before it.
 WARMUP_S = 2.0
@@ -88,14 +90,12 @@ def quiet_restarts(signal: np.ndarray, min_quiet_s: float) -> list[int]:
         return []
     floor, loud = np.percentile(energy, [10, 90])
     quiet = (energy < floor + QUIET_MARGIN_DB) & (energy < loud - QUIET_BELOW_LOUD_DB)
-    padded = np.concatenate([[False], quiet, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
     frame_s = SILERO_FRAME / 16000
     lead = round(_FRESH_LEAD_S / frame_s)
     return [
         (int(b) - lead) * SILERO_FRAME
-        for a, b in zip(edges[0::2], edges[1::2], strict=True)
-        if (b - a) * frame_s >= min_quiet_s and 0 < b < energy.size and b - lead > 0
+        for a, b in mask_to_segments(quiet, 1.0)  # runs of quiet frames, in frames
+        if (b - a) * frame_s >= min_quiet_s and b < energy.size and b - lead > 0
     ]
 
 
