@@ -71,10 +71,15 @@ def _return_freed_buffers() -> None:
         ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
+def _cancels_echo(audio: CallAudio, settings: Settings) -> bool:
+    """Whether this call's channels get the other party's echo removed (stereo, `stereo.echo_cancel`)."""
+    return audio.layout != "mono" and settings.stereo.echo_cancel
+
+
 def remove_echo(audio: CallAudio, settings: Settings, in_place: bool = False) -> CallAudio:
     """A stereo call's channels each without the other party's echo (the call as it is when mono or
     when `stereo.echo_cancel` is off). `in_place` writes them over the call's own tracks."""
-    if audio.layout == "mono" or not settings.stereo.echo_cancel:
+    if not _cancels_echo(audio, settings):
         return audio
     cleaned, _ = cancel_echo(
         audio, settings.stereo.echo_max_delay_s, settings.stereo.echo_min_erle_db, in_place=in_place
@@ -90,7 +95,7 @@ def audio_events(audio: CallAudio, settings: Settings) -> tuple[list[AudioEvent]
     kept only where the echo-free channel still sounds (`music_heard_without_echo`: the other
     party's voice leaking into a quiet channel looks like music)."""
     events = detect_audio_events(audio, settings.acoustic)
-    if audio.layout == "mono" or not settings.stereo.echo_cancel:
+    if not _cancels_echo(audio, settings):
         return events, audio
     audio = remove_echo(audio, settings, in_place=True)
     return music_heard_without_echo(events, audio, settings.acoustic), audio
