@@ -94,11 +94,11 @@ class UtteranceColumns:
 
     def said(self) -> dict[str, list[tuple[str, str]]]:
         """Each call's utterances as (speaker, text), in order."""
-        speakers, texts = self.columns["speaker"], self.columns["text"]
-        return {
-            call_id: list(zip(speakers[first:end], texts[first:end], strict=True))
-            for call_id, first, end in self.runs()
-        }
+        return {call_id: self._said(first, end) for call_id, first, end in self.runs()}
+
+    def _said(self, first: int, end: int) -> list[tuple[str, str]]:
+        """(speaker, text) of the rows [first, end)."""
+        return list(zip(self.columns["speaker"][first:end], self.columns["text"][first:end], strict=True))
 
     def transcripts(self, store: Store) -> tuple[Transcripts, dict[tuple[str, int], str]]:
         """The lines as the call pages show them, and the stored text of those redaction changed."""
@@ -131,7 +131,7 @@ class UtteranceColumns:
         for call_id, first, end in self.runs():
             calls_matching = matching[call_id]
             # a call's text is redacted as a whole (numbers split over utterances)
-            shown = transcript_for_output(list(zip(speakers[first:end], texts[first:end], strict=True)))
+            shown = transcript_for_output(self._said(first, end))
             lines = []
             for i, text in zip(range(first, end), shown, strict=True):
                 note, weak = recogniser_evidence_zh(heard[i], calls_matching, recognised[i])
