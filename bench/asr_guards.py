@@ -64,6 +64,10 @@ CONFIGS: dict[str, dict] = {
     "batch8": {"batch_size": 8, "batch_timestamps": False},
     # the same with timestamp tokens: segments end inside a window, as in sequential decoding
     "batch4ts": {"batch_size": 4, "batch_timestamps": True},
+    # narrower beam search than whisper's 5 (the defaults otherwise): less decoding per window
+    "beam1": {"beam_size": 1},
+    "beam2": {"beam_size": 2},
+    "beam3": {"beam_size": 3},
 }
 # A sentence whose text is this wrong is one a rule should not judge by; the evidence should say so.
 BAD_CER = 0.5
