@@ -135,6 +135,33 @@ def test_a_near_miss_goes_to_review_instead_of_deducting() -> None:
     assert not f.passed and not f.needs_review and f.deduction == 3
 
 
+def test_an_almost_match_the_recogniser_was_unsure_of_goes_to_review() -> None:
+    # 请问有了什么可以帮帮您 is two edits from 请问有什么可以帮您 (budget 1): heard sure, the phrase was
+    # not said; with a character the recogniser was unsure of, it may have been said and misheard
+    heard = "您好，这里是星河电器，请问有了什么可以帮帮您？"
+    sure = only(score(card(GREETING), [utt("agent", 7, 11, heard)]), "OPEN-GREETING")
+    assert not sure.passed and not sure.needs_review and sure.deduction == 5
+    unsure = only(score(card(GREETING), [utt("agent", 7, 11, heard, low="了")]), "OPEN-GREETING")
+    assert not unsure.passed and unsure.needs_review and unsure.deduction == 0
+    assert "最接近的是" in unsure.evidence and "确认后扣 5 分" in unsure.evidence
+
+
+def test_a_loose_almost_match_proves_nothing_however_unsure() -> None:
+    rule = """
+    - id: CLOSE-THANK
+      title: 结束语
+      category: 结束
+      type: required_phrase
+      patterns: [再见]
+      deduction: 3
+    """
+    # 在建: two homophones of 再见 (similarity 0.75) — 在家: 家 only near in sound (0.625)
+    close = only(score(card(rule), [utt("agent", 0, 2, "好的在建", low="在建")]), "CLOSE-THANK")
+    assert close.needs_review and close.deduction == 0
+    loose = only(score(card(rule), [utt("agent", 0, 2, "好的在家", low="在家")]), "CLOSE-THANK")
+    assert not loose.passed and not loose.needs_review and loose.deduction == 3
+
+
 def test_required_phrase_applies_only_when_its_condition_holds() -> None:
     rule = """
     - id: ESCALATE-TIME

@@ -457,6 +457,10 @@ class Matching(Strict):
     time_slack_s: float = Field(1.0, ge=0)
     metric_margin: float = Field(0.05, ge=0, lt=1)
     near_miss_margin: float = Field(1.0, ge=0)
+    # An almost-match this similar to a required phrase (1 − edit cost ÷ the phrase's length) with a
+    # character the recogniser was unsure of (asr_unsure_char_probability) may be the phrase said and
+    # misheard: the absence goes to review. Shorter, looser almost-matches (假单 for 久等) prove nothing.
+    near_miss_unsure_similarity: float = Field(0.75, ge=0, le=1)
     metrics_slack: float = Field(0.5, ge=0)
     # The recogniser's evidence (pipeline/rules/evidence.py): an utterance beyond any of these is too
     # weak to judge by, and absence findings over it or phrase hits in it go to review.

@@ -300,10 +300,15 @@ class CallView:
                 partial = (hit, len(m.found) - m.near)
         return sorted(hits, key=lambda h: (h.start, h.raw_start)), (partial[0] if partial else None)
 
-    def near_miss(self, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None]:
-        """How far (edit cost beyond the budget) the closest almost-match is, and where; inf when none."""
+    def near_miss(self, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None, bool]:
+        """How far (edit cost beyond the budget) the closest almost-match is, where, and whether the
+        recogniser was unsure of a character in it (below `asr_unsure_char_probability`) while it is
+        at least `near_miss_unsure_similarity` like the phrase; inf when none. Of equally close ones,
+        an unsure one is taken: it is the one that may have been said."""
         margin = self.matching.near_miss_margin
-        best: tuple[float, Hit | None] = (float("inf"), None)
+        floor = self.matching.asr_unsure_char_probability
+        alike = self.matching.near_miss_unsure_similarity
+        best: tuple[float, Hit | None, bool] = (float("inf"), None, False)
         for source in patterns:
             pattern = compile_pattern(source)
             if pattern.kind != "literal":
@@ -316,11 +321,10 @@ class CallView:
                     if not scope.contains(start):
                         continue
                     excess = max(0.0, m.cost - budget)
-                    if excess < best[0]:
-                        best = (
-                            excess,
-                            Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source),
-                        )
+                    unsure = m.similarity >= alike and line.unsure(m.start, m.end, floor)
+                    if (excess, not unsure) < (best[0], not best[2]):
+                        hit = Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source)
+                        best = (excess, hit, unsure)
         return best
 
     def speaker_label(self, speaker: str) -> str:

@@ -152,13 +152,20 @@ def pattern_example(patterns: Iterable[str]) -> str:
     return f"如“{literal[0]}”" if literal else ""
 
 
+# An almost-match the recogniser was unsure of: below any sensible review_below.
+UNSURE_NEAR_CONFIDENCE = 0.5
+
+
 def miss_confidence(view: CallView, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None]:
-    """Confidence that a required phrase is really absent: lower when something almost matched."""
-    excess, near = view.near_miss(list(patterns), scope)
+    """Confidence that a required phrase is really absent: lower when something almost matched, and
+    at most `UNSURE_NEAR_CONFIDENCE` when the recogniser was unsure of a character of that
+    almost-match (在西民的耐心等待 for 感谢您的耐心等待: said, and misheard, is as likely as not)."""
+    excess, near, unsure = view.near_miss(list(patterns), scope)
     margin = view.matching.near_miss_margin
     if near is None or margin <= 0:
         return 1.0, None
-    return round(0.5 + 0.5 * min(1.0, excess / margin), 3), near
+    confidence = round(0.5 + 0.5 * min(1.0, excess / margin), 3)
+    return (min(confidence, UNSURE_NEAR_CONFIDENCE) if unsure else confidence), near
 
 
 def occurrence_findings(rule: Rule, view: CallView, items: list[tuple[str, float, dict]]) -> list[Finding]:
