@@ -8,7 +8,7 @@ import pytest
 from test_rules_helpers import META, card, hold, interruption, metrics, only, score, utt
 
 from pipeline.errors import CallQAError
-from pipeline.records import CallMeta, Utterance
+from pipeline.records import CallMeta, Utterance, UtteranceRate
 
 GREETING = """
 - id: OPEN-GREETING
@@ -427,6 +427,27 @@ def test_metric_threshold(rate: float, passed: bool, review: bool) -> None:
     assert (f.passed, f.needs_review) == (passed, review)
     assert f.deduction == (3 if not passed and not review else 0)
     assert f"{rate:.1f}" in f.evidence
+
+
+def test_a_rate_out_of_range_only_through_unreliable_text_goes_to_review() -> None:
+    # the agent's second utterance is whisper writing dots over music (compression ratio 60): its
+    # 2 characters in 10 s pull the call's rate to 81; the reliable utterance alone says 150
+    clear = utt("agent", 0, 10, "您好这里是星河电器客户服务中心请问有什么可以帮您")
+    dots = replace(utt("agent", 20, 30, "……好的"), compression_ratio=60.0)
+    rates = (UtteranceRate(0, "agent", 25, 10.0, 150.0), UtteranceRate(1, "agent", 2, 10.0, 12.0))
+    m = metrics(agent_chars_per_min=81.0, utterance_rates=rates)
+    f = only(score(card(RATE), [clear, dots], m), "RATE")
+    assert not f.passed and f.needs_review and f.deduction == 0
+    assert "00:20.0 的转写不可靠" in f.evidence and "只看可靠的话语语速 150" in f.evidence
+    # slow on the reliable text as well: deducted
+    slow = (UtteranceRate(0, "agent", 14, 10.0, 84.0), rates[1])
+    f = only(
+        score(card(RATE), [clear, dots], metrics(agent_chars_per_min=48.0, utterance_rates=slow)), "RATE"
+    )
+    assert not f.passed and not f.needs_review and f.deduction == 3
+    # the same figures on reliable text: deducted
+    f = only(score(card(RATE), [clear, replace(dots, compression_ratio=1.2)], m), "RATE")
+    assert not f.passed and not f.needs_review and f.deduction == 3
 
 
 def test_unknown_metric_is_never_a_silent_pass() -> None:

@@ -15,7 +15,7 @@ from pipeline.records import (
     Hold,
     Interruption,
 )
-from pipeline.rules.evidence import doubt
+from pipeline.rules.evidence import doubt, unreliable
 from pipeline.rules.schema import (
     LIST_METRIC_ITEMS,
     HoldRule,
@@ -123,7 +123,33 @@ def check_metric(rule: MetricRule, view: CallView) -> list[Finding]:
         if source in rule.review_if_source
         else None
     )
-    return [failed(rule, view, evidence, confidence, unsure=guessed, **where)]
+    return [failed(rule, view, evidence, confidence, unsure=guessed or _rate_doubt(rule, view), **where)]
+
+
+# A speaking rate counts the recogniser's characters of this party.
+RATE_SPEAKERS = {"agent_chars_per_min": "agent", "customer_chars_per_min": "customer"}
+
+
+def _rate_doubt(rule: MetricRule, view: CallView) -> str | None:
+    """A rate out of range that rests on weak text: the party's rate over its reliable utterances
+    alone (`utterance_rates`: characters and voiced time of each) is within the limits, or there is
+    too little of it to say. A loop, or a window whisper wrote as dots, makes the characters
+    whatever the recogniser produced, not what was said."""
+    speaker = RATE_SPEAKERS.get(rule.metric)
+    if speaker is None or view.metrics is None:
+        return None
+    lines = {line.index: line for line in view.of(speaker)}
+    weak = {i: why for i, line in lines.items() if (why := unreliable(line, view.matching)) is not None}
+    if not weak:
+        return None
+    kept = [r for r in view.metrics.utterance_rates if r.speaker == speaker and r.utterance_index not in weak]
+    speaking_s = sum(r.speaking_s for r in kept)
+    rate = sum(r.chars for r in kept) / speaking_s * 60 if speaking_s >= 1.0 else None
+    if rate is not None and _compare(rule, rate, view.matching.metric_margin)[0] is not None:
+        return None  # out of range on the reliable text alone
+    first = lines[min(weak)]
+    alone = f"只看可靠的话语语速 {rate:.0f}" if rate is not None else "可靠的话语太少，算不出语速"
+    return f"{clock(first.start)} 的转写不可靠（{weak[min(weak)]}），{alone}"
 
 
 def _item_doubt(item: object, view: CallView) -> str | None:
