@@ -206,6 +206,32 @@ def test_a_looping_turn_is_decoded_again_alone(retry: str, expected: str, loopin
     assert transcribe_turns(track, 16000, turns, off)[1].looping and off.calls == [None]  # type: ignore[arg-type]
 
 
+class _DotsRecognizer:
+    """Stands in for whisper: the joined pass writes the second turn as dots (seen after hold music);
+    that turn decoded alone gives its words."""
+
+    def __init__(self) -> None:
+        self.config = AsrConfig()
+        self.lengths: list[int] = []
+
+    def words(
+        self, signal: np.ndarray, vad: bool = True, no_repeat_ngram_size: int | None = None
+    ) -> list[AsrWord]:
+        self.lengths.append(len(signal))
+        if len(self.lengths) == 1:  # the joined pass: turn 1 at 0.2 s, turn 2 at 2.9 s
+            return [AsrWord("您好", 0.3, 0.9, 0.9), AsrWord("………………", 3.0, 5.5, 0.4)]
+        return [AsrWord("感谢您的耐心等待", 0.3, 2.2, 0.8)]
+
+
+def test_a_turn_written_as_dots_is_decoded_again_alone() -> None:
+    track = np.zeros(16000 * 10, dtype=np.float32)
+    turns = [SpeechTurn("agent", 0.5, 1.5), SpeechTurn("agent", 4.0, 6.5)]
+    recognizer = _DotsRecognizer()
+    first, second = transcribe_turns(track, 16000, turns, recognizer)  # type: ignore[arg-type]
+    assert (first.text, second.text) == ("您好", "感谢您的耐心等待")
+    assert len(recognizer.lengths) == 2 and recognizer.lengths[1] == int((2.5 + 0.4) * 16000)
+
+
 def test_speech_left_without_text_is_measured() -> None:
     assert unheard_seconds([(1.0, 2.0), (1.5, 3.0), (5.0, 6.0)], (0.5, 10.0)) == pytest.approx(9.5 - 3.0)
     assert unheard_seconds([], (0.0, 4.0)) == 4.0

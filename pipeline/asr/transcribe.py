@@ -225,15 +225,22 @@ def _redo_skipped_turns(
     words: list[AsrWord],
     recognizer: Recognizer,
 ) -> list[AsrWord]:
-    """Decode alone each turn the joined pass mostly skipped; keep whichever heard more."""
+    """Decode alone each turn the joined pass mostly skipped; keep whichever heard more. Words
+    without a spoken character do not count as heard: whisper sometimes writes a whole window of
+    turns as dots (……, seen after hold music), which is the same as skipping them."""
 
     def redo(turn: SpeechTurn, heard: list[AsrWord]) -> list[AsrWord] | None:
         length = turn.end - turn.start
-        span = max(w.end for w in heard) - min(w.start for w in heard) if heard else 0.0
+        said = [w for w in heard if _spoken_chars(w.text)]
+        span = max(w.end for w in said) - min(w.start for w in said) if said else 0.0
         if length < RETRY_MIN_TURN_S or span >= RETRY_COVERAGE * length:
             return None
         alone = _decode_alone(track, sample_rate, turn, recognizer)
-        return alone if sum(len(w.text) for w in alone) > sum(len(w.text) for w in heard) else None
+        return (
+            alone
+            if sum(_spoken_chars(w.text) for w in alone) > sum(_spoken_chars(w.text) for w in said)
+            else None
+        )
 
     return _replace_turns(words, turns, redo)
 
@@ -292,6 +299,10 @@ def _decode_alone(
         replace(w, start=w.start + offset, end=w.end + offset)
         for w in recognizer.words(track[lo:hi].astype(np.float32), vad=False, **options)
     ]
+
+
+def _spoken_chars(text: str) -> int:
+    return sum(1 for c in text if _SPOKEN.match(c) and c != "_")
 
 
 def _looped_chars(text: str) -> int:
