@@ -147,9 +147,9 @@ def _rate_doubt(rule: MetricRule, view: CallView) -> str | None:
     rate = sum(r.chars for r in kept) / speaking_s * 60 if speaking_s >= 1.0 else None
     if rate is not None and _compare(rule, rate, view.matching.metric_margin)[0] is not None:
         return None  # out of range on the reliable text alone
-    first = lines[min(weak)]
+    first = min(weak)
     alone = f"只看可靠的话语语速 {rate:.0f}" if rate is not None else "可靠的话语太少，算不出语速"
-    return f"{clock(first.start)} 的转写不可靠（{weak[min(weak)]}），{alone}"
+    return f"{clock(lines[first].start)} 的转写不可靠（{weak[first]}），{alone}"
 
 
 def _item_doubt(item: object, view: CallView) -> str | None:
