@@ -102,6 +102,13 @@ class StereoConfig(_Section):
     # Neural VAD on top of the energy rule (rejects tones and noise bursts).
     use_silero: bool = True
     silero_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    # Inside a sound island longer than `voiced_island_max_s` (hold music, tones, noise), past its
+    # first `over_sound_settle_s`, a voice is also confirmed where Silero scores at least this for
+    # `over_sound_min_s`: it scored the agent's check-ins over music 0.1–0.5 and the music alone
+    # under 0.05 but for a note's attack (bench/results/accuracy-2026-11-29g.md). 0.35 = off.
+    silero_threshold_over_sound: float = Field(0.15, ge=0.0, le=1.0)
+    over_sound_min_s: float = Field(0.2, ge=0.0)
+    over_sound_settle_s: float = Field(1.0, ge=0.0)
     # Silero restarts every so many seconds: left running, it learns minutes of hold music on the
     # agent's channel as background and misses the check-ins spoken over it. 0 = never restart.
     silero_window_s: float = Field(10.0, ge=0.0)

@@ -127,3 +127,64 @@ def test_mono_voicing_matches_the_stopwatch_for_drawn_out_and_fast_speech(
     voiced = union([(v.start, v.end) for v in diarization.voice_activity], pause)
     measured_s = total(intersect(voiced, [(t["start"], t["end"]) for t in agent_turns]))
     assert measured_s == pytest.approx(true_s, rel=0.05), (stretch, measured_s, true_s)
+
+
+def _hold_call(texts: dict[str, str], stretch: float):
+    """A stereo call with a 75 s music hold and three drawn-out check-ins spoken over the music."""
+    script = CallScript(call_id=f"music-{stretch}", seed=5)
+    script.ring(0)
+    script.say("agent", _stretched(AGENT_LINES[0], texts[AGENT_LINES[0]], 1.0), gap=0.6)
+    script.say("customer", load_clip(MAGICDATA / CUSTOMER_LINES[0], texts[CUSTOMER_LINES[0]], warp=0.78))
+    checkins = [_stretched(name, texts[name], stretch) for name in AGENT_LINES[1:4]]
+    script.hold(75.0, music=True, asked=True, thanked=True, checkins=checkins)
+    script.say("agent", _stretched(AGENT_LINES[4], texts[AGENT_LINES[4]], 1.0), gap=0.6)
+    samples, rate, truth = script.render(stereo=True, leak_db=-24.0)
+    tracks = {
+        role: librosa.resample(samples[:, channel], orig_sr=rate, target_sr=16000)
+        for channel, role in enumerate(("agent", "customer"))
+    }
+    audio = CallAudio(
+        "music",
+        16000,
+        tracks,
+        "stereo-agent-left",
+        "config",
+        rate,
+        2,
+        "WAV/PCM_16",
+        tracks["agent"].size / 16000,
+    )
+    return audio, truth
+
+
+def test_check_ins_spoken_over_hold_music_keep_their_voiced_time(magicdata_texts: dict[str, str]) -> None:
+    # Silero scores a voice over music far lower than over silence: with the threshold of speech
+    # over silence alone, drawn-out check-ins lost a third of their voiced time (slow agents'
+    # rates came out too high); the lower threshold held for 0.2 s inside long sound finds it
+    # without taking the music's note attacks or its first second for a voice.
+    audio, truth = _hold_call(magicdata_texts, 0.6)
+    (hold,) = truth["holds"]
+    pause = MetricsConfig().pause_excluded_s
+    checkins = [
+        t for t in truth["turns"] if t["speaker"] == "agent" and hold["start"] < t["start"] < hold["end"]
+    ]
+    true_voiced = union([tuple(v) for t in checkins for v in t["voiced"]], pause)
+    near_truth = union([(a - 0.3, b + 0.3) for a, b in true_voiced], 0.0)
+    music = [(hold["start"], hold["end"])]
+
+    def measured(config: StereoConfig) -> tuple[float, float]:
+        activity = diarize_stereo(audio, config, TurnConfig()).voice_activity
+        agent = union([(v.start, v.end) for v in activity if v.speaker == "agent"], pause)
+        in_music = intersect(agent, music)
+        return total(intersect(agent, true_voiced)), total(in_music) - total(intersect(in_music, near_truth))
+
+    found, false = measured(StereoConfig())
+    found_before, false_before = measured(StereoConfig(silero_threshold_over_sound=0.35))
+    true_s = total(true_voiced)
+    # measured: 0.58 of the check-ins' voiced time found, against 0.49 before (tuning sets' music
+    # holds: 0.721 → 0.800, bench/results/accuracy-2026-11-29g.md); real speech dragged to 0.6 of
+    # its speed over music stays the hardest case
+    assert found > found_before + 0.05 * true_s, (found, found_before, true_s)
+    # and no more of the music taken for the agent (the music's first 1.9 s after the ask is, by the
+    # threshold of speech over silence already: Silero's score of any new sound after quiet)
+    assert false <= false_before + 0.3, (false, false_before)

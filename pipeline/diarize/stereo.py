@@ -7,7 +7,8 @@ leaked voice as speech, so a frame counts as a party's speech only where
   Silero reacts late to an onset after a long silence, each confirmed stretch starts earlier
   through the loud frames just before it (at most `ONSET_FRAMES`), and because it drops out on
   drawn-out vowels, a sound island it confirms anywhere (one breath: no 0.1 s break, at most
-  `voiced_island_max_s` long) counts whole,
+  `voiced_island_max_s` long) counts whole; inside longer sound (hold music) it scores a voice far
+  lower than over silence, so there a lower score held for `over_sound_min_s` confirms it too,
 * the channel stands well above its own noise floor, and
 * the channel is louder than what the other channel's leak alone would put there, by
   `louder_db` (the leak level is measured per call; with no measurable leak this reduces to
@@ -27,7 +28,9 @@ from pipeline.diarize.timeline import (
     clean_segments,
     confirmed_islands,
     extend_onsets,
+    long_sound,
     mask_to_segments,
+    runs_at_least,
 )
 from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
 from pipeline.records import ROLES, CallAudio, Diarization, SpeechTurn
@@ -49,13 +52,12 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
     energy = {role: e[:frames] for role, e in energy.items()}
     floor = {role: noise_floor_db(energy[role]) for role in ROLES}
     if config.use_silero:
-        speechlike = {
-            role: speech_probabilities(audio.tracks[role], config.silero_window_s)[:frames]
-            >= config.silero_threshold
-            for role in ROLES
+        probabilities = {
+            role: speech_probabilities(audio.tracks[role], config.silero_window_s)[:frames] for role in ROLES
         }
     else:
-        speechlike = {role: np.ones(frames, dtype=bool) for role in ROLES}
+        probabilities = {role: np.ones(frames, dtype=np.float32) for role in ROLES}
+    island_frames = round(config.voiced_island_max_s / frame_s)
 
     voice_activity: list[SpeechTurn] = []
     for role, other in (ROLES, ROLES[::-1]):
@@ -66,11 +68,20 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
         other_nearby = maximum_filter1d(energy[other], size=2 * _ECHO_FRAMES + 1)
         above_leak = energy[role] >= other_nearby + leak + config.louder_db
         audible = above_floor & above_leak
+        # Over hold music Silero scores a voice 0.1–0.5 where it scores it 0.8 over silence, while the
+        # music stays near zero but for a note's attack (a frame or three) and a new sound's first
+        # second (Silero scores anything after quiet high, then learns it): inside sound longer than
+        # a breath, past its first second, a lower score held for a moment confirms the voice too.
+        over_sound = long_sound(audible, island_frames, round(config.over_sound_settle_s / frame_s))
+        speechlike = (probabilities[role] >= config.silero_threshold) | runs_at_least(
+            over_sound & (probabilities[role] >= config.silero_threshold_over_sound),
+            max(1, round(config.over_sound_min_s / frame_s)),
+        )
         # Silero confirms the voice; loudness gives its true start (Silero is late after silence)
         # and its extent within one breath (Silero drops out on a slow speaker's drawn-out vowels).
-        anchors = speechlike[role] & audible
+        anchors = speechlike & audible
         mask = extend_onsets(audible, anchors, ONSET_FRAMES) | confirmed_islands(
-            audible, anchors, round(config.voiced_island_max_s / frame_s)
+            audible, anchors, island_frames
         )
         segments = clean_segments(mask_to_segments(mask, frame_s), config.fill_gap_s, config.min_speech_s)
         voice_activity += [SpeechTurn(role, start, min(end, audio.duration_s)) for start, end in segments]

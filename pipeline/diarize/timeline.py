@@ -115,14 +115,38 @@ def confirmed_islands(
     """
     loud = loud.astype(bool)
     anchors = anchors.astype(bool)
+    out = np.zeros_like(loud)
+    for a, b in sound_islands(loud, join_frames):
+        if b - a <= max_frames and np.count_nonzero(anchors[a:b]) >= min_anchor_frames:
+            out[a:b] = loud[a:b]
+    return out
+
+
+def sound_islands(loud: np.ndarray, join_frames: int = 3) -> list[tuple[int, int]]:
+    """(start, end) frames of the runs of loud frames, quiet dips of at most `join_frames` bridged."""
+    loud = loud.astype(bool)
     joined = loud.copy()
     for start, end in mask_to_segments(~loud, 1.0):
         a, b = int(start), int(end)
         if b - a <= join_frames and a > 0 and b < loud.size:
             joined[a:b] = True
-    out = np.zeros_like(loud)
-    for start, end in mask_to_segments(joined, 1.0):
-        a, b = int(start), int(end)
-        if b - a <= max_frames and np.count_nonzero(anchors[a:b]) >= min_anchor_frames:
-            out[a:b] = loud[a:b]
+    return [(int(start), int(end)) for start, end in mask_to_segments(joined, 1.0)]
+
+
+def long_sound(loud: np.ndarray, max_frames: int, settle_frames: int = 0, join_frames: int = 3) -> np.ndarray:
+    """The frames of sound islands longer than `max_frames` — longer than a breath of speech: hold
+    music, a tone, steady noise, or speech over them — without each island's first `settle_frames`."""
+    out = np.zeros(loud.shape, dtype=bool)
+    for a, b in sound_islands(loud, join_frames):
+        if b - a > max_frames:
+            out[a + settle_frames : b] = True
+    return out
+
+
+def runs_at_least(mask: np.ndarray, frames: int) -> np.ndarray:
+    """The runs of True in `mask` that last at least `frames` frames."""
+    out = np.zeros(mask.shape, dtype=bool)
+    for start, end in mask_to_segments(mask, 1.0):
+        if int(end) - int(start) >= frames:
+            out[int(start) : int(end)] = True
     return out
