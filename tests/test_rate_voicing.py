@@ -22,7 +22,7 @@ from realcalls import AGENT_LINES, CUSTOMER_LINES
 from pipeline.config import MetricsConfig, MonoConfig, StereoConfig, TurnConfig
 from pipeline.diarize.mono import diarize_mono
 from pipeline.diarize.stereo import diarize_stereo
-from pipeline.diarize.timeline import confirmed_islands, mask_to_segments
+from pipeline.diarize.timeline import confirmed_islands, long_sound, mask_to_segments, runs_at_least
 from pipeline.metrics.intervals import intersect, total, union
 from pipeline.metrics.rate import party_rate
 from pipeline.records import CallAudio, Utterance
@@ -58,6 +58,15 @@ def test_a_run_of_sound_longer_than_a_breath_is_left_to_frame_decisions() -> Non
     voice = _frames((100, 150))
     assert not confirmed_islands(loud, voice, max_frames=300).any()
     assert mask_to_segments(confirmed_islands(loud, voice, max_frames=380), 1.0) == [(0.0, 380.0)]
+
+
+def test_long_sound_starts_a_second_in_and_a_voice_over_it_must_hold() -> None:
+    # a 90-frame island is a breath; the 340-frame one (hold music) counts from its 32nd frame on
+    music = _frames((10, 100), (110, 450), total_frames=500)
+    assert mask_to_segments(long_sound(music, 300, 31), 1.0) == [(141.0, 450.0)]
+    assert not long_sound(_frames((10, 100)), 300, 31).any()
+    # a note's attack (1–3 frames) is no voice; six frames in a row are
+    assert mask_to_segments(runs_at_least(_frames((0, 3), (10, 16), (20, 22)), 6), 1.0) == [(10.0, 16.0)]
 
 
 def _stretched(name: str, text: str, stretch: float):
