@@ -33,7 +33,7 @@ from pipeline.asr.packing import (
 )
 from pipeline.config import AsrConfig
 from pipeline.records import CharTiming, SpeechTurn, Utterance
-from pipeline.text import to_simplified
+from pipeline.text import spoken_chars, to_simplified
 
 # faster-whisper computes the features of the joined turns all at once (about 42 MB per minute):
 # a party's turns are joined at most this long at a time, so that hours of speech cost what a
@@ -231,14 +231,14 @@ def _redo_skipped_turns(
 
     def redo(turn: SpeechTurn, heard: list[AsrWord]) -> list[AsrWord] | None:
         length = turn.end - turn.start
-        said = [w for w in heard if _spoken_chars(w.text)]
+        said = [w for w in heard if spoken_chars(w.text)]
         span = max(w.end for w in said) - min(w.start for w in said) if said else 0.0
         if length < RETRY_MIN_TURN_S or span >= RETRY_COVERAGE * length:
             return None
         alone = _decode_alone(track, sample_rate, turn, recognizer)
         return (
             alone
-            if sum(_spoken_chars(w.text) for w in alone) > sum(_spoken_chars(w.text) for w in said)
+            if sum(spoken_chars(w.text) for w in alone) > sum(spoken_chars(w.text) for w in said)
             else None
         )
 
@@ -299,10 +299,6 @@ def _decode_alone(
         replace(w, start=w.start + offset, end=w.end + offset)
         for w in recognizer.words(track[lo:hi].astype(np.float32), vad=False, **options)
     ]
-
-
-def _spoken_chars(text: str) -> int:
-    return sum(1 for c in text if _SPOKEN.match(c) and c != "_")
 
 
 def _looped_chars(text: str) -> int:
