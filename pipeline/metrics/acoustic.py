@@ -63,8 +63,10 @@ def music_heard_without_echo(
         music = np.zeros(len(sounding), dtype=bool)
         for e in found:
             music[round(e.start / frame_s) : round(e.end / frame_s)] = True
-        segments = clean_segments(mask_to_segments(music & sounding, frame_s), 1.01, config.music_min_s)
-        kept += [AudioEvent("music", round(a, 3), round(b, 3), channel) for a, b in segments]
+        kept += [
+            AudioEvent("music", round(a, 3), round(b, 3), channel)
+            for a, b in _music_spans(music & sounding, frame_s, config)
+        ]
     return sorted(kept, key=lambda e: (e.start, e.kind, e.channel))
 
 
@@ -160,6 +162,12 @@ def sounding_frames(frames: FrameFeatures, rate: int) -> np.ndarray:
     return sounding
 
 
+def _music_spans(mask: np.ndarray, frame_s: float, config: AcousticConfig) -> list[tuple[float, float]]:
+    """(start, end) seconds of the frame mask's runs, gaps of up to a second closed, runs shorter
+    than `music_min_s` dropped: how long music must go on to count."""
+    return clean_segments(mask_to_segments(mask, frame_s), 1.01, config.music_min_s)
+
+
 def music_stretches(
     track: np.ndarray, frames: FrameFeatures, rate: int, config: AcousticConfig, channel: str
 ) -> list[AudioEvent]:
@@ -171,13 +179,10 @@ def music_stretches(
     frame_s = HOP / rate
     sounding = sounding_frames(frames, rate)
 
-    def stretches(mask: np.ndarray) -> list[tuple[float, float]]:
-        return clean_segments(mask_to_segments(mask, frame_s), 1.01, config.music_min_s)
-
     # Music is the sounding seconds that are not speech: when the sounding ones alone make no stretch,
     # Silero has nothing to decide and is not run (a stereo call's two passes over its channels as
     # recorded, where no music plays).
-    if not stretches(sounding):
+    if not _music_spans(sounding, frame_s, config):
         return []
     speech = speech_probabilities(track)
     speech = np.pad(speech, (0, max(0, count - len(speech))))[:count]
@@ -185,4 +190,7 @@ def music_stretches(
     for start in range(0, count, per_second):
         window = slice(start, min(count, start + per_second))
         music[window] = sounding[start] and np.mean(speech[window] >= 0.5) < 0.3
-    return [AudioEvent("music", round(a, 3), round(b, 3), channel) for a, b in stretches(music)]
+    return [
+        AudioEvent("music", round(a, 3), round(b, 3), channel)
+        for a, b in _music_spans(music, frame_s, config)
+    ]
