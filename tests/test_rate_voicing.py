@@ -86,17 +86,14 @@ def _call(texts: dict[str, str], stretch: float, stereo: bool = True):
     return script.render(stereo=stereo, leak_db=-24.0)
 
 
-@pytest.mark.parametrize("stretch", [0.55, 0.8, 1.0, 1.3])
-def test_speaking_time_matches_the_stopwatch_for_drawn_out_normal_and_fast_speech(
-    magicdata_texts: dict[str, str], stretch: float
-) -> None:
-    samples, rate, truth = _call(magicdata_texts, stretch)
+def _stereo_audio(call_id: str, samples: np.ndarray, rate: int) -> CallAudio:
+    """A rendered stereo call (agent left) as the pipeline decodes it: 16 kHz tracks per role."""
     tracks = {
         role: librosa.resample(samples[:, channel], orig_sr=rate, target_sr=16000)
         for channel, role in enumerate(("agent", "customer"))
     }
-    audio = CallAudio(
-        "rate",
+    return CallAudio(
+        call_id,
         16000,
         tracks,
         "stereo-agent-left",
@@ -106,6 +103,14 @@ def test_speaking_time_matches_the_stopwatch_for_drawn_out_normal_and_fast_speec
         "WAV/PCM_16",
         tracks["agent"].size / 16000,
     )
+
+
+@pytest.mark.parametrize("stretch", [0.55, 0.8, 1.0, 1.3])
+def test_speaking_time_matches_the_stopwatch_for_drawn_out_normal_and_fast_speech(
+    magicdata_texts: dict[str, str], stretch: float
+) -> None:
+    samples, rate, truth = _call(magicdata_texts, stretch)
+    audio = _stereo_audio("rate", samples, rate)
     diarization = diarize_stereo(audio, StereoConfig(), TurnConfig())
     config = MetricsConfig()
     agent_turns = [t for t in truth["turns"] if t["speaker"] == "agent"]
@@ -148,22 +153,7 @@ def _hold_call(texts: dict[str, str], stretch: float):
     script.hold(75.0, music=True, asked=True, thanked=True, checkins=checkins)
     script.say("agent", _stretched(AGENT_LINES[4], texts[AGENT_LINES[4]], 1.0), gap=0.6)
     samples, rate, truth = script.render(stereo=True, leak_db=-24.0)
-    tracks = {
-        role: librosa.resample(samples[:, channel], orig_sr=rate, target_sr=16000)
-        for channel, role in enumerate(("agent", "customer"))
-    }
-    audio = CallAudio(
-        "music",
-        16000,
-        tracks,
-        "stereo-agent-left",
-        "config",
-        rate,
-        2,
-        "WAV/PCM_16",
-        tracks["agent"].size / 16000,
-    )
-    return audio, truth
+    return _stereo_audio("music", samples, rate), truth
 
 
 def test_check_ins_spoken_over_hold_music_keep_their_voiced_time(magicdata_texts: dict[str, str]) -> None:
