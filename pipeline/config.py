@@ -109,6 +109,11 @@ class StereoConfig(_Section):
     silero_threshold_over_sound: float = Field(0.15, ge=0.0, le=1.0)
     over_sound_min_s: float = Field(0.2, ge=0.0)
     over_sound_settle_s: float = Field(1.0, ge=0.0)
+    # There Silero is also restarted every so many seconds (warmed up on the second before): run
+    # on, it learns the music within seconds and scored a check-in 20 dB over it 0.00 for 3 s. On the
+    # tuning batches' music holds, check-in speech found 0.800 → 0.886, music taken for the agent
+    # unchanged at 2.2 s (bench/results/accuracy-2026-11-29j.md). 0 = off.
+    over_sound_silero_window_s: float = Field(3.0, ge=0.0)
     # Silero restarts every so many seconds: left running, it learns minutes of hold music on the
     # agent's channel as background and misses the check-ins spoken over it. 0 = never restart.
     silero_window_s: float = Field(10.0, ge=0.0)
@@ -151,6 +156,10 @@ class MonoConfig(_Section):
     # to the party who speaks first after the silence — the agent coming back from a hold.
     recheck_silence_s: float = Field(10.0, ge=0.0)
     silero_window_s: float = Field(10.0, gt=0.0)
+    # Inside those silences Silero is also restarted every so many seconds (warmed up on the second
+    # before): even 10 s windows learn the music within seconds. On the tuning batches' mono music
+    # holds, check-in speech found 0.693 → 0.801 with no music taken for speech. 0 = off.
+    recheck_short_window_s: float = Field(3.0, ge=0.0)
     # Once the words are known, who spoke each sentence is decided again from its voice print centred
     # on the call's mean (pipeline/diarize/pieces.py): cut at 。？！ and at pauses of `sentence_gap_s`;
     # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or

@@ -19,7 +19,7 @@ import torch
 
 from pipeline.config import MonoConfig, TurnConfig
 from pipeline.diarize.timeline import build_turns, clean_segments, mask_to_segments
-from pipeline.diarize.vad import SILERO_FRAME, speech_probabilities
+from pipeline.diarize.vad import SILERO_FRAME, short_memory_probabilities, speech_probabilities
 from pipeline.errors import CallQAError
 from pipeline.records import CallAudio, Diarization, SpeechTurn
 
@@ -75,6 +75,8 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
 
 # Silero starts afresh where sound follows this much quiet (pipeline/diarize/vad.quiet_restarts).
 FRESH_AFTER_QUIET_S = 0.5
+# The short-memory restarts inside long silences are warmed up on this much of what came before.
+SHORT_MEMORY_WARMUP_S = 1.0
 
 
 def speech_in_long_silences(
@@ -86,7 +88,8 @@ def speech_in_long_silences(
     background, and where sound follows half a second of quiet (`FRESH_AFTER_QUIET_S`): with the
     state of the music it scored the agent's clear return after a hold under 0.25 for a second, and
     whisper never heard its first words (感谢 of 感谢您的耐心等待, a HOLD-THANK deduction on a tuning
-    call). A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
+    call). Even a 10 s window learns the music within seconds, so inside the silences Silero is also
+    asked with a memory of `recheck_short_window_s` (vad.short_memory_probabilities). A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
     who speaks first after that silence (the agent returning from the hold said the check-ins too),
     or, at the end of the call, to the last one who spoke. Voice prints would not do: speech over
     music does not sound like the same voice without it.
@@ -105,10 +108,17 @@ def speech_in_long_silences(
         silences.append((heard_until, duration, last_speaker))
     if not silences:  # nothing to search: spare the second pass of Silero
         return []
-    active = (
-        speech_probabilities(signal, config.silero_window_s, fresh_after_quiet_s=FRESH_AFTER_QUIET_S)
-        >= config.speech_threshold
-    )
+    scores = speech_probabilities(signal, config.silero_window_s, fresh_after_quiet_s=FRESH_AFTER_QUIET_S)
+    if config.recheck_short_window_s > 0:
+        frame_s = SILERO_FRAME / sample_rate
+        inside = np.zeros(scores.shape[0], dtype=bool)
+        for lo, hi, _ in silences:
+            inside[int(lo / frame_s) : int(np.ceil(hi / frame_s))] = True
+        scores = np.maximum(
+            scores,
+            short_memory_probabilities(signal, inside, config.recheck_short_window_s, SHORT_MEMORY_WARMUP_S),
+        )
+    active = scores >= config.speech_threshold
     stretches = clean_segments(mask_to_segments(active, SILERO_FRAME / sample_rate), 0.3, 0.3)
     found = []
     for lo, hi, speaker in silences:

@@ -8,7 +8,8 @@ leaked voice as speech, so a frame counts as a party's speech only where
   through the loud frames just before it (at most `ONSET_FRAMES`), and because it drops out on
   drawn-out vowels, a sound island it confirms anywhere (one breath: no 0.1 s break, at most
   `voiced_island_max_s` long) counts whole; inside longer sound (hold music) it scores a voice far
-  lower than over silence, so there a lower score held for `over_sound_min_s` confirms it too,
+  lower than over silence, and lower still once its state has learned the music, so there a lower
+  score held for `over_sound_min_s`, from a Silero also restarted every few seconds, confirms it too,
 * the channel stands well above its own noise floor, and
 * the channel is louder than what the other channel's leak alone would put there, by
   `louder_db` (the leak level is measured per call; with no measurable leak this reduces to
@@ -32,7 +33,12 @@ from pipeline.diarize.timeline import (
     mask_to_segments,
     runs_at_least,
 )
-from pipeline.diarize.vad import SILERO_FRAME, frame_energy_db, speech_probabilities
+from pipeline.diarize.vad import (
+    SILERO_FRAME,
+    frame_energy_db,
+    short_memory_probabilities,
+    speech_probabilities,
+)
 from pipeline.records import ROLES, CallAudio, Diarization, SpeechTurn
 
 # Frames where the source channel is this far above its floor are taken as "clearly talking" when
@@ -43,6 +49,8 @@ _ECHO_FRAMES = 2
 # How far back a confirmed voice may start through loud frames: Silero was measured up to ~1.4 s
 # late after a long silence; music just before a check-in can add no more than this.
 ONSET_FRAMES = 50  # 1.6 s
+# Silero's short-memory restarts over long sound are warmed up on this much of what came before.
+OVER_SOUND_WARMUP_S = 1.0
 
 
 def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) -> Diarization:
@@ -73,8 +81,18 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
         # second (Silero scores anything after quiet high, then learns it): inside sound longer than
         # a breath, past its first second, a lower score held for a moment confirms the voice too.
         over_sound = long_sound(audible, island_frames, round(config.over_sound_settle_s / frame_s))
+        over_sound_scores = probabilities[role]
+        if config.use_silero and config.over_sound_silero_window_s > 0 and over_sound.any():
+            # Within seconds the recurrent state learns the music as background and scores a voice
+            # spoken over it near zero: there Silero is also asked with a memory of a few seconds.
+            over_sound_scores = np.maximum(
+                over_sound_scores,
+                short_memory_probabilities(
+                    audio.tracks[role], over_sound, config.over_sound_silero_window_s, OVER_SOUND_WARMUP_S
+                ),
+            )
         speechlike = (probabilities[role] >= config.silero_threshold) | runs_at_least(
-            over_sound & (probabilities[role] >= config.silero_threshold_over_sound),
+            over_sound & (over_sound_scores >= config.silero_threshold_over_sound),
             max(1, round(config.over_sound_min_s / frame_s)),
         )
         # Silero confirms the voice; loudness gives its true start (Silero is late after silence)
