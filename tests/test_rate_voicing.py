@@ -143,8 +143,8 @@ def test_mono_voicing_matches_the_stopwatch_for_drawn_out_and_fast_speech(
     assert measured_s == pytest.approx(true_s, rel=0.05), (stretch, measured_s, true_s)
 
 
-def _hold_call(texts: dict[str, str], stretch: float):
-    """A stereo call with a 75 s music hold and three drawn-out check-ins spoken over the music."""
+def _hold_call(texts: dict[str, str], stretch: float, stereo: bool = True):
+    """A call with a 75 s music hold and three drawn-out check-ins spoken over the music."""
     script = CallScript(call_id=f"music-{stretch}", seed=5)
     script.ring(0)
     script.say("agent", _stretched(AGENT_LINES[0], texts[AGENT_LINES[0]], 1.0), gap=0.6)
@@ -152,24 +152,36 @@ def _hold_call(texts: dict[str, str], stretch: float):
     checkins = [_stretched(name, texts[name], stretch) for name in AGENT_LINES[1:4]]
     script.hold(75.0, music=True, asked=True, thanked=True, checkins=checkins)
     script.say("agent", _stretched(AGENT_LINES[4], texts[AGENT_LINES[4]], 1.0), gap=0.6)
-    samples, rate, truth = script.render(stereo=True, leak_db=-24.0)
-    return _stereo_audio("music", samples, rate), truth
+    if stereo:
+        samples, rate, truth = script.render(stereo=True, leak_db=-24.0)
+        return _stereo_audio("music", samples, rate), truth
+    samples, rate, truth = script.render(stereo=False)
+    track = librosa.resample(samples[:, 0], orig_sr=rate, target_sr=16000)
+    return CallAudio(
+        "music", 16000, {"mono": track}, "mono", "config", rate, 1, "WAV/PCM_16", track.size / 16000
+    ), truth
+
+
+def _check_ins(truth: dict) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(the check-ins' true voiced time, the hold) of a `_hold_call`."""
+    (hold,) = truth["holds"]
+    checkins = [
+        t for t in truth["turns"] if t["speaker"] == "agent" and hold["start"] < t["start"] < hold["end"]
+    ]
+    pause = MetricsConfig().pause_excluded_s
+    return union([tuple(v) for t in checkins for v in t["voiced"]], pause), [(hold["start"], hold["end"])]
 
 
 def test_check_ins_spoken_over_hold_music_keep_their_voiced_time(magicdata_texts: dict[str, str]) -> None:
     # Silero scores a voice over music far lower than over silence: with the threshold of speech
-    # over silence alone, drawn-out check-ins lost a third of their voiced time (slow agents'
-    # rates came out too high); the lower threshold held for 0.2 s inside long sound finds it
-    # without taking the music's note attacks or its first second for a voice.
+    # over silence alone, drawn-out check-ins lost half their voiced time (slow agents' rates came
+    # out too high); the lower threshold held for 0.2 s inside long sound, scored by a Silero that
+    # restarts every few seconds there, finds most of it without taking the music's note attacks or
+    # its first second for a voice.
     audio, truth = _hold_call(magicdata_texts, 0.6)
-    (hold,) = truth["holds"]
     pause = MetricsConfig().pause_excluded_s
-    checkins = [
-        t for t in truth["turns"] if t["speaker"] == "agent" and hold["start"] < t["start"] < hold["end"]
-    ]
-    true_voiced = union([tuple(v) for t in checkins for v in t["voiced"]], pause)
+    true_voiced, music = _check_ins(truth)
     near_truth = union([(a - 0.3, b + 0.3) for a, b in true_voiced], 0.0)
-    music = [(hold["start"], hold["end"])]
 
     def measured(config: StereoConfig) -> tuple[float, float]:
         activity = diarize_stereo(audio, config, TurnConfig()).voice_activity
@@ -177,13 +189,45 @@ def test_check_ins_spoken_over_hold_music_keep_their_voiced_time(magicdata_texts
         in_music = intersect(agent, music)
         return total(intersect(agent, true_voiced)), total(in_music) - total(intersect(in_music, near_truth))
 
+    found_before, false_before = measured(
+        StereoConfig(silero_threshold_over_sound=0.35, over_sound_silero_window_s=0.0)
+    )
+    found_lower, false_lower = measured(StereoConfig(over_sound_silero_window_s=0.0))
     found, false = measured(StereoConfig())
-    found_before, false_before = measured(StereoConfig(silero_threshold_over_sound=0.35))
     true_s = total(true_voiced)
-    # measured: 0.58 of the check-ins' voiced time found, against 0.49 before (tuning sets' music
-    # holds: 0.721 → 0.800, bench/results/accuracy-2026-11-29g.md); real speech dragged to 0.6 of
-    # its speed over music stays the hardest case
-    assert found > found_before + 0.05 * true_s, (found, found_before, true_s)
+    # measured: 0.49 of the check-ins' voiced time found at the threshold of speech over silence,
+    # 0.58 with the lower threshold held (tuning sets' music holds: 0.721 → 0.800,
+    # bench/results/accuracy-2026-11-29g.md), 0.76 when Silero over the music also restarts every
+    # 3 s (its state learns the music within seconds; tuning sets: 0.800 → 0.885,
+    # bench/results/accuracy-2026-11-29j.md); real speech dragged to 0.6 of its speed over music
+    # stays the hardest case
+    assert found_lower > found_before + 0.05 * true_s, (found_lower, found_before, true_s)
+    assert found > found_lower + 0.1 * true_s, (found, found_lower, true_s)
     # and no more of the music taken for the agent (the music's first 1.9 s after the ask is, by the
     # threshold of speech over silence already: Silero's score of any new sound after quiet)
+    assert false <= min(false_before, false_lower) + 0.3, (false, false_before, false_lower)
+
+
+def test_mono_check_ins_over_hold_music_are_searched_with_a_short_memory(
+    magicdata_texts: dict[str, str],
+) -> None:
+    # the mono search inside long silences restarted Silero every 10 s: within seconds its state
+    # learns the music and misses a check-in over it; a restart every 3 s there hears more of it
+    # (tuning sets' mono music holds: 0.693 → 0.801 of the check-ins' voiced time, no music taken)
+    audio, truth = _hold_call(magicdata_texts, 0.6, stereo=False)
+    pause = MetricsConfig().pause_excluded_s
+    true_voiced, music = _check_ins(truth)
+    near_truth = union([(a - 0.3, b + 0.3) for a, b in true_voiced], 0.0)
+
+    def measured(config: MonoConfig) -> tuple[float, float]:
+        voiced = union(
+            [(v.start, v.end) for v in diarize_mono(audio, config, TurnConfig()).voice_activity], pause
+        )
+        in_music = intersect(voiced, music)
+        return total(intersect(voiced, true_voiced)), total(in_music) - total(intersect(in_music, near_truth))
+
+    found_before, false_before = measured(MonoConfig(recheck_short_window_s=0.0))
+    found, false = measured(MonoConfig())
+    # measured: 12.5 s of 27.2 s found before, 14.2 s with the short memory
+    assert found > found_before + 0.04 * total(true_voiced), (found, found_before, total(true_voiced))
     assert false <= false_before + 0.3, (false, false_before)

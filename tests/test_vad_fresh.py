@@ -10,7 +10,13 @@ import numpy as np
 from callsim import load_clip
 from conftest import MAGICDATA
 
-from pipeline.diarize.vad import SILERO_FRAME, quiet_restarts, speech_probabilities
+from pipeline.diarize import vad
+from pipeline.diarize.vad import (
+    SILERO_FRAME,
+    quiet_restarts,
+    short_memory_probabilities,
+    speech_probabilities,
+)
 
 RATE = 16000
 
@@ -63,3 +69,21 @@ def test_no_restart_without_a_long_enough_quiet() -> None:
     longer = np.concatenate([tone, np.zeros(int(0.8 * RATE), np.float32), tone])
     longer += np.random.default_rng(2).normal(0, 1e-4, len(longer)).astype(np.float32)
     assert len(quiet_restarts(longer, 0.5)) == 1
+
+
+def test_short_memory_scores_only_the_given_frames_each_run_on_its_own() -> None:
+    # two runs of music: each is scored from a state warmed up on the second before it, restarted
+    # every window; frames outside the runs are never scored
+    music = _hold_music(20.0)
+    music += np.random.default_rng(3).normal(0, 1e-4, len(music)).astype(np.float32)
+    frames = -(-len(music) // SILERO_FRAME)
+    within = np.zeros(frames, dtype=bool)
+    within[100:250] = within[400:500] = True
+    scores = short_memory_probabilities(music, within, 3.0, 1.0)
+    assert scores.shape == (frames,)
+    assert not scores[~within].any()
+    warmup = round(1.0 * RATE / SILERO_FRAME)
+    piece = music[(400 - warmup) * SILERO_FRAME : 500 * SILERO_FRAME]
+    alone = vad._speech_probabilities(np.ascontiguousarray(piece), 3.0, 1.0)
+    assert np.array_equal(scores[400:500], alone[warmup:])
+    assert scores[100:250].any() and scores[400:500].any()
