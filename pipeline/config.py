@@ -160,6 +160,10 @@ class MonoConfig(_Section):
     # before): even 10 s windows learn the music within seconds. On the tuning batches' mono music
     # holds, check-in speech found 0.693 → 0.801 with no music taken for speech. 0 = off.
     recheck_short_window_s: float = Field(3.0, ge=0.0)
+    # Speech stretches shorter than this do not end such a silence: the diarization hears a check-in
+    # over music in pieces, and a piece cut the hold into silences too short to search (tuning
+    # batches' mono music holds: check-in speech found a further 48 → 61 s of 76 s, no music taken).
+    recheck_fragment_s: float = Field(1.0, ge=0.0)
     # Once the words are known, who spoke each sentence is decided again from its voice print centred
     # on the call's mean (pipeline/diarize/pieces.py): cut at 。？！ and at pauses of `sentence_gap_s`;
     # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or

@@ -88,7 +88,8 @@ def speech_in_long_silences(
     background, and where sound follows half a second of quiet (`FRESH_AFTER_QUIET_S`): with the
     state of the music it scored the agent's clear return after a hold under 0.25 for a second, and
     whisper never heard its first words (感谢 of 感谢您的耐心等待, a HOLD-THANK deduction on a tuning
-    call). Even a 10 s window learns the music within seconds, so inside the silences Silero is also
+    call). Stretches shorter than `recheck_fragment_s` (the diarization often hears a check-in over
+    music only in pieces) do not end a silence. Even a 10 s window learns the music within seconds, so inside the silences Silero is also
     asked with a memory of `recheck_short_window_s` (vad.short_memory_probabilities). A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
     who speaks first after that silence (the agent returning from the hold said the check-ins too),
     or, at the end of the call, to the last one who spoke. Voice prints would not do: speech over
@@ -99,6 +100,8 @@ def speech_in_long_silences(
     silences = []
     heard_until, last_speaker = 0.0, None
     for stretch in sorted(voice_activity, key=lambda s: s.start):
+        if stretch.end - stretch.start < config.recheck_fragment_s:
+            continue  # a piece of a check-in heard over the music does not end the silence
         if last_speaker is not None and stretch.start - heard_until >= config.recheck_silence_s:
             silences.append((heard_until, stretch.start, stretch.speaker))
         if stretch.end >= heard_until:
