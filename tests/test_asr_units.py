@@ -14,7 +14,7 @@ from pipeline.asr.packing import TURN_GAP_S, TURN_PADDING_S, Piece
 from pipeline.asr.transcribe import (
     MAX_JOINED_S,
     AsrWord,
-    _to_recording_time,
+    _to_recording_times,
     batch_chunks,
     char_timings,
     normalize_punctuation,
@@ -59,11 +59,37 @@ def test_joined_signal_times_map_back_to_the_recording() -> None:
     # (placed at 4.0 after a 1 s gap)
     # (the second piece is the other party's, as when both channels share one joined signal)
     pieces = [Piece(0, 0.0, 10.0, 3.0), Piece(1, 4.0, 40.0, 2.0)]
-    assert _to_recording_time(AsrWord("好", 1.0, 1.2, 1), pieces) == (0, AsrWord("好", 11.0, 11.2, 1))
-    assert _to_recording_time(AsrWord("的", 4.5, 4.7, 1), pieces) == (1, AsrWord("的", 40.5, 40.7, 1))
-    # a word whisper timed into the gap belongs to the nearer piece, clamped inside it
-    party, moved = _to_recording_time(AsrWord("吗", 3.1, 3.3, 1), pieces)
+    assert _to_recording_times([AsrWord("好", 1.0, 1.2, 1), AsrWord("的", 4.5, 4.7, 1)], pieces) == [
+        (0, AsrWord("好", 11.0, 11.2, 1)),
+        (1, AsrWord("的", 40.5, 40.7, 1)),
+    ]
+    # a word whisper timed into the gap (its sentence unknown) belongs to the nearer piece, clamped
+    # inside it
+    ((party, moved),) = _to_recording_times([AsrWord("吗", 3.1, 3.3, 1)], pieces)
     assert party == 0 and moved.start == pytest.approx(13.0) and moved.end == pytest.approx(13.0)
+
+
+def test_a_word_timed_into_the_gap_goes_with_its_own_sentence() -> None:
+    # the return after a hold: whisper timed 感谢 early, into the silence before the turn and
+    # nearer the check-in before it; its sentence (segment 1) goes on in the next turn
+    pieces = [Piece(0, 0.0, 100.0, 3.0), Piece(0, 4.0, 146.0, 4.0)]
+    words = [
+        AsrWord("请您再等一下", 0.5, 2.6, 0.9, None, 0),
+        AsrWord("感谢", 3.1, 3.4, 0.7, None, 1),
+        AsrWord("您的耐心等待", 4.2, 5.6, 0.9, None, 1),
+    ]
+    placed = _to_recording_times(words, pieces)
+    assert [moved.start for _, moved in placed] == pytest.approx([100.5, 146.0, 146.2])
+    # a sentence's last word timed late, into the gap: it stays with its sentence
+    late = [AsrWord("请您再等", 0.5, 2.0, 0.9, None, 0), AsrWord("一下", 3.5, 3.9, 0.9, None, 0)]
+    assert [moved.start for _, moved in _to_recording_times(late, pieces)] == pytest.approx([100.5, 103.0])
+    # a sentence on both sides of the gap: the nearer piece, as without sentences
+    both = [
+        AsrWord("好", 2.0, 2.5, 0.9, None, 0),
+        AsrWord("的", 3.1, 3.3, 0.9, None, 0),
+        AsrWord("您", 4.1, 4.3, 0.9, None, 0),
+    ]
+    assert [moved.start for _, moved in _to_recording_times(both, pieces)][1] == pytest.approx(103.0)
 
 
 @pytest.mark.parametrize(

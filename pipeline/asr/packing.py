@@ -161,3 +161,47 @@ def _quietest(signal: np.ndarray, sample_rate: int, lo_s: float, hi_s: float) ->
 def locate(middle: float, pieces: Sequence[Piece]) -> Piece:
     """The piece a time on the joined signal belongs to (the nearest one when in a gap)."""
     return min(pieces, key=lambda p: max(p.joined_start - middle, middle - p.joined_end, 0.0))
+
+
+def locate_words(words: Sequence[tuple[float, float, int]], pieces: Sequence[Piece]) -> list[Piece]:
+    """The piece each word — (start, end, whisper segment; segment < 0: unknown) on the joined
+    signal — belongs to.
+
+    A word inside a piece belongs to it. A word whisper timed into the silence between two pieces
+    belongs to the piece the rest of its sentence (whisper's segment) is in: whisper often starts a
+    turn's first word early, in the silence before it, and the nearer piece was then the turn before
+    (感谢 of 感谢您的耐心等待 after hold music went to the last check-in, and HOLD-THANK deducted a
+    thanks that was said). Only a word whose sentence lies on both sides goes to the nearer piece.
+    """
+    middles = [(start + end) / 2 for start, end, _ in words]
+    inside = [next((p for p in pieces if p.joined_start <= m <= p.joined_end), None) for m in middles]
+    out: list[Piece] = []
+    for i, (_, _, segment) in enumerate(words):
+        piece = inside[i]
+        if piece is None:
+            sides = {
+                side
+                for side in (
+                    _sentence_neighbour(words, inside, i, -1, segment),
+                    _sentence_neighbour(words, inside, i, 1, segment),
+                )
+                if side is not None
+            }
+            piece = sides.pop() if len(sides) == 1 else locate(middles[i], pieces)
+        out.append(piece)
+    return out
+
+
+def _sentence_neighbour(
+    words: Sequence[tuple[float, float, int]], inside: Sequence[Piece | None], i: int, step: int, segment: int
+) -> Piece | None:
+    """The piece of the nearest word of the same segment before (step -1) or after (+1) word i
+    that lies inside a piece; None when there is none."""
+    if segment < 0:
+        return None
+    j = i + step
+    while 0 <= j < len(words) and words[j][2] == segment:
+        if inside[j] is not None:
+            return inside[j]
+        j += step
+    return None

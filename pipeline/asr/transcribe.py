@@ -27,7 +27,7 @@ from pipeline.asr.packing import (
     Piece,
     Samples,
     join_turns,
-    locate,
+    locate_words,
     turn_bounds,
     windows,
 )
@@ -55,6 +55,7 @@ class AsrWord:
     end: float
     probability: float
     window: WindowEvidence | None = None  # whisper's figures for the window the word came from
+    segment: int = -1  # which of whisper's segments (sentences) of its decoding it is in; -1: unknown
 
 
 class Recognizer:
@@ -156,8 +157,9 @@ def _segment_words(segments: Iterable[object]) -> list[AsrWord]:
             float(w.end),
             float(w.probability),
             _window(segment),
+            index,
         )
-        for segment in segments
+        for index, segment in enumerate(segments)
         for w in (segment.words or [])  # type: ignore[attr-defined]
     ]
     return [w for w in words if w.text.strip()]
@@ -196,8 +198,9 @@ def transcribe_parties(
         for chunk in batch_chunks([turns for _, turns in parts], MAX_JOINED_S):
             joined, pieces = join_turns([(parts[party][0], group) for party, group in chunk], sample_rate)
             if pieces:
-                for word in recognizer.window_words(joined, windows(joined, sample_rate, pieces)):
-                    k, moved = _to_recording_time(word, pieces)
+                for k, moved in _to_recording_times(
+                    recognizer.window_words(joined, windows(joined, sample_rate, pieces)), pieces
+                ):
                     heard[chunk[k][0]].append(moved)
     else:
         for party, (track, turns) in enumerate(parts):
@@ -205,7 +208,7 @@ def transcribe_parties(
                 joined, pieces = join_turns([(track, group)], sample_rate)
                 if pieces:
                     heard[party] += [
-                        _to_recording_time(w, pieces)[1] for w in recognizer.words(joined, vad=False)
+                        moved for _, moved in _to_recording_times(recognizer.words(joined, vad=False), pieces)
                     ]
     utterances: list[Utterance] = []
     for (track, turns), words in zip(parts, heard, strict=True):
@@ -315,10 +318,15 @@ def _words_by_turn(words: Sequence[AsrWord], ordered: Sequence[SpeechTurn]) -> l
     return buckets
 
 
-def _to_recording_time(word: AsrWord, pieces: Sequence[Piece]) -> tuple[int, AsrWord]:
-    """The party a word on the joined signal belongs to, and the word moved back onto the
-    recording, inside the piece it belongs to."""
-    piece = locate((word.start + word.end) / 2, pieces)
+def _to_recording_times(words: Sequence[AsrWord], pieces: Sequence[Piece]) -> list[tuple[int, AsrWord]]:
+    """For each word of one decoding on the joined signal: the party it belongs to, and the word
+    moved back onto the recording, inside the piece it belongs to (packing.locate_words)."""
+    located = locate_words([(w.start, w.end, w.segment) for w in words], pieces)
+    return [_to_recording_time(word, piece) for word, piece in zip(words, located, strict=True)]
+
+
+def _to_recording_time(word: AsrWord, piece: Piece) -> tuple[int, AsrWord]:
+    """The word moved back onto the recording, inside its piece; with the piece's party."""
     shift = piece.recording_start - piece.joined_start
     start = min(max(word.start, piece.joined_start), piece.joined_end)
     end = min(max(word.end, start), piece.joined_end)
