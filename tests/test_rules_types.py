@@ -672,6 +672,24 @@ def test_the_metrics_stage_disagreeing_on_the_ask_sends_it_to_review() -> None:
     assert not f.passed and f.needs_review and "您先等一下" in f.evidence
 
 
+def test_a_return_whose_first_words_whisper_lost_goes_to_review() -> None:
+    # 感谢您的耐心等待 heard as 您的耐心等待…: whisper drops a turn's first syllable after the
+    # silence before it — the thanks may well have been said; a return that begins otherwise
+    # (您的订单…) proves it was not
+    m = metrics(holds=(hold(54.6, 78.6, thanked=False),))
+    clipped = _hold_call("请您稍等。", "您的耐心等待，您购买的型号仓库里还有库存。")
+    f = only(score(card(HOLDS), clipped, m), "HOLD-THANK")
+    assert not f.passed and f.needs_review and f.deduction == 0 and "【您的耐心等待】" in f.evidence
+    # the lost head is at most two characters, the tail kept at least four
+    for heard in ("您的订单已经查到了，仓库里还有库存。", "等待，您购买的型号仓库里还有库存。"):
+        f = only(score(card(HOLDS), _hold_call("请您稍等。", heard), m), "HOLD-THANK")
+        assert not f.passed and not f.needs_review and f.deduction == 3, heard
+    # inside an utterance (not its start) it is no lost onset
+    inside = _hold_call("请您稍等。", "好的，您的耐心等待，您购买的型号仓库里还有库存。")
+    f = only(score(card(HOLDS), inside, m), "HOLD-THANK")
+    assert not f.passed and not f.needs_review, f.evidence
+
+
 def test_lookup_holds_have_the_shorter_limit() -> None:
     lookup = _hold_call("我帮您核实一下，请您稍等。", "让您久等了。")
     long_hold = metrics(holds=(hold(54.6, 124.6, checkins=5, max_checkin_gap_s=12),))  # 70 s

@@ -16,12 +16,16 @@ from functools import cached_property
 
 from pipeline.records import ROLE_LABELS_ZH, CallMeta, CallMetrics, Hold, Utterance
 from pipeline.rules.intent import Intent, search_intent
-from pipeline.rules.matching import Costs, Match, NormText, canonical, compile_pattern
+from pipeline.rules.matching import Costs, Match, NormText, canonical, compile_pattern, search_literal
 from pipeline.rules.schema import Matching, Window
 
 _SPOKEN = re.compile(r"\w")
 _QUOTED = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|《[^》]*》|\"[^\"]*\"|‘[^’]*’|'[^']*'")
 QUOTE_CONTEXT_CHARS = 24
+# A phrase at an utterance's start with at most this many first characters lost, and at least this
+# many left, may have been said whole (CallView.clipped_onset).
+CLIPPED_HEAD_MAX_CHARS = 2
+CLIPPED_TAIL_MIN_CHARS = 4
 BY_MEANING = "按意思："  # the `pattern` of a hit found by an intent (all_of), before its element names
 
 
@@ -326,6 +330,35 @@ class CallView:
                         hit = Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source)
                         best = (excess, hit, unsure)
         return best
+
+    def clipped_onset(self, patterns: Iterable[str], scope: Scope) -> Hit | None:
+        """An utterance that begins with one of `patterns` but for its first one or two characters
+        (您的耐心等待 for 感谢您的耐心等待), or None. Whisper drops a turn's first syllable after the
+        silence before it (pipeline/asr/packing.py, TURN_GAP_S: one turn in nine on the tuning set),
+        so the phrase may well have been said whole. Tails shorter than `CLIPPED_TAIL_MIN_CHARS`
+        do not count: anything begins like two characters of a phrase."""
+        for source in patterns:
+            pattern = compile_pattern(source)
+            if pattern.kind != "literal" or len(pattern.parts) != 1:
+                continue
+            (part,) = pattern.parts
+            required = pattern.required[0] if pattern.required else ()
+            for head in range(1, CLIPPED_HEAD_MAX_CHARS + 1):
+                tail = part[head:]
+                if len(tail) < CLIPPED_TAIL_MIN_CHARS:
+                    break
+                budget = self.costs.budget(len(tail))
+                for line in scope.lines:
+                    for m in search_literal(tail, line.norm, self.costs, budget, required[head:]):
+                        if m.start != 0:
+                            continue
+                        raw_start, raw_end = line.norm.raw_span(m.start, m.end)
+                        start, end, probability = line.timing(raw_start, raw_end)
+                        if scope.contains(start):
+                            return Hit(
+                                line, raw_start, raw_end, start, end, m.similarity, probability, source
+                            )
+        return None
 
     def speaker_label(self, speaker: str) -> str:
         return ROLE_LABELS_ZH.get(speaker, "双方" if speaker == "any" else speaker)

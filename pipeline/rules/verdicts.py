@@ -159,8 +159,14 @@ UNSURE_NEAR_CONFIDENCE = 0.5
 def miss_confidence(view: CallView, patterns: Iterable[str], scope: Scope) -> tuple[float, Hit | None]:
     """Confidence that a required phrase is really absent: lower when something almost matched, and
     at most `UNSURE_NEAR_CONFIDENCE` when the recogniser was unsure of a character of that
-    almost-match (在西民的耐心等待 for 感谢您的耐心等待: said, and misheard, is as likely as not)."""
-    excess, near, unsure = view.near_miss(list(patterns), scope)
+    almost-match (在西民的耐心等待 for 感谢您的耐心等待: said, and misheard, is as likely as not) or
+    when an utterance begins with the phrase but for its first characters (您的耐心等待: whisper
+    lost the turn's first syllable, CallView.clipped_onset)."""
+    patterns = list(patterns)
+    clipped = view.clipped_onset(patterns, scope)
+    if clipped is not None:
+        return UNSURE_NEAR_CONFIDENCE, clipped
+    excess, near, unsure = view.near_miss(patterns, scope)
     margin = view.matching.near_miss_margin
     if near is None or margin <= 0:
         return 1.0, None
