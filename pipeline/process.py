@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from pipeline.asr.packing import Samples, TurnSamples
 from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
-from pipeline.diarize.pieces import reassign_sentences
+from pipeline.diarize.pieces import reassign_sentences, split_merged_voices
 from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles, merged_voices_check
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, fingerprint, probe, read_meta, sidecar_path
@@ -43,6 +43,7 @@ from pipeline.records import (
     CallMetrics,
     CallScore,
     Recording,
+    RoleAssignment,
     SpeechTurn,
     Transcript,
     Utterance,
@@ -154,6 +155,18 @@ def transcribe_call(
         if roles.source == "first-speaker":
             warnings.append("没有听到客服用语：按先开口的一方为客服，请人工确认")
         roles, merged = merged_voices_check(roles, utterances)
+        if merged and not settings.mono.sentence_voices:
+            utterances, voice_activity, roles, merged = _split_merged(
+                utterances,
+                voice_activity,
+                roles,
+                merged,
+                track,
+                audio.sample_rate,
+                settings,
+                cues,
+                first_turns,
+            )
         if merged:
             warnings.append(merged)
         utterances = [replace(u, speaker=roles.mapping.get(u.speaker, "customer")) for u in utterances]
@@ -170,6 +183,30 @@ def transcribe_call(
         roles=roles,
         warnings=tuple(warnings),
     )
+
+
+def _split_merged(
+    utterances: list[Utterance],
+    voice_activity: list[SpeechTurn],
+    roles: RoleAssignment,
+    merged: str,
+    track: Samples,
+    sample_rate: int,
+    settings: Settings,
+    cues: Sequence[str],
+    first_turns: int,
+) -> tuple[list[Utterance], list[SpeechTurn], RoleAssignment, str]:
+    """A mono call heard as one voice, its sentences split into the two voices they sound like
+    (pieces.split_merged_voices) when that gives the customer a real share of the call; else as it was."""
+    utterances = sorted(utterances, key=lambda u: (u.start, u.end))
+    split = split_merged_voices(utterances, voice_activity, track, sample_rate, settings.mono)
+    if split is None:
+        return utterances, voice_activity, roles, merged
+    split_roles, still_merged = merged_voices_check(assign_roles(split[0], cues, first_turns), split[0])
+    if still_merged:
+        return utterances, voice_activity, roles, merged
+    note = "分段时两个人的声音被当成了一个人：已按每句话的声音重新分成两个人，请留意角色是否正确"
+    return split[0], split[1], split_roles, note
 
 
 @dataclass(frozen=True)

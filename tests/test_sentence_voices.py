@@ -14,7 +14,15 @@ from conftest import MAGICDATA
 from realcalls import AGENT_LINES, CUSTOMER_LINES
 
 from pipeline.config import MonoConfig, Settings
-from pipeline.diarize.pieces import Piece, reassign_sentences, relabel_by_voice, sentence_pieces
+from pipeline.diarize.pieces import (
+    MERGED_SAME_VOICE_SIMILARITY,
+    SECOND_VOICE,
+    Piece,
+    reassign_sentences,
+    relabel_by_voice,
+    sentence_pieces,
+    split_merged_voices,
+)
 from pipeline.eval_scores import role_frames
 from pipeline.evaluate import load_truth
 from pipeline.ingest import decode, read_meta
@@ -154,3 +162,54 @@ def test_real_voice_prints_take_answers_back_from_the_wrong_speaker(
     )
     assert role_frames(fixed, truth)[0] / total >= 0.9
     assert sorted({u.speaker for u in fixed}) == ["agent", "customer"]
+
+
+def test_two_alike_voices_split_only_where_the_call_is_known_to_hold_two() -> None:
+    # voices as alike as the tuning calls' merged pair (raw prints 0.86–0.90 alike): the general
+    # step keeps one voice, the merged-call rescue (pieces.MERGED_SAME_VOICE_SIMILARITY) splits them
+    rng = np.random.default_rng(6)
+    truth = [0, 1] * 6
+    prints = _prints(rng, truth, shared=3.1)
+    raw = [np.mean([p for p, w in zip(prints, truth, strict=True) if w == k], axis=0) for k in (0, 1)]
+    cosine = float(raw[0] @ raw[1] / np.linalg.norm(raw[0]) / np.linalg.norm(raw[1]))
+    assert 0.86 <= cosine < MERGED_SAME_VOICE_SIMILARITY, cosine
+    labels = ["S0"] * len(truth)
+    pieces = _pieces(labels)
+    utterances = [Utterance(s, p.start, p.end, "好", ()) for s, p in zip(labels, pieces, strict=True)]
+    kept, _ = relabel_by_voice(utterances, [], dict(enumerate(prints)), pieces, 1.0, 0.86, 0.3)
+    assert {u.speaker for u in kept} == {"S0"}
+    split, _ = relabel_by_voice(
+        utterances, [], dict(enumerate(prints)), pieces, 1.0, MERGED_SAME_VOICE_SIMILARITY, 0.3
+    )
+    second = "S0" + SECOND_VOICE
+    assert [u.speaker for u in split] in (
+        ["S0" if w == 0 else second for w in truth],
+        [second if w == 0 else "S0" for w in truth],
+    )
+
+
+@pytest.mark.e2e
+def test_a_call_heard_as_one_voice_is_split_by_its_sentences(
+    tmp_path: Path, magicdata_texts: dict[str, str]
+) -> None:
+    """The merged-voices failure (the diarization put both parties under one label): the rescue
+    gives each sentence back to the voice it sounds like."""
+    path = _real_call(tmp_path, magicdata_texts)
+    settings = Settings(mono=MonoConfig(sentence_voices=False))
+    audio = decode(path, read_meta(path, settings.input), settings.input, settings.intake)
+    transcript = transcribe_call(audio, settings)
+    truth = load_truth(path)
+    merged = [replace(u, speaker="agent") for u in transcript.utterances]
+    right, total = role_frames(merged, truth)
+    assert right / total < 0.7
+    split = split_merged_voices(merged, [], audio.tracks["mono"], audio.sample_rate, settings.mono)
+    assert split is not None
+    voices = sorted({u.speaker for u in split[0]})
+    assert len(voices) == 2
+    best = max(
+        role_frames([replace(u, speaker="agent" if u.speaker == a else "customer") for u in split[0]], truth)[
+            0
+        ]
+        for a in voices
+    )
+    assert best / total >= 0.9
