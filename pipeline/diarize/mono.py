@@ -75,8 +75,6 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
 
 # Silero starts afresh where sound follows this much quiet (pipeline/diarize/vad.quiet_restarts).
 FRESH_AFTER_QUIET_S = 0.5
-# The short-memory restarts inside long silences are warmed up on this much of what came before.
-SHORT_MEMORY_WARMUP_S = 1.0
 
 
 def speech_in_long_silences(
@@ -119,7 +117,7 @@ def speech_in_long_silences(
             inside[int(lo / frame_s) : int(np.ceil(hi / frame_s))] = True
         scores = np.maximum(
             scores,
-            short_memory_probabilities(signal, inside, config.recheck_short_window_s, SHORT_MEMORY_WARMUP_S),
+            short_memory_probabilities(signal, inside, config.recheck_short_window_s),
         )
     active = scores >= config.speech_threshold
     stretches = clean_segments(mask_to_segments(active, SILERO_FRAME / sample_rate), 0.3, 0.3)

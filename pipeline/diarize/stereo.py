@@ -49,8 +49,6 @@ _ECHO_FRAMES = 2
 # How far back a confirmed voice may start through loud frames: Silero was measured up to ~1.4 s
 # late after a long silence; music just before a check-in can add no more than this.
 ONSET_FRAMES = 50  # 1.6 s
-# Silero's short-memory restarts over long sound are warmed up on this much of what came before.
-OVER_SOUND_WARMUP_S = 1.0
 
 
 def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) -> Diarization:
@@ -87,9 +85,7 @@ def diarize_stereo(audio: CallAudio, config: StereoConfig, turns: TurnConfig) ->
             # spoken over it near zero: there Silero is also asked with a memory of a few seconds.
             over_sound_scores = np.maximum(
                 over_sound_scores,
-                short_memory_probabilities(
-                    audio.tracks[role], over_sound, config.over_sound_silero_window_s, OVER_SOUND_WARMUP_S
-                ),
+                short_memory_probabilities(audio.tracks[role], over_sound, config.over_sound_silero_window_s),
             )
         speechlike = (probabilities[role] >= config.silero_threshold) | runs_at_least(
             over_sound & (over_sound_scores >= config.silero_threshold_over_sound),

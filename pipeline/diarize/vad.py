@@ -99,8 +99,12 @@ def quiet_restarts(signal: np.ndarray, min_quiet_s: float) -> list[int]:
     ]
 
 
+# A short-memory restart is warmed up on this much of the sound before it.
+SHORT_MEMORY_WARMUP_S = 1.0
+
+
 def short_memory_probabilities(
-    signal: np.ndarray, within: np.ndarray, window_s: float, warmup_s: float
+    signal: np.ndarray, within: np.ndarray, window_s: float, warmup_s: float = SHORT_MEMORY_WARMUP_S
 ) -> np.ndarray:
     """Speech probability per frame inside the runs of `within` (a frame mask), from a Silero
     restarted every `window_s` seconds and warmed up on the `warmup_s` before each restart; 0
