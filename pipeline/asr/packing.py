@@ -171,14 +171,19 @@ def locate_words(words: Sequence[tuple[float, float, int]], pieces: Sequence[Pie
     belongs to the piece the rest of its sentence (whisper's segment) is in: whisper often starts a
     turn's first word early, in the silence before it, and the nearer piece was then the turn before
     (感谢 of 感谢您的耐心等待 after hold music went to the last check-in, and HOLD-THANK deducted a
-    thanks that was said). Only a word whose sentence lies on both sides goes to the nearer piece.
+    thanks that was said). But a nearer piece with no word of its own keeps it: whisper also writes
+    a short turn and the next one as one sentence (a backchannel 是的 timed into the silence after
+    it, 是的，这个不对), and a voiced turn left without words is decoded again alone, worse. A word
+    whose sentence lies on both sides goes to the nearer piece.
     """
     middles = [(start + end) / 2 for start, end, _ in words]
     inside = [next((p for p in pieces if p.joined_start <= m <= p.joined_end), None) for m in middles]
+    worded = {p for p in inside if p is not None}
     out: list[Piece] = []
     for i, (_, _, segment) in enumerate(words):
         piece = inside[i]
         if piece is None:
+            nearest = locate(middles[i], pieces)
             sides = {
                 side
                 for side in (
@@ -187,7 +192,7 @@ def locate_words(words: Sequence[tuple[float, float, int]], pieces: Sequence[Pie
                 )
                 if side is not None
             }
-            piece = sides.pop() if len(sides) == 1 else locate(middles[i], pieces)
+            piece = sides.pop() if len(sides) == 1 and nearest in worded else nearest
         out.append(piece)
     return out
 
