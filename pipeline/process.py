@@ -29,6 +29,7 @@ from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
 from pipeline.diarize.pieces import reassign_sentences, split_merged_voices
 from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles, merged_voices_check
+from pipeline.diarize.timeline import merged_by_speaker
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
@@ -170,9 +171,9 @@ def transcribe_call(
         if merged:
             warnings.append(merged)
         utterances = [replace(u, speaker=roles.mapping.get(u.speaker, "customer")) for u in utterances]
-        voice_activity = [
+        voice_activity = merged_by_speaker(
             SpeechTurn(roles.mapping.get(v.speaker, "customer"), v.start, v.end) for v in voice_activity
-        ]
+        )
     utterances = [replace(u, role_source=roles.source, role_confidence=roles.confidence) for u in utterances]
     utterances.sort(key=lambda u: (u.start, u.end))
     return Transcript(

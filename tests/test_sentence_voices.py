@@ -23,6 +23,7 @@ from pipeline.diarize.pieces import (
     sentence_pieces,
     split_merged_voices,
 )
+from pipeline.diarize.timeline import merged_by_speaker
 from pipeline.eval_scores import role_frames
 from pipeline.evaluate import load_truth
 from pipeline.ingest import decode, read_meta
@@ -213,3 +214,21 @@ def test_a_call_heard_as_one_voice_is_split_by_its_sentences(
         for a in voices
     )
     assert best / total >= 0.9
+
+
+def test_a_speakers_overlapping_stretches_are_one() -> None:
+    # a sentence moved onto a voice whose stretch found again in a silence starts at the same moment:
+    # stored as they were, the two (speaker, start) rows collided and the call was not stored
+    activity = [
+        SpeechTurn("S0", 10.0, 12.0),
+        SpeechTurn("S1", 10.0, 11.0),
+        SpeechTurn("S0", 11.5, 13.0),
+        SpeechTurn("S1", 20.0, 21.0),
+    ]
+    moved = [SpeechTurn("S0" if v.start < 15 else v.speaker, v.start, v.end) for v in activity]
+    assert merged_by_speaker(moved) == [SpeechTurn("S0", 10.0, 13.0), SpeechTurn("S1", 20.0, 21.0)]
+    assert merged_by_speaker(activity) == [
+        SpeechTurn("S1", 10.0, 11.0),
+        SpeechTurn("S0", 10.0, 13.0),
+        SpeechTurn("S1", 20.0, 21.0),
+    ]

@@ -28,6 +28,22 @@ def clean_segments(
     return [(seg.start, seg.end) for seg in merged if seg.duration >= min_duration_s]
 
 
+def merged_by_speaker(voice_activity: Iterable[SpeechTurn]) -> list[SpeechTurn]:
+    """Each speaker's overlapping stretches as one, in time order. Where a speaker is voiced is a
+    set of times: a stretch found again inside a silence, or a sentence given to the other voice,
+    can overlap one the speaker already had (two stretches of one speaker starting at the same
+    moment once stopped a call from being stored)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for v in voice_activity:
+        spans.setdefault(v.speaker, []).append((v.start, v.end))
+    merged = [
+        SpeechTurn(speaker, start, end)
+        for speaker, stretches in spans.items()
+        for start, end in clean_segments(stretches, 0.0, 0.0)
+    ]
+    return sorted(merged, key=lambda s: (s.start, s.end))
+
+
 def build_turns(voice_activity: Sequence[SpeechTurn], turn_gap_s: float) -> list[SpeechTurn]:
     """Merge a party's voiced stretches into turns.
 
