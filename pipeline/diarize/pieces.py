@@ -96,7 +96,13 @@ def split_merged_voices(
         update={"same_speaker_similarity": max(config.same_speaker_similarity, MERGED_SAME_VOICE_SIMILARITY)}
     )
     split = reassign_sentences(utterances, voice_activity, signal, sample_rate, relaxed)
-    return None if split == (list(utterances), list(voice_activity)) else split
+    if split == (list(utterances), list(voice_activity)):
+        return None
+    # The voice activity under every utterance follows it: most of a merged call moved, and what
+    # lay between its sentence pieces kept the one label (a tuning call's agent lost 13 % of its
+    # speaking time to the customer that way).
+    said = [(u.start, u.end, u.speaker) for u in split[0]]
+    return split[0], _relabel(split[1], said)
 
 
 @dataclass(frozen=True)
@@ -259,12 +265,17 @@ def _follow(
     moved = [
         (p.start, p.end, q.speaker) for p, q in zip(before, after, strict=True) if p.speaker != q.speaker
     ]
-    if not moved:
-        return list(voice_activity)
+    return _relabel(voice_activity, moved) if moved else list(voice_activity)
+
+
+def _relabel(
+    voice_activity: Sequence[SpeechTurn], spans: Sequence[tuple[float, float, str]]
+) -> list[SpeechTurn]:
+    """Voice activity given, over each (start, end, speaker) span, to that span's speaker."""
     out: list[SpeechTurn] = []
     for v in voice_activity:
         cursor = v.start
-        for start, end, speaker in sorted(moved):
+        for start, end, speaker in sorted(spans):
             if end <= cursor or start >= v.end:
                 continue
             if start > cursor:
