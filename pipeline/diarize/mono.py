@@ -87,9 +87,10 @@ def speech_in_long_silences(
     state of the music it scored the agent's clear return after a hold under 0.25 for a second, and
     whisper never heard its first words (感谢 of 感谢您的耐心等待, a HOLD-THANK deduction on a tuning
     call). Stretches shorter than `recheck_fragment_s` (the diarization often hears a check-in over
-    music only in pieces) do not end a silence. Even a 10 s window learns the music within seconds, so inside the silences Silero is also
-    asked with a memory of `recheck_short_window_s` (vad.short_memory_probabilities). A stretch found inside a silence of at least `recheck_silence_s` belongs to the party
-    who speaks first after that silence (the agent returning from the hold said the check-ins too),
+    music only in pieces) do not end a silence. Even a 10 s window learns the music within seconds,
+    so inside the silences Silero is also asked with a memory of `recheck_short_window_s`
+    (vad.short_memory_probabilities). A stretch found inside a silence of at least
+    `recheck_silence_s` belongs to the party who speaks first after that silence (the agent returning from the hold said the check-ins too),
     or, at the end of the call, to the last one who spoke. Voice prints would not do: speech over
     music does not sound like the same voice without it.
     """
