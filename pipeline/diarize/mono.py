@@ -90,9 +90,10 @@ def speech_in_long_silences(
     music only in pieces) do not end a silence. Even a 10 s window learns the music within seconds,
     so inside the silences Silero is also asked with a memory of `recheck_short_window_s`
     (vad.short_memory_probabilities). A stretch found inside a silence of at least
-    `recheck_silence_s` belongs to the party who speaks first after that silence (the agent returning from the hold said the check-ins too),
-    or, at the end of the call, to the last one who spoke. Voice prints would not do: speech over
-    music does not sound like the same voice without it.
+    `recheck_silence_s` belongs to the party who speaks first after that silence (the agent
+    returning from the hold said the check-ins too), or, at the end of the call, to the last one
+    who spoke. Voice prints would not do: speech over music does not sound like the same voice
+    without it.
     """
     if not voice_activity or sample_rate != 16000:
         return []
