@@ -99,9 +99,10 @@ def speech_in_long_silences(
         return []
     silences = []
     heard_until, last_speaker = 0.0, None
-    for stretch in sorted(voice_activity, key=lambda s: s.start):
-        if stretch.end - stretch.start < config.recheck_fragment_s:
-            continue  # a piece of a check-in heard over the music does not end the silence
+    # a piece of a check-in heard over the music does not end a silence (unless pieces are all
+    # the diarization heard: then nothing else marks where the silences are)
+    whole = [s for s in voice_activity if s.end - s.start >= config.recheck_fragment_s] or voice_activity
+    for stretch in sorted(whole, key=lambda s: s.start):
         if last_speaker is not None and stretch.start - heard_until >= config.recheck_silence_s:
             silences.append((heard_until, stretch.start, stretch.speaker))
         if stretch.end >= heard_until:
