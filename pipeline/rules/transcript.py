@@ -124,6 +124,13 @@ class Hit:
     pattern: str
     label: str = ""
 
+    @classmethod
+    def of(cls, line: Line, match: Match, source: str, label: str = "") -> Hit:
+        """The hit of a match on a line's canonical text, quoted and timed on its original text."""
+        raw_start, raw_end = line.norm.raw_span(match.start, match.end)
+        start, end, probability = line.timing(raw_start, raw_end)
+        return cls(line, raw_start, raw_end, start, end, match.similarity, probability, source, label)
+
     def confidence(self, asr_full_trust: float) -> float:
         """Text similarity, lowered when the recogniser itself was unsure of these characters."""
         asr = 1.0 if self.asr_probability is None else min(1.0, self.asr_probability / asr_full_trust)
@@ -262,15 +269,11 @@ class CallView:
                     continue
                 kept.append((m, source))
             for m, source in kept:
-                raw_start, raw_end = line.norm.raw_span(m.start, m.end)
-                if ignore_quoted and any(a <= raw_start and raw_end <= b for a, b in line.quoted):
+                hit = Hit.of(line, m, source, label)
+                if ignore_quoted and any(a <= hit.raw_start and hit.raw_end <= b for a, b in line.quoted):
                     continue
-                start, end, probability = line.timing(raw_start, raw_end)
-                if not scope.contains(start):
-                    continue
-                hits.append(
-                    Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source, label)
-                )
+                if scope.contains(hit.start):
+                    hits.append(hit)
         return sorted(hits, key=lambda h: (h.start, h.raw_start))
 
     def find_intent(self, intent: Intent, scope: Scope, label: str = "") -> tuple[list[Hit], Hit | None]:
@@ -320,14 +323,12 @@ class CallView:
             budget = sum(self.costs.budget(len(p)) for p in pattern.parts)
             for line in scope.lines:
                 for m in pattern.search(line.norm, self.costs, slack=margin):
-                    raw_start, raw_end = line.norm.raw_span(m.start, m.end)
-                    start, end, probability = line.timing(raw_start, raw_end)
-                    if not scope.contains(start):
+                    hit = Hit.of(line, m, source)
+                    if not scope.contains(hit.start):
                         continue
                     excess = max(0.0, m.cost - budget)
                     unsure = m.similarity >= alike and line.unsure(m.start, m.end, floor)
                     if (excess, not unsure) < (best[0], not best[2]):
-                        hit = Hit(line, raw_start, raw_end, start, end, m.similarity, probability, source)
                         best = (excess, hit, unsure)
         return best
 
@@ -350,14 +351,9 @@ class CallView:
                 budget = self.costs.budget(len(tail))
                 for line in scope.lines:
                     for m in search_literal(tail, line.norm, self.costs, budget, required[head:]):
-                        if m.start != 0:
-                            continue
-                        raw_start, raw_end = line.norm.raw_span(m.start, m.end)
-                        start, end, probability = line.timing(raw_start, raw_end)
-                        if scope.contains(start):
-                            return Hit(
-                                line, raw_start, raw_end, start, end, m.similarity, probability, source
-                            )
+                        hit = Hit.of(line, m, source) if m.start == 0 else None
+                        if hit is not None and scope.contains(hit.start):
+                            return hit
         return None
 
     def speaker_label(self, speaker: str) -> str:
