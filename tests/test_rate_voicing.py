@@ -86,6 +86,14 @@ def _call(texts: dict[str, str], stretch: float, stereo: bool = True):
     return script.render(stereo=stereo, leak_db=-24.0)
 
 
+def _mono_audio(call_id: str, samples: np.ndarray, rate: int) -> CallAudio:
+    """A rendered mono call as the pipeline decodes it: one 16 kHz track."""
+    track = librosa.resample(samples[:, 0], orig_sr=rate, target_sr=16000)
+    return CallAudio(
+        call_id, 16000, {"mono": track}, "mono", "config", rate, 1, "WAV/PCM_16", track.size / 16000
+    )
+
+
 def _stereo_audio(call_id: str, samples: np.ndarray, rate: int) -> CallAudio:
     """A rendered stereo call (agent left) as the pipeline decodes it: 16 kHz tracks per role."""
     tracks = {
@@ -128,10 +136,7 @@ def test_mono_voicing_matches_the_stopwatch_for_drawn_out_and_fast_speech(
     magicdata_texts: dict[str, str], stretch: float
 ) -> None:
     samples, rate, truth = _call(magicdata_texts, stretch, stereo=False)
-    track = librosa.resample(samples[:, 0], orig_sr=rate, target_sr=16000)
-    audio = CallAudio(
-        "rate", 16000, {"mono": track}, "mono", "config", rate, 1, "WAV/PCM_16", track.size / 16000
-    )
+    audio = _mono_audio("rate", samples, rate)
     diarization = diarize_mono(audio, MonoConfig(), TurnConfig())
     pause = MetricsConfig().pause_excluded_s
     agent_turns = [t for t in truth["turns"] if t["speaker"] == "agent"]
@@ -156,10 +161,7 @@ def _hold_call(texts: dict[str, str], stretch: float, stereo: bool = True):
         samples, rate, truth = script.render(stereo=True, leak_db=-24.0)
         return _stereo_audio("music", samples, rate), truth
     samples, rate, truth = script.render(stereo=False)
-    track = librosa.resample(samples[:, 0], orig_sr=rate, target_sr=16000)
-    return CallAudio(
-        "music", 16000, {"mono": track}, "mono", "config", rate, 1, "WAV/PCM_16", track.size / 16000
-    ), truth
+    return _mono_audio("music", samples, rate), truth
 
 
 def _check_ins(truth: dict) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -172,6 +174,16 @@ def _check_ins(truth: dict) -> tuple[list[tuple[float, float]], list[tuple[float
     return union([tuple(v) for t in checkins for v in t["voiced"]], pause), [(hold["start"], hold["end"])]
 
 
+def _over_music(spans: list[tuple[float, float]], truth: dict) -> tuple[float, float]:
+    """(seconds of the check-ins' true voiced time that `spans` cover, seconds of the hold's music
+    they take for voice: inside the hold, more than 0.3 s from any check-in) of a `_hold_call`."""
+    true_voiced, music = _check_ins(truth)
+    near_truth = union([(a - 0.3, b + 0.3) for a, b in true_voiced], 0.0)
+    voiced = union(spans, MetricsConfig().pause_excluded_s)
+    in_music = intersect(voiced, music)
+    return total(intersect(voiced, true_voiced)), total(in_music) - total(intersect(in_music, near_truth))
+
+
 def test_check_ins_spoken_over_hold_music_keep_their_voiced_time(magicdata_texts: dict[str, str]) -> None:
     # Silero scores a voice over music far lower than over silence: with the threshold of speech
     # over silence alone, drawn-out check-ins lost half their voiced time (slow agents' rates came
@@ -179,15 +191,11 @@ def test_check_ins_spoken_over_hold_music_keep_their_voiced_time(magicdata_texts
     # restarts every few seconds there, finds most of it without taking the music's note attacks or
     # its first second for a voice.
     audio, truth = _hold_call(magicdata_texts, 0.6)
-    pause = MetricsConfig().pause_excluded_s
-    true_voiced, music = _check_ins(truth)
-    near_truth = union([(a - 0.3, b + 0.3) for a, b in true_voiced], 0.0)
+    true_voiced, _ = _check_ins(truth)
 
     def measured(config: StereoConfig) -> tuple[float, float]:
         activity = diarize_stereo(audio, config, TurnConfig()).voice_activity
-        agent = union([(v.start, v.end) for v in activity if v.speaker == "agent"], pause)
-        in_music = intersect(agent, music)
-        return total(intersect(agent, true_voiced)), total(in_music) - total(intersect(in_music, near_truth))
+        return _over_music([(v.start, v.end) for v in activity if v.speaker == "agent"], truth)
 
     found_before, false_before = measured(
         StereoConfig(silero_threshold_over_sound=0.35, over_sound_silero_window_s=0.0)
@@ -217,16 +225,11 @@ def test_mono_check_ins_over_hold_music_are_searched_with_a_short_memory(
     # And the diarization hears such a check-in in pieces, which cut the hold into silences too
     # short to be searched: pieces under a second no longer end a silence.
     audio, truth = _hold_call(magicdata_texts, 0.6, stereo=False)
-    pause = MetricsConfig().pause_excluded_s
-    true_voiced, music = _check_ins(truth)
-    near_truth = union([(a - 0.3, b + 0.3) for a, b in true_voiced], 0.0)
+    true_voiced, _ = _check_ins(truth)
 
     def measured(config: MonoConfig) -> tuple[float, float]:
-        voiced = union(
-            [(v.start, v.end) for v in diarize_mono(audio, config, TurnConfig()).voice_activity], pause
-        )
-        in_music = intersect(voiced, music)
-        return total(intersect(voiced, true_voiced)), total(in_music) - total(intersect(in_music, near_truth))
+        activity = diarize_mono(audio, config, TurnConfig()).voice_activity
+        return _over_music([(v.start, v.end) for v in activity], truth)
 
     found_before, false_before = measured(MonoConfig(recheck_short_window_s=0.0, recheck_fragment_s=0.0))
     found_whole, _ = measured(MonoConfig(recheck_short_window_s=0.0))
