@@ -69,6 +69,11 @@ def test_joined_signal_times_map_back_to_the_recording() -> None:
     assert party == 0 and moved.start == pytest.approx(13.0) and moved.end == pytest.approx(13.0)
 
 
+def _starts(words: list[AsrWord], pieces: list[Piece]) -> list[float]:
+    """Where on the recording each word of one decoding lands."""
+    return [moved.start for _, moved in _to_recording_times(words, pieces)]
+
+
 def test_a_word_timed_into_the_gap_goes_with_its_own_sentence() -> None:
     # the return after a hold: whisper timed 感谢 early, into the silence before the turn and
     # nearer the check-in before it; its sentence (segment 1) goes on in the next turn
@@ -78,30 +83,26 @@ def test_a_word_timed_into_the_gap_goes_with_its_own_sentence() -> None:
         AsrWord("感谢", 3.1, 3.4, 0.7, None, 1),
         AsrWord("您的耐心等待", 4.2, 5.6, 0.9, None, 1),
     ]
-    placed = _to_recording_times(words, pieces)
-    assert [moved.start for _, moved in placed] == pytest.approx([100.5, 146.0, 146.2])
+    assert _starts(words, pieces) == pytest.approx([100.5, 146.0, 146.2])
     # a sentence's last word timed late, into the gap: it stays with its sentence
     late = [
         AsrWord("请您再等", 0.5, 2.0, 0.9, None, 0),
         AsrWord("一下", 3.5, 3.9, 0.9, None, 0),
         AsrWord("您的耐心等待", 4.2, 5.6, 0.9, None, 1),
     ]
-    placed = _to_recording_times(late, pieces)
-    assert [moved.start for _, moved in placed] == pytest.approx([100.5, 103.0, 146.2])
+    assert _starts(late, pieces) == pytest.approx([100.5, 103.0, 146.2])
     # a short turn with no word of its own keeps the word timed just after it, though whisper wrote
     # it into the next turn's sentence (a backchannel 是的 then 这个不对)
     short = [Piece(0, 0.0, 100.0, 1.0), Piece(0, 2.0, 120.0, 3.0)]
     backchannel = [AsrWord("是的", 1.1, 1.3, 0.9, None, 0), AsrWord("这个不对", 2.2, 3.0, 0.9, None, 0)]
-    assert [moved.start for _, moved in _to_recording_times(backchannel, short)] == pytest.approx(
-        [101.0, 120.2]
-    )
+    assert _starts(backchannel, short) == pytest.approx([101.0, 120.2])
     # a sentence on both sides of the gap: the nearer piece, as without sentences
     both = [
         AsrWord("好", 2.0, 2.5, 0.9, None, 0),
         AsrWord("的", 3.1, 3.3, 0.9, None, 0),
         AsrWord("您", 4.1, 4.3, 0.9, None, 0),
     ]
-    assert [moved.start for _, moved in _to_recording_times(both, pieces)][1] == pytest.approx(103.0)
+    assert _starts(both, pieces)[1] == pytest.approx(103.0)
 
 
 @pytest.mark.parametrize(
