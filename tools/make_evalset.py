@@ -19,6 +19,12 @@ tools/evalset_closings.py (agents' own words and orders, some parts left out), a
 verdicts of CLOSE-ASK, CLOSE-THANK and CLOSE-SURVEY to the truth; the set lives in /work/eval_data2.
 Every call's truth also carries the verdict of the other rules, read off the timeline
 (tools/evalset_verdicts.py; it relabels a set generated before it existed).
+
+`--telephony` carries the same calls over a real line, drawn from a stream of their own: G.711
+A-law or μ-law WAV (really companded), a line echo in each direction of a stereo call at its own
+level and delay (−12…−36 dB, 1-70 ms, through the hybrid's band-limited echo path), and agent
+voices pitched further from the default (f0 ×0.82-1.22, with formants moved in a third of the
+calls). The first two tuning batches have none of this; the third (/work/eval_data4) has it.
 """
 
 from __future__ import annotations
@@ -103,12 +109,21 @@ class Voices:
 
 
 def build_call(
-    index: int, voices: Voices, rng: random.Random, closing_rng: random.Random | None = None
+    index: int,
+    voices: Voices,
+    rng: random.Random,
+    closing_rng: random.Random | None = None,
+    line_rng: random.Random | None = None,
 ) -> tuple[CallScript, dict, dict]:
     stereo = index % 9 not in (1, 4, 7, 8)  # 5 of 9 stereo, 4 of 9 mono
     agent_left = stereo and rng.random() < 0.7
     ratio = rng.uniform(1.35, 2.9)  # text-to-speech duration ratio: about 230 down to 105 chars/min
     agent_voice = Voice(duration_ratio=round(ratio, 2), f0_ratio=round(rng.uniform(0.95, 1.08), 2))
+    line = telephone_line(line_rng, stereo) if line_rng is not None else None
+    if line is not None:
+        agent_voice = Voice(
+            duration_ratio=agent_voice.duration_ratio, f0_ratio=line["agent_f0"], warp=line["agent_warp"]
+        )
     customer_warp = rng.choice([0.74, 0.77, 0.8])
     call_id = f"EV{index:03d}"
     script = CallScript(call_id, seed=index)
@@ -195,10 +210,32 @@ def build_call(
         "noise_db": rng.uniform(-70, -50),
         "tail_s": tail,
     }
+    if line is not None:
+        render["echo"] = line["echo"]
+        plan["line"] = line
     plan.update(
-        hangup_by=hangup_by, **{k: round(v, 2) if isinstance(v, float) else v for k, v in render.items()}
+        hangup_by=hangup_by,
+        **{k: round(v, 2) if isinstance(v, float) else v for k, v in render.items() if k != "echo"},
     )
     return script, render, plan
+
+
+def telephone_line(rng: random.Random, stereo: bool) -> dict:
+    """The line a `--telephony` call travels: codec, per-direction echo (stereo), agent pitch."""
+    echo = None
+    if stereo:
+        echo = {
+            "agent_to_customer_db": round(rng.uniform(-36, -12), 1),
+            "agent_to_customer_ms": round(rng.uniform(1, 70), 1),
+            "customer_to_agent_db": round(rng.uniform(-36, -12), 1),
+            "customer_to_agent_ms": round(rng.uniform(1, 70), 1),
+        }
+    return {
+        "codec": rng.choice(["ALAW", "ULAW"]),
+        "echo": echo,
+        "agent_f0": round(rng.choice([rng.uniform(0.82, 0.93), rng.uniform(1.1, 1.22)]), 2),
+        "agent_warp": round(rng.uniform(0.9, 1.1), 2) if rng.random() < 0.33 else 1.0,
+    }
 
 
 def _hold(
@@ -247,6 +284,12 @@ def main() -> int:
         help="closings in agents' own words and orders, some rules deliberately failed, with the "
         "intended verdict of CLOSE-ASK / CLOSE-THANK / CLOSE-SURVEY in the truth (tools/evalset_closings.py)",
     )
+    parser.add_argument(
+        "--telephony",
+        action="store_true",
+        help="G.711 A-law/μ-law, line echo in each direction of stereo calls, agent voices pitched "
+        "further from the default (a stream of its own: the calls are otherwise those of the seed)",
+    )
     args = parser.parse_args()
     with (MAGICDATA / "transcripts.tsv").open(encoding="utf-8") as handle:
         texts = {row["file"]: row["transcript"] for row in csv.DictReader(handle, delimiter="\t")}
@@ -255,7 +298,8 @@ def main() -> int:
     for index in range(1, args.calls + 1):
         # its own stream, so the main draws (and the calls up to the closing) are those of the same seed
         closing_rng = random.Random(f"{args.seed}-closing-{index}") if args.closing_variants else None
-        script, render, plan = build_call(index, voices, rng, closing_rng)
+        line_rng = random.Random(f"{args.seed}-line-{index}") if args.telephony else None
+        script, render, plan = build_call(index, voices, rng, closing_rng, line_rng)
         samples, rate, truth = script.render(**render)
         truth["hangup_by"] = plan["hangup_by"]
         truth["plan"] = plan
@@ -271,7 +315,8 @@ def main() -> int:
         if index % 2 == 0:  # half the calls carry the PBX's ring time and hang-up side
             sidecar["ring_seconds"] = truth["answered_at"] if plan["rings"] else 0.0
             sidecar["hangup_by"] = plan["hangup_by"]
-        path = write_call(args.out, f"{script.call_id}.wav", samples, rate, truth, sidecar, subtype="PCM_16")
+        subtype = plan["line"]["codec"] if "line" in plan else "PCM_16"
+        path = write_call(args.out, f"{script.call_id}.wav", samples, rate, truth, sidecar, subtype=subtype)
         print(
             f"{path}: {truth['duration_s']:.0f} s, {'stereo' if plan['stereo'] else 'mono'}, rings {plan['rings']}, "
             f"{len(truth['holds'])} holds, {sum(o['kind'] == 'interruption' for o in truth['overlaps'])} interruptions",
@@ -279,7 +324,8 @@ def main() -> int:
         )
     (args.out / "README.txt").write_text(
         f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}"
-        f"{' --closing-variants' if args.closing_variants else ''}\n"
+        f"{' --closing-variants' if args.closing_variants else ''}"
+        f"{' --telephony' if args.telephony else ''}\n"
     )
     return 0
 
