@@ -164,6 +164,10 @@ class MonoConfig(_Section):
     # over music in pieces, and a piece cut the hold into silences too short to search (tuning
     # batches' mono music holds: check-in speech found a further 48 → 61 s of 76 s, no music taken).
     recheck_fragment_s: float = Field(1.0, ge=0.0)
+    # Where the diarization heard the call's first speech late (after ringback), the head of the
+    # call is searched with Silero and the speech that runs on into it is added (mono.py,
+    # first_words_heard_late). Tuning batch 3: two greetings had lost 您好 and 1.8-2.7 s.
+    recheck_first_words: bool = True
     # Once the words are known, who spoke each sentence is decided again from its voice print centred
     # on the call's mean (pipeline/diarize/pieces.py): cut at 。？！ and at pauses of `sentence_gap_s`;
     # pieces of `sentence_print_min_s` or more form the two voices, pieces of `sentence_join_min_s` or

@@ -191,3 +191,38 @@ def test_mono_check_ins_over_hold_music_are_heard_with_silero_restarts() -> None
     assert all(type(v.start) is float and type(v.end) is float for v in heard), heard
     without = diarize_mono(audio, MonoConfig(recheck_silence_s=0.0), Settings().turns).voice_activity
     assert _covered(list(without), 140.0, 140.0 + clip_s) < 0.2 * clip_s, without
+
+
+def test_the_first_words_the_diarization_heard_late_are_searched_again() -> None:
+    """A greeting after ringback whose first second the diarization missed (`first_words_heard_late`):
+    the speech that runs on into the first heard stretch is added; an island apart from it is not."""
+    from pipeline.diarize.mono import first_words_heard_late
+    from pipeline.records import SpeechTurn
+
+    rate = 16000
+    clip, _ = sf.read(MAGICDATA / "education_100001.flac", dtype="float32")
+    signal = np.random.default_rng(3).normal(0, 1e-3, 20 * rate).astype(np.float32)
+    signal[5 * rate : 5 * rate + clip.size] += clip * 0.5
+    spoken = [v for v in _voiced(signal, rate) if v[0] >= 4.0]
+    first_word = spoken[0][0]
+    late = SpeechTurn("SPEAKER_00", first_word + 1.2, 5.0 + clip.size / rate)
+    found = first_words_heard_late(signal, rate, [late], MonoConfig())
+    assert found and all(v.speaker == "SPEAKER_00" for v in found), found
+    assert abs(found[0].start - first_word) < 0.3 and found[-1].end == late.start, (found, first_word)
+    # heard from its first word: nothing to add
+    assert first_words_heard_late(signal, rate, [SpeechTurn("S", first_word, late.end)], MonoConfig()) == []
+    # an announcement 3 s before the first heard speech is not that speaker's first words
+    apart = signal.copy()
+    apart[5 * rate : 5 * rate + clip.size] = signal[: clip.size]
+    apart[1 * rate : 2 * rate] += clip[: rate] * 0.5
+    assert first_words_heard_late(apart, rate, [SpeechTurn("S", 5.0, 8.0)], MonoConfig()) == []
+
+
+def _voiced(signal: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """Where the signal is louder than its noise floor (in 20 ms frames, gaps under 0.3 s closed)."""
+    from pipeline.diarize.timeline import clean_segments, mask_to_segments
+
+    frame = rate // 50
+    power = np.square(signal[: signal.size // frame * frame].reshape(-1, frame)).mean(axis=1)
+    loud = 10 * np.log10(power + 1e-12) > 10 * np.log10(np.percentile(power, 10) + 1e-12) + 15
+    return clean_segments(mask_to_segments(loud, frame / rate), 0.3, 0.05)

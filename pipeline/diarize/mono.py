@@ -65,6 +65,9 @@ def diarize_mono(audio: CallAudio, config: MonoConfig, turns: TurnConfig) -> Dia
     if config.recheck_silence_s > 0:
         found = speech_in_long_silences(audio.tracks["mono"], audio.sample_rate, voice_activity, config)
         voice_activity = sorted(voice_activity + found, key=lambda s: (s.start, s.end))
+    if config.recheck_first_words:
+        found = first_words_heard_late(audio.tracks["mono"], audio.sample_rate, voice_activity, config)
+        voice_activity = sorted(voice_activity + found, key=lambda s: (s.start, s.end))
     return Diarization(
         turns=tuple(build_turns(voice_activity, turns.turn_gap_s)),
         voice_activity=tuple(voice_activity),
@@ -131,6 +134,49 @@ def speech_in_long_silences(
             SpeechTurn(speaker, float(a), float(b)) for a, b in stretches if a >= lo + 0.2 and b <= hi - 0.2
         ]
     return found
+
+
+# The call's first speech is searched again only when the diarization heard it this late, and a
+# stretch found there counts only if it runs into that speech across pauses shorter than this (a
+# slow agent paused 0.45 and 1.4 s after 您好 on two tuning calls).
+FIRST_WORDS_MIN_HEAD_S = 0.5
+FIRST_WORDS_JOIN_GAP_S = 1.5
+
+
+def first_words_heard_late(
+    signal: np.ndarray, sample_rate: int, voice_activity: Sequence[SpeechTurn], config: MonoConfig
+) -> list[SpeechTurn]:
+    """The beginning of the call's first speech where the diarization heard it late.
+
+    The built-in diarization scores overlapping 4 s windows, and a window that opens on ringback
+    tone weighs down the words right after it: on two tuning mono calls with slow agents after
+    5-6 rings, the diarization's first speech began 1.8 and 2.7 s into the greeting, so 您好 never
+    reached whisper (OPEN-GREETING deducted) and the answer delay read 2.7 s long (OPEN-IMMEDIATE
+    deducted). Silero run over the head of the call alone, started afresh after quiets, scores the
+    greeting from its first syllable. Only stretches that run on into the first heard speech, each
+    pause shorter than `FIRST_WORDS_JOIN_GAP_S`, are taken, as that speaker's: what stands apart
+    before them (a recording announcement, a tone) is not the first words of anyone it heard.
+    """
+    if not voice_activity or sample_rate != 16000:
+        return []
+    first = min(voice_activity, key=lambda s: s.start)
+    if first.start < FIRST_WORDS_MIN_HEAD_S:
+        return []
+    head = signal[: int((first.start + 1.0) * sample_rate)]
+    scores = speech_probabilities(head, config.silero_window_s, fresh_after_quiet_s=FRESH_AFTER_QUIET_S)
+    stretches = clean_segments(
+        mask_to_segments(scores >= config.speech_threshold, SILERO_FRAME / sample_rate), 0.3, 0.3
+    )
+    found: list[SpeechTurn] = []
+    joined_at = first.start
+    for a, b in reversed(stretches):
+        if a >= joined_at - 0.2:  # already heard (or its tail only)
+            continue
+        if b < joined_at - FIRST_WORDS_JOIN_GAP_S:
+            break
+        found.append(SpeechTurn(first.speaker, float(a), float(min(b, first.start))))
+        joined_at = a
+    return found[::-1]
 
 
 def _pipeline(config: MonoConfig):
