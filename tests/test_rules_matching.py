@@ -16,6 +16,7 @@ from pipeline.rules.matching import (
     canonical,
     compile_pattern,
     relation,
+    sounds_alike,
 )
 
 
@@ -51,6 +52,21 @@ def test_how_characters_sound_alike() -> None:
     assert relation("您", "你") == NEAR and relation("稍", "收") == NEAR and relation("吗", "卖") == NEAR
     assert relation("册", "查") == OTHER  # pypinyin's rare reading 册 = zha must not make them homophones
     assert relation("您", "好") == OTHER
+
+
+@pytest.mark.parametrize(
+    ("expected", "heard", "alike"),
+    [
+        ("请您稍等", "请您收到", True),  # 稍 near 收, 等 deng / 到 dao: the same initial
+        ("感谢您的来电", "干谢您的来点", True),  # 感/干 homophones, 电/点 the same initial
+        ("请您稍等", "请您看看", False),  # kan kan: other consonants
+        ("请您稍等", "请问收到", False),  # 您 nin / 问 wen: another consonant
+        ("请您稍等", "收到收到", False),  # fewer than half the same
+        ("请您稍等", "请您稍等一", False),  # not as many characters
+    ],
+)
+def test_sounds_alike_keeps_every_syllable_s_first_consonant(expected: str, heard: str, alike: bool) -> None:
+    assert sounds_alike(expected, heard) is alike
 
 
 def test_budget_grows_with_length() -> None:

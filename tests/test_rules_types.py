@@ -146,6 +146,25 @@ def test_an_almost_match_the_recogniser_was_unsure_of_goes_to_review() -> None:
     assert "最接近的是" in unsure.evidence and "确认后扣 5 分" in unsure.evidence
 
 
+def test_a_stretch_that_sounds_like_the_phrase_goes_to_review_even_heard_sure() -> None:
+    rule = """
+    - id: ASK-TO-WAIT
+      title: 请客户稍等
+      category: 服务过程
+      type: required_phrase
+      patterns: [请您稍等]
+      deduction: 5
+    """
+    # whisper, sure of itself, wrote 请您收到 (shou dao) for 请您稍等 (shao deng) on three tuning
+    # calls: every syllable begins as the phrase's does, half of them are the same characters
+    alike = only(score(card(rule), [utt("agent", 0, 3, "请您收到，我帮您查一下")]), "ASK-TO-WAIT")
+    assert not alike.passed and alike.needs_review and alike.deduction == 0
+    assert "最接近的是" in alike.evidence and "【请您收到】" in alike.evidence
+    # the same two characters before other sounds (看看 kan kan): not the phrase, deducted
+    other = only(score(card(rule), [utt("agent", 0, 3, "请您看看，我帮您查一下")]), "ASK-TO-WAIT")
+    assert not other.passed and not other.needs_review and other.deduction == 5
+
+
 def test_a_loose_almost_match_proves_nothing_however_unsure() -> None:
     rule = """
     - id: CLOSE-THANK

@@ -239,6 +239,29 @@ def relation(a: str, b: str) -> int:
     return OTHER
 
 
+def initials(char: str) -> frozenset[str]:
+    """The initial consonants of a character's usual readings (none for 安 an, or a non-Han character)."""
+    return frozenset(i for r in readings(char) if (i := _split(r)[0]))
+
+
+def sounds_alike(expected: str, heard: str) -> bool:
+    """Whether `heard` may be `expected` misheard by the recogniser: as many characters, each the
+    same, a homophone, a near reading, or a syllable that begins with the same consonant (稍等 shao
+    deng heard as 收到 shou dao, with confidence, on three tuning calls), and at least half of them
+    the same or homophones. A different word that sounds like the phrase is rare; a phrase said and
+    misheard this way is common on companded telephone audio."""
+    if len(expected) != len(heard) or not expected:
+        return False
+    kept = 0
+    for a, b in zip(expected, heard, strict=True):
+        kind = relation(a, b)
+        if kind <= HOMOPHONE:
+            kept += 1
+        elif kind == OTHER and not (initials(a) & initials(b)):
+            return False
+    return 2 * kept >= len(expected)
+
+
 def _near(x: str, y: str) -> bool:
     if not x.isalpha() or not y.isalpha() or min(len(x), len(y)) < 2:
         return False

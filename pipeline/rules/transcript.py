@@ -16,7 +16,17 @@ from functools import cached_property
 
 from pipeline.records import ROLE_LABELS_ZH, CallMeta, CallMetrics, Hold, Utterance
 from pipeline.rules.intent import Intent, search_intent
-from pipeline.rules.matching import Costs, Match, NormText, canonical, compile_pattern, search_literal
+from pipeline.rules.matching import (
+    HOMOPHONE,
+    Costs,
+    Match,
+    NormText,
+    canonical,
+    compile_pattern,
+    relation,
+    search_literal,
+    sounds_alike,
+)
 from pipeline.rules.schema import Matching, Window
 
 _SPOKEN = re.compile(r"\w")
@@ -26,6 +36,9 @@ QUOTE_CONTEXT_CHARS = 24
 # many left, may have been said whole (CallView.clipped_onset).
 CLIPPED_HEAD_MAX_CHARS = 2
 CLIPPED_TAIL_MIN_CHARS = 4
+# A stretch that sounds like a required phrase (CallView.sounds_like) counts only for phrases this
+# long: two or three syllables sound like too much of everyday speech.
+SOUNDS_LIKE_MIN_CHARS = 4
 BY_MEANING = "按意思："  # the `pattern` of a hit found by an intent (all_of), before its element names
 
 
@@ -354,6 +367,34 @@ class CallView:
                         hit = Hit.of(line, m, source) if m.start == 0 else None
                         if hit is not None and scope.contains(hit.start):
                             return hit
+        return None
+
+    def sounds_like(self, patterns: Iterable[str], scope: Scope) -> Hit | None:
+        """A stretch of text that sounds like one of `patterns` (matching.sounds_alike: 请您收到 for
+        请您稍等), or None. The recogniser was sure of such words, so the near-miss test above does
+        not see them, yet the phrase may well have been said. Characters a pattern marks as
+        required ([…]) must be heard as themselves or homophones."""
+        for source in patterns:
+            pattern = compile_pattern(source)
+            if pattern.kind != "literal" or len(pattern.parts) != 1:
+                continue
+            (part,) = pattern.parts
+            if len(part) < SOUNDS_LIKE_MIN_CHARS:
+                continue
+            required = pattern.required[0] if pattern.required else (False,) * len(part)
+            for line in scope.lines:
+                text = line.norm.text
+                for at in range(len(text) - len(part) + 1):
+                    heard = text[at : at + len(part)]
+                    if not sounds_alike(part, heard) or any(
+                        must and relation(c, h) > HOMOPHONE
+                        for must, c, h in zip(required, part, heard, strict=True)
+                    ):
+                        continue
+                    cost = sum(self.costs.substitution(c, h) for c, h in zip(part, heard, strict=True))
+                    hit = Hit.of(line, Match(at, at + len(part), cost, len(part)), source)
+                    if scope.contains(hit.start):
+                        return hit
         return None
 
     def speaker_label(self, speaker: str) -> str:

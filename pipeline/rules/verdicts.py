@@ -161,11 +161,15 @@ def miss_confidence(view: CallView, patterns: Iterable[str], scope: Scope) -> tu
     at most `UNSURE_NEAR_CONFIDENCE` when the recogniser was unsure of a character of that
     almost-match (在西民的耐心等待 for 感谢您的耐心等待: said, and misheard, is as likely as not) or
     when an utterance begins with the phrase but for its first characters (您的耐心等待: whisper
-    lost the turn's first syllable, CallView.clipped_onset)."""
+    lost the turn's first syllable, CallView.clipped_onset), or when a stretch sounds like the
+    phrase syllable by syllable (请您收到 for 请您稍等, CallView.sounds_like)."""
     patterns = list(patterns)
     clipped = view.clipped_onset(patterns, scope)
     if clipped is not None:
         return UNSURE_NEAR_CONFIDENCE, clipped
+    alike = view.sounds_like(patterns, scope)
+    if alike is not None:
+        return UNSURE_NEAR_CONFIDENCE, alike
     excess, near, unsure = view.near_miss(patterns, scope)
     margin = view.matching.near_miss_margin
     if near is None or margin <= 0:
