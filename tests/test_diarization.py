@@ -226,3 +226,19 @@ def _voiced(signal: np.ndarray, rate: int) -> list[tuple[float, float]]:
     power = np.square(signal[: signal.size // frame * frame].reshape(-1, frame)).mean(axis=1)
     loud = 10 * np.log10(power + 1e-12) > 10 * np.log10(np.percentile(power, 10) + 1e-12) + 15
     return clean_segments(mask_to_segments(loud, frame / rate), 0.3, 0.05)
+
+
+def test_the_first_words_begin_where_the_voice_rises_out_of_the_quiet() -> None:
+    """Silero's score dips on a drawn-out first syllable; `voice_onset` follows the voice back to
+    where it rose out of the line's quiet, and no further than that or than its limit."""
+    from pipeline.diarize.mono import ONSET_WALK_BACK_MAX_S, voice_onset
+
+    rate = 16000
+    head = np.random.default_rng(5).normal(0, 1e-3, 6 * rate).astype(np.float32)
+    t = np.arange(int(1.5 * rate)) / rate
+    vowel = sum(np.sin(2 * np.pi * 180 * h * t) / h for h in (1, 2, 3, 4)).astype(np.float32) * 0.05
+    head[2 * rate : 2 * rate + vowel.size] += vowel  # a steady voiced 您— from 2.0 s to 3.5 s
+    assert voice_onset(head, rate, 2.6) == pytest.approx(2.0, abs=0.04)
+    assert voice_onset(head, rate, 2.0) == 2.0  # already at the onset
+    assert voice_onset(head, rate, 4.5) == 4.5  # quiet before it: nothing to follow back
+    assert voice_onset(head, rate, 3.4) == pytest.approx(3.4 - ONSET_WALK_BACK_MAX_S, abs=0.04)

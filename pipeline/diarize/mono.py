@@ -19,7 +19,12 @@ import torch
 
 from pipeline.config import MonoConfig, TurnConfig
 from pipeline.diarize.timeline import build_turns, clean_segments, mask_to_segments
-from pipeline.diarize.vad import SILERO_FRAME, short_memory_probabilities, speech_probabilities
+from pipeline.diarize.vad import (
+    SILERO_FRAME,
+    frame_energy_db,
+    short_memory_probabilities,
+    speech_probabilities,
+)
 from pipeline.errors import CallQAError
 from pipeline.records import CallAudio, Diarization, SpeechTurn
 
@@ -141,6 +146,10 @@ def speech_in_long_silences(
 # slow agent paused 0.45 and 1.4 s after 您好 on two tuning calls).
 FIRST_WORDS_MIN_HEAD_S = 0.5
 FIRST_WORDS_JOIN_GAP_S = 1.5
+# The first words' onset is where the voice rises this far over the head's quiet (its 10th
+# percentile of frame power), followed back at most this far from where Silero's score rose.
+ONSET_ABOVE_QUIET_DB = 20.0
+ONSET_WALK_BACK_MAX_S = 1.0
 
 
 def first_words_heard_late(
@@ -156,6 +165,11 @@ def first_words_heard_late(
     greeting from its first syllable. Only stretches that run on into the first heard speech, each
     pause shorter than `FIRST_WORDS_JOIN_GAP_S`, are taken, as that speaker's: what stands apart
     before them (a recording announcement, a tone) is not the first words of anyone it heard.
+
+    Silero's score itself dips on a drawn-out first syllable (a slow agent's 您 through G.711: 0.4-0.7
+    for 0.1 s, then under 0.3 for 0.6 s of steady voice), so the onset is then followed back to
+    where the voice rose out of the quiet (`voice_onset`): where a person with a stopwatch hears
+    the agent begin, which is what the answer delay measures.
     """
     if not voice_activity or sample_rate != 16000:
         return []
@@ -176,7 +190,27 @@ def first_words_heard_late(
             break
         found.append(SpeechTurn(first.speaker, float(a), float(min(b, first.start))))
         joined_at = a
+    onset = voice_onset(head, sample_rate, joined_at)
+    if onset < joined_at - 0.1:
+        found.append(SpeechTurn(first.speaker, onset, float(joined_at)))
     return found[::-1]
+
+
+def voice_onset(head: np.ndarray, sample_rate: int, heard_from: float) -> float:
+    """Where the sound that runs on into `heard_from` rose out of the quiet: followed back frame by
+    frame while it stays `ONSET_ABOVE_QUIET_DB` over the head's quiet level, at most
+    `ONSET_WALK_BACK_MAX_S`."""
+    energy = frame_energy_db(head)
+    frame_s = SILERO_FRAME / sample_rate
+    at = min(int(heard_from / frame_s), energy.size)
+    if at == 0:
+        return heard_from
+    loud = float(np.percentile(energy[:at], 10)) + ONSET_ABOVE_QUIET_DB
+    earliest = max(0, at - round(ONSET_WALK_BACK_MAX_S / frame_s))
+    start = at
+    while start > earliest and energy[start - 1] >= loud:
+        start -= 1
+    return float(start * frame_s) if start < at else heard_from
 
 
 def _pipeline(config: MonoConfig):
