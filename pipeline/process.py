@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,9 +27,8 @@ from pipeline.asr.packing import Samples, TurnSamples
 from pipeline.config import Settings
 from pipeline.diarize import diarize
 from pipeline.diarize.echo import cancel_echo
-from pipeline.diarize.pieces import reassign_sentences, split_merged_voices
-from pipeline.diarize.roles import ROLE_REVIEW_BELOW, assign_roles, check_stereo_roles, merged_voices_check
-from pipeline.diarize.timeline import merged_by_speaker
+from pipeline.diarize.mono_roles import mono_roles
+from pipeline.diarize.roles import ROLE_REVIEW_BELOW, check_stereo_roles
 from pipeline.errors import CallQAError
 from pipeline.ingest import check_duration, decode, fingerprint, probe, read_meta, sidecar_path
 from pipeline.metrics import compute_metrics, detect_audio_events
@@ -44,7 +43,6 @@ from pipeline.records import (
     CallMetrics,
     CallScore,
     Recording,
-    RoleAssignment,
     SpeechTurn,
     Transcript,
     Utterance,
@@ -146,34 +144,10 @@ def transcribe_call(
         labels = sorted({t.speaker for t in diarization.turns})
         parts = [(track, [t for t in diarization.turns if t.speaker == label]) for label in labels]
         utterances += transcribe_parties(parts, audio.sample_rate, recognizer)
-        voice_activity = list(diarization.voice_activity)
-        if settings.mono.sentence_voices:
-            utterances.sort(key=lambda u: (u.start, u.end))
-            utterances, voice_activity = reassign_sentences(
-                utterances, voice_activity, track, audio.sample_rate, settings.mono
-            )
-        roles = assign_roles(utterances, cues, first_turns)
-        if roles.source == "first-speaker":
-            warnings.append("没有听到客服用语：按先开口的一方为客服，请人工确认")
-        roles, merged = merged_voices_check(roles, utterances)
-        if merged and not settings.mono.sentence_voices:
-            utterances, voice_activity, roles, merged = _split_merged(
-                utterances,
-                voice_activity,
-                roles,
-                merged,
-                track,
-                audio.sample_rate,
-                settings,
-                cues,
-                first_turns,
-            )
-        if merged:
-            warnings.append(merged)
-        utterances = [replace(u, speaker=roles.mapping.get(u.speaker, "customer")) for u in utterances]
-        voice_activity = merged_by_speaker(
-            SpeechTurn(roles.mapping.get(v.speaker, "customer"), v.start, v.end) for v in voice_activity
+        utterances, voice_activity, roles, notes = mono_roles(
+            utterances, diarization.voice_activity, track, audio.sample_rate, settings
         )
+        warnings += notes
     utterances = [replace(u, role_source=roles.source, role_confidence=roles.confidence) for u in utterances]
     utterances.sort(key=lambda u: (u.start, u.end))
     return Transcript(
@@ -184,30 +158,6 @@ def transcribe_call(
         roles=roles,
         warnings=tuple(warnings),
     )
-
-
-def _split_merged(
-    utterances: list[Utterance],
-    voice_activity: list[SpeechTurn],
-    roles: RoleAssignment,
-    merged: str,
-    track: Samples,
-    sample_rate: int,
-    settings: Settings,
-    cues: Sequence[str],
-    first_turns: int,
-) -> tuple[list[Utterance], list[SpeechTurn], RoleAssignment, str]:
-    """A mono call heard as one voice, its sentences split into the two voices they sound like
-    (pieces.split_merged_voices) when that gives the customer a real share of the call; else as it was."""
-    utterances = sorted(utterances, key=lambda u: (u.start, u.end))
-    split = split_merged_voices(utterances, voice_activity, track, sample_rate, settings.mono)
-    if split is None:
-        return utterances, voice_activity, roles, merged
-    split_roles, still_merged = merged_voices_check(assign_roles(split[0], cues, first_turns), split[0])
-    if still_merged:
-        return utterances, voice_activity, roles, merged
-    note = "分段时两个人的声音被当成了一个人：已按每句话的声音重新分成两个人，请留意角色是否正确"
-    return split[0], split[1], split_roles, note
 
 
 @dataclass(frozen=True)
