@@ -337,3 +337,24 @@ def test_the_hold_starts_where_the_voices_stop() -> None:
     (alone,) = find_holds(utterances, activity[:2], music, 40.0, CONFIG, PHRASES)
     assert (alone.start, alone.end) == (3.2, 30.0)  # the agent's voice, not the utterance, ends at 3.2
     assert holds(utterances, 40.0, music)[0].start == 4.2  # without voice activity: the utterance's end
+
+
+def test_the_agent_s_short_words_the_recogniser_dropped_still_come_before_the_hold() -> None:
+    # the agent answered, then said 好的 (voiced 11.1-11.8) that whisper wrote nothing for, and went
+    # away: the hold starts after that 好的, as it would after the customer's dropped reply
+    utterances = [
+        utt("agent", 2.0, 10.2, "您的空调还在保修期内，我们可以免费为您安排上门维修"),
+        utt("agent", 102.0, 106.0, "不好意思让您久等了，这个问题一般是过滤网堵了"),
+    ]
+    activity = [
+        SpeechTurn("agent", 2.0, 10.2),
+        SpeechTurn("agent", 11.1, 11.8),
+        SpeechTurn("agent", 102.0, 106.0),
+    ]
+    (hold,) = find_holds(utterances, activity, [], 110.0, CONFIG, PHRASES)
+    assert (hold.start, hold.end) == (11.8, 102.0)
+    # a longer wordless stretch is not a dropped 好的 (what whisper leaves out is short),
+    # and neither is voice that starts only after a pause
+    for stretch in (SpeechTurn("agent", 11.1, 14.0), SpeechTurn("agent", 12.0, 12.5)):
+        (hold,) = find_holds(utterances, [activity[0], stretch, activity[2]], [], 110.0, CONFIG, PHRASES)
+        assert hold.start == 10.2, stretch

@@ -12,7 +12,8 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
 2. After each turn the agent is away until the next one (after the last turn, to the end of the
    recording: a hold that ends the call). Away time starts where the agent's voice in the turn
    ends (voice activity, not counting what hold music covers; the utterance's end when none is
-   known), once the customer has finished replying — customer speech (recognised or voiced) that
+   known; then on through a short stretch of the agent's voice right after it that the
+   recogniser wrote nothing for, a 好的), once the customer has finished replying — customer speech (recognised or voiced) that
    begins within `hold_reply_window_s` of the agent's last words, or of the end of such a reply,
    pushes the start back (so 好的 after 请您稍等 is not part
    of the hold, and a customer who talks at length is being listened to, not kept waiting).
@@ -94,7 +95,7 @@ def find_holds(
     away: list[Span] = []
     for i, turn in enumerate(turns):
         until = turns[i + 1].start if i + 1 < len(turns) else duration_s
-        spoke_until = _voiced_end(turn, agent_voice, music)
+        spoke_until = _voiced_end(turn, agent_voice, music, until)
         away.append((_after_reply(spoke_until, until, customer, config.hold_reply_window_s), until))
     call = _Call(turns, away, customer, music)
 
@@ -165,15 +166,30 @@ def _agent_turns(
     return turns
 
 
-def _voiced_end(turn: _Turn, agent_voice: Sequence[Span], music: Sequence[Span]) -> float:
+# A stretch of the agent's voice that whisper wrote nothing for, this short and starting this soon
+# after the turn's last words, is still the agent speaking (a short 好的 before going away).
+DROPPED_WORDS_MAX_S = 1.5
+DROPPED_WORDS_GAP_S = 1.0
+
+
+def _voiced_end(turn: _Turn, agent_voice: Sequence[Span], music: Sequence[Span], until: float) -> float:
     """Where the agent's voice in the turn ends: a recognised utterance can run on into the hold
     music that follows it (这个嘛 stretched over the music's first second). The turn's end when
-    no voice outside music is known."""
+    no voice outside music is known. Then on through short voiced stretches after it, before the
+    agent's next turn (`until`), that the recogniser dropped, as the customer's voiced speech
+    counts (a tuning hold started at the agent's last sentence, 0.9 s before a 好的 whisper wrote
+    nothing for: 1.6 s early)."""
     inside = [
         (max(a, turn.start), min(b, turn.end)) for a, b in agent_voice if b > turn.start and a < turn.end
     ]
     voiced = [part for a, b in inside for part in gaps(music, a, b)]
-    return max((b for _, b in voiced), default=turn.end)
+    end = max((b for _, b in voiced), default=turn.end)
+    after = sorted(part for a, b in agent_voice if turn.end <= a and b <= until for part in gaps(music, a, b))
+    for start, stop in after:
+        if start > end + DROPPED_WORDS_GAP_S or stop - start > DROPPED_WORDS_MAX_S:
+            break
+        end = max(end, stop)
+    return end
 
 
 def _after_reply(start: float, until: float, customer: Sequence[Span], window_s: float) -> float:
