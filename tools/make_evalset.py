@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import evalset_holds
 from callsim import CallScript, Clip, load_clip, write_call
 from evalset_closings import closing_verdicts, plan_closing, play_closing
 from evalset_verdicts import derive_verdicts
@@ -114,6 +115,7 @@ def build_call(
     rng: random.Random,
     closing_rng: random.Random | None = None,
     line_rng: random.Random | None = None,
+    hold_rng: random.Random | None = None,
 ) -> tuple[CallScript, dict, dict]:
     stereo = index % 9 not in (1, 4, 7, 8)  # 5 of 9 stereo, 4 of 9 mono
     agent_left = stereo and rng.random() < 0.7
@@ -168,7 +170,7 @@ def build_call(
             if into >= 0.4:
                 script.cut_in("customer", customer_real(), into=round(into, 2))
         elif move < 0.6 and holds_left:
-            _hold(script, voices, rng, agent, customer_short, stereo)
+            _hold(script, voices, rng, agent, customer_short, stereo, hold_rng)
             holds_left -= 1
         else:
             script.say("agent", agent(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.2))
@@ -245,31 +247,48 @@ def _hold(
     agent: Callable[[str], Clip],
     customer_short: Callable[[str], Clip],
     stereo: bool,
+    hold_rng: random.Random | None = None,
 ) -> None:
+    """A hold; with `hold_rng` (--hold-variants) its words come from tools/evalset_holds.py, every
+    other draw (length, asked, thanked, music, check-ins) stays the main stream's."""
     seconds = rng.choice([5.0, 12.0, 18.0, 25.0, 40.0, 65.0, 90.0, 150.0])
     asked = rng.random() < 0.65
     thanked = rng.random() < 0.6
     music = rng.random() < 0.4
     if asked:
-        ask = (
-            agent(rng.choice(ASKS))
-            if stereo or rng.random() < 0.5
-            else voices.real(1.0, rng.choice(REAL_ASKS))
-        )
+        real = not stereo and rng.random() >= 0.5
+        text = rng.choice(ASKS) if not real else rng.choice(REAL_ASKS)
+        if hold_rng is not None:
+            real, text = False, evalset_holds.ask(hold_rng)
+        ask = agent(text) if not real else voices.real(1.0, text)
         script.say("agent", ask, gap=rng.uniform(0.4, 1.0))
         script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.5)
     else:
-        script.say("agent", agent(rng.choice(UNASKED_LEADINS)), gap=rng.uniform(0.4, 1.0))
+        text = rng.choice(UNASKED_LEADINS)
+        script.say(
+            "agent", agent(evalset_holds.unasked(hold_rng) if hold_rng else text), gap=rng.uniform(0.4, 1.0)
+        )
     checkins = []
     if seconds > 15 and rng.random() < 0.6:
         count = max(1, min(int(seconds // 14), 8))
-        checkins = [agent(rng.choice(CHECKINS)) for _ in range(count)]
+        texts = [rng.choice(CHECKINS) for _ in range(count)]
+        if hold_rng is not None:
+            texts = [evalset_holds.checkin(hold_rng) for _ in texts]
+        checkins = [agent(text) for text in texts]
     script.hold(seconds, music=music, asked=asked, thanked=thanked, checkins=checkins)
     if thanked:
-        script.say("agent", agent(rng.choice(THANKS)), gap=0.6)
-        script.say("agent", agent(rng.choice(CONTENT)), gap=0.5)
+        text = rng.choice(THANKS)
+        content = rng.choice(CONTENT)
+        if hold_rng is None:
+            script.say("agent", agent(text), gap=0.6)
+            script.say("agent", agent(content), gap=0.5)
+        else:  # the thanks and the answer in one breath, as agents come back
+            script.say("agent", agent(evalset_holds.thanks(hold_rng) + content), gap=0.6)
     else:
-        script.say("agent", agent(rng.choice(UNTHANKED_RETURNS) + rng.choice(CONTENT)), gap=0.6)
+        opening = rng.choice(UNTHANKED_RETURNS)
+        if hold_rng is not None:
+            opening = evalset_holds.unthanked(hold_rng)
+        script.say("agent", agent(opening + rng.choice(CONTENT)), gap=0.6)
     script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.6)
 
 
@@ -283,6 +302,12 @@ def main() -> int:
         action="store_true",
         help="closings in agents' own words and orders, some rules deliberately failed, with the "
         "intended verdict of CLOSE-ASK / CLOSE-THANK / CLOSE-SURVEY in the truth (tools/evalset_closings.py)",
+    )
+    parser.add_argument(
+        "--hold-variants",
+        action="store_true",
+        help="holds in agents' own words (tools/evalset_holds.py: asks, apologetic check-ins, returns "
+        "that carry the answer, thanks said another way), from a stream of their own",
     )
     parser.add_argument(
         "--telephony",
@@ -299,7 +324,8 @@ def main() -> int:
         # its own stream, so the main draws (and the calls up to the closing) are those of the same seed
         closing_rng = random.Random(f"{args.seed}-closing-{index}") if args.closing_variants else None
         line_rng = random.Random(f"{args.seed}-line-{index}") if args.telephony else None
-        script, render, plan = build_call(index, voices, rng, closing_rng, line_rng)
+        hold_rng = random.Random(f"{args.seed}-hold-{index}") if args.hold_variants else None
+        script, render, plan = build_call(index, voices, rng, closing_rng, line_rng, hold_rng)
         samples, rate, truth = script.render(**render)
         truth["hangup_by"] = plan["hangup_by"]
         truth["plan"] = plan
@@ -325,7 +351,8 @@ def main() -> int:
     (args.out / "README.txt").write_text(
         f"Generated by tools/make_evalset.py --calls {args.calls} --seed {args.seed}"
         f"{' --closing-variants' if args.closing_variants else ''}"
-        f"{' --telephony' if args.telephony else ''}\n"
+        f"{' --telephony' if args.telephony else ''}"
+        f"{' --hold-variants' if args.hold_variants else ''}\n"
     )
     return 0
 
