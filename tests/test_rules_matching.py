@@ -63,6 +63,7 @@ def test_how_characters_sound_alike() -> None:
         ("请您稍等", "请问收到", False),  # 您 nin / 问 wen: another consonant
         ("请您稍等", "收到收到", False),  # fewer than half the same
         ("请您稍等", "请您稍等一", False),  # not as many characters
+        ("跟您确认一下", "管您去问一下", False),  # three syllables changed: another sentence
     ],
 )
 def test_sounds_alike_keeps_every_syllable_s_first_consonant(expected: str, heard: str, alike: bool) -> None:

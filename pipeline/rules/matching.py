@@ -239,6 +239,9 @@ def relation(a: str, b: str) -> int:
     return OTHER
 
 
+SOUNDS_ALIKE_MAX_MISHEARD = 2
+
+
 def initials(char: str) -> frozenset[str]:
     """The initial consonants of a character's usual readings (none for 安 an, or a non-Han character)."""
     return frozenset(i for r in readings(char) if (i := _split(r)[0]))
@@ -247,19 +250,22 @@ def initials(char: str) -> frozenset[str]:
 def sounds_alike(expected: str, heard: str) -> bool:
     """Whether `heard` may be `expected` misheard by the recogniser: as many characters, each the
     same, a homophone, a near reading, or a syllable that begins with the same consonant (稍等 shao
-    deng heard as 收到 shou dao, with confidence, on three tuning calls), and at least half of them
-    the same or homophones. A different word that sounds like the phrase is rare; a phrase said and
-    misheard this way is common on companded telephone audio."""
+    deng heard as 收到 shou dao, with confidence, on three tuning calls), at most
+    `SOUNDS_ALIKE_MAX_MISHEARD` of them neither the same nor homophones (as for a misheard word,
+    intent.misheard_places) and at least half of them the same or homophones. A different word that
+    sounds like the phrase is rare; a phrase said and misheard this way is common on companded
+    telephone audio. Three syllables changed is another sentence (管您去问一下 is not 跟您确认一下)."""
     if len(expected) != len(heard) or not expected:
         return False
-    kept = 0
+    misheard = 0
     for a, b in zip(expected, heard, strict=True):
         kind = relation(a, b)
         if kind <= HOMOPHONE:
-            kept += 1
-        elif kind == OTHER and not (initials(a) & initials(b)):
+            continue
+        if kind == OTHER and not (initials(a) & initials(b)):
             return False
-    return 2 * kept >= len(expected)
+        misheard += 1
+    return misheard <= SOUNDS_ALIKE_MAX_MISHEARD and 2 * misheard <= len(expected)
 
 
 def _near(x: str, y: str) -> bool:
