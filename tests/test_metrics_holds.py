@@ -358,3 +358,16 @@ def test_the_agent_s_short_words_the_recogniser_dropped_still_come_before_the_ho
     for stretch in (SpeechTurn("agent", 11.1, 14.0), SpeechTurn("agent", 12.0, 12.5)):
         (hold,) = find_holds(utterances, [activity[0], stretch, activity[2]], [], 110.0, CONFIG, PHRASES)
         assert hold.start == 10.2, stretch
+
+
+def test_a_long_reply_to_the_ask_does_not_push_the_ask_out_of_its_window() -> None:
+    # 麻烦您等一下 (ends 4.0), the rest of the agent's turn, then the customer talks for 7 s before
+    # the hold: the ask is counted back from where the agent stopped, not from the hold's start
+    utterances = [
+        utt("agent", 1.0, 4.0, "麻烦您等一下，"),
+        utt("agent", 5.0, 9.0, "我去系统里查一查，"),
+        utt("customer", 9.5, 16.5, "你去任何一家银行购买理财，首次购买的话它都需要你进行双录。"),
+        utt("agent", 80.0, 84.0, "让您久等了，您的订单明天发货"),
+    ]
+    (hold,) = holds(utterances, 90.0)
+    assert hold.start == 16.5 and hold.asked, hold

@@ -35,7 +35,8 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    after the agent's goodbye is the end of the call, not a hold.
 
 For each hold: asked (a `phrases.hold_ask` phrase — 请您稍等 … — in the agent's words ending within
-`hold_ask_window_s` before it), check-ins and the longest stretch without the agent's voice,
+`hold_ask_window_s` before the agent stopped talking: a customer's reply does not count), check-ins
+and the longest stretch without the agent's voice,
 thanked (a `phrases.hold_thanks` phrase — 让您久等了 … — in the agent's words starting within
 `hold_thank_window_s` after its real end, the return), music (music events cover at least
 `music_share` of it), lookup (the ask mentions `phrases.hold_lookup`: 查询/核实 …, the handbook's
@@ -93,10 +94,11 @@ def find_holds(
     music = union((e.start, e.end) for e in events if e.kind == "music")
     agent_voice = [(v.start, v.end) for v in voice_activity if v.speaker == "agent"]
     away: list[Span] = []
+    spoke: list[float] = []  # where the agent stopped talking, before any reply of the customer's
     for i, turn in enumerate(turns):
         until = turns[i + 1].start if i + 1 < len(turns) else duration_s
-        spoke_until = _voiced_end(turn, agent_voice, music, until)
-        away.append((_after_reply(spoke_until, until, customer, config.hold_reply_window_s), until))
+        spoke.append(_voiced_end(turn, agent_voice, music, until))
+        away.append((_after_reply(spoke[-1], until, customer, config.hold_reply_window_s), until))
     call = _Call(turns, away, customer, music)
 
     holds: list[Hold] = []
@@ -117,7 +119,9 @@ def find_holds(
         if end - start >= config.hold_min_s and not goodbye_last:
             after = turns[j + 1] if j + 1 < len(turns) else None
             holds.append(
-                _describe(start, end, after, checkins, utterances, call, duration_s, config, phrases)
+                _describe(
+                    start, spoke[i], end, after, checkins, utterances, call, duration_s, config, phrases
+                )
             )
         i = j + 1
     return holds
@@ -204,6 +208,7 @@ def _after_reply(start: float, until: float, customer: Sequence[Span], window_s:
 
 def _describe(
     start: float,
+    agent_stopped: float,
     end: float,
     after: _Turn | None,
     checkins: Sequence[_Turn],
@@ -213,10 +218,13 @@ def _describe(
     config: MetricsConfig,
     phrases: ServicePhrases,
 ) -> Hold:
+    # the ask is what the agent said before going away, counted back from where the agent stopped
+    # talking: a customer who answers 请您稍等 at length does not push the ask out of the window
+    asked_by = min(start, agent_stopped)
     ask_text = " ".join(
         u.text
         for u in utterances
-        if u.speaker == "agent" and start - config.hold_ask_window_s <= u.end <= start + 0.5
+        if u.speaker == "agent" and asked_by - config.hold_ask_window_s <= u.end <= start + 0.5
     )
     asked = phrases.find(ask_text, phrases.hold_ask) is not None
     lookup = asked and phrases.find(ask_text, phrases.hold_lookup) is not None
