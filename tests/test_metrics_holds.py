@@ -371,3 +371,21 @@ def test_a_long_reply_to_the_ask_does_not_push_the_ask_out_of_its_window() -> No
     ]
     (hold,) = holds(utterances, 90.0)
     assert hold.start == 16.5 and hold.asked, hold
+
+
+def test_a_check_in_misheard_as_a_goodbye_does_not_end_the_hold() -> None:
+    # 您还在线吗 written 您还在见吗 (在见 sounds like 再见): the agent checks in again after it, so
+    # the call went on and the hold with it
+    utterances = [
+        utt("agent", 0.0, 2.4, "这个我查查。"),
+        utt("agent", 15.0, 19.0, "不好意思让您久等了，我还在帮您查。"),
+        utt("agent", 30.0, 33.0, "您还在见吗，我这边还在查"),
+        utt("agent", 45.0, 48.0, "我还在帮您查，"),
+        utt("agent", 60.0, 66.0, "让您久等了，是这样的，发票会发到您的邮箱"),
+        utt("customer", 66.5, 67.0, "好的"),
+        utt("agent", 67.5, 70.0, "请问还有其他问题吗"),
+        utt("customer", 70.5, 71.0, "没有了"),
+        utt("agent", 71.5, 74.0, "感谢您的来电，再见"),
+    ]
+    (hold,) = holds(utterances, 76.0)
+    assert (hold.start, hold.end, hold.checkins) == (2.4, 60.0, 3)

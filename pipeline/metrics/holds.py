@@ -26,9 +26,8 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    - the agent then stays away at least `checkin_away_s` (8 s), or at least 4 s when the turn
      says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …) or
      hold music covers at least `music_share` of that away time (a check-in over music);
-   - the turn is not a goodbye (`phrases.goodbye`); after the last turn, where the silence runs
-     to the end of the recording, it lasts at least `hold_min_s` (a shorter one is the call
-     ending, not more waiting).
+   - after the last turn, where the silence runs to the end of the recording, it lasts at least
+     `hold_min_s` and the turn is not a goodbye (`phrases.goodbye`): else the call ended.
    Otherwise the conversation has resumed — the agent carried on with the answer, or the
    customer replied — and the turn is the agent's return, whatever words it contains.
 4. Away times joined through check-ins are a hold if they span at least `hold_min_s`. Silence
@@ -138,12 +137,12 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     away_s = away_end - away_start
     if away_s < config.checkin_quiet_s:
         return False  # the agent went on talking
-    if phrases.find(turn.text, phrases.goodbye) is not None:
-        return False
     if k + 1 == len(call.turns):
-        # silence until the recording ends: more waiting only if it is a hold in its own right, else
-        # the call ended (the customer hung up after 请问还有其他问题吗)
-        return away_s >= config.hold_min_s
+        # silence until the recording ends: more waiting only if it is a hold in its own right and
+        # the agent did not say goodbye, else the call ended (the customer hung up after
+        # 请问还有其他问题吗). Only here does a goodbye count: where the agent speaks again, the
+        # call went on (您还在线吗 written 您还在见吗 had ended a 150 s hold at its fourth check-in)
+        return away_s >= config.hold_min_s and phrases.find(turn.text, phrases.goodbye) is None
     if away_s >= config.checkin_away_s:
         return True
     music = total(intersect(call.music, [(away_start, away_end)]))
