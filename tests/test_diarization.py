@@ -214,7 +214,7 @@ def test_the_first_words_the_diarization_heard_late_are_searched_again() -> None
     # an announcement 3 s before the first heard speech is not that speaker's first words
     apart = signal.copy()
     apart[5 * rate : 5 * rate + clip.size] = signal[: clip.size]
-    apart[1 * rate : 2 * rate] += clip[: rate] * 0.5
+    apart[1 * rate : 2 * rate] += clip[:rate] * 0.5
     assert first_words_heard_late(apart, rate, [SpeechTurn("S", 5.0, 8.0)], MonoConfig()) == []
 
 
