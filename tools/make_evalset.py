@@ -25,6 +25,10 @@ A-law or μ-law WAV (really companded), a line echo in each direction of a stere
 level and delay (−12…−36 dB, 1-70 ms, through the hybrid's band-limited echo path), and agent
 voices pitched further from the default (f0 ×0.82-1.22, with formants moved in a third of the
 calls). The first two tuning batches have none of this; the third (/work/eval_data4) has it.
+
+`--hold-variants` words every hold from tools/evalset_holds.py (agents' own asks, apologetic
+check-ins, returns that carry the answer, thanks said other ways), from a stream of its own: the
+fourth tuning batch (/work/eval_data5, with --telephony).
 """
 
 from __future__ import annotations
