@@ -242,3 +242,37 @@ def test_the_first_words_begin_where_the_voice_rises_out_of_the_quiet() -> None:
     assert voice_onset(head, rate, 2.0) == 2.0  # already at the onset
     assert voice_onset(head, rate, 4.5) == 4.5  # quiet before it: nothing to follow back
     assert voice_onset(head, rate, 3.4) == pytest.approx(3.4 - ONSET_WALK_BACK_MAX_S, abs=0.04)
+
+
+def test_a_second_speaker_needs_a_tenth_of_the_voice_prints() -> None:
+    """The built-in clustering on voice prints of two close voices (60 and 40 prints) and an outlier
+    island (6 prints, far from both): the outlier must not become the second speaker and put the
+    two parties under one label, as it did with a fixed smallest cluster of 5 prints."""
+    from pipeline.diarize.models import BoundedAgglomerativeClustering
+    from pipeline.diarize.mono import _pipeline
+
+    rng = np.random.default_rng(0)
+    dim = 64
+    shared = rng.normal(size=dim)
+    agent, customer = shared + 0.9 * rng.normal(size=dim), shared + 0.9 * rng.normal(size=dim)
+    outlier = 2 * rng.normal(size=dim)
+    prints = np.vstack(
+        [
+            agent + 0.25 * rng.normal(size=(60, dim)),
+            customer + 0.25 * rng.normal(size=(40, dim)),
+            outlier + 0.25 * rng.normal(size=(6, dim)),
+        ]
+    )
+    built_in = _pipeline(MonoConfig())[0].clustering
+
+    def clusters(min_cluster_size: int) -> np.ndarray:
+        clustering = BoundedAgglomerativeClustering(metric="cosine")
+        clustering.instantiate(
+            {"method": built_in.method, "min_cluster_size": min_cluster_size, "threshold": built_in.threshold}
+        )
+        return clustering.cluster(prints.copy(), min_clusters=2, max_clusters=2, num_clusters=2)
+
+    found = clusters(built_in.min_cluster_size)
+    assert len(set(found[:60])) == 1 and len(set(found[60:100])) == 1 and found[0] != found[60]
+    merged = clusters(5)  # the former setting: agent and customer together, the outlier alone
+    assert merged[0] == merged[60] and merged[100] != merged[0]
