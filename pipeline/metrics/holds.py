@@ -13,9 +13,9 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    recording: a hold that ends the call). Away time starts where the agent's voice in the turn
    ends (voice activity, not counting what hold music covers; the utterance's end when none is
    known; then on through a short stretch of the agent's voice right after it that the
-   recogniser wrote nothing for, a 好的), once the customer has finished replying — customer speech (recognised or voiced) that
-   begins within `hold_reply_window_s` of the agent's last words, or of the end of such a reply,
-   pushes the start back (so 好的 after 请您稍等 is not part
+   recogniser wrote nothing for, a 好的), once the customer has finished replying — customer
+   speech (recognised or voiced) that begins within `hold_reply_window_s` of the agent's last
+   words, or of the end of such a reply, pushes the start back (so 好的 after 请您稍等 is not part
    of the hold, and a customer who talks at length is being listened to, not kept waiting).
 3. A contact — an agent turn no longer than `checkin_max_s` (12 s) after at least
    `checkin_quiet_s` (4 s) of away time — is a check-in, part of the hold around it, when the
@@ -218,12 +218,12 @@ def _describe(
     phrases: ServicePhrases,
 ) -> Hold:
     # the ask is what the agent said before going away, counted back from where the agent stopped
-    # talking: a customer who answers 请您稍等 at length does not push the ask out of the window
-    asked_by = min(start, agent_stopped)
+    # talking (never after the hold's start: the customer's reply only pushes that later), so a
+    # customer who answers 请您稍等 at length does not push the ask out of the window
     ask_text = " ".join(
         u.text
         for u in utterances
-        if u.speaker == "agent" and asked_by - config.hold_ask_window_s <= u.end <= start + 0.5
+        if u.speaker == "agent" and agent_stopped - config.hold_ask_window_s <= u.end <= start + 0.5
     )
     asked = phrases.find(ask_text, phrases.hold_ask) is not None
     lookup = asked and phrases.find(ask_text, phrases.hold_lookup) is not None
