@@ -13,8 +13,6 @@ independently (tools/make_testset.py), and the two must not be merged.
 
 from __future__ import annotations
 
-import random
-
 # Asking the customer to wait, with the reason (HOLD-ASK passes).
 ASKS = [
     "麻烦您等一下，我去系统里查一查。",
@@ -47,23 +45,3 @@ THANKS = [
 ]
 # Coming back straight to the answer (HOLD-THANK fails).
 UNTHANKED = ["喂，您好，查到了，", "好了，系统显示", "您好，我这边看到了，", "嗯，是这样的，", "您好，"]
-
-
-def ask(rng: random.Random) -> str:
-    return rng.choice(ASKS)
-
-
-def unasked(rng: random.Random) -> str:
-    return rng.choice(UNASKED)
-
-
-def checkin(rng: random.Random) -> str:
-    return rng.choice(CHECKINS)
-
-
-def thanks(rng: random.Random) -> str:
-    return rng.choice(THANKS)
-
-
-def unthanked(rng: random.Random) -> str:
-    return rng.choice(UNTHANKED)

@@ -263,21 +263,23 @@ def _hold(
         real = not stereo and rng.random() >= 0.5
         text = rng.choice(ASKS) if not real else rng.choice(REAL_ASKS)
         if hold_rng is not None:
-            real, text = False, evalset_holds.ask(hold_rng)
+            real, text = False, hold_rng.choice(evalset_holds.ASKS)
         ask = agent(text) if not real else voices.real(1.0, text)
         script.say("agent", ask, gap=rng.uniform(0.4, 1.0))
         script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.5)
     else:
         text = rng.choice(UNASKED_LEADINS)
         script.say(
-            "agent", agent(evalset_holds.unasked(hold_rng) if hold_rng else text), gap=rng.uniform(0.4, 1.0)
+            "agent",
+            agent(hold_rng.choice(evalset_holds.UNASKED) if hold_rng else text),
+            gap=rng.uniform(0.4, 1.0),
         )
     checkins = []
     if seconds > 15 and rng.random() < 0.6:
         count = max(1, min(int(seconds // 14), 8))
         texts = [rng.choice(CHECKINS) for _ in range(count)]
         if hold_rng is not None:
-            texts = [evalset_holds.checkin(hold_rng) for _ in texts]
+            texts = [hold_rng.choice(evalset_holds.CHECKINS) for _ in texts]
         checkins = [agent(text) for text in texts]
     script.hold(seconds, music=music, asked=asked, thanked=thanked, checkins=checkins)
     if thanked:
@@ -287,11 +289,11 @@ def _hold(
             script.say("agent", agent(text), gap=0.6)
             script.say("agent", agent(content), gap=0.5)
         else:  # the thanks and the answer in one breath, as agents come back
-            script.say("agent", agent(evalset_holds.thanks(hold_rng) + content), gap=0.6)
+            script.say("agent", agent(hold_rng.choice(evalset_holds.THANKS) + content), gap=0.6)
     else:
         opening = rng.choice(UNTHANKED_RETURNS)
         if hold_rng is not None:
-            opening = evalset_holds.unthanked(hold_rng)
+            opening = hold_rng.choice(evalset_holds.UNTHANKED)
         script.say("agent", agent(opening + rng.choice(CONTENT)), gap=0.6)
     script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.6)
 
