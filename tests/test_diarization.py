@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from callsim import voiced_segments
 from conftest import MAGICDATA
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.identification import IdentificationErrorRate
@@ -203,8 +204,7 @@ def test_the_first_words_the_diarization_heard_late_are_searched_again() -> None
     clip, _ = sf.read(MAGICDATA / "education_100001.flac", dtype="float32")
     signal = np.random.default_rng(3).normal(0, 1e-3, 20 * rate).astype(np.float32)
     signal[5 * rate : 5 * rate + clip.size] += clip * 0.5
-    spoken = [v for v in _voiced(signal, rate) if v[0] >= 4.0]
-    first_word = spoken[0][0]
+    first_word = 5.0 + voiced_segments(clip)[0][0]
     late = SpeechTurn("SPEAKER_00", first_word + 1.2, 5.0 + clip.size / rate)
     found = first_words_heard_late(signal, rate, [late], MonoConfig())
     assert found and all(v.speaker == "SPEAKER_00" for v in found), found
@@ -216,16 +216,6 @@ def test_the_first_words_the_diarization_heard_late_are_searched_again() -> None
     apart[5 * rate : 5 * rate + clip.size] = signal[: clip.size]
     apart[1 * rate : 2 * rate] += clip[:rate] * 0.5
     assert first_words_heard_late(apart, rate, [SpeechTurn("S", 5.0, 8.0)], MonoConfig()) == []
-
-
-def _voiced(signal: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    """Where the signal is louder than its noise floor (in 20 ms frames, gaps under 0.3 s closed)."""
-    from pipeline.diarize.timeline import clean_segments, mask_to_segments
-
-    frame = rate // 50
-    power = np.square(signal[: signal.size // frame * frame].reshape(-1, frame)).mean(axis=1)
-    loud = 10 * np.log10(power + 1e-12) > 10 * np.log10(np.percentile(power, 10) + 1e-12) + 15
-    return clean_segments(mask_to_segments(loud, frame / rate), 0.3, 0.05)
 
 
 def test_the_first_words_begin_where_the_voice_rises_out_of_the_quiet() -> None:
