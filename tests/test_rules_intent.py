@@ -166,13 +166,26 @@ def test_no_ask_at_all_in_confident_text_deducts() -> None:
     assert not f.passed and not f.needs_review and f.deduction == 3
 
 
-def test_thanks_without_a_wish_is_partial_and_goes_to_review() -> None:
+def test_thanks_without_any_wish_in_confident_text_deducts() -> None:
+    # the thanks said in full says nothing of the wish: no trace of one, heard with confidence
     call = _call(
         ("agent", "请问还有什么能帮到您吗？"), ("customer", "没有了。"), ("agent", "感谢您的来电，再见。")
     )
     f = only(score(DEFAULT, call), "CLOSE-THANK")
-    assert not f.passed and f.needs_review and f.deduction == 0
+    assert not f.passed and not f.needs_review and f.deduction == 3
     assert "祝福" in f.evidence and "只说到了一部分" in f.evidence and "【感谢您的来电】" in f.evidence
+
+
+def test_thanks_with_a_half_heard_wish_goes_to_review() -> None:
+    # 祝您周末愉快 heard as 祝您中午一块: the wish's 祝 is there, what is wished is not — a person decides
+    call = _call(
+        ("agent", "请问还有什么能帮到您吗？"),
+        ("customer", "没有了。"),
+        ("agent", "谢谢您打来电话，祝您中午一块，再见。"),
+    )
+    f = only(score(DEFAULT, call), "CLOSE-THANK")
+    assert not f.passed and f.needs_review and f.deduction == 0
+    assert "只说到了一部分" in f.evidence and "缺“祝愿的事”" in f.evidence
 
 
 def test_neither_thanks_nor_wish_deducts() -> None:

@@ -88,13 +88,16 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
         evidence += f"；最接近的是 {near.quote()}"
     start, end = scope.span
     unsure = doubt(scope.lines, view.matching, missing_chars=_fewest_chars(rule, [n for n, _ in missing]))
-    if rule.partial == "review" and (found or partial):
-        # part of it was said: the rest may be in other words or misheard — a person decides
+    if found or partial:
         heard = "、".join(
             [f"{h.label or rule.title} {h.quote()}" for h in found]
             + [f"{h.label or rule.title}（{h.pattern}）{h.quote()}" for h in partial]
         )
         evidence += f"；只说到了一部分：{heard}"
+    if rule.partial == "review" and partial:
+        # a missing part itself was half said (every element of its meaning but one): it may be in
+        # other words or misheard — a person decides. Another part said in full says nothing of
+        # the missing one: that one is judged by its own evidence (near misses, weak transcript).
         confidence = min(confidence, PARTIAL_CONFIDENCE)
         unsure = unsure or "其余部分可能换了说法，或者没有识别出来"
     return [
