@@ -294,6 +294,12 @@ class AcousticConfig(_Section):
     ring_band_hz: float = Field(25.0, gt=0.0)  # half width of the band around each ring frequency
     ring_band_share: float = Field(0.6, gt=0.0, le=1.0)  # energy share in the band(s) for a ring frame
     music_min_s: float = Field(3.0, gt=0.0)
+    # Music is sound that is not speech. Besides Silero over the whole call, a Silero restarted every
+    # so many seconds (as the diarization's own is) may call a second speech: the whole-call one
+    # learned a 65 s music hold as background and then scored the next 70 s of a slow agent's speech
+    # under 0.2, four of the agent's sentences became "music" and one a false hold with a HOLD-THANK
+    # deduction (tuning batch 4). 0 = the whole-call pass only.
+    music_speech_window_s: float = Field(10.0, ge=0.0)
 
 
 class IntakeConfig(_Section):

@@ -265,6 +265,36 @@ def test_music_is_found_and_silence_is_not() -> None:
     assert found.start == pytest.approx(8.0, abs=1.1) and found.end == pytest.approx(20.0, abs=1.1)
 
 
+def test_a_second_either_silero_pass_calls_speech_is_not_music(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Silero over the whole call learns a long stretch of music as background and then scores the
+    # voice after it as nothing (a slow agent's 70 s after a 65 s hold, tuning batch 4); restarted
+    # every 10 s it hears that voice. Sound either pass calls speech is not music.
+    from pipeline.metrics import acoustic
+
+    rate, frame_s = 16000, acoustic.HOP / 16000
+    t = np.arange(40 * rate) / rate
+    notes = np.repeat([262.0, 330.0, 392.0, 523.0], 3 * rate)
+    quiet = np.random.default_rng(0).normal(0, 0.001, 8 * rate).astype(np.float32)
+    tonal = np.concatenate(
+        [quiet, (0.1 * np.sin(2 * np.pi * np.resize(notes, len(t)) * t)).astype(np.float32)]
+    )
+    frames = int(48 / frame_s) + 1
+    restarted_voice = np.zeros(frames, dtype=np.float32)
+    restarted_voice[int(38 / frame_s) :] = 0.9  # the last 10 s: the voice after the music
+
+    def scores(signal: np.ndarray, window_s: float | None = None) -> np.ndarray:
+        return restarted_voice.copy() if window_s else np.zeros(frames, dtype=np.float32)
+
+    monkeypatch.setattr(acoustic, "speech_probabilities", scores)
+    config = AcousticConfig()
+    features = acoustic.frame_features(tonal, rate, config)
+    (music,) = acoustic.music_stretches(tonal, features, rate, config, "agent")
+    assert music.start == pytest.approx(8.0, abs=1.1) and music.end == pytest.approx(38.0, abs=1.1)
+    whole_only = AcousticConfig(music_speech_window_s=0)
+    (music,) = acoustic.music_stretches(tonal, features, rate, whole_only, "agent")
+    assert music.end == pytest.approx(48.0, abs=1.1)  # the whole-call pass alone took the voice for music
+
+
 def test_compute_metrics_talk_and_silence_shares() -> None:
     utterances = [utt("agent", 1.0, 5.0, "您好请问有什么可以帮您"), utt("customer", 6.0, 9.0, "我想查订单")]
     activity = va("agent", (1.0, 5.0)) + va("customer", (4.5, 9.0))

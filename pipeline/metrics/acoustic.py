@@ -5,7 +5,9 @@ They are stored as `AudioEvent`s, so that metrics (and re-scoring) never need th
 * Ringback: frames whose energy sits in narrow bands around the configured ring frequencies
   (China 450 Hz; North America 440+480 Hz), grouped into bursts.
 * Music: stretches of at least a few seconds that are clearly audible, tonal (low spectral
-  flatness) and not speech (Silero VAD), e.g. music-on-hold.
+  flatness) and not speech (Silero VAD, run over the whole call and also restarted every
+  `music_speech_window_s`, so that a long stretch of music does not teach it to ignore the voices
+  after it), e.g. music-on-hold.
 
 The spectrogram is computed a minute at a time and only its per-frame features are kept, so
 a long recording costs a window's spectrogram, not the whole call's.
@@ -185,6 +187,13 @@ def music_stretches(
     if not _music_spans(sounding, frame_s, config):
         return []
     speech = speech_probabilities(track)
+    if config.music_speech_window_s:
+        # a second is speech when either says so: the pass over the whole call hears drawn-out
+        # speech that a freshly restarted one now and then misses; the restarted one hears the
+        # voices after (and check-ins over) a long stretch of music that the whole-call pass has
+        # learned as background
+        restarted = speech_probabilities(track, config.music_speech_window_s)
+        speech = np.maximum(speech, restarted[: len(speech)])
     speech = np.pad(speech, (0, max(0, count - len(speech))))[:count]
     music = np.zeros(count, dtype=bool)
     for start in range(0, count, per_second):
