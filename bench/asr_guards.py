@@ -43,6 +43,11 @@ RATE = 16000
 PAUSE_S = 1.2  # between sentences of one track: longer than a breath, shorter than a hold
 PER_TRACK = 5
 
+# The handbook's service phrases as one agent would say them (asr.hotwords, measured 2026-11-30)
+HANDBOOK_HOTWORDS = (
+    "您好，客户服务中心，请问有什么可以帮到您？请您稍等，我帮您查询核实一下。感谢您的耐心等待，"
+    "让您久等了。请问还有其他问题需要咨询吗？感谢您的来电，祝您生活愉快。请您稍后对本次服务进行评价，再见。"
+)
 # whisper's temperature fallback (the pipeline's default until 2026-11-29)
 _FALLBACK = {"temperatures": (0.0, 0.2, 0.4, 0.6)}
 _NO_RETRY = {"loop_retry_no_repeat_ngram_size": 0, **_FALLBACK}
@@ -68,6 +73,10 @@ CONFIGS: dict[str, dict] = {
     "beam1": {"beam_size": 1},
     "beam2": {"beam_size": 2},
     "beam3": {"beam_size": 3},
+    # whisper told to expect the handbook's service phrases in every window (asr.hotwords)
+    "hotwords": {"hotwords": HANDBOOK_HOTWORDS},
+    "no-hotwords": {"hotwords": ""},
+    "hotwords-short": {"hotwords": "稍等 久等 感谢 来电 愉快 评价 打分"},
 }
 # A sentence whose text is this wrong is one a rule should not judge by; the evidence should say so.
 BAD_CER = 0.5

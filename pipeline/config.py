@@ -91,6 +91,11 @@ class AsrConfig(_Section):
     # sequential path does: without them a turn's first characters were timed into the gap before
     # it (false interruptions, throughput-2026-11-29b). False = text tokens only.
     batch_timestamps: bool = True
+    # Words whisper is told to expect in every window (faster-whisper's `hotwords`, given as previous
+    # text). Empty by default: with the bundled whisper base the handbook's phrases as one prompt made
+    # it repeat them after the speech (CER 0.11 -> 1.40), and seven key words alone cost a point of
+    # CER (bench/results/asr-hotwords-2026-11-30.md). For a larger local model, measure first.
+    hotwords: str = ""
 
 
 class StereoConfig(_Section):

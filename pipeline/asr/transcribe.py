@@ -108,6 +108,7 @@ class Recognizer:
                 repetition_penalty=self.config.repetition_penalty,
                 hallucination_silence_threshold=self.config.hallucination_silence_threshold,
                 word_timestamps=True,
+                hotwords=self.config.hotwords or None,
                 vad_filter=vad,
                 vad_parameters={
                     "min_silence_duration_ms": self.config.vad_min_silence_ms,
@@ -140,6 +141,7 @@ class Recognizer:
                 repetition_penalty=self.config.repetition_penalty,
                 without_timestamps=not self.config.batch_timestamps,
                 word_timestamps=True,
+                hotwords=self.config.hotwords or None,
                 vad_filter=False,
                 clip_timestamps=[{"start": start, "end": end} for start, end in clips],
                 batch_size=self.config.batch_size,
