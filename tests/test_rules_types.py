@@ -703,6 +703,18 @@ def test_a_return_whose_first_words_whisper_lost_goes_to_review() -> None:
     for heard in ("您的订单已经查到了，仓库里还有库存。", "等待，您购买的型号仓库里还有库存。"):
         f = only(score(card(HOLDS), _hold_call("请您稍等。", heard), m), "HOLD-THANK")
         assert not f.passed and not f.needs_review and f.deduction == 3, heard
+    # or misheard, unsure: 感谢您的耐心等待 heard as 在新年的耐心等待 with 在 0.3, 新 0.2 (tuning batch 3)
+    misheard = _hold_call("请您稍等。", "在新年的耐心等待，您的订单已经发货了。")
+    misheard[-1] = utt("agent", 79.2, 82.0, "在新年的耐心等待，您的订单已经发货了。", low="在新", p_low=0.25)
+    f = only(score(card(HOLDS), misheard, m), "HOLD-THANK")
+    assert not f.passed and f.needs_review and f.deduction == 0, f.evidence
+    assert "在新【年的耐心等待】" in f.evidence  # the phrase's tail, after the misheard head
+    # the same words heard sure are what was said: no thanks, a deduction
+    f = only(
+        score(card(HOLDS), _hold_call("请您稍等。", "在新年的耐心等待，您的订单已经发货了。"), m),
+        "HOLD-THANK",
+    )
+    assert not f.passed and not f.needs_review and f.deduction == 3, f.evidence
     # inside an utterance (not its start) it is no lost onset
     inside = _hold_call("请您稍等。", "好的，您的耐心等待，您购买的型号仓库里还有库存。")
     f = only(score(card(HOLDS), inside, m), "HOLD-THANK")

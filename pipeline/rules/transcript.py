@@ -107,6 +107,15 @@ class Line:
         first, stop = self._spoken_range(*self.norm.raw_span(start, end))
         return any(c.probability < floor for c in self.utterance.chars[first:stop])
 
+    def all_unsure(self, start: int, end: int, floor: float) -> bool:
+        """Whether the recogniser gave every character of the canonical span [start, end) a
+        probability below `floor` (an empty span, typed text, text without timings: never)."""
+        if not self._timed or end <= start:
+            return False
+        first, stop = self._spoken_range(*self.norm.raw_span(start, end))
+        chars = self.utterance.chars[first:stop]
+        return bool(chars) and all(c.probability < floor for c in chars)
+
     def quote(self, raw_start: int | None = None, raw_end: int | None = None) -> str:
         """The utterance as evidence, the hit marked 【】, long text cut around it."""
         text = self.text
@@ -349,8 +358,11 @@ class CallView:
         """An utterance that begins with one of `patterns` but for its first one or two characters
         (您的耐心等待 for 感谢您的耐心等待), or None. Whisper drops a turn's first syllable after the
         silence before it (pipeline/asr/packing.py, TURN_GAP_S: one turn in nine on the tuning set),
-        so the phrase may well have been said whole. Tails shorter than `CLIPPED_TAIL_MIN_CHARS`
-        do not count: anything begins like two characters of a phrase."""
+        or mishears it, unsure (在新年的耐心等待, 在 0.3 新 0.2): the phrase may well have been said
+        whole. The tail may start after as many characters as were cut, if the recogniser was unsure
+        of every one of them. Tails shorter than `CLIPPED_TAIL_MIN_CHARS` do not count: anything
+        begins like two characters of a phrase."""
+        floor = self.matching.asr_unsure_char_probability
         for source in patterns:
             pattern = compile_pattern(source)
             if pattern.kind != "literal" or len(pattern.parts) != 1:
@@ -364,7 +376,8 @@ class CallView:
                 budget = self.costs.budget(len(tail))
                 for line in scope.lines:
                     for m in search_literal(tail, line.norm, self.costs, budget, required[head:]):
-                        hit = Hit.of(line, m, source) if m.start == 0 else None
+                        misheard = 0 < m.start <= head and line.all_unsure(0, m.start, floor)
+                        hit = Hit.of(line, m, source) if m.start == 0 or misheard else None
                         if hit is not None and scope.contains(hit.start):
                             return hit
         return None
