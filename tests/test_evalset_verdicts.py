@@ -59,6 +59,22 @@ def test_every_rule_is_read_off_the_timeline() -> None:
     assert derive_verdicts(chime)["NO-INTERRUPT"] == "pass"
 
 
+def test_an_opening_in_agents_own_words_keeps_its_intended_verdict() -> None:
+    import random
+
+    from evalset_openings import GREETED, NOT_GREETED, plan_opening
+
+    # 星河电器，请讲: no greeting, no offer — the plan says fail, whatever the first turn's text
+    truth = _truth(plan={"opening": {"lines": ["星河电器客服中心，请讲。"], "verdict": "fail"}})
+    assert derive_verdicts(truth)["OPEN-GREETING"] == "fail"
+    truth["turns"][0]["text"] = "星河电器客服中心，请讲。"
+    assert derive_verdicts(_truth(turns=truth["turns"]))["OPEN-GREETING"] == "fail"  # read off: no 您好
+    # the bank's draws: verdict and sentences agree, both kinds come up
+    plans = [plan_opening(random.Random(k)) for k in range(40)]
+    assert {p["verdict"] for p in plans} == {"pass", "fail"}
+    assert all(p["lines"] in (GREETED if p["verdict"] == "pass" else NOT_GREETED) for p in plans)
+
+
 def test_holds_a_look_up_over_60_s_and_a_silence_over_15_s() -> None:
     hold = {"start": 30.0, "end": 100.0, "asked": True, "thanked": False}
     checkins = [

@@ -40,7 +40,11 @@ def derive_verdicts(truth: dict) -> dict[str, str]:
         out["OPEN-IMMEDIATE"] = "fail"
     elif delay <= 2.2:
         out["OPEN-IMMEDIATE"] = "pass"
-    out["OPEN-GREETING"] = "pass" if "您好" in agent[0]["text"] or "你好" in agent[0]["text"] else "fail"
+    opening = truth.get("plan", {}).get("opening")
+    if opening is not None:  # an opening in agents' own words carries its intended verdict
+        out["OPEN-GREETING"] = opening["verdict"]
+    else:
+        out["OPEN-GREETING"] = "pass" if "您好" in agent[0]["text"] or "你好" in agent[0]["text"] else "fail"
     out["POLITE-YOU"] = "fail" if any(PLAIN_YOU.search(t["text"]) for t in agent) else "pass"
     out["FORBIDDEN"] = "pass"  # the tuning set plants none
     interrupted = any(o["by"] == "agent" and o["kind"] == "interruption" for o in truth["overlaps"])
