@@ -84,6 +84,24 @@ def test_agent_is_the_speaker_with_service_phrases_even_when_the_customer_speaks
     assert roles.source == "text-cues" and 0.5 < roles.confidence <= 1.0
 
 
+def test_service_phrases_count_when_whisper_wrote_them_in_homophones() -> None:
+    # 上午好，星河电器客服，工号三二七 heard as below (tuning batch 5): 克服 is 客服, 功耗 is 工号 by
+    # sound. Matched as written, the customer's 转接其他客服 outweighed the opening: roles swapped.
+    utterances = [
+        _u("SPEAKER_00", 27.4, "笑我好，心何变其克服，功耗散气，"),
+        _u("SPEAKER_00", 35.7, "请问你要办理什么业务。"),
+        _u("SPEAKER_01", 40.2, "出国的项目的话，咱们这边是考试。"),
+        _u("SPEAKER_01", 70.0, "我这里查不到苏州出发的线路的具体信息，要不我给您转接其他客服，"),
+    ]
+    roles = assign_roles(utterances, CUES, 4)
+    assert roles.mapping == {"SPEAKER_00": "agent", "SPEAKER_01": "customer"} and roles.source == "text-cues"
+    # a near sound is not enough: 刻苦 (ke ku) is not 客服
+    assert (
+        assign_roles([_u("A", 0.0, "嗯。"), _u("B", 2.0, "我学习很刻苦。")], CUES, 4).source
+        == "first-speaker"
+    )
+
+
 def test_without_cues_the_first_speaker_is_the_agent_with_low_confidence() -> None:
     roles = assign_roles([_u("B", 0.0, "嗯。"), _u("A", 3.0, "对。")], CUES, 4)
     assert roles.mapping == {"B": "agent", "A": "customer"}

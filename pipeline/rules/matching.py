@@ -239,6 +239,19 @@ def relation(a: str, b: str) -> int:
     return OTHER
 
 
+def heard_as(phrase: str, text: str) -> bool:
+    """Whether `phrase` occurs in `text` as the same characters or homophones, character for character
+    (客服 written 克服, 工号 written 功耗: whisper writes what it hears, in whatever characters).
+    Both are canonicalised as the matcher does; no other edit is allowed."""
+    want, heard = canonical_text(phrase), canonical_text(text)
+    if not want:
+        return False
+    return any(
+        all(relation(c, h) <= HOMOPHONE for c, h in zip(want, heard[at : at + len(want)], strict=True))
+        for at in range(len(heard) - len(want) + 1)
+    )
+
+
 SOUNDS_ALIKE_MAX_MISHEARD = 2
 
 
