@@ -196,6 +196,27 @@ def test_neither_thanks_nor_wish_deducts() -> None:
     assert not f.passed and not f.needs_review and f.deduction == 3
 
 
+@pytest.mark.parametrize(
+    ("opening", "passes"),
+    [
+        ("您好，星河电器客服中心，很高兴为您服务，请问您需要什么帮助？", True),  # the offer asked another way
+        ("您好，欢迎致电星河电器，我是客服小林，请问有什么能帮您的？", True),
+        ("下午好，星河电器客户服务中心，请问您想咨询什么问题？", True),  # a time-of-day greeting
+        ("星河电器客服中心，请讲。", False),  # neither a greeting nor an offer of help
+        ("您好，星河电器客服中心。", False),  # no offer
+        ("星河电器，请问有什么可以帮您？", False),  # no greeting
+        ("您好，请问您贵姓？", False),  # a question, not an offer of help
+        ("您好，很高兴为您服务。", False),
+    ],
+)
+def test_the_opening_is_judged_by_meaning_as_well_as_by_the_handbook_sentence(
+    opening: str, passes: bool
+) -> None:
+    call = [utt("agent", 1.0, 6.0, opening), utt("customer", 7.0, 9.0, "我想问一下订单。")]
+    f = only(score(DEFAULT, call), "OPEN-GREETING")
+    assert f.passed == passes and not f.needs_review, f.evidence
+
+
 def test_a_wish_in_other_words_and_order_passes() -> None:
     call = _call(("agent", "祝您一切顺利，多谢您的来电，再见！"))
     assert only(score(DEFAULT, call), "CLOSE-THANK").passed

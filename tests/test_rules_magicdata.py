@@ -37,8 +37,10 @@ MEASURED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("NO-HEDGE", "ref"): (4, 0, 0, 0),
     ("ONE-QUESTION", "asr"): (4, 1, 1, 1),
     ("ONE-QUESTION", "ref"): (5, 1, 1, 0),
-    ("OPEN-GREETING", "asr"): (4, 0, 0, 0),
-    ("OPEN-GREETING", "ref"): (4, 0, 0, 0),
+    # the offer of help by meaning (请问/有什么 + 帮/需要/问题 …) also hears 有什么问题您可以跟他说 (a
+    # hand-over, not an offer: harmless outside the opening's first two turns, where the rule looks)
+    ("OPEN-GREETING", "asr"): (7, 1, 1, 0),
+    ("OPEN-GREETING", "ref"): (7, 1, 1, 0),
     ("POLITE-YOU", "asr"): (60, 32, 0, 1),  # recognised 你 always to review: 10 of 30 sure ones were 您
     ("POLITE-YOU", "ref"): (29, 0, 0, 0),
     ("SILENT-CALL", "asr"): (1, 0, 0, 0),
