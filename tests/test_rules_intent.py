@@ -176,6 +176,26 @@ def test_thanks_without_any_wish_in_confident_text_deducts() -> None:
     assert "祝福" in f.evidence and "只说到了一部分" in f.evidence and "【感谢您的来电】" in f.evidence
 
 
+def test_a_wish_beside_garbled_words_goes_to_review() -> None:
+    # 感谢您致电星河电器 heard as 改善您知电心和电情 (改 0.4, 情 0.3) right before a confident
+    # 祝您一切顺利 (tuning batch 5): the thanks may be in the garbled words — a person decides
+    call = _call(("agent", "请问还有什么能帮到您吗？"), ("customer", "没有了。"))
+    call += [
+        utt("agent", LATER + 12.0, LATER + 17.0, "改善您知电心和电情。", low="改情", p_low=0.35),
+        utt("agent", LATER + 17.8, LATER + 20.5, "祝您一切顺利。"),
+    ]
+    f = only(score(DEFAULT, call), "CLOSE-THANK")
+    assert not f.passed and f.needs_review and f.deduction == 0 and "没听准" in f.evidence, f.evidence
+    # the same words heard sure: the wish alone was said, the thanks not — a deduction
+    call[-2] = utt("agent", LATER + 12.0, LATER + 17.0, "改善您知电心和电情。")
+    f = only(score(DEFAULT, call), "CLOSE-THANK")
+    assert not f.passed and not f.needs_review and f.deduction == 3, f.evidence
+    # garbled words far from the wish (a minute of content before it) are not beside it
+    call[-2] = utt("agent", LATER + 2.0, LATER + 7.0, "改善您知电心和电情。", low="改情", p_low=0.35)
+    f = only(score(DEFAULT, call), "CLOSE-THANK")
+    assert not f.passed and not f.needs_review, f.evidence
+
+
 def test_thanks_with_a_half_heard_wish_goes_to_review() -> None:
     # 祝您周末愉快 heard as 祝您中午一块: the wish's 祝 is there, what is wished is not — a person decides
     call = _call(

@@ -96,10 +96,17 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
         evidence += f"；只说到了一部分：{heard}"
     if rule.partial == "review" and partial:
         # a missing part itself was half said (every element of its meaning but one): it may be in
-        # other words or misheard — a person decides. Another part said in full says nothing of
-        # the missing one: that one is judged by its own evidence (near misses, weak transcript).
+        # other words or misheard — a person decides
         confidence = min(confidence, PARTIAL_CONFIDENCE)
         unsure = unsure or "其余部分可能换了说法，或者没有识别出来"
+    elif rule.partial == "review" and found:
+        # another part said in full: the missing one would be beside it; garbled words there may be
+        # it, misheard. Clear words beside it mean it was not said.
+        fewest = _fewest_chars(rule, [n for n, _ in missing])
+        garbled = view.garbled_beside(found, scope, max(1, fewest))
+        if garbled is not None:
+            confidence = min(confidence, PARTIAL_CONFIDENCE)
+            unsure = unsure or f"说到的那部分旁边 {clock(garbled.start)} 有没听准的字，其余部分可能说了没听清"
     return [
         failed(rule, view, evidence, confidence, start=start, end=end, speaker=rule.speaker, unsure=unsure)
     ]

@@ -35,6 +35,8 @@ QUOTE_CONTEXT_CHARS = 24
 # A phrase at an utterance's start with at most this many first characters lost, and at least this
 # many left, may have been said whole (CallView.clipped_onset).
 CLIPPED_HEAD_MAX_CHARS = 2
+# Lines this close (seconds) are said in one breath with the one between them (CallView.garbled_beside).
+BESIDE_GAP_S = 3.0
 CLIPPED_TAIL_MIN_CHARS = 4
 # A stretch that sounds like a required phrase (CallView.sounds_like) counts only for phrases this
 # long: two or three syllables sound like too much of everyday speech.
@@ -106,6 +108,12 @@ class Line:
             return False
         first, stop = self._spoken_range(*self.norm.raw_span(start, end))
         return any(c.probability < floor for c in self.utterance.chars[first:stop])
+
+    def unsure_count(self, floor: float) -> int:
+        """How many of the line's characters the recogniser gave a probability below `floor`."""
+        if not self._timed:
+            return 0
+        return sum(c.probability < floor for c in self.utterance.chars)
 
     def all_unsure(self, start: int, end: int, floor: float) -> bool:
         """Whether the recogniser gave every character of the canonical span [start, end) a
@@ -353,6 +361,28 @@ class CallView:
                     if (excess, not unsure) < (best[0], not best[2]):
                         best = (excess, hit, unsure)
         return best
+
+    def garbled_beside(self, hits: Iterable[Hit], scope: Scope, chars: int) -> Line | None:
+        """A line of the scope, the one a hit is in or the scope's line right before or after it
+        (less than `BESIDE_GAP_S` apart), with at least `chars` characters the recogniser was unsure
+        of (below `asr_unsure_char_probability`), or None. One part of a sentence said in full (祝您
+        一切顺利) makes it likely that the other was said beside it: where the words beside it are
+        garbled (改善您知电 for 感谢您致电, 改 0.4), it may be there, misheard."""
+        floor = self.matching.asr_unsure_char_probability
+        lines = list(scope.lines)
+        for hit in hits:
+            if hit.line not in lines:
+                continue
+            at = lines.index(hit.line)
+            beside = [hit.line]
+            if at > 0 and hit.line.start - lines[at - 1].end < BESIDE_GAP_S:
+                beside.append(lines[at - 1])
+            if at + 1 < len(lines) and lines[at + 1].start - hit.line.end < BESIDE_GAP_S:
+                beside.append(lines[at + 1])
+            for line in beside:
+                if line.unsure_count(floor) >= chars:
+                    return line
+        return None
 
     def clipped_onset(self, patterns: Iterable[str], scope: Scope) -> Hit | None:
         """An utterance that begins with one of `patterns` but for its first one or two characters
