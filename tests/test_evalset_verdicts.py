@@ -97,6 +97,12 @@ def test_holds_a_look_up_over_60_s_and_a_silence_over_15_s() -> None:
     assert "HOLD-CHECKIN" not in derive_verdicts(near)  # 57 → 72.5 s: 15.5 s, too near the 15 s limit
     short = _truth(holds=[{**hold, "end": 38.0}])
     assert "HOLD-THANK" not in derive_verdicts(short)  # 8 s is a pause, not a hold
+    # unasked but announced as a look-up (我看一下, --hold-variants): the 60 s limit applies too
+    looked = _truth(holds=[{**hold, "asked": False, "end": 96.0}])
+    looked["turns"] += [_turn("agent", 28.0, 29.0, "我看一下。")]
+    assert derive_verdicts(looked)["HOLD-MAX"] == "fail"  # 66 s
+    looked["turns"][-1]["text"] = "好的。"
+    assert derive_verdicts(looked)["HOLD-MAX"] == "pass"  # not a look-up: 66 s is under 2 minutes
 
 
 def test_relabel_rewrites_the_truth_files(tmp_path: Path) -> None:

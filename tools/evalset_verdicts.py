@@ -57,10 +57,11 @@ def derive_verdicts(truth: dict) -> dict[str, str]:
     if holds:
         out["HOLD-ASK"] = "pass" if all(h["asked"] for h in holds) else "fail"
         out["HOLD-THANK"] = "pass" if all(h["thanked"] for h in holds) else "fail"
-        # Every ask the generator lays before a hold announces a lookup (查询/核实/查一下/看一下), and the
-        # handbook limits a lookup to 60 s (a 2 s margin, as in tools/make_testset.py).
+        # Every ask the generator lays before a hold announces a lookup (查询/核实/查一下/看一下), and so
+        # do the agents' own unasked lead-ins (我看一下, 这个我查查: --hold-variants); the handbook limits a
+        # lookup to 60 s (a 2 s margin, as in tools/make_testset.py).
         too_long = any(
-            h["end"] - h["start"] > 120 or (h["asked"] and h["end"] - h["start"] > 62) for h in holds
+            h["end"] - h["start"] > 120 or (_lookup(truth, h) and h["end"] - h["start"] > 62) for h in holds
         )
         out["HOLD-MAX"] = "fail" if too_long else "pass"
         gap = max(_longest_silence(truth, h) for h in holds)
@@ -69,6 +70,19 @@ def derive_verdicts(truth: dict) -> dict[str, str]:
         elif gap <= 14:
             out["HOLD-CHECKIN"] = "pass"
     return dict(sorted(out.items()))
+
+
+# Words of a look-up announced before a hold (the handbook's 60 s limit is for looking something up).
+LOOKUP_WORDS = ("查", "看一下", "看看", "找找", "核实", "调取")
+
+
+def _lookup(truth: dict, hold: dict) -> bool:
+    """The hold is a look-up: asked (every ask the generator lays announces one), or the agent's last
+    words before it announce one without asking (我看一下)."""
+    if hold["asked"]:
+        return True
+    before = [t for t in truth["turns"] if t["speaker"] == "agent" and t["end"] <= hold["start"] + 0.5]
+    return bool(before) and any(word in before[-1]["text"] for word in LOOKUP_WORDS)
 
 
 def _longest_silence(truth: dict, hold: dict) -> float:
