@@ -250,6 +250,14 @@ def test_a_rating_invitation_in_other_words_passes_and_none_deducts() -> None:
     assert not f.passed and f.deduction == 3
 
 
+def test_a_rating_invitation_with_its_rating_word_misheard_in_a_long_sentence_passes() -> None:
+    # 请您稍后为本次服务打分 heard sure as …打针 on four tuning calls: the sentence is long enough for
+    # the matcher to allow one wrong character; the rating word alone is not
+    said = _call(("agent", "请您稍后为本次服务打针，谢谢。"))
+    assert only(score(DEFAULT, said), "CLOSE-SURVEY").passed
+    assert not only(score(DEFAULT, _call(("agent", "我帮您打针，谢谢。"))), "CLOSE-SURVEY").passed
+
+
 def test_a_misheard_long_word_counts_only_where_the_recogniser_was_unsure() -> None:
     survey = DEFAULT.spec.rules[[r.id for r in DEFAULT.spec.rules].index("CLOSE-SURVEY")].intents()[
         "邀请评价"
