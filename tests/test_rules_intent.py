@@ -237,6 +237,20 @@ def test_the_opening_is_judged_by_meaning_as_well_as_by_the_handbook_sentence(
     assert f.passed == passes and not f.needs_review, f.evidence
 
 
+def test_an_offer_of_help_beside_a_garbled_greeting_goes_to_review() -> None:
+    # 您好，欢迎致电星河电器 heard as 关于知电心和电器 (关于 unsure) before a clear offer of help
+    heard = "关于知电心和电器，请问有什么可以帮您的卖。"
+    call = [
+        utt("agent", 1.0, 6.0, heard, low="关于", p_low=0.3),
+        utt("customer", 7.0, 9.0, "我想问一下订单。"),
+    ]
+    f = only(score(DEFAULT, call), "OPEN-GREETING")
+    assert not f.passed and f.needs_review and f.deduction == 0, f.evidence
+    call[0] = utt("agent", 1.0, 6.0, heard)  # heard sure: no greeting, a deduction
+    f = only(score(DEFAULT, call), "OPEN-GREETING")
+    assert not f.passed and not f.needs_review and f.deduction == 5, f.evidence
+
+
 def test_a_wish_in_other_words_and_order_passes() -> None:
     call = _call(("agent", "祝您一切顺利，多谢您的来电，再见！"))
     assert only(score(DEFAULT, call), "CLOSE-THANK").passed
