@@ -35,9 +35,9 @@ QUOTE_CONTEXT_CHARS = 24
 # A phrase at an utterance's start with at most this many first characters lost, and at least this
 # many left, may have been said whole (CallView.clipped_onset).
 CLIPPED_HEAD_MAX_CHARS = 2
-# Lines this close (seconds) are said in one breath with the one between them (CallView.garbled_beside).
-BESIDE_GAP_S = 3.0
 CLIPPED_TAIL_MIN_CHARS = 4
+# Lines this close (seconds) to a line are said in one breath with it (CallView.garbled_beside).
+BESIDE_GAP_S = 3.0
 # A stretch that sounds like a required phrase (CallView.sounds_like) counts only for phrases this
 # long: two or three syllables sound like too much of everyday speech.
 SOUNDS_LIKE_MIN_CHARS = 4
