@@ -27,9 +27,9 @@ def _every_deduction_plus_one() -> str:
 def _greeting_phrase_added() -> str:
     """One rule's phrases changed: OPEN-GREETING accepts a new way of asking what the caller needs."""
     text = DEFAULT_SCORECARD.read_text(encoding="utf-8")
-    anchor = "        - 请问您有什么需要\n"
+    anchor = "          - 请问您有什么需要\n"
     assert anchor in text
-    return text.replace(anchor, anchor + "        - 您想办理什么\n", 1)
+    return text.replace(anchor, anchor + "          - 您想办理什么\n", 1)
 
 
 EDITS = {
