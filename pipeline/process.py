@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from pipeline.asr import load_recognizer, transcribe_parties
 from pipeline.asr.packing import Samples, TurnSamples
 from pipeline.config import Settings
@@ -184,31 +186,36 @@ def analyse_call(
     recorded) are known, so that a long recording's samples are held once, and the tracks are
     released (emptied) before whisper runs, which needs only the turns.
     `on_stage` hears the name of each stage as it ends (bench/long_recording.py times them)."""
-    done = on_stage or (lambda _stage: None)
-    _return_freed_buffers()
-    events, audio = audio_events(audio, settings)
-    done("audio events")
-    transcript = transcribe_call(audio, settings, reuse_tracks=True, echo_removed=True)
-    done("diarize+recognise")
-    if not transcript.utterances:
-        raise RecordingError(
-            f"{path}：录音中没有检测到说话声（{audio.duration_s:.0f} 秒），可能只有忙音、等待音乐或噪声，不质检",
-            "no_speech",
-            "skipped",
+    # numpy's BLAS on one thread, as in a Dask worker (its nanny sets one): on two threads its dot
+    # products sum in another order, the echo estimate moved in the last bits and a voice boundary
+    # with it, and a recording stored other evidence under `callqa run` than on the cluster
+    # (tests/test_dask_faults.py). Its work here is small pieces; one thread costs nothing measurable.
+    with threadpool_limits(limits=1, user_api="blas"):
+        done = on_stage or (lambda _stage: None)
+        _return_freed_buffers()
+        events, audio = audio_events(audio, settings)
+        done("audio events")
+        transcript = transcribe_call(audio, settings, reuse_tracks=True, echo_removed=True)
+        done("diarize+recognise")
+        if not transcript.utterances:
+            raise RecordingError(
+                f"{path}：录音中没有检测到说话声（{audio.duration_s:.0f} 秒），可能只有忙音、等待音乐或噪声，不质检",
+                "no_speech",
+                "skipped",
+            )
+        scorecard = scorecard_for(meta, scorecards(settings))
+        metrics = compute_metrics(
+            transcript.utterances,
+            transcript.voice_activity,
+            events,
+            meta,
+            audio.duration_s,
+            settings,
+            scorecard.phrases,
         )
-    scorecard = scorecard_for(meta, scorecards(settings))
-    metrics = compute_metrics(
-        transcript.utterances,
-        transcript.voice_activity,
-        events,
-        meta,
-        audio.duration_s,
-        settings,
-        scorecard.phrases,
-    )
-    score = score_call(transcript.utterances, metrics, meta, scorecard)
-    done("metrics+score")
-    return CallAnalysis(transcript, events, metrics, scorecard, score)
+        score = score_call(transcript.utterances, metrics, meta, scorecard)
+        done("metrics+score")
+        return CallAnalysis(transcript, events, metrics, scorecard, score)
 
 
 @dataclass(frozen=True)
