@@ -87,7 +87,8 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
     if near is not None and confidence < 1.0:
         evidence += f"；最接近的是 {near.quote()}"
     start, end = scope.span
-    unsure = doubt(scope.lines, view.matching, missing_chars=_fewest_chars(rule, [n for n, _ in missing]))
+    fewest = _fewest_chars(rule, [n for n, _ in missing])
+    unsure = doubt(scope.lines, view.matching, missing_chars=fewest)
     if found or partial:
         heard = "、".join(
             [f"{h.label or rule.title} {h.quote()}" for h in found]
@@ -102,7 +103,6 @@ def check_required_phrase(rule: RequiredPhrase, view: CallView) -> list[Finding]
     elif rule.partial == "review" and found:
         # another part said in full: the missing one would be beside it; garbled words there may be
         # it, misheard. Clear words beside it mean it was not said.
-        fewest = _fewest_chars(rule, [n for n, _ in missing])
         garbled = view.garbled_beside(found, scope, max(1, fewest))
         if garbled is not None:
             confidence = min(confidence, PARTIAL_CONFIDENCE)
