@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from pipeline.records import LAYOUT_LABELS_ZH, SOURCE_LABELS_ZH, RoleAssignment, Utterance
-from pipeline.rules.matching import heard_as
+from pipeline.rules.matching import canonical_text, heard_as
 
 
 def agent_cue_scores(
@@ -21,13 +21,15 @@ def agent_cue_scores(
     same characters or homophones (matching.heard_as): whisper wrote 上午好，星河电器客服，工号三二七
     as 笑我好，心何变其克服，功耗散气 on a tuning call, and the customer's 转接其他客服 then outweighed
     the agent's opening, swapping the roles of the whole call."""
+    wanted = [canonical_text(cue) for cue in cues]
     seen: dict[str, int] = defaultdict(int)
     scores: dict[str, int] = defaultdict(int)
     for utterance in sorted(utterances, key=lambda u: u.start):
         if seen[utterance.speaker] >= first_turns:
             continue
         seen[utterance.speaker] += 1
-        scores[utterance.speaker] += sum(1 for cue in cues if heard_as(cue, utterance.text))
+        heard = canonical_text(utterance.text)
+        scores[utterance.speaker] += sum(1 for cue in wanted if heard_as(cue, heard))
     return dict(scores)
 
 

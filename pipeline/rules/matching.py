@@ -239,11 +239,10 @@ def relation(a: str, b: str) -> int:
     return OTHER
 
 
-def heard_as(phrase: str, text: str) -> bool:
-    """Whether `phrase` occurs in `text` as the same characters or homophones, character for character
+def heard_as(want: str, heard: str) -> bool:
+    """Whether `want` occurs in `heard` as the same characters or homophones, character for character
     (客服 written 克服, 工号 written 功耗: whisper writes what it hears, in whatever characters).
-    Both are canonicalised as the matcher does; no other edit is allowed."""
-    want, heard = canonical_text(phrase), canonical_text(text)
+    Both are canonical text (`canonical_text`); no other edit is allowed."""
     if not want:
         return False
     return any(
