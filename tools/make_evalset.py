@@ -157,7 +157,7 @@ def build_call(
         return voices.real(customer_warp) if not stereo else voices.tts(text, CUSTOMER)
 
     first_gap = rng.choice([0.2, 0.6, 1.0, 2.0, 3.5, 5.0])
-    greeting = rng.choice(GREETINGS)
+    greeting = rng.choice(GREETINGS)  # drawn either way: the main stream, and every call, stay the seed's
     if opening_rng is None:
         script.say("agent", agent(greeting), gap=first_gap)
     else:  # the agent's own opening, in one breath or two
