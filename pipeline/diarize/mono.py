@@ -246,11 +246,6 @@ def _user_pipeline(folder: Path):
     return pipeline
 
 
-# Larger than any number of voice prints clustered (models.MAX_CLUSTERED_ISLANDS), so that pyannote's
-# own floor of 10 % of the prints decides the smallest cluster.
-MIN_CLUSTER_SIZE_LEAVE_SHARE = 1_000_000
-
-
 @lru_cache(maxsize=2)
 def _builtin_pipeline(
     window_s: float,
@@ -259,7 +254,11 @@ def _builtin_pipeline(
     min_duration_off_s: float,
     clustering_threshold: float,
 ):
-    from pipeline.diarize.models import IslandSpeakerDiarization, SpeechIslandSegmentation
+    from pipeline.diarize.models import (
+        MAX_CLUSTERED_ISLANDS,
+        IslandSpeakerDiarization,
+        SpeechIslandSegmentation,
+    )
 
     pipeline = IslandSpeakerDiarization(
         segmentation=SpeechIslandSegmentation(duration=window_s), segmentation_step=step_ratio
@@ -269,13 +268,13 @@ def _builtin_pipeline(
             "segmentation": {"threshold": threshold, "min_duration_off": min_duration_off_s},
             # Average linkage on cosine distance: centroid linkage split calls wrongly on 8 kHz audio.
             # A "second speaker" must hold a tenth of the voice prints: pyannote takes
-            # min(min_cluster_size, 10 % of the prints) as the smallest cluster, so a size this
-            # large leaves the 10 %. With 5, an outlier island of 1-4 s (its prints from many
+            # min(min_cluster_size, 10 % of the prints) as the smallest cluster, so a size above the
+            # most prints ever clustered leaves the 10 %. With 5, an outlier island of 1-4 s (its prints from many
             # overlapping windows) became the second speaker and the two parties one (five of 16
             # mono calls of tuning batch 4; the customer then had under 3 % of the speech).
             "clustering": {
                 "method": "average",
-                "min_cluster_size": MIN_CLUSTER_SIZE_LEAVE_SHARE,
+                "min_cluster_size": MAX_CLUSTERED_ISLANDS + 1,
                 "threshold": clustering_threshold,
             },
         }
