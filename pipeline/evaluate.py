@@ -156,6 +156,16 @@ class MetricsEvaluation:
     hold_boundaries_ok: int = 0
     hold_flags_ok: int = 0
     hold_music_ok: int = 0
+    # per layout: [true, found, matched, boundaries right, flags right]; and how many matched holds
+    # got each part wrong
+    hold_by_layout: dict[str, list[int]] = field(
+        default_factory=lambda: {"stereo": [0, 0, 0, 0, 0], "mono": [0, 0, 0, 0, 0]}
+    )
+    hold_wrong: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("start", "end", "asked_missed", "asked_extra", "checkins", "thanked_missed", "thanked_extra"), 0
+        )
+    )
     rings_exact: int = 0
     delay_errors: list[float] = field(default_factory=list)
     hangup_right: int = 0
@@ -185,7 +195,7 @@ class MetricsEvaluation:
                 self.problems.append(f"{call_id} NO-INTERRUPT false {by} at {start:.1f}")
         counts[2] += len(unmatched)
         self.problems += [f"{call_id} NO-INTERRUPT missed {by} at {start:.1f}" for by, start in unmatched]
-        self._holds(call_id, truth.holds, m.holds)
+        self._holds(call_id, truth.holds, m.holds, "stereo" if truth.stereo else "mono")
         if m.rings == truth.rings:
             self.rings_exact += 1
         else:
@@ -202,9 +212,12 @@ class MetricsEvaluation:
                     f"{call_id} HANGUP {m.hangup_by} ({m.hangup_source}) vs {truth.hangup_by}"
                 )
 
-    def _holds(self, call_id: str, truth_holds: Sequence[dict], found: Sequence[Hold]) -> None:
+    def _holds(self, call_id: str, truth_holds: Sequence[dict], found: Sequence[Hold], layout: str) -> None:
         self.hold_true += len(truth_holds)
         self.hold_found += len(found)
+        per_layout = self.hold_by_layout[layout]
+        per_layout[0] += len(truth_holds)
+        per_layout[1] += len(found)
         for t in truth_holds:
             best = max(found, key=lambda h: min(h.end, t["end"]) - max(h.start, t["start"]), default=None)
             if best is None or min(best.end, t["end"]) - max(best.start, t["start"]) <= 0:
@@ -219,6 +232,20 @@ class MetricsEvaluation:
             self.hold_boundaries_ok += boundaries
             self.hold_flags_ok += flags
             self.hold_music_ok += best.music == t["music"]
+            per_layout[2] += 1
+            per_layout[3] += boundaries
+            per_layout[4] += flags
+            wrong = {
+                "start": abs(best.start - t["start"]) > BOUNDARY_TOLERANCE_S,
+                "end": abs(best.end - t["end"]) > BOUNDARY_TOLERANCE_S,
+                "asked_missed": t["asked"] and not best.asked,
+                "asked_extra": best.asked and not t["asked"],
+                "checkins": best.checkins != t["checkins"],
+                "thanked_missed": t["thanked"] and not best.thanked,
+                "thanked_extra": best.thanked and not t["thanked"],
+            }
+            for part, is_wrong in wrong.items():
+                self.hold_wrong[part] += is_wrong
             if not (boundaries and flags):
                 self.problems.append(
                     f"{call_id} HOLD {best.start:.1f}-{best.end:.1f} asked={best.asked} checkins={best.checkins} "
@@ -269,6 +296,18 @@ class MetricsEvaluation:
                 "boundaries_within_1s": round(self.hold_boundaries_ok / matched, 3),
                 "flags_right": round(self.hold_flags_ok / matched, 3),
                 "music_right": round(self.hold_music_ok / matched, 3),
+                # which part of a matched hold was wrong, counted over all sets' holds (totals only)
+                "wrong": dict(self.hold_wrong),
+                "by_layout": {
+                    layout: {
+                        "true": n_true,
+                        "found": n_found,
+                        "matched": n,
+                        "boundaries_within_1s": round(ok_ends / n, 3) if n else None,
+                        "flags_right": round(ok_flags / n, 3) if n else None,
+                    }
+                    for layout, (n_true, n_found, n, ok_ends, ok_flags) in self.hold_by_layout.items()
+                },
             },
             "rings_exact": round(self.rings_exact / self.calls, 3) if self.calls else None,
             "answer_delay_within_0_5s": round(delays_ok / len(self.delay_errors), 3)
