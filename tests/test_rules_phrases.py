@@ -182,3 +182,51 @@ def test_the_json_schema_for_editors_accepts_a_reference() -> None:
         "hold_lookup",
         "goodbye",
     }
+
+
+# Agents thank and ask in their own words; the default vocabulary hears them by meaning (a thanks or
+# an apology near the waiting; 请/您 right before 等一下 / 别挂), not as another way of asking again.
+THANKS_IN_OWN_WORDS = [
+    "辛苦您等这么久了",
+    "抱歉耽误您这么长时间",
+    "不好意思让您等这么久",
+    "耽误您时间了，不好意思",
+    "谢谢您一直等着",
+    "不好意思，等久了吧",
+    "多谢您耐心等我查询",
+]
+NOT_THANKS = ["请您稍等，谢谢", "不好意思，请您再稍等一下", "谢谢您的来电", "不好意思您再等一下"]
+ASKS_IN_OWN_WORDS = [
+    "您先别挂机，我查一下",
+    "您看能不能等我一分钟",
+    "我这边需要查询一下，您先等一会儿好吗",
+    "请您不要挂断，我马上帮您查",
+    "请您耐心等待",
+    "方便等我一下吗",
+    "您这边先等一下",
+]
+NOT_ASKS = ["我看一下", "这个我查查", "感谢您的耐心等待，积分可以兑换优惠券", "您的身份证、银行卡等材料"]
+
+
+@pytest.mark.parametrize("text", THANKS_IN_OWN_WORDS)
+def test_the_default_vocabulary_hears_thanks_in_agents_own_words(text: str) -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    assert phrases.find(text, phrases.hold_thanks) is not None
+
+
+@pytest.mark.parametrize("text", NOT_THANKS)
+def test_asking_to_wait_again_is_not_thanks(text: str) -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    assert phrases.find(text, phrases.hold_thanks) is None
+
+
+@pytest.mark.parametrize("text", ASKS_IN_OWN_WORDS)
+def test_the_default_vocabulary_hears_asks_in_agents_own_words(text: str) -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    assert phrases.find(text, phrases.hold_ask) is not None
+
+
+@pytest.mark.parametrize("text", NOT_ASKS)
+def test_announcing_a_look_up_or_thanking_is_not_asking(text: str) -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    assert phrases.find(text, phrases.hold_ask) is None
