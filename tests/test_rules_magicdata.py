@@ -29,7 +29,8 @@ MEASURED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("FORBIDDEN", "ref"): (1, 0, 0, 0),
     ("HOLD-ASK", "asr"): (2, 0, 0, 1),
     ("HOLD-ASK", "ref"): (3, 0, 0, 0),
-    ("HOLD-MAX", "asr"): (6, 0, 0, 0),
+    # a look-up by meaning (查 + 账户) also hears 查寻账户 in 如果只是为了查询账户余额 (no hold follows: harmless)
+    ("HOLD-MAX", "asr"): (7, 1, 1, 0),
     ("HOLD-MAX", "ref"): (7, 1, 1, 0),
     ("HOLD-THANK", "asr"): (1, 0, 0, 0),
     ("HOLD-THANK", "ref"): (1, 0, 0, 0),

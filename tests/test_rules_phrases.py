@@ -230,3 +230,16 @@ def test_the_default_vocabulary_hears_asks_in_agents_own_words(text: str) -> Non
 def test_announcing_a_look_up_or_thanking_is_not_asking(text: str) -> None:
     phrases = load_scorecard(DEFAULT_SCORECARD).phrases
     assert phrases.find(text, phrases.hold_ask) is None
+
+
+@pytest.mark.parametrize("text", ["请您稍后，我帮您调子取一下订单", "我帮您调整一下定单", "我看一下您的物流信息"])
+def test_a_look_up_is_heard_by_its_verb_and_what_is_looked_up(text: str) -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    assert phrases.find(text, phrases.hold_lookup) is not None
+
+
+def test_an_unasked_look_up_still_has_the_look_up_limit() -> None:
+    phrases = load_scorecard(DEFAULT_SCORECARD).phrases
+    said = [utt("agent", 0.0, 2.0, "嗯，我找找"), utt("agent", 80.0, 83.0, "您的订单明天到")]
+    (hold,) = find_holds(said, [], [], 90.0, MetricsConfig(), phrases)
+    assert not hold.asked and hold.lookup

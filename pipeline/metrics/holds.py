@@ -38,8 +38,9 @@ For each hold: asked (a `phrases.hold_ask` phrase — 请您稍等 … — in th
 and the longest stretch without the agent's voice,
 thanked (a `phrases.hold_thanks` phrase — 让您久等了 … — in the agent's words starting within
 `hold_thank_window_s` after its real end, the return), music (music events cover at least
-`music_share` of it), lookup (the ask mentions `phrases.hold_lookup`: 查询/核实 …, the handbook's
-60 s limit applies), ends_call. Phrases are the scorecard's, matched by pipeline.rules.matching.
+`music_share` of it), lookup (the agent's words before it, asked or not, mention
+`phrases.hold_lookup`: 查询/核实/我看一下 …, the handbook's 60 s limit applies), ends_call.
+Phrases are the scorecard's, matched by pipeline.rules.matching.
 
 Dead air: both parties silent for at least `dead_air_min_s` after the call is connected, not
 covered by music and not inside a hold the agent announced.
@@ -226,7 +227,9 @@ def _describe(
         if u.speaker == "agent" and agent_stopped - config.hold_ask_window_s <= u.end <= start + 0.5
     )
     asked = phrases.find(ask_text, phrases.hold_ask) is not None
-    lookup = asked and phrases.find(ask_text, phrases.hold_lookup) is not None
+    # a look-up is a look-up whether or not the agent asked first (我看一下 and away: the handbook's
+    # 60 s still applies, and HOLD-ASK charges the missing ask separately)
+    lookup = phrases.find(ask_text, phrases.hold_lookup) is not None
     thank_text = (
         " ".join(
             u.text
