@@ -232,7 +232,9 @@ def test_announcing_a_look_up_or_thanking_is_not_asking(text: str) -> None:
     assert phrases.find(text, phrases.hold_ask) is None
 
 
-@pytest.mark.parametrize("text", ["请您稍后，我帮您调子取一下订单", "我帮您调整一下定单", "我看一下您的物流信息"])
+@pytest.mark.parametrize(
+    "text", ["请您稍后，我帮您调子取一下订单", "我帮您调整一下定单", "我看一下您的物流信息"]
+)
 def test_a_look_up_is_heard_by_its_verb_and_what_is_looked_up(text: str) -> None:
     phrases = load_scorecard(DEFAULT_SCORECARD).phrases
     assert phrases.find(text, phrases.hold_lookup) is not None
