@@ -145,9 +145,21 @@ class CallScript:
         return start
 
     def hold(
-        self, seconds: float, music: bool, asked: bool, thanked: bool, checkins: list[Clip] | None = None
+        self,
+        seconds: float,
+        music: bool,
+        asked: bool,
+        thanked: bool,
+        checkins: list[Clip] | None = None,
+        replies: list[Clip | None] | None = None,
+        prompt: Clip | None = None,
     ) -> None:
         """The agent goes away for about `seconds` (music or dead air), checking in with `checkins` evenly.
+
+        `replies` (one per check-in, None for none) are the customer's answers to the check-ins
+        (好的, 行你慢慢查), said 0.5 s after each; `prompt` is the customer asking whether anyone is
+        still there (喂，还在吗) 1.5 s before the first check-in. Both are part of the waiting: the
+        agent has not come back with the answer.
 
         In the ground truth the hold runs from the end of the last speech before it to the start of
         the agent's next speech (set when that speech is placed): the metric's own definition.
@@ -157,8 +169,13 @@ class CallScript:
         placed_checkins = []
         for i, clip in enumerate(checkin_clips, 1):
             at = start + seconds * i / (len(checkin_clips) + 1) - clip.duration / 2
+            if i == 1 and prompt is not None:
+                self.placed.append(_Placed("customer", at - 1.5 - prompt.duration, prompt))
             self.placed.append(_Placed("agent", at, clip, "checkin"))
             placed_checkins.append(at)
+            reply = (replies or [])[i - 1] if i - 1 < len(replies or []) else None
+            if reply is not None:
+                self.placed.append(_Placed("customer", at + clip.duration + 0.5, reply))
         end = start + seconds
         self.holds.append(
             {

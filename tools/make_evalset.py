@@ -30,6 +30,11 @@ calls). The first two tuning batches have none of this; the third (/work/eval_da
 of help in agents' words, in one breath or two, some leaving a part out, with the intended verdict
 of OPEN-GREETING), from a stream of its own: the fifth tuning batch (/work/eval_data6).
 
+`--conversation-variants` (the sixth tuning batch, /work/eval_data7), from a stream of its own: a
+third of the agent's answers are real recorded agent speech (magicdata_cs, unwarped; in mono calls
+too, where the customer is the same corpus pitched down), and customers answer check-ins (好的,
+行你慢慢查, 还要多久啊) or ask whether anyone is still there before one (喂，还在吗).
+
 `--hold-variants` words every hold from tools/evalset_holds.py (agents' own asks, apologetic
 check-ins, returns that carry the answer, thanks said other ways), from a stream of its own: the
 fourth tuning batch (/work/eval_data5, with --telephony).
@@ -94,6 +99,10 @@ BACKCHANNELS = ["嗯。", "对。", "好的。", "是的。"]
 # Real agent speech that already carries service phrases: usable in mono calls (one agent voice).
 REAL_ASKS = ["insurance_000030.flac", "insurance_000046.flac", "general_400020.flac"]
 REAL_THANKS = ["tourism_300039.flac"]
+# --conversation-variants: the customer answering a check-in, or asking whether anyone is there.
+CHECKIN_REPLIES = ["好的。", "嗯，好。", "好，没关系。", "行，你慢慢查。", "还要多久啊？", "嗯嗯，我等着。"]
+STILL_THERE = ["喂，还在吗？", "喂？您好？", "喂，有人吗？"]
+REAL_ANSWER_SHARE = 0.35
 
 
 class Voices:
@@ -117,6 +126,15 @@ class Voices:
             name = None
         return clip
 
+    def real_from(self, rng: random.Random, max_s: float = 8.0) -> Clip:
+        """A real agent line drawn from `rng` (not the main stream), unwarped, at most `max_s`."""
+        for _ in range(20):
+            name = rng.choice(self.real_lines)
+            clip = load_clip(MAGICDATA / name, self.texts[name])
+            if clip.duration <= max_s:
+                return clip
+        return clip
+
 
 def build_call(
     index: int,
@@ -126,6 +144,7 @@ def build_call(
     line_rng: random.Random | None = None,
     hold_rng: random.Random | None = None,
     opening_rng: random.Random | None = None,
+    conversation_rng: random.Random | None = None,
 ) -> tuple[CallScript, dict, dict]:
     stereo = index % 9 not in (1, 4, 7, 8)  # 5 of 9 stereo, 4 of 9 mono
     agent_left = stereo and rng.random() < 0.7
@@ -149,6 +168,12 @@ def build_call(
 
     def agent(text: str) -> Clip:
         return voices.tts(text, agent_voice)
+
+    def answer(text: str) -> Clip:
+        """The agent's answer: `text` spoken, or with --conversation-variants sometimes a real agent's line."""
+        if conversation_rng is not None and conversation_rng.random() < REAL_ANSWER_SHARE:
+            return voices.real_from(conversation_rng)
+        return agent(text)
 
     def customer_real() -> Clip:
         return voices.real(customer_warp)
@@ -189,10 +214,10 @@ def build_call(
             if into >= 0.4:
                 script.cut_in("customer", customer_real(), into=round(into, 2))
         elif move < 0.6 and holds_left:
-            _hold(script, voices, rng, agent, customer_short, stereo, hold_rng)
+            _hold(script, voices, rng, agent, customer_short, stereo, hold_rng, conversation_rng)
             holds_left -= 1
         else:
-            script.say("agent", agent(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.2))
+            script.say("agent", answer(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.2))
             if rng.random() < 0.5:
                 script.backchannel(
                     "customer",
@@ -267,6 +292,7 @@ def _hold(
     customer_short: Callable[[str], Clip],
     stereo: bool,
     hold_rng: random.Random | None = None,
+    conversation_rng: random.Random | None = None,
 ) -> None:
     """A hold; with `hold_rng` (--hold-variants) its words come from tools/evalset_holds.py, every
     other draw (length, asked, thanked, music, check-ins) stays the main stream's."""
@@ -296,7 +322,20 @@ def _hold(
         if hold_rng is not None:
             texts = [hold_rng.choice(evalset_holds.CHECKINS) for _ in texts]
         checkins = [agent(text) for text in texts]
-    script.hold(seconds, music=music, asked=asked, thanked=thanked, checkins=checkins)
+    replies: list[Clip | None] = []
+    prompt = None
+    if conversation_rng is not None and checkins:
+        replies = [
+            voices.tts(conversation_rng.choice(CHECKIN_REPLIES), CUSTOMER)
+            if conversation_rng.random() < 0.5
+            else None
+            for _ in checkins
+        ]
+        if conversation_rng.random() < 0.3:
+            prompt = voices.tts(conversation_rng.choice(STILL_THERE), CUSTOMER)
+    script.hold(
+        seconds, music=music, asked=asked, thanked=thanked, checkins=checkins, replies=replies, prompt=prompt
+    )
     if thanked:
         text = rng.choice(THANKS)
         content = rng.choice(CONTENT)
@@ -337,6 +376,12 @@ def main() -> int:
         "the intended verdict of OPEN-GREETING in the truth (tools/evalset_openings.py), from a stream of their own",
     )
     parser.add_argument(
+        "--conversation-variants",
+        action="store_true",
+        help="a third of the agent's answers real recorded agent speech (mono calls too), customers "
+        "answering check-ins or asking whether anyone is there, from a stream of their own",
+    )
+    parser.add_argument(
         "--telephony",
         action="store_true",
         help="G.711 A-law/μ-law, line echo in each direction of stereo calls, agent voices pitched "
@@ -353,7 +398,12 @@ def main() -> int:
         line_rng = random.Random(f"{args.seed}-line-{index}") if args.telephony else None
         hold_rng = random.Random(f"{args.seed}-hold-{index}") if args.hold_variants else None
         opening_rng = random.Random(f"{args.seed}-opening-{index}") if args.opening_variants else None
-        script, render, plan = build_call(index, voices, rng, closing_rng, line_rng, hold_rng, opening_rng)
+        conversation_rng = (
+            random.Random(f"{args.seed}-conversation-{index}") if args.conversation_variants else None
+        )
+        script, render, plan = build_call(
+            index, voices, rng, closing_rng, line_rng, hold_rng, opening_rng, conversation_rng
+        )
         samples, rate, truth = script.render(**render)
         truth["hangup_by"] = plan["hangup_by"]
         truth["plan"] = plan
@@ -381,7 +431,8 @@ def main() -> int:
         f"{' --closing-variants' if args.closing_variants else ''}"
         f"{' --telephony' if args.telephony else ''}"
         f"{' --hold-variants' if args.hold_variants else ''}"
-        f"{' --opening-variants' if args.opening_variants else ''}\n"
+        f"{' --opening-variants' if args.opening_variants else ''}"
+        f"{' --conversation-variants' if args.conversation_variants else ''}\n"
     )
     return 0
 
