@@ -177,6 +177,27 @@ def test_a_checkin_cut_into_pieces_by_pauses_is_one_contact() -> None:
     assert (first.start, first.end) == (5.0, 20.0) and second.start == 28.0
 
 
+def test_two_checkins_close_together_over_music_are_two_contacts() -> None:
+    # check-ins 3.4 s apart with the hold music back in between: joined they were one 21 s "turn",
+    # too long for a check-in, and the hold ended at the first of them
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 30.0, 39.0, "不好意思，系统有点慢，请您再等一下"),
+        utt("agent", 42.4, 51.0, "不好意思，系统有点慢，请您再等一下"),
+        utt("agent", 70.0, 74.0, "让您久等了，您的订单明天发货"),
+        utt("customer", 74.5, 75.0, "好"),
+        utt("agent", 75.5, 78.0, "请问还有其他问题吗"),
+    ]
+    music = [AudioEvent("music", 5.5, 29.8, "agent"), AudioEvent("music", 39.2, 42.2, "agent")]
+    music.append(AudioEvent("music", 51.2, 69.8, "agent"))
+    (hold,) = holds(utterances, 80.0, music)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, 70.0, 2) and hold.thanked
+    # the same 3.4 s without music is a pause inside one long turn: the agent came back at 30.0
+    first = holds(utterances, 80.0, [music[0]])[0]
+    assert (first.start, first.end) == (5.0, 30.0)
+
+
 def test_a_hold_that_ends_the_call_after_an_apologetic_checkin() -> None:
     utterances = [
         utt("agent", 0.0, 3.0, "请您稍等，我帮您查一下"),

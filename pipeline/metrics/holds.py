@@ -6,9 +6,9 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
 我还在为您查询 and go back to searching.
 
 1. Agent turns are the agent's utterances, joined when less than `hold_reply_window_s` apart, or
-   less than `checkin_quiet_s` apart with no customer speech between them: one sentence said
-   with pauses (不好意思，…系统有点慢，…请您再等一下) is one contact, not a return followed by
-   a new hold.
+   less than `checkin_quiet_s` apart with no customer speech and no hold music between them: one
+   sentence said with pauses (不好意思，…系统有点慢，…请您再等一下) is one contact, not a return
+   followed by a new hold; music in between means the agent went away again.
 2. After each turn the agent is away until the next one (after the last turn, to the end of the
    recording: a hold that ends the call). Away time starts where the agent's voice in the turn
    ends (voice activity, not counting what hold music covers; the utterance's end when none is
@@ -18,8 +18,8 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    words, or of the end of such a reply, pushes the start back (so 好的 after 请您稍等 is not part
    of the hold, and a customer who talks at length is being listened to, not kept waiting).
 3. A contact — an agent turn no longer than `checkin_max_s` (12 s) after at least
-   `checkin_quiet_s` (4 s) of away time — is a check-in, part of the hold around it, when the
-   waiting goes on after it:
+   `checkin_quiet_s` (4 s) of away time, or 2 s of it over hold music — is a check-in, part of
+   the hold around it, when the waiting goes on after it:
    - the customer does not take the floor: their speech from the start of the turn to the next
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
      行我再等等 are back-channels, not a resumed conversation);
@@ -88,10 +88,10 @@ def find_holds(
         [(u.start, u.end) for u in utterances if u.speaker == "customer"]
         + [(v.start, v.end) for v in voice_activity if v.speaker == "customer"]
     )
-    turns = _agent_turns(utterances, customer, config.hold_reply_window_s, config.checkin_quiet_s)
+    music = union((e.start, e.end) for e in events if e.kind == "music")
+    turns = _agent_turns(utterances, customer, music, config)
     if not turns:
         return []
-    music = union((e.start, e.end) for e in events if e.kind == "music")
     agent_voice = [(v.start, v.end) for v in voice_activity if v.speaker == "agent"]
     away: list[Span] = []
     spoke: list[float] = []  # where the agent stopped talking, before any reply of the customer's
@@ -109,7 +109,7 @@ def find_holds(
         j = i
         while (
             j + 1 < len(turns)
-            and away[j][1] - away[j][0] >= config.checkin_quiet_s
+            and _quiet(away[j], music, config)
             and _is_checkin(j + 1, call, config, phrases)
         ):
             j += 1
@@ -136,7 +136,7 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     if customer_speech > config.checkin_reply_max_s:
         return False  # the customer took the floor: the conversation has resumed
     away_s = away_end - away_start
-    if away_s < config.checkin_quiet_s:
+    if not _quiet((away_start, away_end), call.music, config):
         return False  # the agent went on talking
     if k + 1 == len(call.turns):
         # silence until the recording ends: more waiting only if it is a hold in its own right and
@@ -150,16 +150,33 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     return music >= config.music_share * away_s or phrases.find(turn.text, phrases.hold_checkin) is not None
 
 
+# Hold music between two of the agent's sentences this far apart means the agent went away again in
+# between, even if under `checkin_quiet_s` (two check-ins 3.9 s apart over music were one 22 s
+# "turn", too long for a check-in, and cut a 90 s hold in two). Shorter gaps stay pauses: music
+# found at the edge of a sentence is not a departure.
+MUSIC_QUIET_MIN_S = 2.0
+
+
+def _quiet(span: Span, music: Sequence[Span], config: MetricsConfig) -> bool:
+    """The agent was away for `span`: at least `checkin_quiet_s`, or hold music played over most of it."""
+    length = span[1] - span[0]
+    if length >= config.checkin_quiet_s:
+        return True
+    return length >= MUSIC_QUIET_MIN_S and total(intersect(music, [span])) >= config.music_share * length
+
+
 def _agent_turns(
-    utterances: Sequence[Utterance], customer: Sequence[Span], join_s: float, pause_s: float
+    utterances: Sequence[Utterance], customer: Sequence[Span], music: Sequence[Span], config: MetricsConfig
 ) -> list[_Turn]:
-    """Step 1: utterances less than `join_s` apart, or less than `pause_s` apart without the
-    customer speaking in between, are one turn."""
+    """Step 1: utterances less than `hold_reply_window_s` apart, or less than `checkin_quiet_s`
+    apart without the customer speaking or hold music playing in between, are one turn."""
     turns: list[_Turn] = []
     for u in sorted((u for u in utterances if u.speaker == "agent"), key=lambda u: u.start):
         gap = u.start - turns[-1].end if turns else None
+        between = (turns[-1].end, u.start) if turns else (0.0, 0.0)
         if gap is not None and (
-            gap < join_s or (gap < pause_s and not intersect(customer, [(turns[-1].end, u.start)]))
+            gap < config.hold_reply_window_s
+            or (not _quiet(between, music, config) and not intersect(customer, [between]))
         ):
             last = turns[-1]
             turns[-1] = _Turn(
