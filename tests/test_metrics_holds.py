@@ -171,10 +171,37 @@ def test_a_checkin_cut_into_pieces_by_pauses_is_one_contact() -> None:
     ]
     (hold,) = holds(utterances, 53.0)
     assert (hold.start, hold.end, hold.checkins) == (5.0, 45.0, 1) and hold.thanked
-    # the same pause with the customer speaking in it: the conversation resumed at 20.0
-    replied = [*utterances[:3], utt("customer", 21.0, 22.5, "那我的订单"), *utterances[3:]]
+    # the same pause with the customer taking the floor in it (more than a word in passing): the
+    # conversation resumed at 20.0
+    replied = [*utterances[:3], utt("customer", 20.6, 22.7, "那我的订单到底什么时候到"), *utterances[3:]]
     first, second = holds(replied, 53.0)
     assert (first.start, first.end) == (5.0, 20.0) and second.start == 28.0
+
+
+def test_a_customer_asking_how_long_during_a_hold_does_not_end_it() -> None:
+    # 还要多久啊 after a check-in, the agent answers with another check-in and goes away again:
+    # the waiting went on through the exchange (a tuning hold of 91 s had ended at the question)
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 18.0, 24.0, "让您久等了，还在查询中"),
+        utt("customer", 24.5, 26.0, "还要多久啊"),
+        utt("agent", 29.0, 35.0, "抱歉，还需要一点时间，请您先别挂机"),
+        utt("agent", 50.0, 55.0, "让您久等了，查到了，您的订单明天发货"),
+        utt("customer", 55.5, 56.0, "好"),
+        utt("agent", 56.5, 58.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 60.0)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, 50.0, 2) and hold.thanked
+    # the same question answered with the answer itself, and the customer replying: the agent
+    # came back at 18.0
+    answered = [
+        *utterances[:4],
+        utt("agent", 29.0, 36.0, "马上就好，您的订单明天下午发货"),
+        utt("customer", 36.5, 39.0, "好的明白了谢谢你啊"),
+        utt("agent", 39.5, 41.0, "请问还有其他问题吗"),
+    ]
+    assert [(h.start, h.end) for h in holds(answered, 45.0)] == [(5.0, 18.0)]
 
 
 def test_two_checkins_close_together_over_music_are_two_contacts() -> None:

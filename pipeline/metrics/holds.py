@@ -23,6 +23,9 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    - the customer does not take the floor: their speech from the start of the turn to the next
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
      行我再等等 are back-channels, not a resumed conversation);
+   - when the agent speaks again soon after (the customer asked 还要多久啊 and the agent
+     answered), the waiting went on if the customer said no more than that and the agent's next
+     turn is itself a check-in by these tests;
    - the agent then stays away at least `checkin_away_s` (8 s), or at least 4 s when the turn
      says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …) or
      hold music covers at least `music_share` of that away time (a check-in over music);
@@ -107,14 +110,16 @@ def find_holds(
         start, end = away[i]
         checkins: list[_Turn] = []
         j = i
+        linked = False  # turn j was a check-in through the exchange that followed it (step 3)
         while (
             j + 1 < len(turns)
-            and _quiet(away[j], music, config)
+            and (linked or _quiet(away[j], music, config))
             and _is_checkin(j + 1, call, config, phrases)
         ):
             j += 1
             checkins.append(turns[j])
             end = away[j][1]
+            linked = not _quiet(away[j], music, config)
         goodbye_last = j + 1 == len(turns) and phrases.find(turns[j].text, phrases.goodbye) is not None
         if end - start >= config.hold_min_s and not goodbye_last:
             after = turns[j + 1] if j + 1 < len(turns) else None
@@ -127,7 +132,11 @@ def find_holds(
     return holds
 
 
-def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhrases) -> bool:
+# How many check-ins in a row may each be followed by a short exchange (还要多久啊 — 马上就好).
+MAX_LINKED_CHECKINS = 8
+
+
+def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhrases, linked: int = 0) -> bool:
     """Turn k is a word to the waiting customer after which the waiting goes on (step 3)."""
     turn, (away_start, away_end) = call.turns[k], call.away[k]
     if turn.end - turn.start > config.checkin_max_s:
@@ -137,7 +146,13 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
         return False  # the customer took the floor: the conversation has resumed
     away_s = away_end - away_start
     if not _quiet((away_start, away_end), call.music, config):
-        return False  # the agent went on talking
+        # The agent spoke again soon after. If the customer only put in a word (还要多久啊, 好的)
+        # and the agent's answer is itself a check-in (抱歉，还需要一点时间，请您先别挂机, and away
+        # again), the waiting went on through the exchange; otherwise the conversation resumed.
+        if k + 1 == len(call.turns) or linked >= MAX_LINKED_CHECKINS:
+            return False
+        between = total(intersect(call.customer, gaps(turn.spoken, turn.start, call.turns[k + 1].start)))
+        return between <= config.checkin_reply_max_s and _is_checkin(k + 1, call, config, phrases, linked + 1)
     if k + 1 == len(call.turns):
         # silence until the recording ends: more waiting only if it is a hold in its own right and
         # the agent did not say goodbye, else the call ended (the customer hung up after
