@@ -225,6 +225,30 @@ def test_two_checkins_close_together_over_music_are_two_contacts() -> None:
     assert (first.start, first.end) == (5.0, 30.0)
 
 
+def test_a_short_quiet_after_unheard_checkin_words_counts_when_another_checkin_follows() -> None:
+    # 请您先别挂机 heard as 请您先点挂机: no check-in words, and only 5 s away after it; but the
+    # agent's next turn is a check-in again, so the waiting went on
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 15.0, 21.0, "抱歉，一点时间，请您先点挂机"),
+        utt("agent", 26.0, 30.0, "让您久等了，还在查询中"),
+        utt("agent", 45.0, 50.0, "让您久等了，查到了，您的订单明天发货"),
+        utt("customer", 50.5, 51.0, "好"),
+        utt("agent", 51.5, 53.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 55.0)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, 45.0, 2)
+    # followed by the answer instead, the same words were the agent's return
+    answered = [
+        *utterances[:3],
+        utt("agent", 26.0, 31.0, "您的订单明天发货"),
+        utt("customer", 31.5, 35.0, "好的那我明天在家等着"),
+        utt("agent", 35.5, 37.0, "请问还有其他问题吗"),
+    ]
+    assert [(h.start, h.end) for h in holds(answered, 40.0)] == [(5.0, 15.0)]
+
+
 def test_a_hold_that_ends_the_call_after_an_apologetic_checkin() -> None:
     utterances = [
         utt("agent", 0.0, 3.0, "请您稍等，我帮您查一下"),

@@ -27,8 +27,9 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
      answered), the waiting went on if the customer said no more than that and the agent's next
      turn is itself a check-in by these tests;
    - the agent then stays away at least `checkin_away_s` (8 s), or at least 4 s when the turn
-     says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …) or
-     hold music covers at least `music_share` of that away time (a check-in over music);
+     says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …), hold
+     music covers at least `music_share` of that away time (a check-in over music), or the
+     agent's next turn is a check-in again;
    - after the last turn, where the silence runs to the end of the recording, it lasts at least
      `hold_min_s` and the turn is not a goodbye (`phrases.goodbye`): else the call ended.
    Otherwise the conversation has resumed — the agent carried on with the answer, or the
@@ -149,10 +150,7 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
         # The agent spoke again soon after. If the customer only put in a word (还要多久啊, 好的)
         # and the agent's answer is itself a check-in (抱歉，还需要一点时间，请您先别挂机, and away
         # again), the waiting went on through the exchange; otherwise the conversation resumed.
-        if k + 1 == len(call.turns) or linked >= MAX_LINKED_CHECKINS:
-            return False
-        between = total(intersect(call.customer, gaps(turn.spoken, turn.start, call.turns[k + 1].start)))
-        return between <= config.checkin_reply_max_s and _is_checkin(k + 1, call, config, phrases, linked + 1)
+        return _next_is_checkin(k, call, config, phrases, linked)
     if k + 1 == len(call.turns):
         # silence until the recording ends: more waiting only if it is a hold in its own right and
         # the agent did not say goodbye, else the call ended (the customer hung up after
@@ -162,7 +160,24 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     if away_s >= config.checkin_away_s:
         return True
     music = total(intersect(call.music, [(away_start, away_end)]))
-    return music >= config.music_share * away_s or phrases.find(turn.text, phrases.hold_checkin) is not None
+    if music >= config.music_share * away_s or phrases.find(turn.text, phrases.hold_checkin) is not None:
+        return True
+    # 4-8 s of dead air with no check-in words heard (请您先别挂机 written 请您先点挂机): more
+    # waiting if the agent's next turn is a check-in again
+    return _next_is_checkin(k, call, config, phrases, linked)
+
+
+def _next_is_checkin(
+    k: int, call: _Call, config: MetricsConfig, phrases: ServicePhrases, linked: int
+) -> bool:
+    """The waiting goes on after turn k because the agent's next turn, with the customer saying no
+    more than a word in between, is itself a check-in."""
+    if k + 1 == len(call.turns) or linked >= MAX_LINKED_CHECKINS:
+        return False
+    between = total(
+        intersect(call.customer, gaps(call.turns[k].spoken, call.turns[k].start, call.turns[k + 1].start))
+    )
+    return between <= config.checkin_reply_max_s and _is_checkin(k + 1, call, config, phrases, linked + 1)
 
 
 # Hold music between two of the agent's sentences this far apart means the agent went away again in
