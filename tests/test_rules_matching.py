@@ -64,6 +64,9 @@ def test_how_characters_sound_alike() -> None:
         ("请您稍等", "收到收到", False),  # fewer than half the same
         ("请您稍等", "请您稍等一", False),  # not as many characters
         ("跟您确认一下", "管您去问一下", False),  # three syllables changed: another sentence
+        # a long sentence with four syllables misheard, three of them near: still recognisable
+        ("请您稍后为本次服务打分", "请你收护为本次服务打增", True),
+        ("感谢您的耐心等待", "好的您的耐心等待", False),  # two syllables unlike: another word
     ],
 )
 def test_sounds_alike_keeps_every_syllable_s_first_consonant(expected: str, heard: str, alike: bool) -> None:

@@ -709,10 +709,16 @@ def test_a_return_whose_first_words_whisper_lost_goes_to_review() -> None:
     f = only(score(card(HOLDS), misheard, m), "HOLD-THANK")
     assert not f.passed and f.needs_review and f.deduction == 0, f.evidence
     assert "在新【年的耐心等待】" in f.evidence  # the phrase's tail, after the misheard head
-    # the same words heard sure are what was said: no thanks, a deduction
+    # heard sure, the eight syllables still sound three-quarters like 感谢您的耐心等待 (five the
+    # same, 谢/新 and 您/年 near): nonsense that sounds like the phrase is no proof of its absence
     f = only(
         score(card(HOLDS), _hold_call("请您稍等。", "在新年的耐心等待，您的订单已经发货了。"), m),
         "HOLD-THANK",
+    )
+    assert not f.passed and f.needs_review and f.deduction == 0, f.evidence
+    # a return that only shares the end of the phrase is no thanks, heard sure or not
+    f = only(
+        score(card(HOLDS), _hold_call("请您稍等。", "好嘞，我看了下等待的订单已经发货了。"), m), "HOLD-THANK"
     )
     assert not f.passed and not f.needs_review and f.deduction == 3, f.evidence
     # inside an utterance (not its start) it is no lost onset

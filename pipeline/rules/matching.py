@@ -252,6 +252,15 @@ def heard_as(want: str, heard: str) -> bool:
 
 
 SOUNDS_ALIKE_MAX_MISHEARD = 2
+# A sentence this long (请您稍后为本次服务打分) may come out with more syllables misheard and still
+# be recognisable: each character the same or a homophone scores 1, a near reading or a syllable
+# with the same initial ½, anything else 0, and three quarters of the full score with at most one
+# character unlike is enough (请你收护为本次服务打增, said with confidence: seven characters exact,
+# three near, one other). Two unlike characters are another word (好的，您的耐心等待 is not
+# 感谢您的耐心等待). By chance a different sentence of eight or more syllables does not sound
+# three-quarters like a service phrase.
+LONG_ALIKE_MIN_CHARS = 8
+LONG_ALIKE_SHARE = 0.75
 
 
 def initials(char: str) -> frozenset[str]:
@@ -266,9 +275,14 @@ def sounds_alike(expected: str, heard: str) -> bool:
     `SOUNDS_ALIKE_MAX_MISHEARD` of them neither the same nor homophones (as for a misheard word,
     intent.misheard_places) and at least half of them the same or homophones. A different word that
     sounds like the phrase is rare; a phrase said and misheard this way is common on companded
-    telephone audio. Three syllables changed is another sentence (管您去问一下 is not 跟您确认一下)."""
+    telephone audio. Three syllables changed is another sentence (管您去问一下 is not 跟您确认一下),
+    except in a sentence of `LONG_ALIKE_MIN_CHARS` or more, judged by its share of alike sounds."""
     if len(expected) != len(heard) or not expected:
         return False
+    if len(expected) >= LONG_ALIKE_MIN_CHARS:
+        score, unlike = _alike_score(expected, heard)
+        if unlike <= 1 and score >= LONG_ALIKE_SHARE * len(expected):
+            return True
     misheard = 0
     for a, b in zip(expected, heard, strict=True):
         kind = relation(a, b)
@@ -278,6 +292,21 @@ def sounds_alike(expected: str, heard: str) -> bool:
             return False
         misheard += 1
     return misheard <= SOUNDS_ALIKE_MAX_MISHEARD and 2 * misheard <= len(expected)
+
+
+def _alike_score(expected: str, heard: str) -> tuple[float, int]:
+    """1 per character the same or a homophone, ½ per near reading or same initial consonant; and
+    how many characters sound like nothing of the phrase's."""
+    score, unlike = 0.0, 0
+    for a, b in zip(expected, heard, strict=True):
+        kind = relation(a, b)
+        if kind <= HOMOPHONE:
+            score += 1.0
+        elif kind != OTHER or initials(a) & initials(b):
+            score += 0.5
+        else:
+            unlike += 1
+    return score, unlike
 
 
 def _near(x: str, y: str) -> bool:
