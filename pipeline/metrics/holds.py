@@ -18,7 +18,7 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    words, or of the end of such a reply, pushes the start back (so 好的 after 请您稍等 is not part
    of the hold, and a customer who talks at length is being listened to, not kept waiting).
 3. A contact — an agent turn no longer than `checkin_max_s` (12 s) after at least
-   `checkin_quiet_s` (4 s) of away time, or 2 s of it over hold music — is a check-in, part of
+   `checkin_quiet_s` (4 s) of away time, or 3 s of it over hold music — is a check-in, part of
    the hold around it, when the waiting goes on after it:
    - the customer does not take the floor: their speech from the start of the turn to the next
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
@@ -182,9 +182,10 @@ def _next_is_checkin(
 
 # Hold music between two of the agent's sentences this far apart means the agent went away again in
 # between, even if under `checkin_quiet_s` (two check-ins 3.9 s apart over music were one 22 s
-# "turn", too long for a check-in, and cut a 90 s hold in two). Shorter gaps stay pauses: music
-# found at the edge of a sentence is not a departure.
-MUSIC_QUIET_MIN_S = 2.0
+# "turn", too long for a check-in, and cut a 90 s hold in two). Shorter gaps stay pauses: the music
+# detector's stretches run on under a check-in, and whisper loses words in its middle (正在为您核实，
+# 马上就好 heard as 再为您 … 商就好, 2.9 s apart, is one check-in).
+MUSIC_QUIET_MIN_S = 3.0
 
 
 def _quiet(span: Span, music: Sequence[Span], config: MetricsConfig) -> bool:
