@@ -213,7 +213,8 @@ def analyse_call(
             settings,
             scorecard.phrases,
         )
-        score = score_call(transcript.utterances, metrics, meta, scorecard)
+        # scored with the layout as analysed (and stored), as `callqa rescore` will score it
+        score = score_call(transcript.utterances, metrics, replace(meta, channels=audio.layout), scorecard)
         done("metrics+score")
         return CallAnalysis(transcript, events, metrics, scorecard, score)
 

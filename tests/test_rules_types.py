@@ -749,6 +749,31 @@ def test_each_bad_hold_is_counted() -> None:
     assert "共 2 次等待不合规" in f.evidence and f.start == 10
 
 
+def test_a_mono_hold_whose_silence_is_full_of_the_customer_s_voice_goes_to_review() -> None:
+    # a mono call: the agent's check-ins over the hold music taken for the customer's voice
+    checkins_as_customer = [
+        utt("agent", 0, 3, "请您稍等"),
+        *(utt("customer", t, t + 6, "我还在核实，马上就好，您再等我一下") for t in (15.0, 30.0, 45.0)),
+        utt("agent", 61, 64, "让您久等了"),
+    ]
+    m = metrics(holds=(hold(3, 61, checkins=0, max_checkin_gap_s=58.0),))
+    mono = replace(META, channels="mono")
+    f = only(score(card(HOLDS), checkins_as_customer, m, mono), "HOLD-CHECKIN")
+    assert not f.passed and f.needs_review and f.deduction == 0 and "被判为客户" in f.evidence
+    # in stereo each party has a channel: the customer's voice is the customer's
+    stereo = replace(META, channels="stereo-agent-left")
+    f = only(score(card(HOLDS), checkins_as_customer, m, stereo), "HOLD-CHECKIN")
+    assert not f.passed and not f.needs_review and f.deduction > 0
+    # a customer's own 喂，还在吗 in the silence is short: the finding stands
+    asked_once = [
+        *checkins_as_customer[:1],
+        utt("customer", 30.0, 31.5, "喂，还在吗"),
+        checkins_as_customer[-1],
+    ]
+    f = only(score(card(HOLDS), asked_once, m, mono), "HOLD-CHECKIN")
+    assert not f.passed and not f.needs_review
+
+
 # ---- question_count ------------------------------------------------------------------------------
 
 ONE_QUESTION = """

@@ -306,6 +306,26 @@ def _hold_doubt(rule: HoldRule, view: CallView, hold: Hold) -> str | None:
     )
 
 
+# In a mono recording, who spoke over hold music is decided by voice prints that the music bends:
+# a mono tuning call's eight check-ins over music were all taken for the customer's, and the hold
+# read as 171 s without a word to the customer (HOLD-CHECKIN deducted). A silence with this much
+# speech credited to the customer in it is only as sure as that attribution: a person listens.
+# Customers' own words on hold (好的, 喂，还在吗) are shorter.
+MONO_VOICES_IN_SILENCE_S = 3.0
+MONO_VOICES_CONFIDENCE = 0.5
+
+
+def _other_voices_in_longest_silence(view: CallView, hold: Hold) -> float:
+    """Seconds of speech not credited to the agent inside the hold's longest stretch without the
+    agent's words, in a mono recording (0 in stereo, where each party has a channel)."""
+    if view.meta.channels != "mono":
+        return 0.0
+    agent = sorted((x.start, x.end) for x in view.of("agent") if x.end > hold.start and x.start < hold.end)
+    edges = [hold.start, *(t for span in agent for t in span), hold.end]
+    lo, hi = max(((edges[k], edges[k + 1]) for k in range(0, len(edges), 2)), key=lambda g: g[1] - g[0])
+    return sum(max(0.0, min(hi, x.end) - max(lo, x.start)) for x in view.lines if x.speaker != "agent")
+
+
 def _judge_hold(rule: HoldRule, view: CallView, hold: Hold) -> tuple[bool | None, str, float]:
     """(ok, evidence, confidence) for one hold; ok None when it cannot be judged."""
     span = f"{clock(hold.start)}–{clock(hold.end)} 等待 {hold.duration:.0f} 秒"
@@ -341,6 +361,14 @@ def _judge_hold(rule: HoldRule, view: CallView, hold: Hold) -> tuple[bool | None
             return True, f"{said}（标准 ≤ {rule.max_gap_s:g} 秒）", 1.0
         margin = view.matching.metric_margin
         confidence = min(1.0, (gap - rule.max_gap_s) / (margin * rule.max_gap_s)) if margin > 0 else 1.0
+        others = _other_voices_in_longest_silence(view, hold)
+        if others >= MONO_VOICES_IN_SILENCE_S:
+            return (
+                False,
+                f"{said}（超过 {rule.max_gap_s:g} 秒）；单声道录音里这段时间有 {others:.0f} 秒说话被判为客户"
+                "（音乐中客服的回应常被认成客户），请听录音确认",
+                min(round(confidence, 3), MONO_VOICES_CONFIDENCE),
+            )
         return False, f"{said}（超过 {rule.max_gap_s:g} 秒）", round(confidence, 3)
     assert rule.max_s is not None
     limit, kind = rule.max_s, ""
