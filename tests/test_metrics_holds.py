@@ -461,3 +461,29 @@ def test_a_check_in_misheard_as_a_goodbye_does_not_end_the_hold() -> None:
     ]
     (hold,) = holds(utterances, 76.0)
     assert (hold.start, hold.end, hold.checkins) == (2.4, 60.0, 3)
+
+
+def test_an_ask_the_metrics_heard_passes_when_it_sounds_like_the_phrase() -> None:
+    # 请您收等 for 请您稍等 (whisper writes one voice's 稍等 so every time): the metrics hear it within
+    # their slack and it sounds like the phrase syllable by syllable, so HOLD-ASK passes, less sure
+    def hold_ask(ask: str) -> tuple[bool, bool, float | None]:
+        utterances = [
+            utt("agent", 0.0, 4.0, ask),
+            utt("agent", 20.0, 24.0, "让您久等了，您的订单明天发货"),
+            utt("customer", 24.5, 25.0, "好"),
+        ]
+        activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+        metrics = compute_metrics(utterances, activity, [], CallMeta("c"), 30.0, Settings(), PHRASES)
+        assert metrics.holds[0].asked
+        (f,) = [
+            f
+            for f in score_call(utterances, metrics, CallMeta("c"), CARD).findings
+            if f.rule_id == "HOLD-ASK"
+        ]
+        return f.passed, f.needs_review, f.confidence
+
+    passed, review, confidence = hold_ask("好的，请您收等，我帮您查一下")
+    assert passed and not review and confidence == 0.75
+    # heard with a word too many, it does not sound like the phrase: a person decides
+    passed, review, _ = hold_ask("好的，耽误您一点的时间，我帮您查一下")
+    assert not passed and review

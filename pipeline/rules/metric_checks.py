@@ -306,6 +306,11 @@ def _hold_doubt(rule: HoldRule, view: CallView, hold: Hold) -> str | None:
     )
 
 
+# A hold's ask or thanks the metrics heard and that sounds like the scorecard's phrase: a pass, less
+# sure than one read as written.
+SOUNDS_ALIKE_PASS_CONFIDENCE = 0.75
+
+
 # In a mono recording, who spoke over hold music is decided by voice prints that the music bends:
 # a mono tuning call's eight check-ins over music were all taken for the customer's, and the hold
 # read as 171 s without a word to the customer (HOLD-CHECKIN deducted). A silence with this much
@@ -342,6 +347,12 @@ def _judge_hold(rule: HoldRule, view: CallView, hold: Hold) -> tuple[bool | None
         )
         what = "等待前没有征求客户同意" if rule.check == "asked" else "等待后没有致谢"
         if flagged:  # the metrics stage heard something the scorecard's phrases do not cover
+            alike = view.sounds_like(rule.patterns, scope)
+            if alike is not None:
+                # Two signs agree: the metrics heard the phrase within their slack, and it sounds
+                # like it syllable by syllable (请您收等 for 请您稍等: whisper writes one voice's
+                # 稍等 so every time). Said and misheard; on tuning, 26 of 27 such calls were.
+                return True, f"{span}：{alike.quote()}（读音与说法相同或相近）", SOUNDS_ALIKE_PASS_CONFIDENCE
             heard = f"：“{text}”" if text else ""
             return False, f"{span}，评分表的说法里{what}，但通话指标认为有{heard}", 0.5
         confidence, near = miss_confidence(view, rule.patterns, scope)
