@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline.metrics.interruptions import words_window
+from pipeline.metrics.intervals import gaps, intersect, total
 from pipeline.records import (
     SOURCE_LABELS_ZH,
     CallMetrics,
@@ -325,10 +326,11 @@ def _other_voices_in_longest_silence(view: CallView, hold: Hold) -> float:
     agent's words, in a mono recording (0 in stereo, where each party has a channel)."""
     if view.meta.channels != "mono":
         return 0.0
-    agent = sorted((x.start, x.end) for x in view.of("agent") if x.end > hold.start and x.start < hold.end)
-    edges = [hold.start, *(t for span in agent for t in span), hold.end]
-    lo, hi = max(((edges[k], edges[k + 1]) for k in range(0, len(edges), 2)), key=lambda g: g[1] - g[0])
-    return sum(max(0.0, min(hi, x.end) - max(lo, x.start)) for x in view.lines if x.speaker != "agent")
+    silences = gaps([(x.start, x.end) for x in view.of("agent")], hold.start, hold.end)
+    if not silences:
+        return 0.0
+    longest = max(silences, key=lambda g: g[1] - g[0])
+    return total(intersect([(x.start, x.end) for x in view.lines if x.speaker != "agent"], [longest]))
 
 
 def _judge_hold(rule: HoldRule, view: CallView, hold: Hold) -> tuple[bool | None, str, float]:
