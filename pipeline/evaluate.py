@@ -13,6 +13,7 @@ Ground truth lists turns ({speaker, start, end, text}) with exact times. Measure
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,10 +157,10 @@ class MetricsEvaluation:
     hold_boundaries_ok: int = 0
     hold_flags_ok: int = 0
     hold_music_ok: int = 0
-    # per layout: [true, found, matched, boundaries right, flags right]; and how many matched holds
-    # got each part wrong
-    hold_by_layout: dict[str, list[int]] = field(
-        default_factory=lambda: {"stereo": [0, 0, 0, 0, 0], "mono": [0, 0, 0, 0, 0]}
+    # per layout: holds true, found, matched, with both ends right, with flags right; and how many
+    # matched holds got each part wrong
+    hold_by_layout: dict[str, Counter[str]] = field(
+        default_factory=lambda: {"stereo": Counter(), "mono": Counter()}
     )
     hold_wrong: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
@@ -216,8 +217,8 @@ class MetricsEvaluation:
         self.hold_true += len(truth_holds)
         self.hold_found += len(found)
         per_layout = self.hold_by_layout[layout]
-        per_layout[0] += len(truth_holds)
-        per_layout[1] += len(found)
+        per_layout["true"] += len(truth_holds)
+        per_layout["found"] += len(found)
         for t in truth_holds:
             best = max(found, key=lambda h: min(h.end, t["end"]) - max(h.start, t["start"]), default=None)
             if best is None or min(best.end, t["end"]) - max(best.start, t["start"]) <= 0:
@@ -232,9 +233,9 @@ class MetricsEvaluation:
             self.hold_boundaries_ok += boundaries
             self.hold_flags_ok += flags
             self.hold_music_ok += best.music == t["music"]
-            per_layout[2] += 1
-            per_layout[3] += boundaries
-            per_layout[4] += flags
+            per_layout["matched"] += 1
+            per_layout["boundaries"] += boundaries
+            per_layout["flags"] += flags
             wrong = {
                 "start": abs(best.start - t["start"]) > BOUNDARY_TOLERANCE_S,
                 "end": abs(best.end - t["end"]) > BOUNDARY_TOLERANCE_S,
@@ -300,13 +301,15 @@ class MetricsEvaluation:
                 "wrong": dict(self.hold_wrong),
                 "by_layout": {
                     layout: {
-                        "true": n_true,
-                        "found": n_found,
-                        "matched": n,
-                        "boundaries_within_1s": round(ok_ends / n, 3) if n else None,
-                        "flags_right": round(ok_flags / n, 3) if n else None,
+                        "true": c["true"],
+                        "found": c["found"],
+                        "matched": c["matched"],
+                        "boundaries_within_1s": round(c["boundaries"] / c["matched"], 3)
+                        if c["matched"]
+                        else None,
+                        "flags_right": round(c["flags"] / c["matched"], 3) if c["matched"] else None,
                     }
-                    for layout, (n_true, n_found, n, ok_ends, ok_flags) in self.hold_by_layout.items()
+                    for layout, c in self.hold_by_layout.items()
                 },
             },
             "rings_exact": round(self.rings_exact / self.calls, 3) if self.calls else None,
