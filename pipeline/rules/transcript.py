@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from pipeline.records import ROLE_LABELS_ZH, CallMeta, CallMetrics, Hold, Utterance
+from pipeline.records import ROLE_LABELS_ZH, CallMeta, CallMetrics, CharTiming, Hold, Utterance
 from pipeline.rules.intent import Intent, search_intent
 from pipeline.rules.matching import (
     HOMOPHONE,
@@ -101,13 +101,18 @@ class Line:
         n = len(self.spoken)
         return self.start + span * first / n, self.start + span * stop / n, None
 
+    def _timed_chars(self, start: int, end: int) -> Sequence[CharTiming]:
+        """The recognised characters of the canonical span [start, end); none for typed text, text
+        without character timings or an empty span."""
+        if not self._timed or end <= start:
+            return ()
+        first, stop = self._spoken_range(*self.norm.raw_span(start, end))
+        return self.utterance.chars[first:stop]
+
     def unsure(self, start: int, end: int, floor: float) -> bool:
         """Whether the recogniser gave a character of the canonical span [start, end) a probability
         below `floor` (typed text and text without character timings: never)."""
-        if not self._timed:
-            return False
-        first, stop = self._spoken_range(*self.norm.raw_span(start, end))
-        return any(c.probability < floor for c in self.utterance.chars[first:stop])
+        return any(c.probability < floor for c in self._timed_chars(start, end))
 
     def unsure_count(self, floor: float) -> int:
         """How many of the line's characters the recogniser gave a probability below `floor`."""
@@ -118,10 +123,7 @@ class Line:
     def all_unsure(self, start: int, end: int, floor: float) -> bool:
         """Whether the recogniser gave every character of the canonical span [start, end) a
         probability below `floor` (an empty span, typed text, text without timings: never)."""
-        if not self._timed or end <= start:
-            return False
-        first, stop = self._spoken_range(*self.norm.raw_span(start, end))
-        chars = self.utterance.chars[first:stop]
+        chars = self._timed_chars(start, end)
         return bool(chars) and all(c.probability < floor for c in chars)
 
     def quote(self, raw_start: int | None = None, raw_end: int | None = None) -> str:
