@@ -166,6 +166,7 @@ class CallScript:
         """
         start = self.cursor
         checkin_clips = checkins or []
+        reply_clips = replies or []
         placed_checkins = []
         for i, clip in enumerate(checkin_clips, 1):
             at = start + seconds * i / (len(checkin_clips) + 1) - clip.duration / 2
@@ -173,7 +174,7 @@ class CallScript:
                 self.placed.append(_Placed("customer", at - 1.5 - prompt.duration, prompt))
             self.placed.append(_Placed("agent", at, clip, "checkin"))
             placed_checkins.append(at)
-            reply = (replies or [])[i - 1] if i - 1 < len(replies or []) else None
+            reply = reply_clips[i - 1] if i <= len(reply_clips) else None
             if reply is not None:
                 self.placed.append(_Placed("customer", at + clip.duration + 0.5, reply))
         end = start + seconds
