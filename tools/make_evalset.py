@@ -117,22 +117,17 @@ class Voices:
             self.cache[key] = self.speaker.say(text, voice)
         return self.cache[key]
 
-    def real(self, warp: float, name: str | None = None, max_s: float = 8.0) -> Clip:
+    def real(
+        self, warp: float, name: str | None = None, max_s: float = 8.0, rng: random.Random | None = None
+    ) -> Clip:
+        """Real speech: `name`, or a line at most `max_s` long drawn from `rng` (default: the main
+        stream; --conversation-variants draws from its own)."""
         for _ in range(20):
-            name = name or self.rng.choice(self.real_lines)
+            name = name or (rng or self.rng).choice(self.real_lines)
             clip = load_clip(MAGICDATA / name, self.texts[name], warp=warp)
             if clip.duration <= max_s:
                 return clip
             name = None
-        return clip
-
-    def real_from(self, rng: random.Random, max_s: float = 8.0) -> Clip:
-        """A real agent line drawn from `rng` (not the main stream), unwarped, at most `max_s`."""
-        for _ in range(20):
-            name = rng.choice(self.real_lines)
-            clip = load_clip(MAGICDATA / name, self.texts[name])
-            if clip.duration <= max_s:
-                return clip
         return clip
 
 
@@ -172,7 +167,7 @@ def build_call(
     def answer(text: str) -> Clip:
         """The agent's answer: `text` spoken, or with --conversation-variants sometimes a real agent's line."""
         if conversation_rng is not None and conversation_rng.random() < REAL_ANSWER_SHARE:
-            return voices.real_from(conversation_rng)
+            return voices.real(1.0, rng=conversation_rng)
         return agent(text)
 
     def customer_real() -> Clip:
