@@ -113,6 +113,8 @@ class TruthFacts:
 
     stereo: bool
     agent_chars_per_min: float | None
+    agent_chars: int
+    agent_speaking_s: float
     interruptions: tuple[tuple[str, float], ...]  # (by, start)
     holds: tuple[dict, ...]  # only those of at least the hold threshold
     rings: int
@@ -133,6 +135,8 @@ def truth_facts(truth: dict, sidecar: dict | None, config: MetricsConfig, ring: 
     return TruthFacts(
         stereo=truth["channels"] != "mono",
         agent_chars_per_min=rate,
+        agent_chars=chars,
+        agent_speaking_s=round(speaking, 3),
         interruptions=tuple(
             (o["by"], o["start"]) for o in truth.get("overlaps", []) if o["kind"] == "interruption"
         ),
@@ -148,6 +152,10 @@ class MetricsEvaluation:
     calls: int = 0
     rate_errors: list[float] = field(default_factory=list)  # relative, per call
     rate_errors_by_layout: dict[str, list[float]] = field(default_factory=lambda: {"stereo": [], "mono": []})
+    # per layout, measured ÷ true agent speaking time and characters: which side of the rate is off
+    rate_parts_by_layout: dict[str, list[tuple[float, float, float]]] = field(
+        default_factory=lambda: {"stereo": [], "mono": []}
+    )
     interruption_counts: dict[str, list[int]] = field(
         default_factory=lambda: {"stereo": [0, 0, 0], "mono": [0, 0, 0]}
     )
@@ -173,12 +181,39 @@ class MetricsEvaluation:
     hangup_known: int = 0
     problems: list[str] = field(default_factory=list)
 
+    def _rate_parts(self, layout: str) -> dict | None:
+        """How a layout's rates miss (totals only): calls over and under the ±5 % band, the median
+        signed error, and the median measured ÷ true agent speaking time and characters."""
+        errors = self.rate_errors_by_layout[layout]
+        if not errors:
+            return None
+        parts = self.rate_parts_by_layout[layout]
+        return {
+            "too_high": sum(e > RATE_TOLERANCE for e in errors),
+            "too_low": sum(e < -RATE_TOLERANCE for e in errors),
+            "median_error": round(median(errors), 4),
+            "speaking_time_ratio": round(median(t for _, t, _ in parts), 3) if parts else None,
+            "chars_ratio": round(median(c for _, _, c in parts), 3) if parts else None,
+            # the calls outside the band, unnamed and sorted: (error, time ratio, chars ratio)
+            "outside": sorted(
+                (round(e, 3), round(t, 3), round(c, 3)) for e, t, c in parts if abs(e) > RATE_TOLERANCE
+            ),
+        }
+
     def add(self, call_id: str, truth: TruthFacts, m: CallMetrics) -> None:
         self.calls += 1
         if truth.agent_chars_per_min and m.agent_chars_per_min:
             error = (m.agent_chars_per_min - truth.agent_chars_per_min) / truth.agent_chars_per_min
             self.rate_errors.append(error)
             self.rate_errors_by_layout["stereo" if truth.stereo else "mono"].append(error)
+            if truth.agent_speaking_s > 0 and truth.agent_chars > 0:
+                self.rate_parts_by_layout["stereo" if truth.stereo else "mono"].append(
+                    (
+                        error,
+                        m.agent_speaking_s / truth.agent_speaking_s,
+                        m.agent_chars_per_min * m.agent_speaking_s / 60 / truth.agent_chars,
+                    )
+                )
             if abs(error) > RATE_TOLERANCE:
                 self.problems.append(f"{call_id} RATE {m.agent_chars_per_min} vs {truth.agent_chars_per_min}")
         counts = self.interruption_counts["stereo" if truth.stereo else "mono"]
@@ -288,6 +323,7 @@ class MetricsEvaluation:
             if self.rate_errors
             else None,
             "rate_within_5pct_by_layout": by_layout,
+            "rate_by_layout": {layout: self._rate_parts(layout) for layout in self.rate_errors_by_layout},
             "interruptions_stereo": f1(self.interruption_counts["stereo"]),
             "interruptions_mono": f1(self.interruption_counts["mono"]),
             "holds": {
