@@ -57,9 +57,10 @@ def reassign_sentences(
     signal: Samples,
     sample_rate: int,
     config: MonoConfig,
+    min_group: int = 1,
 ) -> tuple[list[Utterance], list[SpeechTurn]]:
     """The mono stage's utterances and voice activity (cluster labels), each sentence given to the
-    voice it sounds like."""
+    voice it sounds like; `min_group`: the long pieces each voice needs for the split to count."""
     pieces = sentence_pieces(utterances, config.sentence_gap_s)
     if len({p.speaker for p in pieces}) > 2:
         return list(utterances), list(voice_activity)
@@ -72,15 +73,21 @@ def reassign_sentences(
         config.sentence_print_min_s,
         config.same_speaker_similarity,
         config.sentence_min_separation,
+        min_group,
     )
 
 
 # A call whose diarization heard one voice (pipeline/diarize/roles.merged_voices_check: the customer
-# under a tenth of the speech in a real conversation) is known to hold two: there the split of its
-# sentences is taken unless the two groups sound as alike as one voice cut in two (0.90–0.97 on the
-# tuning calls). The two voices of the tuning calls the diarization merged were 0.867 alike, clearly
-# apart once centred (silhouette 0.54), where two voices it kept apart were 0.71–0.83.
-MERGED_SAME_VOICE_SIMILARITY = 0.90
+# under a tenth of the speech in a real conversation) is known to hold two. There the raw prints
+# decide little: two voices the diarization merged were 0.867 and 0.902 alike, as alike as one voice
+# cut in two (0.88–0.97). What tells them apart is how clearly the centred prints fall into two
+# groups when each group has pieces enough to judge: over the 96 mono calls of the six tuning
+# batches (bench/results/accuracy-2026-11-30n.md), two voices gave a silhouette of 0.31–0.66 and one
+# voice cut in two at most 0.26 wherever both groups held `MIN_PIECES` pieces or more (one voice's
+# 0.49–0.51 came from groups of two or three pieces). So the merged call is split when the
+# silhouette clears `sentence_min_separation` with both groups that large, unless the raw prints are
+# as alike as the most alike one voice's.
+MERGED_SAME_VOICE_SIMILARITY = 0.95
 
 
 def split_merged_voices(
@@ -95,7 +102,7 @@ def split_merged_voices(
     relaxed = config.model_copy(
         update={"same_speaker_similarity": max(config.same_speaker_similarity, MERGED_SAME_VOICE_SIMILARITY)}
     )
-    split = reassign_sentences(utterances, voice_activity, signal, sample_rate, relaxed)
+    split = reassign_sentences(utterances, voice_activity, signal, sample_rate, relaxed, min_group=MIN_PIECES)
     if split == (list(utterances), list(voice_activity)):
         return None
     # The voice activity under every utterance follows it: most of a merged call moved, and what
@@ -173,10 +180,13 @@ def relabel_by_voice(
     piece_min_s: float,
     same_speaker_similarity: float,
     min_separation: float,
+    min_group: int = 1,
 ) -> tuple[list[Utterance], list[SpeechTurn]]:
     """Utterances and voice activity with each piece given to the voice group it sounds like.
 
-    `prints` holds the voice print of each piece (by index in `pieces`) that is long enough for one."""
+    `prints` holds the voice print of each piece (by index in `pieces`) that is long enough for one;
+    each group must hold `min_group` of those for the split to count (a silhouette over two or three
+    pieces says little)."""
     labels = sorted({p.speaker for p in pieces})
     unchanged = list(utterances), list(voice_activity)
     if len(labels) == 1:  # the diarization heard one voice; the sentences may still hold two
@@ -192,6 +202,8 @@ def relabel_by_voice(
     if split is None:
         return unchanged
     groups, centred_prints, centre0, centre1 = split
+    if min(int((groups == 0).sum()), int((groups == 1).sum())) < min_group:
+        return unchanged
     raw0 = _unit(np.average(raw[groups == 0], axis=0, weights=weights[groups == 0]))
     raw1 = _unit(np.average(raw[groups == 1], axis=0, weights=weights[groups == 1]))
     if float(raw0 @ raw1) >= same_speaker_similarity or separation(centred_prints, groups) < min_separation:
