@@ -27,7 +27,8 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
      answered), the waiting went on if the customer said no more than that and the agent's next
      turn is itself a check-in by these tests;
    - the agent then stays away at least `checkin_away_s` (8 s), or at least 4 s when the turn
-     says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …), hold
+     says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …, or asks
+     again to wait in any words of `phrases.hold_ask`: 请您先别挂机), hold
      music covers at least `music_share` of that away time (a check-in over music), or the
      agent's next turn is a check-in again;
    - after the last turn, where the silence runs to the end of the recording, it lasts at least
@@ -160,11 +161,21 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     if away_s >= config.checkin_away_s:
         return True
     music = total(intersect(call.music, [(away_start, away_end)]))
-    if music >= config.music_share * away_s or phrases.find(turn.text, phrases.hold_checkin) is not None:
+    if music >= config.music_share * away_s or _says_checkin(turn.text, phrases):
         return True
     # 4-8 s of dead air with no check-in words heard (请您先别挂机 written 请您先点挂机): more
     # waiting if the agent's next turn is a check-in again
     return _next_is_checkin(k, call, config, phrases, linked)
+
+
+def _says_checkin(text: str, phrases: ServicePhrases) -> bool:
+    """The words of a check-in: the work goes on (还在为您查询), or the customer is asked again to wait
+    — in any words the scorecard takes as an ask (抱歉，还需要一点时间，请您先别挂机: asking to wait
+    in the middle of a hold is a check-in, not a return)."""
+    return (
+        phrases.find(text, phrases.hold_checkin) is not None
+        or phrases.find(text, phrases.hold_ask) is not None
+    )
 
 
 def _next_is_checkin(
