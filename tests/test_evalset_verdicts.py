@@ -110,3 +110,25 @@ def test_relabel_rewrites_the_truth_files(tmp_path: Path) -> None:
     assert relabel(tmp_path) == 1
     truth = json.loads((tmp_path / "EV001.truth.json").read_text(encoding="utf-8"))
     assert truth["verdicts"]["ANSWER-RINGS"] == "fail" and truth["verdicts"]["CLOSE-ASK"] == "pass"
+
+
+def test_a_hold_said_another_way_keeps_its_thanked_truth() -> None:
+    # --return-variants moves how a hold goes on and ends, never whether the agent thanked: an
+    # unthanked return has no thanks in it, a thanked one always has
+    import random
+
+    from evalset_returns import PROMPT_ANSWERS, THANKS_AFTER, THANKS_ALONE, plan_return
+
+    thanks_words = ("久等", "耐心", "等了这么久")
+    rng = random.Random(7)
+    forms = {True: set(), False: set()}
+    for k in range(200):
+        thanked = k % 2 == 0
+        way = plan_return(rng, thanked, 8)
+        forms[thanked].add(way.form)
+        said = (way.lead or "") + (way.thanks or "")
+        assert any(w in said for w in thanks_words) == (thanked and way.form != "first"), way
+        assert len(way.long_replies) == 8
+    assert forms == {True: {"first", "after", "alone", "prompt"}, False: {"first", "prompt"}}
+    assert not any(w in text for text in PROMPT_ANSWERS for w in thanks_words)
+    assert all(any(w in text for w in thanks_words) for text in THANKS_AFTER + THANKS_ALONE)

@@ -35,6 +35,11 @@ third of the agent's answers are real recorded agent speech (magicdata_cs, unwar
 too, where the customer is the same corpus pitched down), and customers answer check-ins (好的,
 行你慢慢查, 还要多久啊) or ask whether anyone is still there before one (喂，还在吗).
 
+`--return-variants` (the seventh tuning batch, /work/eval_data8), from a stream of its own: holds
+go on and end in other ways (tools/evalset_returns.py): the answer first and the thanks at its
+end, the thanks alone then the answer, the customer speaking first at the end of the wait (喂，
+查到了吗？), longer answers to the ask and to check-ins (好的，那你快一点啊，我等下还要出门), or none.
+
 `--hold-variants` words every hold from tools/evalset_holds.py (agents' own asks, apologetic
 check-ins, returns that carry the answer, thanks said other ways), from a stream of its own: the
 fourth tuning batch (/work/eval_data5, with --telephony).
@@ -54,6 +59,7 @@ import evalset_holds
 from callsim import CallScript, Clip, load_clip, write_call
 from evalset_closings import closing_verdicts, plan_closing, play_closing
 from evalset_openings import plan_opening
+from evalset_returns import plan_return
 from evalset_verdicts import derive_verdicts
 from make_samples import CUSTOMER, Speaker, Voice
 
@@ -103,6 +109,7 @@ REAL_THANKS = ["tourism_300039.flac"]
 CHECKIN_REPLIES = ["好的。", "嗯，好。", "好，没关系。", "行，你慢慢查。", "还要多久啊？", "嗯嗯，我等着。"]
 STILL_THERE = ["喂，还在吗？", "喂？您好？", "喂，有人吗？"]
 REAL_ANSWER_SHARE = 0.35
+MAX_CHECKINS = 8  # check-ins in one hold at most
 
 
 class Voices:
@@ -140,6 +147,7 @@ def build_call(
     hold_rng: random.Random | None = None,
     opening_rng: random.Random | None = None,
     conversation_rng: random.Random | None = None,
+    return_rng: random.Random | None = None,
 ) -> tuple[CallScript, dict, dict]:
     stereo = index % 9 not in (1, 4, 7, 8)  # 5 of 9 stereo, 4 of 9 mono
     agent_left = stereo and rng.random() < 0.7
@@ -209,7 +217,7 @@ def build_call(
             if into >= 0.4:
                 script.cut_in("customer", customer_real(), into=round(into, 2))
         elif move < 0.6 and holds_left:
-            _hold(script, voices, rng, agent, customer_short, stereo, hold_rng, conversation_rng)
+            _hold(script, voices, rng, agent, customer_short, stereo, hold_rng, conversation_rng, return_rng)
             holds_left -= 1
         else:
             script.say("agent", answer(rng.choice(CONTENT)), gap=rng.uniform(0.4, 1.2))
@@ -288,13 +296,16 @@ def _hold(
     stereo: bool,
     hold_rng: random.Random | None = None,
     conversation_rng: random.Random | None = None,
+    return_rng: random.Random | None = None,
 ) -> None:
-    """A hold; with `hold_rng` (--hold-variants) its words come from tools/evalset_holds.py, every
+    """A hold; with `hold_rng` (--hold-variants) its words come from tools/evalset_holds.py, with
+    `return_rng` (--return-variants) how it goes on and ends from tools/evalset_returns.py; every
     other draw (length, asked, thanked, music, check-ins) stays the main stream's."""
     seconds = rng.choice([5.0, 12.0, 18.0, 25.0, 40.0, 65.0, 90.0, 150.0])
     asked = rng.random() < 0.65
     thanked = rng.random() < 0.6
     music = rng.random() < 0.4
+    way = plan_return(return_rng, thanked, MAX_CHECKINS) if return_rng is not None else None
     if asked:
         real = not stereo and rng.random() >= 0.5
         text = rng.choice(ASKS) if not real else rng.choice(REAL_ASKS)
@@ -302,7 +313,11 @@ def _hold(
             real, text = False, hold_rng.choice(evalset_holds.ASKS)
         ask = agent(text) if not real else voices.real(1.0, text)
         script.say("agent", ask, gap=rng.uniform(0.4, 1.0))
-        script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.5)
+        ack = customer_short(rng.choice(CUSTOMER_SHORT))
+        if way is not None and way.ack is not None:
+            ack = voices.tts(way.ack, CUSTOMER) if way.ack else None
+        if ack is not None:
+            script.say("customer", ack, gap=0.5)
     else:
         text = rng.choice(UNASKED_LEADINS)
         script.say(
@@ -312,7 +327,7 @@ def _hold(
         )
     checkins = []
     if seconds > 15 and rng.random() < 0.6:
-        count = max(1, min(int(seconds // 14), 8))
+        count = max(1, min(int(seconds // 14), MAX_CHECKINS))
         texts = [rng.choice(CHECKINS) for _ in range(count)]
         if hold_rng is not None:
             texts = [hold_rng.choice(evalset_holds.CHECKINS) for _ in texts]
@@ -328,13 +343,32 @@ def _hold(
         ]
         if conversation_rng.random() < 0.3:
             prompt = voices.tts(conversation_rng.choice(STILL_THERE), CUSTOMER)
+    if way is not None and checkins:
+        replies = list(replies) + [None] * (len(checkins) - len(replies))
+        replies = [
+            voices.tts(long, CUSTOMER) if long is not None else reply
+            for long, reply in zip(way.long_replies, replies, strict=False)
+        ]
     script.hold(
         seconds, music=music, asked=asked, thanked=thanked, checkins=checkins, replies=replies, prompt=prompt
     )
+    if way is not None and way.prompt is not None:
+        # the customer breaks the silence in the wait's last seconds; the agent answers and comes back
+        call = voices.tts(way.prompt, CUSTOMER)
+        script.say("customer", call, gap=-(call.duration + 1.2))
     if thanked:
         text = rng.choice(THANKS)
         content = rng.choice(CONTENT)
-        if hold_rng is None:
+        if way is not None and way.form != "first":
+            lead = (way.lead or "") + content if way.form == "prompt" else None
+            if way.form == "after":
+                script.say("agent", agent(content.rstrip("。") + way.thanks), gap=0.6)
+            elif way.form == "alone":
+                script.say("agent", agent(way.thanks), gap=0.6)
+                script.say("agent", agent(content), gap=round(return_rng.uniform(1.0, 1.8), 2))
+            else:
+                script.say("agent", agent(lead), gap=0.5)
+        elif hold_rng is None:
             script.say("agent", agent(text), gap=0.6)
             script.say("agent", agent(content), gap=0.5)
         else:  # the thanks and the answer in one breath, as agents come back
@@ -343,7 +377,9 @@ def _hold(
         opening = rng.choice(UNTHANKED_RETURNS)
         if hold_rng is not None:
             opening = hold_rng.choice(evalset_holds.UNTHANKED)
-        script.say("agent", agent(opening + rng.choice(CONTENT)), gap=0.6)
+        if way is not None and way.form == "prompt":
+            opening = way.lead or opening
+        script.say("agent", agent(opening + rng.choice(CONTENT)), gap=0.5 if way and way.prompt else 0.6)
     script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.6)
 
 
@@ -377,6 +413,13 @@ def main() -> int:
         "answering check-ins or asking whether anyone is there, from a stream of their own",
     )
     parser.add_argument(
+        "--return-variants",
+        action="store_true",
+        help="holds that go on and end in other ways (tools/evalset_returns.py: thanks after the answer "
+        "or alone, the customer speaking first at the return, longer answers to the ask and to check-ins, "
+        "or none), from a stream of their own",
+    )
+    parser.add_argument(
         "--telephony",
         action="store_true",
         help="G.711 A-law/μ-law, line echo in each direction of stereo calls, agent voices pitched "
@@ -396,8 +439,9 @@ def main() -> int:
         conversation_rng = (
             random.Random(f"{args.seed}-conversation-{index}") if args.conversation_variants else None
         )
+        return_rng = random.Random(f"{args.seed}-return-{index}") if args.return_variants else None
         script, render, plan = build_call(
-            index, voices, rng, closing_rng, line_rng, hold_rng, opening_rng, conversation_rng
+            index, voices, rng, closing_rng, line_rng, hold_rng, opening_rng, conversation_rng, return_rng
         )
         samples, rate, truth = script.render(**render)
         truth["hangup_by"] = plan["hangup_by"]
@@ -427,7 +471,8 @@ def main() -> int:
         f"{' --telephony' if args.telephony else ''}"
         f"{' --hold-variants' if args.hold_variants else ''}"
         f"{' --opening-variants' if args.opening_variants else ''}"
-        f"{' --conversation-variants' if args.conversation_variants else ''}\n"
+        f"{' --conversation-variants' if args.conversation_variants else ''}"
+        f"{' --return-variants' if args.return_variants else ''}\n"
     )
     return 0
 
