@@ -22,10 +22,12 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    the hold around it, when the waiting goes on after it:
    - the customer does not take the floor: their speech from the start of the turn to the next
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
-     行我再等等 are back-channels, not a resumed conversation);
+     行我再等等 are back-channels, not a resumed conversation) — unless the turn says check-in
+     words (below): then the customer answered a check-in (没事没事，你慢慢查，我不着急的), at any
+     length, and only what follows decides;
    - when the agent speaks again soon after (the customer asked 还要多久啊 and the agent
-     answered), the waiting went on if the customer said no more than that and the agent's next
-     turn is itself a check-in by these tests;
+     answered), the waiting went on if the customer said no more than that (or answered a
+     check-in's words) and the agent's next turn is itself a check-in by these tests;
    - the agent then stays away at least `checkin_away_s` (8 s), or at least 4 s when the turn
      says a check-in phrase (scorecard `phrases.hold_checkin`: 还在为您查询, 请您再稍等 …, or asks
      again to wait in any words of `phrases.hold_ask`: 请您先别挂机), hold
@@ -144,8 +146,12 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     if turn.end - turn.start > config.checkin_max_s:
         return False  # the agent carries on: the answer, not a word in passing
     customer_speech = total(intersect(call.customer, gaps(turn.spoken, turn.start, away_start)))
-    if customer_speech > config.checkin_reply_max_s:
-        return False  # the customer took the floor: the conversation has resumed
+    if customer_speech > config.checkin_reply_max_s and not _says_checkin(turn.text, phrases):
+        # the customer took the floor: the conversation has resumed. Not after a check-in's words:
+        # 没事没事，你慢慢查，我不着急的 answers 我还在帮您查, and what follows (the agent away
+        # again, or checking in again) decides whether the waiting went on (a tuning hold of 150 s
+        # was cut at every such answer, and the pieces charged HOLD-ASK)
+        return False
     away_s = away_end - away_start
     if not _quiet((away_start, away_end), call.music, config):
         # The agent spoke again soon after. If the customer only put in a word (还要多久啊, 好的)
@@ -188,7 +194,8 @@ def _next_is_checkin(
     between = total(
         intersect(call.customer, gaps(call.turns[k].spoken, call.turns[k].start, call.turns[k + 1].start))
     )
-    return between <= config.checkin_reply_max_s and _is_checkin(k + 1, call, config, phrases, linked + 1)
+    answered = between <= config.checkin_reply_max_s or _says_checkin(call.turns[k].text, phrases)
+    return answered and _is_checkin(k + 1, call, config, phrases, linked + 1)
 
 
 # Hold music between two of the agent's sentences this far apart means the agent went away again in
