@@ -22,9 +22,10 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    the hold around it, when the waiting goes on after it:
    - the customer does not take the floor: their speech from the start of the turn to the next
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
-     行我再等等 are back-channels, not a resumed conversation) — unless the turn says check-in
-     words (below): then the customer answered a check-in (没事没事，你慢慢查，我不着急的), at any
-     length, and only what follows decides;
+     行我再等等 are back-channels, not a resumed conversation) — unless the turn, apart from any
+     thanks for the waiting, says as written that the work goes on or asks to wait more (我还在帮您
+     查, 您再等我一下): then the customer answered a check-in (没事没事，你慢慢查，我不着急的), at
+     any length, and only what follows decides;
    - when the agent speaks again soon after (the customer asked 还要多久啊 and the agent
      answered), the waiting went on if the customer said no more than that (or answered a
      check-in's words) and the agent's next turn is itself a check-in by these tests;
@@ -56,7 +57,7 @@ covered by music and not inside a hold the agent announced.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.config import MetricsConfig
 from pipeline.metrics.intervals import Span, gaps, intersect, total, union
@@ -146,7 +147,7 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     if turn.end - turn.start > config.checkin_max_s:
         return False  # the agent carries on: the answer, not a word in passing
     customer_speech = total(intersect(call.customer, gaps(turn.spoken, turn.start, away_start)))
-    if customer_speech > config.checkin_reply_max_s and not _says_checkin(turn.text, phrases):
+    if customer_speech > config.checkin_reply_max_s and not _says_waiting_goes_on(turn.text, phrases):
         # the customer took the floor: the conversation has resumed. Not after a check-in's words:
         # 没事没事，你慢慢查，我不着急的 answers 我还在帮您查, and what follows (the agent away
         # again, or checking in again) decides whether the waiting went on (a tuning hold of 150 s
@@ -184,6 +185,15 @@ def _says_checkin(text: str, phrases: ServicePhrases) -> bool:
     )
 
 
+def _says_waiting_goes_on(text: str, phrases: ServicePhrases) -> bool:
+    """Check-in words said as written, apart from any thanks for the waiting: the work goes on (我还在
+    帮您查) or the customer is asked to wait more. A return thanks too (感谢您的耐心等待，积分可以…),
+    so 耐心 or 久等 alone do not tell a check-in; and a near sound is not enough here, where a
+    customer's long answer is let pass (您在手机上 is no 还在)."""
+    exact = replace(phrases, slack=0.0)
+    return any(_says_checkin(piece, exact) for piece in phrases.outside(text, phrases.hold_thanks))
+
+
 def _next_is_checkin(
     k: int, call: _Call, config: MetricsConfig, phrases: ServicePhrases, linked: int
 ) -> bool:
@@ -194,7 +204,7 @@ def _next_is_checkin(
     between = total(
         intersect(call.customer, gaps(call.turns[k].spoken, call.turns[k].start, call.turns[k + 1].start))
     )
-    answered = between <= config.checkin_reply_max_s or _says_checkin(call.turns[k].text, phrases)
+    answered = between <= config.checkin_reply_max_s or _says_waiting_goes_on(call.turns[k].text, phrases)
     return answered and _is_checkin(k + 1, call, config, phrases, linked + 1)
 
 

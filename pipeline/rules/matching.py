@@ -564,6 +564,23 @@ class ServicePhrases:
         found = best_match(text, patterns, self.costs, self.slack)
         return found[0] if found is not None else None
 
+    def outside(self, text: str, patterns: Sequence[str]) -> tuple[str, ...]:
+        """The pieces of `text` (canonical) left when every stretch that matches one of `patterns` is
+        cut out, apart so that nothing matches across a cut (不好意思让您久等了，我还在帮您查 less
+        the thanks is 我还在帮您查)."""
+        norm = canonical(text)
+        cuts = sorted(
+            (m.start, m.end)
+            for source in patterns
+            for m in compile_pattern(source).search(norm, self.costs, self.slack)
+        )
+        pieces, at = [], 0
+        for start, end in cuts:
+            pieces.append(norm.text[at:start])
+            at = max(at, end)
+        pieces.append(norm.text[at:])
+        return tuple(piece for piece in pieces if piece)
+
 
 def best_match(
     text: str, patterns: Sequence[str], costs: Costs, slack: float = 0.0
