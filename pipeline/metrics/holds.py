@@ -57,12 +57,12 @@ covered by music and not inside a hold the agent announced.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pipeline.config import MetricsConfig
 from pipeline.metrics.intervals import Span, gaps, intersect, total, union
 from pipeline.records import AudioEvent, Hold, SpeechTurn, Stretch, Utterance
-from pipeline.rules.matching import ServicePhrases
+from pipeline.rules.matching import ServicePhrases, best_match
 
 
 @dataclass(frozen=True)
@@ -186,12 +186,16 @@ def _says_checkin(text: str, phrases: ServicePhrases) -> bool:
 
 
 def _says_waiting_goes_on(text: str, phrases: ServicePhrases) -> bool:
-    """Check-in words said as written, apart from any thanks for the waiting: the work goes on (我还在
-    帮您查) or the customer is asked to wait more. A return thanks too (感谢您的耐心等待，积分可以…),
-    so 耐心 or 久等 alone do not tell a check-in; and a near sound is not enough here, where a
-    customer's long answer is let pass (您在手机上 is no 还在)."""
-    exact = replace(phrases, slack=0.0)
-    return any(_says_checkin(piece, exact) for piece in phrases.outside(text, phrases.hold_thanks))
+    """Check-in words said exactly as written, apart from any thanks for the waiting: the work goes
+    on (我还在帮您查) or the customer is asked to wait more. A return thanks too (感谢您的耐心等待，
+    积分可以…), so 耐心 or 久等 alone do not tell a check-in; and where a customer's long answer is
+    let pass, a homophone or a near sound is not enough (申请您在手机上 is no 请您再, 您在 no 还在)."""
+    for piece in phrases.outside(text, phrases.hold_thanks):
+        for patterns in (phrases.hold_checkin, phrases.hold_ask):
+            found = best_match(piece, patterns, phrases.costs)
+            if found is not None and found[1].cost == 0:
+                return True
+    return False
 
 
 def _next_is_checkin(
