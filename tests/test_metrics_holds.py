@@ -104,15 +104,16 @@ def _contact_then(after: list[Utterance]) -> list[Utterance]:
             41.0,
             1,
         ),
-        # the customer takes the floor, the agent thinks it over: the conversation resumed at 20.0
+        # the customer answers the check-in's words at length and the agent stays away 9 s: the
+        # waiting went on (after 我还在为您查询 what follows decides, not how long the customer spoke)
         (
             "customer replies",
             [
                 utt("customer", 24.4, 28.0, "那能不能帮我改到后天再送过来"),
                 utt("agent", 37.0, 45.0, "可以的，已经帮您改好了"),
             ],
-            20.0,
-            0,
+            37.0,
+            1,
         ),
         # the agent carries on with the answer: resumed at 20.0
         ("agent carries on", [utt("agent", 25.0, 45.0, "明天上午从仓库发出，后天就能送到您家里")], 20.0, 0),
@@ -171,11 +172,28 @@ def test_a_checkin_cut_into_pieces_by_pauses_is_one_contact() -> None:
     ]
     (hold,) = holds(utterances, 53.0)
     assert (hold.start, hold.end, hold.checkins) == (5.0, 45.0, 1) and hold.thanked
-    # the same pause with the customer taking the floor in it (more than a word in passing): the
-    # conversation resumed at 20.0
+    # the same pause with the customer asking in it (more than a word in passing), answered with
+    # 系统有点慢，请您再等一下 and 17 s away: the waiting went on, through two contacts
     replied = [*utterances[:3], utt("customer", 20.6, 22.7, "那我的订单到底什么时候到"), *utterances[3:]]
-    first, second = holds(replied, 53.0)
-    assert (first.start, first.end) == (5.0, 20.0) and second.start == 28.0
+    (hold,) = holds(replied, 53.0)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, 45.0, 2)
+
+
+def test_a_return_answered_at_length_then_quiet_ends_the_hold() -> None:
+    # the agent comes back with the answer (its words say nothing of more waiting: 您还在线吗 asks,
+    # 让您久等了 thanks), the customer talks at length, the agent is quiet 9 s: the hold ended at 20.0
+    for came_back in ("让您久等了，您的订单在仓库，明天发货", "您好，您还在线吗？查到了，您的订单明天发货"):
+        utterances = [
+            utt("agent", 0.0, 4.0, ASK),
+            utt("customer", 4.5, 5.0, "好的"),
+            utt("agent", 20.0, 24.0, came_back),
+            utt("customer", 24.4, 28.0, "那能不能帮我改到后天再送过来"),
+            utt("agent", 37.0, 45.0, "可以的，已经帮您改好了"),
+            utt("customer", 45.5, 46.0, "好"),
+            utt("agent", 46.5, 49.0, "请问还有其他问题吗"),
+        ]
+        (hold,) = holds(utterances, 50.0)
+        assert (hold.start, hold.end, hold.checkins) == (5.0, 20.0, 0), came_back
 
 
 def test_a_customer_asking_how_long_during_a_hold_does_not_end_it() -> None:
@@ -487,3 +505,44 @@ def test_an_ask_the_metrics_heard_passes_when_it_sounds_like_the_phrase() -> Non
     # heard with a word too many, it does not sound like the phrase: a person decides
     passed, review, _ = hold_ask("好的，耽误您一点的时间，我帮您查一下")
     assert not passed and review
+
+
+def test_a_customer_answering_a_checkin_at_length_does_not_end_the_hold() -> None:
+    # 没事没事，你慢慢查，我不着急的 (more than the 2 s of a back-channel) after 我还在帮您查, then
+    # more waiting and another check-in: one hold (a 150 s tuning hold was cut at every such answer,
+    # and its pieces charged HOLD-ASK)
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 18.0, 22.0, "您还在线吗？我这边还在查"),
+        utt("customer", 22.5, 27.5, "没事没事，你慢慢查，我不着急的"),
+        utt("agent", 29.0, 35.0, "我还在核实，马上就好，您再等我一下"),
+        utt("agent", 50.0, 55.0, "让您久等了，查到了，您的订单明天发货"),
+        utt("customer", 55.5, 56.0, "好"),
+        utt("agent", 56.5, 58.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 60.0)
+    assert (hold.start, hold.end, hold.checkins, hold.asked) == (5.0, 50.0, 2, True)
+    assert verdicts(utterances, 60.0)["HOLD-ASK"]
+
+
+@pytest.mark.parametrize(
+    "came_back",
+    [
+        "感谢您的耐心等待，积分可以在会员中心兑换优惠券",  # thanks and the answer: 耐心 is no check-in
+        "退货需要在签收后七天内申请，您在手机上就可以操作",  # 申请您在 is no 请您再, said exactly
+    ],
+)
+def test_a_return_answered_at_length_ends_the_hold(came_back: str) -> None:
+    # the customer talks at length after the agent's return, then a second, unasked hold: two holds,
+    # not one from the first ask to the second return
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 20.0, 30.0, came_back),
+        utt("customer", 30.5, 35.0, "我们公司不是私人公司，而是股份制公司"),
+        utt("agent", 35.7, 36.7, "这个嘛"),
+        utt("agent", 60.0, 66.0, "您好，我这边看到了，您的订单明天发货"),
+        utt("customer", 66.5, 67.0, "好"),
+    ]
+    assert [(h.start, h.end) for h in holds(utterances, 70.0)] == [(5.0, 20.0), (36.7, 60.0)]

@@ -56,6 +56,7 @@ covered by music and not inside a hold the agent announced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -185,16 +186,25 @@ def _says_checkin(text: str, phrases: ServicePhrases) -> bool:
     )
 
 
+# A clause ends at punctuation or after 吗; one that asks the customer something (您还在线吗？) says
+# nothing about the work going on, whatever words it holds.
+_CLAUSE = re.compile(r"[^，,。.？?！!；;]+(?:[？?]|吗)?")
+
+
 def _says_waiting_goes_on(text: str, phrases: ServicePhrases) -> bool:
-    """Check-in words said exactly as written, apart from any thanks for the waiting: the work goes
-    on (我还在帮您查) or the customer is asked to wait more. A return thanks too (感谢您的耐心等待，
-    积分可以…), so 耐心 or 久等 alone do not tell a check-in; and where a customer's long answer is
-    let pass, a homophone or a near sound is not enough (申请您在手机上 is no 请您再, 您在 no 还在)."""
-    for piece in phrases.outside(text, phrases.hold_thanks):
-        for patterns in (phrases.hold_checkin, phrases.hold_ask):
-            found = best_match(piece, patterns, phrases.costs)
-            if found is not None and found[1].cost == 0:
-                return True
+    """Check-in words said exactly as written, outside a question and apart from any thanks for the
+    waiting: the work goes on (我还在帮您查) or the customer is asked to wait more. A return thanks
+    too (感谢您的耐心等待，积分可以…), so 耐心 or 久等 alone do not tell a check-in; a return may
+    open with 您还在线吗; and where a customer's long answer is let pass, a homophone or a near sound
+    is not enough (申请您在手机上 is no 请您再)."""
+    for clause in _CLAUSE.findall(text):
+        if clause.rstrip().endswith(("吗", "？", "?")):
+            continue
+        for piece in phrases.outside(clause, phrases.hold_thanks):
+            for patterns in (phrases.hold_checkin, phrases.hold_ask):
+                found = best_match(piece, patterns, phrases.costs)
+                if found is not None and found[1].cost == 0:
+                    return True
     return False
 
 
