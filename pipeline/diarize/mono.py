@@ -150,6 +150,13 @@ FIRST_WORDS_JOIN_GAP_S = 1.5
 # percentile of frame power), followed back at most this far from where Silero's score rose.
 ONSET_ABOVE_QUIET_DB = 20.0
 ONSET_WALK_BACK_MAX_S = 1.0
+# A first word said apart (喂 … 您好: 0.5 s of voice, a 1 s pause, then the greeting) is a sound island
+# no longer than a word, standing that far over the quiet, that Silero scores voice-like for a
+# moment: it scored a tuning call's 喂 0.51 for one frame and 0.25-0.35 after, too briefly for its
+# 0.3 s minimum, and the answer delay read 3.7 s for 2.2 (OPEN-IMMEDIATE deducted). Ringback tone
+# scores under 0.05, and a ring lasts 1 s.
+FIRST_WORD_MAX_S = 0.9
+FIRST_WORD_MIN_SCORE = 0.3
 
 
 def first_words_heard_late(
@@ -193,7 +200,37 @@ def first_words_heard_late(
     onset = voice_onset(head, sample_rate, joined_at)
     if onset < joined_at - 0.1:
         found.append(SpeechTurn(first.speaker, onset, float(joined_at)))
+        joined_at = onset
+    for a, b in reversed(_word_islands(head, sample_rate, scores, joined_at)):
+        if b < joined_at - FIRST_WORDS_JOIN_GAP_S:
+            break
+        found.append(SpeechTurn(first.speaker, a, b))
+        joined_at = a
     return found[::-1]
+
+
+def _word_islands(
+    head: np.ndarray, sample_rate: int, scores: np.ndarray, before: float
+) -> list[tuple[float, float]]:
+    """Word-length sound islands ending before `before` that Silero scores voice-like for a moment
+    (`FIRST_WORD_MAX_S`, `FIRST_WORD_MIN_SCORE`); a longer island or one it does not score so ends
+    the search, as a tone or a noise stands between the first words and anything earlier."""
+    energy = frame_energy_db(head)
+    frame_s = SILERO_FRAME / sample_rate
+    at = min(int(before / frame_s), energy.size, scores.size)
+    if at == 0:
+        return []
+    loud = float(np.percentile(energy[:at], 10)) + ONSET_ABOVE_QUIET_DB
+    islands = clean_segments(mask_to_segments(energy[:at] >= loud, frame_s), 0.1, 0.0)
+    words: list[tuple[float, float]] = []
+    for a, b in reversed(islands):
+        if b >= before - frame_s:  # the heard speech's own onset
+            continue
+        peak = float(scores[int(a / frame_s) : max(int(b / frame_s), int(a / frame_s) + 1)].max())
+        if b - a > FIRST_WORD_MAX_S or peak < FIRST_WORD_MIN_SCORE:
+            break
+        words.append((a, b))
+    return words[::-1]
 
 
 def voice_onset(head: np.ndarray, sample_rate: int, heard_from: float) -> float:
