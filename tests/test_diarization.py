@@ -266,3 +266,38 @@ def test_a_second_speaker_needs_a_tenth_of_the_voice_prints() -> None:
     assert len(set(found[:60])) == 1 and len(set(found[60:100])) == 1 and found[0] != found[60]
     merged = clusters(5)  # the former setting: agent and customer together, the outlier alone
     assert merged[0] == merged[60] and merged[100] != merged[0]
+
+
+def test_a_first_word_said_apart_before_the_greeting_is_found() -> None:
+    """喂 … 您好: a word-length stretch of voice a second before the first heard speech, which Silero
+    scores as speech (over 0.5) for less than its 0.3 s minimum, is the speaker's first word (a tuning call's
+    answer delay read 3.7 s for 2.2); a ring tone in its place is not."""
+    from pipeline.diarize import mono
+    from pipeline.diarize.mono import first_words_heard_late
+    from pipeline.records import SpeechTurn
+
+    rate = 16000
+    clip, _ = sf.read(MAGICDATA / "education_100001.flac", dtype="float32")
+    onset = voiced_segments(clip)[0][0]
+    word = clip[int(onset * rate) : int((onset + 0.3) * rate)] * 0.5  # the clip's first syllable
+    said_at = 3.3
+    signal = np.random.default_rng(3).normal(0, 1e-3, 12 * rate).astype(np.float32)
+    signal[int(said_at * rate) : int(said_at * rate) + word.size] += word
+    greeting_at = 4.5
+    signal[int(greeting_at * rate) : int(greeting_at * rate) + clip.size] += clip * 0.5
+    heard = SpeechTurn("SPEAKER_00", greeting_at + onset, greeting_at + clip.size / rate)
+    found = first_words_heard_late(signal, rate, [heard], MonoConfig())
+    assert found and found[0].start == pytest.approx(said_at, abs=0.1), found
+    assert found[0].end < heard.start and all(v.speaker == "SPEAKER_00" for v in found)
+    # Silero's own stretches alone (the word-island search switched off) miss it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mono, "FIRST_WORD_MIN_SCORE", 2.0)
+        assert first_words_heard_late(signal, rate, [heard], MonoConfig()) == []
+    # a ring tone (450 Hz) where the word was: not anyone's first word
+    toned = signal.copy()
+    toned[int(said_at * rate) : int(said_at * rate) + word.size] -= word
+    t = np.arange(word.size) / rate
+    toned[int(said_at * rate) : int(said_at * rate) + word.size] += (
+        0.2 * np.sin(2 * np.pi * 450 * t)
+    ).astype(np.float32)
+    assert first_words_heard_late(toned, rate, [heard], MonoConfig()) == []

@@ -151,12 +151,13 @@ FIRST_WORDS_JOIN_GAP_S = 1.5
 ONSET_ABOVE_QUIET_DB = 20.0
 ONSET_WALK_BACK_MAX_S = 1.0
 # A first word said apart (喂 … 您好: 0.5 s of voice, a 1 s pause, then the greeting) is a sound island
-# no longer than a word, standing that far over the quiet, that Silero scores voice-like for a
-# moment: it scored a tuning call's 喂 0.51 for one frame and 0.25-0.35 after, too briefly for its
-# 0.3 s minimum, and the answer delay read 3.7 s for 2.2 (OPEN-IMMEDIATE deducted). Ringback tone
-# scores under 0.05, and a ring lasts 1 s.
+# no longer than a word, standing that far over the quiet, that Silero scores voice-like on average
+# over it: a tuning call's 喂 scored 0.51 for one frame and 0.25-0.35 after (0.31 on average), too
+# briefly over 0.5 for its 0.3 s minimum, and the answer delay read 3.7 s for 2.2 (OPEN-IMMEDIATE
+# deducted). A tone's attack scores one frame up to 0.55 and 0.08-0.13 on average over 0.3 s; a
+# ring lasts 1 s.
 FIRST_WORD_MAX_S = 0.9
-FIRST_WORD_MIN_SCORE = 0.3
+FIRST_WORD_MIN_SCORE = 0.2
 
 
 def first_words_heard_late(
@@ -212,9 +213,10 @@ def first_words_heard_late(
 def _word_islands(
     head: np.ndarray, sample_rate: int, scores: np.ndarray, before: float
 ) -> list[tuple[float, float]]:
-    """Word-length sound islands ending before `before` that Silero scores voice-like for a moment
-    (`FIRST_WORD_MAX_S`, `FIRST_WORD_MIN_SCORE`); a longer island or one it does not score so ends
-    the search, as a tone or a noise stands between the first words and anything earlier."""
+    """Word-length sound islands ending before `before` that Silero scores voice-like on average
+    (`FIRST_WORD_MAX_S`, `FIRST_WORD_MIN_SCORE`). One it does not score so (a click, a breath) is
+    passed over; a longer one ends the search, as a tone or a noise stands between the first words
+    and anything earlier."""
     energy = frame_energy_db(head)
     frame_s = SILERO_FRAME / sample_rate
     at = min(int(before / frame_s), energy.size, scores.size)
@@ -226,10 +228,11 @@ def _word_islands(
     for a, b in reversed(islands):
         if b >= before - frame_s:  # the heard speech's own onset
             continue
-        peak = float(scores[int(a / frame_s) : max(int(b / frame_s), int(a / frame_s) + 1)].max())
-        if b - a > FIRST_WORD_MAX_S or peak < FIRST_WORD_MIN_SCORE:
+        if b - a > FIRST_WORD_MAX_S:
             break
-        words.append((a, b))
+        voiced = float(scores[int(a / frame_s) : max(int(b / frame_s), int(a / frame_s) + 1)].mean())
+        if voiced >= FIRST_WORD_MIN_SCORE:
+            words.append((a, b))
     return words[::-1]
 
 
