@@ -182,7 +182,11 @@ def test_a_checkin_cut_into_pieces_by_pauses_is_one_contact() -> None:
 def test_a_return_answered_at_length_then_quiet_ends_the_hold() -> None:
     # the agent comes back with the answer (its words say nothing of more waiting: 您还在线吗 asks,
     # 让您久等了 thanks), the customer talks at length, the agent is quiet 9 s: the hold ended at 20.0
-    for came_back in ("让您久等了，您的订单在仓库，明天发货", "您好，您还在线吗？查到了，您的订单明天发货"):
+    for came_back in (
+        "让您久等了，您的订单在仓库，明天发货",
+        "您好，您还在线吗？查到了，您的订单明天发货",
+        "您好您还在线吗查到了您的订单明天发货",  # no punctuation: the question ends at 吗
+    ):
         utterances = [
             utt("agent", 0.0, 4.0, ASK),
             utt("customer", 4.5, 5.0, "好的"),

@@ -22,10 +22,10 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
    the hold around it, when the waiting goes on after it:
    - the customer does not take the floor: their speech from the start of the turn to the next
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
-     行我再等等 are back-channels, not a resumed conversation) — unless the turn, apart from any
-     thanks for the waiting, says as written that the work goes on or asks to wait more (我还在帮您
-     查, 您再等我一下): then the customer answered a check-in (没事没事，你慢慢查，我不着急的), at
-     any length, and only what follows decides;
+     行我再等等 are back-channels, not a resumed conversation) — unless the turn, outside its
+     questions and apart from any thanks for the waiting, says as written that the work goes on or
+     asks to wait more (我还在帮您查, 您再等我一下): then the customer answered a check-in (没事没事，
+     你慢慢查，我不着急的), at any length, and only what follows decides;
    - when the agent speaks again soon after (the customer asked 还要多久啊 and the agent
      answered), the waiting went on if the customer said no more than that (or answered a
      check-in's words) and the agent's next turn is itself a check-in by these tests;
@@ -188,7 +188,7 @@ def _says_checkin(text: str, phrases: ServicePhrases) -> bool:
 
 # A clause ends at punctuation or after 吗; one that asks the customer something (您还在线吗？) says
 # nothing about the work going on, whatever words it holds.
-_CLAUSE = re.compile(r"[^，,。.？?！!；;]+(?:[？?]|吗)?")
+_CLAUSE = re.compile(r"[^，,。.？?！!；;吗]+(?:[？?]|吗)?")
 
 
 def _says_waiting_goes_on(text: str, phrases: ServicePhrases) -> bool:
