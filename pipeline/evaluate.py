@@ -175,6 +175,8 @@ class MetricsEvaluation:
             ("start", "end", "asked_missed", "asked_extra", "checkins", "thanked_missed", "thanked_extra"), 0
         )
     )
+    # each boundary more than the tolerance off, unnamed: (start|end, found − true in s, music|quiet, layout)
+    hold_boundary_misses: list[tuple[str, float, str, str]] = field(default_factory=list)
     rings_exact: int = 0
     delay_errors: list[float] = field(default_factory=list)
     hangup_right: int = 0
@@ -282,6 +284,11 @@ class MetricsEvaluation:
             }
             for part, is_wrong in wrong.items():
                 self.hold_wrong[part] += is_wrong
+            for part, error in (("start", best.start - t["start"]), ("end", best.end - t["end"])):
+                if abs(error) > BOUNDARY_TOLERANCE_S:
+                    self.hold_boundary_misses.append(
+                        (part, round(error, 1), "music" if t["music"] else "quiet", layout)
+                    )
             if not (boundaries and flags):
                 self.problems.append(
                     f"{call_id} HOLD {best.start:.1f}-{best.end:.1f} asked={best.asked} checkins={best.checkins} "
@@ -335,6 +342,7 @@ class MetricsEvaluation:
                 "music_right": round(self.hold_music_ok / matched, 3),
                 # which part of a matched hold was wrong, counted over all sets' holds (totals only)
                 "wrong": dict(self.hold_wrong),
+                "boundary_misses": sorted(self.hold_boundary_misses),
                 "by_layout": {
                     layout: {
                         "true": c["true"],

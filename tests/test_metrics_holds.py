@@ -550,3 +550,24 @@ def test_a_return_answered_at_length_ends_the_hold(came_back: str) -> None:
         utt("customer", 66.5, 67.0, "好"),
     ]
     assert [(h.start, h.end) for h in holds(utterances, 70.0)] == [(5.0, 20.0), (36.7, 60.0)]
+
+
+def test_a_customer_agreeing_to_wait_at_length_does_not_end_the_hold() -> None:
+    # the check-in's words were misheard (还在查 written 还在线吗: a question, no check-in words as
+    # written), but the customer's own long answer agrees to wait on (你慢慢查，我不着急的): more
+    # waiting, and the agent's next check-in, keep it one hold
+    utterances = [
+        utt("agent", 0.0, 4.0, ASK),
+        utt("customer", 4.5, 5.0, "好的"),
+        utt("agent", 18.0, 22.0, "您还在线吗，我这边还在线吗"),
+        utt("customer", 22.5, 27.5, "没事没事，你慢慢查，我不着急的"),
+        utt("agent", 36.0, 41.0, "我还在核实，马上就好，您再等我一下"),
+        utt("agent", 56.0, 61.0, "让您久等了，查到了，您的订单明天发货"),
+        utt("customer", 61.5, 62.0, "好"),
+        utt("agent", 62.5, 64.0, "请问还有其他问题吗"),
+    ]
+    (hold,) = holds(utterances, 66.0)
+    assert (hold.start, hold.end, hold.checkins) == (5.0, 56.0, 2)
+    # the same long answer asking something else instead: the conversation resumed at 18.0
+    asked = [*utterances[:3], utt("customer", 22.5, 27.5, "那能不能帮我改到后天再送过来"), *utterances[4:]]
+    assert holds(asked, 66.0)[0].end == 18.0

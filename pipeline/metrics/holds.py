@@ -24,7 +24,8 @@ after the agent speaks, not by the words alone: agents on long holds say 不好�
      away time, outside the agent's words, is at most `checkin_reply_max_s` (2 s: 好的, 嗯,
      行我再等等 are back-channels, not a resumed conversation) — unless the turn, outside its
      questions and apart from any thanks for the waiting, says as written that the work goes on or
-     asks to wait more (我还在帮您查, 您再等我一下): then the customer answered a check-in (没事没事，
+     asks to wait more (我还在帮您查, 您再等我一下), or the customer's own words agree to wait on
+     (`phrases.customer_waits`: 你慢慢查, 我不着急): then the customer answered a check-in (没事没事，
      你慢慢查，我不着急的), at any length, and only what follows decides;
    - when the agent speaks again soon after (the customer asked 还要多久啊 and the agent
      answered), the waiting went on if the customer said no more than that (or answered a
@@ -82,6 +83,7 @@ class _Call:
     away: list[Span]  # after each turn, until the next (or the end of the recording)
     customer: list[Span]
     music: list[Span]
+    customer_said: list[tuple[float, float, str]]  # the customer's recognised utterances
 
 
 def find_holds(
@@ -108,7 +110,8 @@ def find_holds(
         until = turns[i + 1].start if i + 1 < len(turns) else duration_s
         spoke.append(_voiced_end(turn, agent_voice, music, until))
         away.append((_after_reply(spoke[-1], until, customer, config.hold_reply_window_s), until))
-    call = _Call(turns, away, customer, music)
+    said = sorted((u.start, u.end, u.text) for u in utterances if u.speaker == "customer")
+    call = _Call(turns, away, customer, music, said)
 
     holds: list[Hold] = []
     i = 0
@@ -148,7 +151,9 @@ def _is_checkin(k: int, call: _Call, config: MetricsConfig, phrases: ServicePhra
     if turn.end - turn.start > config.checkin_max_s:
         return False  # the agent carries on: the answer, not a word in passing
     customer_speech = total(intersect(call.customer, gaps(turn.spoken, turn.start, away_start)))
-    if customer_speech > config.checkin_reply_max_s and not _says_waiting_goes_on(turn.text, phrases):
+    if customer_speech > config.checkin_reply_max_s and not (
+        _says_waiting_goes_on(turn.text, phrases) or _customer_waits(call, turn.start, away_start, phrases)
+    ):
         # the customer took the floor: the conversation has resumed. Not after a check-in's words:
         # 没事没事，你慢慢查，我不着急的 answers 我还在帮您查, and what follows (the agent away
         # again, or checking in again) decides whether the waiting went on (a tuning hold of 150 s
@@ -208,6 +213,13 @@ def _says_waiting_goes_on(text: str, phrases: ServicePhrases) -> bool:
     return False
 
 
+def _customer_waits(call: _Call, start: float, end: float, phrases: ServicePhrases) -> bool:
+    """The customer, speaking between `start` and `end`, agrees to wait on (`phrases.customer_waits`:
+    你慢慢查，我不着急): however long they talk, they have not taken the call back."""
+    said = "，".join(text for a, b, text in call.customer_said if a < end and b > start)
+    return bool(said) and phrases.find(said, phrases.customer_waits) is not None
+
+
 def _next_is_checkin(
     k: int, call: _Call, config: MetricsConfig, phrases: ServicePhrases, linked: int
 ) -> bool:
@@ -218,7 +230,11 @@ def _next_is_checkin(
     between = total(
         intersect(call.customer, gaps(call.turns[k].spoken, call.turns[k].start, call.turns[k + 1].start))
     )
-    answered = between <= config.checkin_reply_max_s or _says_waiting_goes_on(call.turns[k].text, phrases)
+    answered = (
+        between <= config.checkin_reply_max_s
+        or _says_waiting_goes_on(call.turns[k].text, phrases)
+        or _customer_waits(call, call.turns[k].start, call.turns[k + 1].start, phrases)
+    )
     return answered and _is_checkin(k + 1, call, config, phrases, linked + 1)
 
 

@@ -553,6 +553,7 @@ class ServicePhrases:
     hold_thanks: tuple[str, ...] = ()  # thanks after a hold (让您久等了)
     hold_lookup: tuple[str, ...] = ()  # the wait is a look-up (查询, 核实)
     goodbye: tuple[str, ...] = ()  # the agent is ending the call (再见)
+    customer_waits: tuple[str, ...] = ()  # the customer agrees to wait on (你慢慢查，我不着急)
     costs: Costs = Costs()
     # Extra edit cost allowed when the metrics ask "was it said" (scorecard matching.metrics_slack):
     # a fact about the call must not flip on one near-sounding character (请您收等 for 请您稍等);

@@ -494,6 +494,10 @@ class Phrases(Strict):
     hold_thanks: PhraseList = Field(description="等待后致谢（HOLD-THANK；指标的“已致谢”）")
     hold_lookup: PhraseList = Field(description="查询类等待的字样（HOLD-MAX 的查询上限；指标的 lookup）")
     goodbye: PhraseList = Field(description="告别语：之后的静音是通话结束，不是等待")
+    customer_waits: PhraseList = Field(
+        default_factory=list,
+        description="客户表示愿意继续等（指标：等待中客户说了这些话，说得再长也不算接回通话）",
+    )
 
 
 def expand_phrase_references(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:

@@ -67,6 +67,7 @@ class Scorecard:
             hold_thanks=tuple(section.hold_thanks),
             hold_lookup=tuple(section.hold_lookup),
             goodbye=tuple(section.goodbye),
+            customer_waits=tuple(section.customer_waits),
             costs=self.costs,
             slack=self.spec.matching.metrics_slack,
         )
