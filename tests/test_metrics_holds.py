@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from pipeline.config import MetricsConfig, Settings
 from pipeline.metrics import compute_metrics
 from pipeline.metrics.holds import find_dead_air, find_holds
-from pipeline.records import AudioEvent, CallMeta, CharTiming, Hold, SpeechTurn, Utterance
+from pipeline.records import AudioEvent, CallMeta, CharTiming, Finding, Hold, SpeechTurn, Utterance
 from pipeline.rules import DEFAULT_SCORECARD, load_scorecard, score_call
 
 CONFIG = MetricsConfig()
@@ -571,3 +572,30 @@ def test_a_customer_agreeing_to_wait_at_length_does_not_end_the_hold() -> None:
     # the same long answer asking something else instead: the conversation resumed at 18.0
     asked = [*utterances[:3], utt("customer", 22.5, 27.5, "那能不能帮我改到后天再送过来"), *utterances[4:]]
     assert holds(asked, 66.0)[0].end == 18.0
+
+
+def test_a_return_opening_heard_unsure_sends_a_missing_thanks_to_review() -> None:
+    # 让您久等了 heard as 将您就到了 with 将 0.48, 就 0.22, 到 0.30, 了 0.30 (the sentence 0.76 as a
+    # whole): the thanks may have been said and misheard, so a person listens; heard sure, it deducts
+    def call(probabilities: list[float]) -> list[Utterance]:
+        back = utt("agent", 20.0, 26.0, "将您就到了，这个问题一般是过滤网堵了")
+        chars = tuple(
+            replace(c, probability=p) for c, p in zip(back.chars, probabilities + [0.9] * 20, strict=False)
+        )
+        return [
+            utt("agent", 0.0, 4.0, ASK),
+            utt("customer", 4.5, 5.0, "好的"),
+            replace(back, chars=chars),
+            utt("customer", 26.5, 27.0, "好的"),
+        ]
+
+    def thank_finding(utterances: list[Utterance]) -> Finding:
+        activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+        metrics = compute_metrics(utterances, activity, [], CallMeta("c"), 30.0, Settings(), PHRASES)
+        score = score_call(utterances, metrics, CallMeta("c"), CARD)
+        return next(f for f in score.findings if f.rule_id == "HOLD-THANK")
+
+    unsure = thank_finding(call([0.48, 0.99, 0.22, 0.30, 0.30]))
+    assert not unsure.passed and unsure.needs_review and unsure.deduction == 0
+    sure = thank_finding(call([0.9] * 5))
+    assert not sure.passed and not sure.needs_review and sure.deduction > 0
