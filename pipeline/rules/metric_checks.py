@@ -18,7 +18,6 @@ from pipeline.records import (
     Interruption,
 )
 from pipeline.rules.evidence import doubt, unreliable
-from pipeline.rules.matching import HOMOPHONE, NEAR, compile_pattern, initials, relation
 from pipeline.rules.schema import (
     LIST_METRIC_ITEMS,
     HoldRule,
@@ -307,56 +306,29 @@ def _hold_doubt(rule: HoldRule, view: CallView, hold: Hold) -> str | None:
     scope = view.hold_scope(rule.speaker, hold, window.before_hold_s, window.after_hold_s)
     found = doubt(scope.lines, view.matching)
     if found is None and rule.check == "thanked":
-        found = _return_opening_doubt(view, scope.lines, hold, rule.patterns or ())
+        found = _return_opening_doubt(view, scope.lines, hold)
     return found
 
 
-# The thanks comes first when the agent comes back. An opening the recogniser was unsure of that
-# sounds like a thanks phrase once its unsure characters are taken as maybe-right may be the thanks
-# misheard, though the sentence as a whole read well: 将您就到了 for 让您久等了 (将 0.48, 就 0.22,
-# 到 0.30, 了 0.30; the sentence 0.76) was a HOLD-THANK deduction on tuning 1. Scoring per character
-# of the phrase: the same or a homophone 1; a near reading, the same initial, or a character heard
-# unsure ½; anything else 0. An unsure filler (喂您好查到了, 嗯是这样的, 好了系统显示: 0.4–0.5 of any
-# thanks phrase) is not enough: on tuning 5 the share of characters alone sent five true failures
-# to review.
-RETURN_OPENING_MAX_OFFSET = 2
-RETURN_THANKS_ALIKE_SHARE = 0.7
-RETURN_THANKS_MIN_CHARS = 3
+# The thanks comes first when the agent comes back. An opening the recogniser was unsure of at most
+# of its characters may be the thanks misheard, though the sentence as a whole read well: 将您就到了
+# for 让您久等了 (将 0.48, 就 0.22, 到 0.30, 了 0.30; the sentence 0.76) was a HOLD-THANK deduction
+# on tuning 1.
+RETURN_OPENING_CHARS = 6
+RETURN_OPENING_UNSURE_SHARE = 0.5
 
 
-def _return_opening_doubt(
-    view: CallView, lines: Sequence[Line], hold: Hold, patterns: Sequence[str]
-) -> str | None:
+def _return_opening_doubt(view: CallView, lines: Sequence[Line], hold: Hold) -> str | None:
     first = next((x for x in lines if x.start >= hold.end - view.matching.time_slack_s), None)
     if first is None:
         return None
     floor = view.matching.asr_unsure_char_probability
-    text = first.norm.text
-    for source in patterns:
-        pattern = compile_pattern(source)
-        if (
-            pattern.kind != "literal"
-            or len(pattern.parts) != 1
-            or len(pattern.parts[0]) < RETURN_THANKS_MIN_CHARS
-        ):
-            continue
-        (part,) = pattern.parts
-        for at in range(min(RETURN_OPENING_MAX_OFFSET, len(text) - len(part)) + 1):
-            unsure = [first.unsure(at + i, at + i + 1, floor) for i in range(len(part))]
-            if not any(unsure):
-                continue
-            heard = text[at : at + len(part)]
-            score = sum(_alike_or_unsure(a, b, u) for a, b, u in zip(part, heard, unsure, strict=True))
-            if score >= RETURN_THANKS_ALIKE_SHARE * len(part):
-                return f"{clock(first.start)} 回来时开头“{heard}”识别没把握，听起来可能是“{part}”（致谢可能被听错）"
-    return None
-
-
-def _alike_or_unsure(expected: str, heard: str, unsure: bool) -> float:
-    kind = relation(expected, heard)
-    if kind <= HOMOPHONE:
-        return 1.0
-    return 0.5 if unsure or kind == NEAR or initials(expected) & initials(heard) else 0.0
+    unsure, heard = first.unsure_in(0, min(RETURN_OPENING_CHARS, len(first.norm.text)), floor)
+    if heard == 0 or unsure < RETURN_OPENING_UNSURE_SHARE * heard:
+        return None
+    return (
+        f"{clock(first.start)} 回来时开头 {heard} 个字里 {unsure} 个识别把握低于 {floor:g}（致谢可能被听错）"
+    )
 
 
 # A hold's ask or thanks the metrics heard and that sounds like the scorecard's phrase: a pass, less

@@ -114,6 +114,12 @@ class Line:
         below `floor` (typed text and text without character timings: never)."""
         return any(c.probability < floor for c in self._timed_chars(start, end))
 
+    def unsure_in(self, start: int, end: int, floor: float) -> tuple[int, int]:
+        """(how many characters of the canonical span [start, end) the recogniser gave a probability
+        below `floor`, how many it timed at all); (0, 0) for typed text or text without timings."""
+        chars = self._timed_chars(start, end)
+        return sum(c.probability < floor for c in chars), len(chars)
+
     def unsure_count(self, floor: float) -> int:
         """How many of the line's characters the recogniser gave a probability below `floor`."""
         if not self._timed:
