@@ -268,7 +268,7 @@ def initials(char: str) -> frozenset[str]:
     return frozenset(i for r in readings(char) if (i := _split(r)[0]))
 
 
-def sounds_alike(expected: str, heard: str) -> bool:
+def sounds_alike(expected: str, heard: str, unsure: Sequence[bool] = ()) -> bool:
     """Whether `heard` may be `expected` misheard by the recogniser: as many characters, each the
     same, a homophone, a near reading, or a syllable that begins with the same consonant (稍等 shao
     deng heard as 收到 shou dao, with confidence, on three tuning calls), at most
@@ -276,7 +276,9 @@ def sounds_alike(expected: str, heard: str) -> bool:
     intent.misheard_places) and at least half of them the same or homophones. A different word that
     sounds like the phrase is rare; a phrase said and misheard this way is common on companded
     telephone audio. Three syllables changed is another sentence (管您去问一下 is not 跟您确认一下),
-    except in a sentence of `LONG_ALIKE_MIN_CHARS` or more, judged by its share of alike sounds."""
+    except in a sentence of `LONG_ALIKE_MIN_CHARS` or more, judged by its share of alike sounds.
+    `unsure` marks characters the recogniser was unsure of: such a character may be anything, so it
+    counts as misheard rather than as another syllable (请医生等 for 请您稍等, 医 0.14)."""
     if len(expected) != len(heard) or not expected:
         return False
     if len(expected) >= LONG_ALIKE_MIN_CHARS:
@@ -284,11 +286,11 @@ def sounds_alike(expected: str, heard: str) -> bool:
         if unlike <= 1 and score >= LONG_ALIKE_SHARE * len(expected):
             return True
     misheard = 0
-    for a, b in zip(expected, heard, strict=True):
+    for i, (a, b) in enumerate(zip(expected, heard, strict=True)):
         kind = relation(a, b)
         if kind <= HOMOPHONE:
             continue
-        if kind == OTHER and not (initials(a) & initials(b)):
+        if kind == OTHER and not (initials(a) & initials(b)) and not (i < len(unsure) and unsure[i]):
             return False
         misheard += 1
     return misheard <= SOUNDS_ALIKE_MAX_MISHEARD and 2 * misheard <= len(expected)

@@ -420,11 +420,16 @@ class CallView:
                             return hit
         return None
 
-    def sounds_like(self, patterns: Iterable[str], scope: Scope) -> Hit | None:
+    def sounds_like(
+        self, patterns: Iterable[str], scope: Scope, unsure_as_misheard: bool = False
+    ) -> Hit | None:
         """A stretch of text that sounds like one of `patterns` (matching.sounds_alike: 请您收到 for
         请您稍等), or None. The recogniser was sure of such words, so the near-miss test above does
         not see them, yet the phrase may well have been said. Characters a pattern marks as
-        required ([…]) must be heard as themselves or homophones."""
+        required ([…]) must be heard as themselves or homophones. `unsure_as_misheard`: a character
+        the recogniser was unsure of may be anything (请医生等 for 请您稍等, 请 0.12 医 0.14) — for
+        doubting an absence only, never for passing."""
+        floor = self.matching.asr_unsure_char_probability
         for source in patterns:
             pattern = compile_pattern(source)
             if pattern.kind != "literal" or len(pattern.parts) != 1:
@@ -437,7 +442,12 @@ class CallView:
                 text = line.norm.text
                 for at in range(len(text) - len(part) + 1):
                     heard = text[at : at + len(part)]
-                    if not sounds_alike(part, heard) or any(
+                    unsure = (
+                        [line.unsure(at + i, at + i + 1, floor) for i in range(len(part))]
+                        if unsure_as_misheard
+                        else []
+                    )
+                    if not sounds_alike(part, heard, unsure) or any(
                         must and relation(c, h) > HOMOPHONE
                         for must, c, h in zip(required, part, heard, strict=True)
                     ):

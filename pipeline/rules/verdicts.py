@@ -167,7 +167,7 @@ def miss_confidence(view: CallView, patterns: Iterable[str], scope: Scope) -> tu
     clipped = view.clipped_onset(patterns, scope)
     if clipped is not None:
         return UNSURE_NEAR_CONFIDENCE, clipped
-    alike = view.sounds_like(patterns, scope)
+    alike = view.sounds_like(patterns, scope, unsure_as_misheard=True)
     if alike is not None:
         return UNSURE_NEAR_CONFIDENCE, alike
     excess, near, unsure = view.near_miss(patterns, scope)
