@@ -599,3 +599,30 @@ def test_a_return_opening_heard_unsure_sends_a_missing_thanks_to_review() -> Non
     assert not unsure.passed and unsure.needs_review and unsure.deduction == 0
     sure = thank_finding(call([0.9] * 5))
     assert not sure.passed and not sure.needs_review and sure.deduction > 0
+
+
+def test_an_ask_heard_unsure_that_sounds_like_one_sends_a_missing_ask_to_review() -> None:
+    # 请您稍等 heard as 请医生等 with 请 0.12, 医 0.14 (the sentence 0.63 as a whole): taken as
+    # maybe misheard, it sounds like the ask, so a person listens; heard sure, it deducts
+    def call(probabilities: list[float]) -> list[Utterance]:
+        ask = utt("agent", 0.0, 4.0, "请医生等，我帮您采一下")
+        chars = tuple(
+            replace(c, probability=p) for c, p in zip(ask.chars, probabilities + [0.9] * 20, strict=False)
+        )
+        return [
+            replace(ask, chars=chars),
+            utt("customer", 4.5, 5.0, "好的"),
+            utt("agent", 30.0, 35.0, "让您久等了，查到了，您的订单明天发货"),
+            utt("customer", 35.5, 36.0, "好"),
+        ]
+
+    def ask_finding(utterances: list[Utterance]) -> Finding:
+        activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+        metrics = compute_metrics(utterances, activity, [], CallMeta("c"), 40.0, Settings(), PHRASES)
+        score = score_call(utterances, metrics, CallMeta("c"), CARD)
+        return next(f for f in score.findings if f.rule_id == "HOLD-ASK")
+
+    unsure = ask_finding(call([0.12, 0.14, 0.65, 0.92]))
+    assert not unsure.passed and unsure.needs_review and unsure.deduction == 0
+    sure = ask_finding(call([0.9] * 4))
+    assert not sure.passed and not sure.needs_review and sure.deduction > 0

@@ -212,3 +212,13 @@ def test_a_refused_metric_comparison(tmp_path) -> None:
     )
     assert not only(score(sc, [], metrics(nuisance_over_max=True)), "X-NUISANCE").passed
     assert only(score(sc, [], metrics(nuisance_over_max=False)), "X-NUISANCE").passed
+
+
+def test_a_character_heard_unsure_may_be_anything_when_asked_to() -> None:
+    from pipeline.rules.matching import sounds_alike
+
+    # 医 (yi) is no reading of 您 (nin), but the recogniser gave 请 and 医 0.12 and 0.14
+    assert not sounds_alike("请您稍等", "请医生等")
+    assert sounds_alike("请您稍等", "请医生等", [True, True, False, False])
+    # three unsure syllables are still another sentence
+    assert not sounds_alike("让您久等了", "嗯是这样的", [True] * 5)
