@@ -310,10 +310,12 @@ def _hold_doubt(rule: HoldRule, view: CallView, hold: Hold) -> str | None:
     return found
 
 
-# The thanks comes first when the agent comes back. An opening the recogniser was unsure of at most
-# of its characters may be the thanks misheard, though the sentence as a whole read well: 将您就到了
-# for 让您久等了 (将 0.48, 就 0.22, 到 0.30, 了 0.30; the sentence 0.76) was a HOLD-THANK deduction
-# on tuning 1.
+# The thanks comes first when the agent comes back. An opening the recogniser was unsure of at half
+# or more of its first six characters may be the thanks misheard, though the sentence as a whole read
+# well: 将您就到了 for 让您久等了 (将 0.48, 就 0.22, 到 0.30, 了 0.30; the sentence 0.76) was a
+# HOLD-THANK deduction on tuning 1. Weak evidence where the phrase would be: review, whatever the
+# opening sounds like (an unsure filler, 喂您好查到了, too: the cost and the choice are in
+# bench/results/accuracy-2026-11-30n.md, change 6).
 RETURN_OPENING_CHARS = 6
 RETURN_OPENING_UNSURE_SHARE = 0.5
 
