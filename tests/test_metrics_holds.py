@@ -574,55 +574,53 @@ def test_a_customer_agreeing_to_wait_at_length_does_not_end_the_hold() -> None:
     assert holds(asked, 66.0)[0].end == 18.0
 
 
-def test_a_return_opening_heard_unsure_sends_a_missing_thanks_to_review() -> None:
-    # 让您久等了 heard as 将您就到了 with 将 0.48, 就 0.22, 到 0.30, 了 0.30 (the sentence 0.76 as a
-    # whole): the thanks may have been said and misheard, so a person listens; heard sure, it deducts
-    def call(probabilities: list[float]) -> list[Utterance]:
-        back = utt("agent", 20.0, 26.0, "将您就到了，这个问题一般是过滤网堵了")
-        chars = tuple(
-            replace(c, probability=p) for c, p in zip(back.chars, probabilities + [0.9] * 20, strict=False)
+def _heard(u: Utterance, probabilities: list[float]) -> Utterance:
+    """`u` with its first characters heard at these probabilities (the rest 0.9)."""
+    chars = tuple(
+        replace(c, probability=p) for c, p in zip(u.chars, probabilities + [0.9] * 40, strict=False)
+    )
+    return replace(u, chars=chars)
+
+
+def _finding(rule_id: str, utterances: list[Utterance], duration_s: float) -> Finding:
+    activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
+    metrics = compute_metrics(utterances, activity, [], CallMeta("c"), duration_s, Settings(), PHRASES)
+    score = score_call(utterances, metrics, CallMeta("c"), CARD)
+    return next(f for f in score.findings if f.rule_id == rule_id)
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "said", "unsure", "sure"),
+    [
+        # 让您久等了 heard as 将您就到了 with 将 0.48, 就 0.22, 到 0.30, 了 0.30 (the sentence 0.76 as
+        # a whole): the thanks may have been said and misheard where it would be
+        ("HOLD-THANK", "back", [0.48, 0.99, 0.22, 0.30, 0.30], [0.9] * 5),
+        # 请您稍等 heard as 请医生等 with 请 0.12, 医 0.14: taken as maybe misheard, it sounds like the ask
+        ("HOLD-ASK", "ask", [0.12, 0.14, 0.65, 0.92], [0.9] * 4),
+    ],
+)
+def test_a_phrase_heard_unsure_where_it_would_be_sends_its_absence_to_review(
+    rule_id: str, said: str, unsure: list[float], sure: list[float]
+) -> None:
+    # heard unsure, a person listens; the same text heard sure deducts
+    def call(probabilities: list[float], which: str) -> list[Utterance]:
+        ask = utt("agent", 0.0, 4.0, "请医生等，我帮您采一下" if rule_id == "HOLD-ASK" else ASK)
+        back = utt(
+            "agent",
+            20.0,
+            26.0,
+            "将您就到了，这个问题一般是过滤网堵了"
+            if rule_id == "HOLD-THANK"
+            else "查到了，这个问题一般是过滤网堵了",
         )
         return [
-            utt("agent", 0.0, 4.0, ASK),
+            _heard(ask, probabilities) if which == "ask" else ask,
             utt("customer", 4.5, 5.0, "好的"),
-            replace(back, chars=chars),
+            _heard(back, probabilities) if which == "back" else back,
             utt("customer", 26.5, 27.0, "好的"),
         ]
 
-    def thank_finding(utterances: list[Utterance]) -> Finding:
-        activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
-        metrics = compute_metrics(utterances, activity, [], CallMeta("c"), 30.0, Settings(), PHRASES)
-        score = score_call(utterances, metrics, CallMeta("c"), CARD)
-        return next(f for f in score.findings if f.rule_id == "HOLD-THANK")
-
-    unsure = thank_finding(call([0.48, 0.99, 0.22, 0.30, 0.30]))
-    assert not unsure.passed and unsure.needs_review and unsure.deduction == 0
-    sure = thank_finding(call([0.9] * 5))
-    assert not sure.passed and not sure.needs_review and sure.deduction > 0
-
-
-def test_an_ask_heard_unsure_that_sounds_like_one_sends_a_missing_ask_to_review() -> None:
-    # 请您稍等 heard as 请医生等 with 请 0.12, 医 0.14 (the sentence 0.63 as a whole): taken as
-    # maybe misheard, it sounds like the ask, so a person listens; heard sure, it deducts
-    def call(probabilities: list[float]) -> list[Utterance]:
-        ask = utt("agent", 0.0, 4.0, "请医生等，我帮您采一下")
-        chars = tuple(
-            replace(c, probability=p) for c, p in zip(ask.chars, probabilities + [0.9] * 20, strict=False)
-        )
-        return [
-            replace(ask, chars=chars),
-            utt("customer", 4.5, 5.0, "好的"),
-            utt("agent", 30.0, 35.0, "让您久等了，查到了，您的订单明天发货"),
-            utt("customer", 35.5, 36.0, "好"),
-        ]
-
-    def ask_finding(utterances: list[Utterance]) -> Finding:
-        activity = [SpeechTurn(u.speaker, u.start, u.end) for u in utterances]
-        metrics = compute_metrics(utterances, activity, [], CallMeta("c"), 40.0, Settings(), PHRASES)
-        score = score_call(utterances, metrics, CallMeta("c"), CARD)
-        return next(f for f in score.findings if f.rule_id == "HOLD-ASK")
-
-    unsure = ask_finding(call([0.12, 0.14, 0.65, 0.92]))
-    assert not unsure.passed and unsure.needs_review and unsure.deduction == 0
-    sure = ask_finding(call([0.9] * 4))
-    assert not sure.passed and not sure.needs_review and sure.deduction > 0
+    weak = _finding(rule_id, call(unsure, said), 30.0)
+    assert not weak.passed and weak.needs_review and weak.deduction == 0
+    clear = _finding(rule_id, call(sure, said), 30.0)
+    assert not clear.passed and not clear.needs_review and clear.deduction > 0
