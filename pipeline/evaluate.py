@@ -150,23 +150,16 @@ def truth_facts(truth: dict, sidecar: dict | None, config: MetricsConfig, ring: 
 @dataclass
 class MetricsEvaluation:
     calls: int = 0
-    rate_errors: list[float] = field(default_factory=list)  # relative, per call
-    rate_errors_by_layout: dict[str, list[float]] = field(default_factory=lambda: {"stereo": [], "mono": []})
-    # per layout, measured ÷ true agent speaking time and characters: which side of the rate is off
+    # per layout, per call: the rate's relative error, and measured ÷ true agent speaking time and
+    # characters (which side of the rate is off)
     rate_parts_by_layout: dict[str, list[tuple[float, float, float]]] = field(
         default_factory=lambda: {"stereo": [], "mono": []}
     )
     interruption_counts: dict[str, list[int]] = field(
         default_factory=lambda: {"stereo": [0, 0, 0], "mono": [0, 0, 0]}
     )
-    hold_true: int = 0
-    hold_found: int = 0
-    hold_matched: int = 0
-    hold_boundaries_ok: int = 0
-    hold_flags_ok: int = 0
-    hold_music_ok: int = 0
-    # per layout: holds true, found, matched, with both ends right, with flags right; and how many
-    # matched holds got each part wrong
+    # per layout: holds true, found, matched, with both ends right, with flags right, with music
+    # right (the totals are their sums); and how many matched holds got each part wrong
     hold_by_layout: dict[str, Counter[str]] = field(
         default_factory=lambda: {"stereo": Counter(), "mono": Counter()}
     )
@@ -186,16 +179,16 @@ class MetricsEvaluation:
     def _rate_parts(self, layout: str) -> dict | None:
         """How a layout's rates miss (totals only): calls over and under the ±5 % band, the median
         signed error, and the median measured ÷ true agent speaking time and characters."""
-        errors = self.rate_errors_by_layout[layout]
-        if not errors:
-            return None
         parts = self.rate_parts_by_layout[layout]
+        if not parts:
+            return None
+        errors = [e for e, _, _ in parts]
         return {
             "too_high": sum(e > RATE_TOLERANCE for e in errors),
             "too_low": sum(e < -RATE_TOLERANCE for e in errors),
             "median_error": round(median(errors), 4),
-            "speaking_time_ratio": round(median(t for _, t, _ in parts), 3) if parts else None,
-            "chars_ratio": round(median(c for _, _, c in parts), 3) if parts else None,
+            "speaking_time_ratio": round(median(t for _, t, _ in parts), 3),
+            "chars_ratio": round(median(c for _, _, c in parts), 3),
             # the calls outside the band, unnamed and sorted: (error, time ratio, chars ratio)
             "outside": sorted(
                 (round(e, 3), round(t, 3), round(c, 3)) for e, t, c in parts if abs(e) > RATE_TOLERANCE
@@ -206,16 +199,14 @@ class MetricsEvaluation:
         self.calls += 1
         if truth.agent_chars_per_min and m.agent_chars_per_min:
             error = (m.agent_chars_per_min - truth.agent_chars_per_min) / truth.agent_chars_per_min
-            self.rate_errors.append(error)
-            self.rate_errors_by_layout["stereo" if truth.stereo else "mono"].append(error)
-            if truth.agent_speaking_s > 0 and truth.agent_chars > 0:
-                self.rate_parts_by_layout["stereo" if truth.stereo else "mono"].append(
-                    (
-                        error,
-                        m.agent_speaking_s / truth.agent_speaking_s,
-                        m.agent_chars_per_min * m.agent_speaking_s / 60 / truth.agent_chars,
-                    )
+            # a true rate exists only with true speaking time and characters, so the ratios do too
+            self.rate_parts_by_layout["stereo" if truth.stereo else "mono"].append(
+                (
+                    error,
+                    m.agent_speaking_s / truth.agent_speaking_s,
+                    m.agent_chars_per_min * m.agent_speaking_s / 60 / truth.agent_chars,
                 )
+            )
             if abs(error) > RATE_TOLERANCE:
                 self.problems.append(f"{call_id} RATE {m.agent_chars_per_min} vs {truth.agent_chars_per_min}")
         counts = self.interruption_counts["stereo" if truth.stereo else "mono"]
@@ -251,8 +242,6 @@ class MetricsEvaluation:
                 )
 
     def _holds(self, call_id: str, truth_holds: Sequence[dict], found: Sequence[Hold], layout: str) -> None:
-        self.hold_true += len(truth_holds)
-        self.hold_found += len(found)
         per_layout = self.hold_by_layout[layout]
         per_layout["true"] += len(truth_holds)
         per_layout["found"] += len(found)
@@ -261,21 +250,16 @@ class MetricsEvaluation:
             if best is None or min(best.end, t["end"]) - max(best.start, t["start"]) <= 0:
                 self.problems.append(f"{call_id} HOLD missed {t['start']:.1f}-{t['end']:.1f}")
                 continue
-            self.hold_matched += 1
-            boundaries = (
-                abs(best.start - t["start"]) <= BOUNDARY_TOLERANCE_S
-                and abs(best.end - t["end"]) <= BOUNDARY_TOLERANCE_S
-            )
+            errors = {"start": best.start - t["start"], "end": best.end - t["end"]}
+            off = {part: abs(error) > BOUNDARY_TOLERANCE_S for part, error in errors.items()}
+            boundaries = not (off["start"] or off["end"])
             flags = (best.asked, best.checkins, best.thanked) == (t["asked"], t["checkins"], t["thanked"])
-            self.hold_boundaries_ok += boundaries
-            self.hold_flags_ok += flags
-            self.hold_music_ok += best.music == t["music"]
             per_layout["matched"] += 1
             per_layout["boundaries"] += boundaries
             per_layout["flags"] += flags
+            per_layout["music"] += best.music == t["music"]
             wrong = {
-                "start": abs(best.start - t["start"]) > BOUNDARY_TOLERANCE_S,
-                "end": abs(best.end - t["end"]) > BOUNDARY_TOLERANCE_S,
+                **off,
                 "asked_missed": t["asked"] and not best.asked,
                 "asked_extra": best.asked and not t["asked"],
                 "checkins": best.checkins != t["checkins"],
@@ -284,11 +268,11 @@ class MetricsEvaluation:
             }
             for part, is_wrong in wrong.items():
                 self.hold_wrong[part] += is_wrong
-            for part, error in (("start", best.start - t["start"]), ("end", best.end - t["end"])):
-                if abs(error) > BOUNDARY_TOLERANCE_S:
-                    self.hold_boundary_misses.append(
-                        (part, round(error, 1), "music" if t["music"] else "quiet", layout)
-                    )
+            self.hold_boundary_misses += [
+                (part, round(error, 1), "music" if t["music"] else "quiet", layout)
+                for part, error in errors.items()
+                if off[part]
+            ]
             if not (boundaries and flags):
                 self.problems.append(
                     f"{call_id} HOLD {best.start:.1f}-{best.end:.1f} asked={best.asked} checkins={best.checkins} "
@@ -316,30 +300,33 @@ class MetricsEvaluation:
                 "f1": round(f, 3),
             }
 
-        within = sum(abs(e) <= RATE_TOLERANCE for e in self.rate_errors)
+        errors_by_layout = {
+            layout: [e for e, _, _ in parts] for layout, parts in self.rate_parts_by_layout.items()
+        }
+        rate_errors = [e for errors in errors_by_layout.values() for e in errors]
+        within = sum(abs(e) <= RATE_TOLERANCE for e in rate_errors)
         by_layout = {
             layout: round(sum(abs(e) <= RATE_TOLERANCE for e in errors) / len(errors), 3) if errors else None
-            for layout, errors in self.rate_errors_by_layout.items()
+            for layout, errors in errors_by_layout.items()
         }
         delays_ok = sum(abs(e) <= DELAY_TOLERANCE_S for e in self.delay_errors)
-        matched = self.hold_matched or 1
+        holds: Counter[str] = sum(self.hold_by_layout.values(), Counter())
+        matched = holds["matched"] or 1
         return {
             "calls": self.calls,
-            "rate_within_5pct": round(within / len(self.rate_errors), 3) if self.rate_errors else None,
-            "rate_median_abs_error": round(median(abs(e) for e in self.rate_errors), 4)
-            if self.rate_errors
-            else None,
+            "rate_within_5pct": round(within / len(rate_errors), 3) if rate_errors else None,
+            "rate_median_abs_error": round(median(abs(e) for e in rate_errors), 4) if rate_errors else None,
             "rate_within_5pct_by_layout": by_layout,
-            "rate_by_layout": {layout: self._rate_parts(layout) for layout in self.rate_errors_by_layout},
+            "rate_by_layout": {layout: self._rate_parts(layout) for layout in self.rate_parts_by_layout},
             "interruptions_stereo": f1(self.interruption_counts["stereo"]),
             "interruptions_mono": f1(self.interruption_counts["mono"]),
             "holds": {
-                "true": self.hold_true,
-                "found": self.hold_found,
-                "matched": self.hold_matched,
-                "boundaries_within_1s": round(self.hold_boundaries_ok / matched, 3),
-                "flags_right": round(self.hold_flags_ok / matched, 3),
-                "music_right": round(self.hold_music_ok / matched, 3),
+                "true": holds["true"],
+                "found": holds["found"],
+                "matched": holds["matched"],
+                "boundaries_within_1s": round(holds["boundaries"] / matched, 3),
+                "flags_right": round(holds["flags"] / matched, 3),
+                "music_right": round(holds["music"] / matched, 3),
                 # which part of a matched hold was wrong, counted over all sets' holds (totals only)
                 "wrong": dict(self.hold_wrong),
                 "boundary_misses": sorted(self.hold_boundary_misses),
