@@ -430,6 +430,12 @@ class CallView:
         the recogniser was unsure of may be anything (请医生等 for 请您稍等, 请 0.12 医 0.14) — for
         doubting an absence only, never for passing."""
         floor = self.matching.asr_unsure_char_probability
+        # per line, which of its characters the recogniser was unsure of (worked out once, not per
+        # pattern and window)
+        unsure_chars = [
+            [line.unsure(i, i + 1, floor) for i in range(len(line.norm.text))] if unsure_as_misheard else []
+            for line in scope.lines
+        ]
         for source in patterns:
             pattern = compile_pattern(source)
             if pattern.kind != "literal" or len(pattern.parts) != 1:
@@ -438,16 +444,11 @@ class CallView:
             if len(part) < SOUNDS_LIKE_MIN_CHARS:
                 continue
             required = pattern.required[0] if pattern.required else (False,) * len(part)
-            for line in scope.lines:
+            for line, unsure in zip(scope.lines, unsure_chars, strict=True):
                 text = line.norm.text
                 for at in range(len(text) - len(part) + 1):
                     heard = text[at : at + len(part)]
-                    unsure = (
-                        [line.unsure(at + i, at + i + 1, floor) for i in range(len(part))]
-                        if unsure_as_misheard
-                        else []
-                    )
-                    if not sounds_alike(part, heard, unsure) or any(
+                    if not sounds_alike(part, heard, unsure[at : at + len(part)]) or any(
                         must and relation(c, h) > HOMOPHONE
                         for must, c, h in zip(required, part, heard, strict=True)
                     ):
