@@ -61,6 +61,19 @@ class ReturnPlan:
     lead: str | None  # what the agent says first after a prompt
     thanks: str | None  # the thanks text for "after" / "alone"
 
+    def comeback(
+        self, content: str, opening: str, thanked: bool, rng: random.Random
+    ) -> list[tuple[str, float]]:
+        """What the agent says on coming back, as (text, gap before it): the thanks and `content`
+        in this plan's form ("first": `opening` + `content`, as the other streams word it)."""
+        if self.form == "prompt":
+            return [((self.lead or "") + content, 0.5)]
+        if thanked and self.form == "after":
+            return [(content.rstrip("。") + (self.thanks or ""), 0.6)]
+        if thanked and self.form == "alone":
+            return [(self.thanks or "", 0.6), (content, round(rng.uniform(1.0, 1.8), 2))]
+        return [(opening + content, 0.6)]
+
 
 def plan_return(rng: random.Random, thanked: bool, checkins: int) -> ReturnPlan:
     ack_draw = rng.random()

@@ -359,15 +359,9 @@ def _hold(
     if thanked:
         text = rng.choice(THANKS)
         content = rng.choice(CONTENT)
-        if way is not None and way.form != "first":
-            lead = (way.lead or "") + content if way.form == "prompt" else None
-            if way.form == "after":
-                script.say("agent", agent(content.rstrip("。") + way.thanks), gap=0.6)
-            elif way.form == "alone":
-                script.say("agent", agent(way.thanks), gap=0.6)
-                script.say("agent", agent(content), gap=round(return_rng.uniform(1.0, 1.8), 2))
-            else:
-                script.say("agent", agent(lead), gap=0.5)
+        if way is not None and return_rng is not None and way.form != "first":
+            for said, gap in way.comeback(content, "", thanked, return_rng):
+                script.say("agent", agent(said), gap=gap)
         elif hold_rng is None:
             script.say("agent", agent(text), gap=0.6)
             script.say("agent", agent(content), gap=0.5)
@@ -377,9 +371,12 @@ def _hold(
         opening = rng.choice(UNTHANKED_RETURNS)
         if hold_rng is not None:
             opening = hold_rng.choice(evalset_holds.UNTHANKED)
-        if way is not None and way.form == "prompt":
-            opening = way.lead or opening
-        script.say("agent", agent(opening + rng.choice(CONTENT)), gap=0.5 if way and way.prompt else 0.6)
+        content = rng.choice(CONTENT)
+        said = [(opening + content, 0.6)]
+        if way is not None and return_rng is not None:
+            said = way.comeback(content, opening, thanked, return_rng)
+        for text, gap in said:
+            script.say("agent", agent(text), gap=gap)
     script.say("customer", customer_short(rng.choice(CUSTOMER_SHORT)), gap=0.6)
 
 
